@@ -1,0 +1,85 @@
+//! Where packets come from: capture files (pcap and pcapng, every variant) and live interfaces
+//! (libpcap). Both are a [`PacketSource`]; everything downstream sees only [`Packet`]s, whose time
+//! is the packet's own timestamp.
+
+use crate::time::Nanos;
+use std::path::PathBuf;
+
+/// A link-layer header type (LINKTYPE_* number), with any FCS/reserved upper bits masked off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LinkType(pub u16);
+
+impl LinkType {
+    pub const NULL: LinkType = LinkType(0);
+    pub const ETHERNET: LinkType = LinkType(1);
+    pub const PPP: LinkType = LinkType(9);
+    /// DLT_RAW as OpenBSD numbers it.
+    pub const RAW_12: LinkType = LinkType(12);
+    /// DLT_RAW as BSD/OS numbers it.
+    pub const RAW_14: LinkType = LinkType(14);
+    pub const RAW: LinkType = LinkType(101);
+    pub const LOOP: LinkType = LinkType(108);
+    pub const LINUX_SLL: LinkType = LinkType(113);
+    pub const IPV4: LinkType = LinkType(228);
+    pub const IPV6: LinkType = LinkType(229);
+    pub const LINUX_SLL2: LinkType = LinkType(276);
+}
+
+/// One captured frame. `data` is what was captured (at most the snap length); `wire_len` is the
+/// frame's length on the wire.
+#[derive(Clone, Copy, Debug)]
+pub struct Packet<'a> {
+    pub ts: Nanos,
+    pub wire_len: u32,
+    pub link: LinkType,
+    pub data: &'a [u8],
+}
+
+/// What a source has next.
+#[derive(Debug)]
+pub enum Next<'a> {
+    Packet(Packet<'a>),
+    /// No packet arrived within the source's timeout (live capture only): the caller can do
+    /// housekeeping and ask again.
+    Idle,
+    /// The file ended, or the capture was stopped.
+    End,
+}
+
+/// Counters a live source reports (libpcap's `pcap_stats`); files report zeros.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SourceStats {
+    pub received: u64,
+    pub dropped_kernel: u64,
+    pub dropped_interface: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file is not a capture we can read at all (bad magic, unsupported version, ...).
+    #[error("{path}: not a readable capture: {reason}")]
+    Format { path: PathBuf, reason: String },
+    /// The file is damaged from `offset` on; packets before it were delivered.
+    #[error("{path}: damaged at byte {offset}: {reason}")]
+    Corrupt {
+        path: PathBuf,
+        offset: u64,
+        reason: String,
+    },
+    #[error("interface {interface}: {reason}")]
+    Live { interface: String, reason: String },
+}
+
+pub trait PacketSource {
+    /// The next packet. After an `Err`, the source is finished and returns `End`.
+    fn next_packet(&mut self) -> Result<Next<'_>, CaptureError>;
+
+    fn stats(&self) -> SourceStats {
+        SourceStats::default()
+    }
+}

@@ -1,0 +1,16 @@
+//! flowkeep: packets in, bidirectional flow records out, kept in a retention-exact store.
+//!
+//! The pipeline, in the order data moves through it:
+//! [`capture`] → [`decode`] → [`flow`] → [`store`] → [`query`]; [`pipeline`] runs the first four on
+//! threads, [`cli`] turns arguments into configurations.
+#![deny(unsafe_code)]
+
+pub mod capture;
+pub mod cli;
+pub mod decode;
+pub mod flow;
+pub mod pipeline;
+pub mod query;
+pub mod record;
+pub mod store;
+pub mod time;

@@ -1,0 +1,1 @@
+//! The flow store: time-partitioned, zstd-compressed segment files.

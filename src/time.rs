@@ -1,0 +1,135 @@
+//! Timestamps are nanoseconds since the Unix epoch, UTC, as `i64`: enough for ±292 years and cheap
+//! to compare on the hot path. Nothing in this module reads a clock: time comes from packets, or it
+//! is passed in by the caller.
+
+use std::fmt;
+
+/// Nanoseconds since 1970-01-01T00:00:00Z.
+pub type Nanos = i64;
+
+pub const NANOS_PER_SEC: Nanos = 1_000_000_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bad time '{input}': {reason}")]
+pub struct TimeError {
+    pub input: String,
+    pub reason: String,
+}
+
+/// RFC 3339 with nanoseconds and `Z`, e.g. `2026-11-26T10:00:00.123456789Z`: fixed width, so
+/// text output sorts the same way as the numbers.
+pub fn format_rfc3339(ns: Nanos) -> String {
+    match jiff::Timestamp::from_nanosecond(ns as i128) {
+        Ok(ts) => RfcNanos(ts).to_string(),
+        Err(_) => ns.to_string(),
+    }
+}
+
+struct RfcNanos(jiff::Timestamp);
+
+impl fmt::Display for RfcNanos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+    }
+}
+
+/// Parses an absolute time: RFC 3339 (`2026-11-26T10:00:00Z`, any offset), or whole seconds since
+/// the epoch (`@1764151200`).
+pub fn parse_time(input: &str) -> Result<Nanos, TimeError> {
+    let err = |reason: String| TimeError {
+        input: input.to_string(),
+        reason,
+    };
+    let s = input.trim();
+    if let Some(secs) = s.strip_prefix('@') {
+        let secs: i64 = secs
+            .parse()
+            .map_err(|_| err("expected whole seconds after '@'".into()))?;
+        return secs
+            .checked_mul(NANOS_PER_SEC)
+            .ok_or_else(|| err("out of range".into()));
+    }
+    let ts: jiff::Timestamp = s.parse().map_err(|e: jiff::Error| {
+        err(format!(
+            "expected RFC 3339 such as 2026-11-26T10:00:00Z ({e})"
+        ))
+    })?;
+    i64::try_from(ts.as_nanosecond()).map_err(|_| err("out of range".into()))
+}
+
+/// Parses a duration such as `60s`, `5m`, `1h`, `30d`, `1500ms`; a bare number means seconds.
+pub fn parse_duration(input: &str) -> Result<Nanos, TimeError> {
+    let err = |reason: &str| TimeError {
+        input: input.to_string(),
+        reason: reason.to_string(),
+    };
+    let s = input.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| err("expected a number followed by ms, s, m, h or d"))?;
+    let scale = match unit {
+        "ns" => 1.0,
+        "us" => 1e3,
+        "ms" => 1e6,
+        "" | "s" => 1e9,
+        "m" | "min" => 60e9,
+        "h" => 3600e9,
+        "d" => 86400e9,
+        "w" => 7.0 * 86400e9,
+        _ => return Err(err("unknown unit; use ms, s, m, h, d or w")),
+    };
+    let ns = value * scale;
+    if !ns.is_finite() || ns < 0.0 || ns > i64::MAX as f64 {
+        return Err(err("out of range"));
+    }
+    Ok(ns as Nanos)
+}
+
+/// Start of the window of width `width` that holds `ns` (floor, also for times before 1970).
+pub fn window_start(ns: Nanos, width: Nanos) -> Nanos {
+    ns.div_euclid(width) * width
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_round_trip_keeps_nanoseconds() {
+        let ns = 1_764_151_200_123_456_789;
+        let text = format_rfc3339(ns);
+        assert_eq!(text, "2025-11-26T10:00:00.123456789Z");
+        assert_eq!(parse_time(&text).unwrap(), ns);
+    }
+
+    #[test]
+    fn parses_offsets_and_epoch_seconds() {
+        assert_eq!(
+            parse_time("2026-01-01T01:00:00+01:00").unwrap(),
+            parse_time("2026-01-01T00:00:00Z").unwrap()
+        );
+        assert_eq!(parse_time("@10").unwrap(), 10 * NANOS_PER_SEC);
+        assert!(parse_time("yesterday-ish").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("60s").unwrap(), 60 * NANOS_PER_SEC);
+        assert_eq!(parse_duration("1h").unwrap(), 3600 * NANOS_PER_SEC);
+        assert_eq!(parse_duration("30d").unwrap(), 30 * 86400 * NANOS_PER_SEC);
+        assert_eq!(parse_duration("1500ms").unwrap(), 1_500_000_000);
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("-5s").is_err());
+    }
+
+    #[test]
+    fn windows_floor() {
+        assert_eq!(window_start(3_599, 3_600), 0);
+        assert_eq!(window_start(3_600, 3_600), 3_600);
+        assert_eq!(window_start(-1, 3_600), -3_600);
+    }
+}
