@@ -1,5 +1,310 @@
-//! Command line.
+//! The `flowkeep` command: arguments in, configurations out, results printed. The only place
+//! besides `capture` that reads the wall clock (for live capture's housekeeping).
 
+use crate::capture::{LiveConfig, LiveSource, PacketSource};
+use crate::flow::FlowConfig;
+use crate::pipeline::{self, PipelineConfig, Summary};
+use crate::query::{Format, Printer};
+use crate::store::{Store, WriterConfig};
+use crate::time::{self, Nanos};
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "flowkeep",
+    version,
+    about = "Packets to bidirectional flow records, kept in a compact store with exact retention",
+    propagate_version = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Read pcap/pcapng files into a store (as one continuous capture, in the order given).
+    Replay(ReplayArgs),
+    /// Capture live from an interface into a store until SIGINT/SIGTERM.
+    Capture(CaptureArgs),
+    /// Print the stored flow records whose time span overlaps a range.
+    Query(QueryArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+struct StoreArgs {
+    /// Store directory (created when missing).
+    #[arg(long, short = 's', value_name = "DIR")]
+    store: PathBuf,
+    /// Width of a time partition: one directory of segment files per window.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_positive_duration)]
+    partition: Nanos,
+    /// zstd compression level of segment blocks.
+    #[arg(long, value_name = "LEVEL", default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=22))]
+    zstd_level: i32,
+}
+
+#[derive(Args, Debug, Clone)]
+struct FlowArgs {
+    /// A flow with no packet for this long ends.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_positive_duration)]
+    idle_timeout: Nanos,
+    /// A flow open this long is written out and continues in a new record.
+    #[arg(long, value_name = "DURATION", default_value = "300s", value_parser = parse_positive_duration)]
+    active_timeout: Nanos,
+    /// How long a TCP flow lingers after both FINs or an RST.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    tcp_end_timeout: Nanos,
+    /// Worker threads (default: cores - 1, at least 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    workers: Option<u16>,
+}
+
+#[derive(Args, Debug)]
+struct ReplayArgs {
+    /// Capture files (pcap or pcapng, any byte order and timestamp resolution).
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    flow: FlowArgs,
+    /// No progress bar, even on a terminal.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+#[derive(Args, Debug)]
+struct CaptureArgs {
+    /// Interface to capture on (promiscuous).
+    #[arg(long, short = 'i', value_name = "IF")]
+    interface: String,
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    flow: FlowArgs,
+    /// BPF filter expression, as for tcpdump.
+    #[arg(long, short = 'f', value_name = "BPF")]
+    filter: Option<String>,
+    /// Bytes captured per frame: headers only, payload is never stored.
+    #[arg(long, value_name = "BYTES", default_value_t = 128, value_parser = clap::value_parser!(u32).range(64..=262_144))]
+    snaplen: u32,
+}
+
+#[derive(Args, Debug)]
+struct QueryArgs {
+    /// Store directory.
+    #[arg(long, short = 's', value_name = "DIR")]
+    store: PathBuf,
+    /// Records that end at or after this time (RFC 3339, e.g. 2026-11-26T10:00:00Z).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    since: Option<Nanos>,
+    /// Records that start before this time.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    until: Option<Nanos>,
+    /// Output format (default: table on a terminal, jsonl otherwise).
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+}
+
+fn parse_time(s: &str) -> Result<Nanos, String> {
+    time::parse_time(s).map_err(|e| e.reason)
+}
+
+fn parse_duration(s: &str) -> Result<Nanos, String> {
+    time::parse_duration(s).map_err(|e| e.reason)
+}
+
+fn parse_positive_duration(s: &str) -> Result<Nanos, String> {
+    match parse_duration(s)? {
+        0 => Err("must be greater than zero".into()),
+        ns => Ok(ns),
+    }
+}
+
+/// Runs the command line; returns the process exit status.
 pub fn main() -> i32 {
-    0
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    let result = match cli.command {
+        Command::Replay(a) => replay(a),
+        Command::Capture(a) => capture(a),
+        Command::Query(a) => query(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => 0,
+        Err(e) => {
+            eprintln!("flowkeep: error: {e:#}");
+            1
+        }
+    }
+}
+
+/// `flowkeep query | head` closes our stdout early: that is success, not an error.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn pipeline_config(store: &StoreArgs, flow: &FlowArgs) -> PipelineConfig {
+    let mut wcfg = WriterConfig::new(store.store.clone());
+    wcfg.partition = store.partition;
+    wcfg.zstd_level = store.zstd_level;
+    let mut cfg = PipelineConfig::new(wcfg);
+    cfg.flow = FlowConfig {
+        idle_timeout: flow.idle_timeout,
+        active_timeout: flow.active_timeout,
+        tcp_end_timeout: flow.tcp_end_timeout,
+    };
+    if let Some(n) = flow.workers {
+        cfg.workers = n.into();
+    }
+    cfg
+}
+
+fn replay(a: ReplayArgs) -> Result<i32> {
+    let cfg = pipeline_config(&a.store, &a.flow);
+    let stop = AtomicBool::new(false);
+    let bar = (!a.quiet && io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(a.files.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {elapsed} files {pos}/{len}, {msg} packets",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar
+    });
+    let mut progress = |frames: u64, files_done: usize| {
+        if let Some(bar) = &bar {
+            bar.set_position(files_done as u64);
+            bar.set_message(frames.to_string());
+        }
+    };
+    let started = Instant::now();
+    let summary = pipeline::run(
+        &cfg,
+        pipeline::file_sources(&a.files),
+        &stop,
+        None,
+        &mut progress,
+    )
+    .with_context(|| format!("replay into {}", a.store.store.display()))?;
+    let elapsed = started.elapsed().as_secs_f64();
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    for e in &summary.source_errors {
+        eprintln!("flowkeep: error: {e}");
+    }
+    print_summary(&summary, elapsed, &a.store.store)?;
+    Ok(if summary.source_errors.is_empty() { 0 } else { 1 })
+}
+
+fn print_summary(s: &Summary, elapsed: f64, store: &std::path::Path) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    let pps = if elapsed > 0.0 {
+        s.frames as f64 / elapsed
+    } else {
+        0.0
+    };
+    writeln!(out, "packets        {}", s.frames)?;
+    writeln!(out, "ip packets     {}", s.packets)?;
+    writeln!(out, "ip bytes       {}", s.bytes)?;
+    writeln!(out, "non-ip frames  {}", s.non_ip)?;
+    writeln!(out, "malformed      {}", s.malformed)?;
+    writeln!(out, "flows written  {}", s.store.records)?;
+    writeln!(out, "segments       {}", s.store.segments)?;
+    writeln!(out, "store          {}", store.display())?;
+    writeln!(out, "elapsed        {elapsed:.3} s")?;
+    writeln!(out, "packets/s      {pps:.0}")?;
+    out.flush()
+}
+
+fn wall_clock() -> Nanos {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(now.as_nanos()).unwrap_or(i64::MAX)
+}
+
+fn capture(a: CaptureArgs) -> Result<i32> {
+    let cfg = pipeline_config(&a.store, &a.flow);
+    let live = LiveConfig {
+        interface: a.interface.clone(),
+        snaplen: a.snaplen,
+        filter: a.filter.clone(),
+        ..LiveConfig::default()
+    };
+    let source = LiveSource::open(&live)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("installing the signal handler")?;
+    }
+    eprintln!(
+        "flowkeep: capturing on {} into {} (SIGINT or SIGTERM to stop)",
+        a.interface,
+        a.store.store.display()
+    );
+    let started = Instant::now();
+    let sources = std::iter::once(Ok(Box::new(source) as Box<dyn PacketSource>));
+    let summary = pipeline::run(&cfg, sources, &stop, Some(wall_clock), &mut |_, _| {})
+        .with_context(|| format!("capture into {}", a.store.store.display()))?;
+    for e in &summary.source_errors {
+        eprintln!("flowkeep: error: {e}");
+    }
+    print_summary(&summary, started.elapsed().as_secs_f64(), &a.store.store)?;
+    let st = summary.source_stats;
+    println!(
+        "kernel         received {}, dropped {}, interface dropped {}",
+        st.received, st.dropped_kernel, st.dropped_interface
+    );
+    Ok(if summary.source_errors.is_empty() { 0 } else { 1 })
+}
+
+fn query(a: QueryArgs) -> Result<i32> {
+    if let (Some(s), Some(u)) = (a.since, a.until) {
+        if u <= s {
+            bail!("--until must be later than --since");
+        }
+    }
+    let store = Store::open(&a.store)?;
+    let stdout = io::stdout();
+    let format = a.format.unwrap_or(if stdout.is_terminal() {
+        Format::Table
+    } else {
+        Format::Jsonl
+    });
+    let mut printer = Printer::new(format, io::BufWriter::new(stdout.lock()));
+    let mut write_error = None;
+    let stats = store.scan(a.since, a.until, |r| {
+        if write_error.is_none() {
+            if let Err(e) = printer.print(r) {
+                write_error = Some(e);
+            }
+        }
+    })?;
+    if let Some(e) = write_error {
+        return Err(e.into());
+    }
+    printer.finish()?;
+    for p in &stats.problems {
+        eprintln!("flowkeep: warning: {p}");
+    }
+    Ok(0)
 }

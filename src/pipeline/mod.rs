@@ -1,1 +1,369 @@
-//! pipeline
+//! Runs the stages on threads: one reader (the calling thread) hands packets in batches to N
+//! workers, each owning a flow table and a store writer. This is the only module that spawns
+//! threads or creates channels; every stage it drives is plain single-threaded code.
+//!
+//! Both directions of a flow reach the same worker because the reader picks the worker with a
+//! symmetric hash of addresses and ports, so workers share nothing and take no locks.
+
+use crate::capture::{CaptureError, LinkType, Next, PacketSource, SourceStats};
+use crate::decode::{self, DecodeError, Dispatcher};
+use crate::flow::{FlowConfig, FlowStats, FlowTable};
+use crate::record::FlowRecord;
+use crate::store::{StoreError, StoreWriter, WriterConfig, WriterStats};
+use crate::time::Nanos;
+use crossbeam_channel::{bounded, Receiver, Sender};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+
+#[derive(Clone, Debug)]
+pub struct PipelineConfig {
+    pub workers: usize,
+    pub flow: FlowConfig,
+    /// Each worker writes with a copy of this, its `writer_id` set to the worker's index.
+    pub store: WriterConfig,
+    /// Packets per batch: large enough that a channel hand-over costs little per packet.
+    pub batch_packets: usize,
+    /// Batches in flight per worker before the reader waits (back-pressure, never loss).
+    pub queue_batches: usize,
+}
+
+impl PipelineConfig {
+    pub fn new(store: WriterConfig) -> PipelineConfig {
+        PipelineConfig {
+            workers: default_workers(),
+            flow: FlowConfig::default(),
+            store,
+            batch_packets: 512,
+            queue_batches: 32,
+        }
+    }
+}
+
+/// One core for the reader, the rest for workers; at least one worker.
+pub fn default_workers() -> usize {
+    thread::available_parallelism()
+        .map(|n| n.get().saturating_sub(1))
+        .unwrap_or(1)
+        .max(1)
+}
+
+/// What a run did, summed over its workers.
+#[derive(Debug, Default)]
+pub struct Summary {
+    /// Frames read from the sources.
+    pub frames: u64,
+    /// Frames that became part of a flow, and their IP-layer bytes.
+    pub packets: u64,
+    pub bytes: u64,
+    pub non_ip: u64,
+    pub malformed: u64,
+    pub flow: FlowStats,
+    pub store: WriterStats,
+    /// Sources that ended with an error; packets read before it were kept.
+    pub source_errors: Vec<CaptureError>,
+    /// The last counters of live sources.
+    pub source_stats: SourceStats,
+    pub first_ts: Option<Nanos>,
+    pub last_ts: Option<Nanos>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("worker {0} stopped unexpectedly")]
+    WorkerPanicked(usize),
+}
+
+/// Called by the reader now and then with (frames read so far, sources finished).
+pub type Progress<'a> = &'a mut dyn FnMut(u64, usize);
+
+/// Where the reader gets "now" while a live source is idle; `None` for files, whose time is
+/// only ever their packets'.
+pub type Clock = fn() -> Nanos;
+
+#[derive(Clone, Copy)]
+struct PacketHeader {
+    ts: Nanos,
+    wire_len: u32,
+    link: LinkType,
+    offset: u32,
+    len: u32,
+}
+
+/// Packets packed into one buffer, so a batch costs two allocations for its whole life: batches
+/// go back to the reader for reuse.
+struct Batch {
+    data: Vec<u8>,
+    headers: Vec<PacketHeader>,
+    /// The newest time the reader knew when it sent the batch (packet time, or the clock while
+    /// a live source is idle): workers expire flows up to it.
+    now: Nanos,
+}
+
+impl Batch {
+    fn with_capacity(packets: usize) -> Batch {
+        Batch {
+            data: Vec::with_capacity(packets * 128),
+            headers: Vec::with_capacity(packets),
+            now: Nanos::MIN,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.data.clear();
+        self.headers.clear();
+        self.now = Nanos::MIN;
+    }
+}
+
+struct WorkerLink {
+    tx: Sender<Batch>,
+    recycled: Receiver<Batch>,
+    filling: Batch,
+    handle: thread::JoinHandle<Result<WorkerSummary, StoreError>>,
+}
+
+#[derive(Default)]
+struct WorkerSummary {
+    packets: u64,
+    bytes: u64,
+    non_ip: u64,
+    malformed: u64,
+    flow: FlowStats,
+    store: WriterStats,
+}
+
+/// Runs sources one after another (as one continuous capture) through the workers until every
+/// source ends or `stop` is set, then writes every flow still open and seals the store.
+pub fn run<'s, I>(
+    cfg: &PipelineConfig,
+    sources: I,
+    stop: &AtomicBool,
+    clock: Option<Clock>,
+    progress: Progress<'_>,
+) -> Result<Summary, PipelineError>
+where
+    I: IntoIterator<Item = Result<Box<dyn PacketSource + 's>, CaptureError>>,
+{
+    let workers = cfg.workers.max(1);
+    let batch_packets = cfg.batch_packets.max(1);
+    // Open every writer before reading anything, so an unwritable store fails before work.
+    let mut writers = Vec::with_capacity(workers);
+    for id in 0..workers {
+        let mut wcfg = cfg.store.clone();
+        wcfg.writer_id = id as u32;
+        writers.push(StoreWriter::create(wcfg)?);
+    }
+    let mut links: Vec<WorkerLink> = writers
+        .into_iter()
+        .enumerate()
+        .map(|(id, writer)| {
+            let (tx, rx) = bounded::<Batch>(cfg.queue_batches.max(1));
+            let (recycle_tx, recycled) = bounded::<Batch>(cfg.queue_batches.max(1) + 2);
+            let flow_cfg = cfg.flow;
+            let handle = thread::Builder::new()
+                .name(format!("flowkeep-worker-{id}"))
+                .spawn(move || work(rx, recycle_tx, FlowTable::new(flow_cfg), writer))
+                .expect("spawning a worker thread");
+            WorkerLink {
+                tx,
+                recycled,
+                filling: Batch::with_capacity(batch_packets),
+                handle,
+            }
+        })
+        .collect();
+
+    let mut summary = Summary::default();
+    let mut dispatcher = Dispatcher::new();
+    let mut now = Nanos::MIN;
+    let mut sources_done = 0;
+    let mut send_failed = false;
+
+    'sources: for source in sources {
+        let mut source = match source {
+            Ok(s) => s,
+            Err(e) => {
+                summary.source_errors.push(e);
+                sources_done += 1;
+                continue;
+            }
+        };
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                summary.source_stats = source.stats();
+                break 'sources;
+            }
+            match source.next_packet() {
+                Ok(Next::Packet(pkt)) => {
+                    summary.frames += 1;
+                    now = now.max(pkt.ts);
+                    summary.first_ts = Some(summary.first_ts.map_or(pkt.ts, |t| t.min(pkt.ts)));
+                    let w = (dispatcher.hash(&pkt) % workers as u64) as usize;
+                    let link = &mut links[w];
+                    let b = &mut link.filling;
+                    // A frame larger than 4 GiB cannot come from any reader; saturate anyway.
+                    let offset = u32::try_from(b.data.len()).unwrap_or(u32::MAX);
+                    b.data.extend_from_slice(pkt.data);
+                    b.headers.push(PacketHeader {
+                        ts: pkt.ts,
+                        wire_len: pkt.wire_len,
+                        link: pkt.link,
+                        offset,
+                        len: pkt.data.len() as u32,
+                    });
+                    if b.headers.len() >= batch_packets && !send(link, now) {
+                        send_failed = true;
+                        break 'sources;
+                    }
+                    if summary.frames % 65_536 == 0 {
+                        progress(summary.frames, sources_done);
+                    }
+                }
+                Ok(Next::Idle) => {
+                    // A quiet live link: hand over what is waiting and let time move on.
+                    if let Some(clock) = clock {
+                        now = now.max(clock());
+                    }
+                    for link in &mut links {
+                        if !send(link, now) {
+                            send_failed = true;
+                            break 'sources;
+                        }
+                    }
+                    summary.source_stats = source.stats();
+                }
+                Ok(Next::End) => break,
+                Err(e) => {
+                    summary.source_errors.push(e);
+                    break;
+                }
+            }
+        }
+        summary.source_stats = source.stats();
+        sources_done += 1;
+        progress(summary.frames, sources_done);
+    }
+    summary.last_ts = (now != Nanos::MIN).then_some(now);
+
+    // Hand over the partial batches, then close the channels: workers flush and seal.
+    for link in &mut links {
+        if !send_failed && !send(link, now) {
+            send_failed = true;
+        }
+    }
+    let mut first_error = None;
+    for (id, link) in links.into_iter().enumerate() {
+        drop(link.tx);
+        match link.handle.join() {
+            Ok(Ok(w)) => {
+                summary.packets += w.packets;
+                summary.bytes += w.bytes;
+                summary.non_ip += w.non_ip;
+                summary.malformed += w.malformed;
+                add_flow_stats(&mut summary.flow, &w.flow);
+                summary.store.records += w.store.records;
+                summary.store.blocks += w.store.blocks;
+                summary.store.segments += w.store.segments;
+                summary.store.bytes += w.store.bytes;
+            }
+            Ok(Err(e)) => {
+                first_error.get_or_insert(PipelineError::Store(e));
+            }
+            Err(_) => {
+                first_error.get_or_insert(PipelineError::WorkerPanicked(id));
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(summary),
+    }
+}
+
+fn add_flow_stats(total: &mut FlowStats, w: &FlowStats) {
+    total.packets += w.packets;
+    total.bytes += w.bytes;
+    total.flows_created += w.flows_created;
+    total.records += w.records;
+    total.orphan_fragments += w.orphan_fragments;
+}
+
+/// Sends the batch being filled (even an empty one: it carries the time) and takes a recycled
+/// one in its place. False when the worker is gone (it failed; its error comes from `join`).
+fn send(link: &mut WorkerLink, now: Nanos) -> bool {
+    let fresh = match link.recycled.try_recv() {
+        Ok(mut b) => {
+            b.clear();
+            b
+        }
+        Err(_) => Batch::with_capacity(link.filling.headers.capacity()),
+    };
+    let mut batch = std::mem::replace(&mut link.filling, fresh);
+    batch.now = now;
+    link.tx.send(batch).is_ok()
+}
+
+fn work(
+    rx: Receiver<Batch>,
+    recycle: Sender<Batch>,
+    mut table: FlowTable,
+    mut writer: StoreWriter,
+) -> Result<WorkerSummary, StoreError> {
+    let mut summary = WorkerSummary::default();
+    let mut records: Vec<FlowRecord> = Vec::with_capacity(1024);
+    let seal_delay = table.config().max_lifetime();
+    for batch in rx {
+        for h in &batch.headers {
+            let start = h.offset as usize;
+            let Some(data) = batch.data.get(start..start + h.len as usize) else {
+                summary.malformed += 1;
+                continue;
+            };
+            let pkt = crate::capture::Packet {
+                ts: h.ts,
+                wire_len: h.wire_len,
+                link: h.link,
+                data,
+            };
+            match decode::decode(&pkt) {
+                Ok(meta) => {
+                    summary.packets += 1;
+                    summary.bytes += meta.ip_bytes;
+                    table.update(&meta, &mut records);
+                }
+                Err(DecodeError::NotIp) => summary.non_ip += 1,
+                Err(DecodeError::Malformed(_)) => summary.malformed += 1,
+            }
+        }
+        if batch.now != Nanos::MIN {
+            table.expire(batch.now, &mut records);
+        }
+        for r in records.drain(..) {
+            writer.append(&r)?;
+        }
+        if batch.now != Nanos::MIN {
+            writer.seal_before(batch.now.saturating_sub(seal_delay))?;
+        }
+        // The reader may have stopped taking batches back; then this one is simply dropped.
+        let _ = recycle.try_send(batch);
+    }
+    table.flush(&mut records);
+    for r in records.drain(..) {
+        writer.append(&r)?;
+    }
+    summary.flow = table.stats();
+    summary.store = writer.finish()?;
+    Ok(summary)
+}
+
+/// Paths to sources, opened lazily so a long list does not hold every file open.
+pub fn file_sources<'a>(
+    paths: &'a [PathBuf],
+) -> impl Iterator<Item = Result<Box<dyn PacketSource + 'a>, CaptureError>> + 'a {
+    paths.iter().map(|p| {
+        crate::capture::FileSource::open(p).map(|s| Box::new(s) as Box<dyn PacketSource + 'a>)
+    })
+}

@@ -1,1 +1,279 @@
-//! query
+//! Reading records back out: output formats for people (table) and programs (CSV, JSON lines).
+
+use crate::record::{format_mac, proto_name, tcp_flags, FlowRecord, Mac};
+use crate::time::{format_rfc3339, Nanos, NANOS_PER_SEC};
+use serde::Serialize;
+use std::io::{self, Write};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns for reading on a terminal.
+    Table,
+    /// Comma-separated, with a header row.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+/// The JSON-lines record. Field names and order are a promise to scripts: add, never rename.
+#[derive(Serialize)]
+struct JsonRecord<'a> {
+    first: &'a str,
+    last: &'a str,
+    proto: u8,
+    src: String,
+    sport: u16,
+    dst: String,
+    dport: u16,
+    vlan: u16,
+    inner_vlan: u16,
+    src_mac: Option<String>,
+    dst_mac: Option<String>,
+    packets: u64,
+    bytes: u64,
+    rev_packets: u64,
+    rev_bytes: u64,
+    tcp_flags: u8,
+    rev_tcp_flags: u8,
+    end: &'static str,
+}
+
+const CSV_HEADER: &str = "first,last,proto,src,sport,dst,dport,vlan,inner_vlan,src_mac,dst_mac,\
+packets,bytes,rev_packets,rev_bytes,tcp_flags,rev_tcp_flags,end";
+
+pub struct Printer<W: Write> {
+    format: Format,
+    out: W,
+    started: bool,
+}
+
+fn mac_text(mac: &Option<Mac>) -> Option<String> {
+    mac.as_ref().map(format_mac)
+}
+
+impl<W: Write> Printer<W> {
+    pub fn new(format: Format, out: W) -> Printer<W> {
+        Printer {
+            format,
+            out,
+            started: false,
+        }
+    }
+
+    pub fn print(&mut self, r: &FlowRecord) -> io::Result<()> {
+        if !self.started {
+            self.started = true;
+            match self.format {
+                Format::Csv => writeln!(self.out, "{CSV_HEADER}")?,
+                Format::Table => writeln!(
+                    self.out,
+                    "{:<30} {:>9} {:<5} {:>45} {:>45} {:>4} {:>4} {:>8} {:>8} {:>8} {:>8} {:<8} {:<8} {:<6}",
+                    "first",
+                    "duration",
+                    "proto",
+                    "src:port",
+                    "dst:port",
+                    "vlan",
+                    "ivln",
+                    "pkts",
+                    "bytes",
+                    "rpkts",
+                    "rbytes",
+                    "flags",
+                    "rflags",
+                    "end"
+                )?,
+                Format::Jsonl => {}
+            }
+        }
+        let first = format_rfc3339(r.first);
+        let last = format_rfc3339(r.last);
+        match self.format {
+            Format::Jsonl => {
+                let j = JsonRecord {
+                    first: &first,
+                    last: &last,
+                    proto: r.proto,
+                    src: r.src.to_string(),
+                    sport: r.sport,
+                    dst: r.dst.to_string(),
+                    dport: r.dport,
+                    vlan: r.vlan,
+                    inner_vlan: r.inner_vlan,
+                    src_mac: mac_text(&r.src_mac),
+                    dst_mac: mac_text(&r.dst_mac),
+                    packets: r.packets,
+                    bytes: r.bytes,
+                    rev_packets: r.rev_packets,
+                    rev_bytes: r.rev_bytes,
+                    tcp_flags: r.tcp_flags,
+                    rev_tcp_flags: r.rev_tcp_flags,
+                    end: r.end.as_str(),
+                };
+                serde_json::to_writer(&mut self.out, &j)?;
+                writeln!(self.out)
+            }
+            Format::Csv => writeln!(
+                self.out,
+                "{first},{last},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                r.proto,
+                r.src,
+                r.sport,
+                r.dst,
+                r.dport,
+                r.vlan,
+                r.inner_vlan,
+                mac_text(&r.src_mac).unwrap_or_default(),
+                mac_text(&r.dst_mac).unwrap_or_default(),
+                r.packets,
+                r.bytes,
+                r.rev_packets,
+                r.rev_bytes,
+                r.tcp_flags,
+                r.rev_tcp_flags,
+                r.end
+            ),
+            Format::Table => writeln!(
+                self.out,
+                "{:<30} {:>9} {:<5} {:>45} {:>45} {:>4} {:>4} {:>8} {:>8} {:>8} {:>8} {:<8} {:<8} {:<6}",
+                first,
+                format_duration(r.last - r.first),
+                proto_name(r.proto)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| r.proto.to_string()),
+                endpoint(r.src, r.sport),
+                endpoint(r.dst, r.dport),
+                r.vlan,
+                r.inner_vlan,
+                human(r.packets),
+                human(r.bytes),
+                human(r.rev_packets),
+                human(r.rev_bytes),
+                tcp_flag_text(r.proto, r.tcp_flags),
+                tcp_flag_text(r.proto, r.rev_tcp_flags),
+                r.end
+            ),
+        }
+    }
+
+    pub fn finish(mut self) -> io::Result<W> {
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+fn endpoint(addr: std::net::IpAddr, port: u16) -> String {
+    match addr {
+        std::net::IpAddr::V4(a) => format!("{a}:{port}"),
+        std::net::IpAddr::V6(a) => format!("[{a}]:{port}"),
+    }
+}
+
+fn tcp_flag_text(proto: u8, flags: u8) -> String {
+    if proto == 6 {
+        tcp_flags::to_string(flags)
+    } else {
+        String::new()
+    }
+}
+
+fn format_duration(ns: Nanos) -> String {
+    format!("{:.3}", ns as f64 / NANOS_PER_SEC as f64)
+}
+
+/// 1234567 → "1.2 M": the table is for reading, exact numbers are in CSV and JSON.
+fn human(n: u64) -> String {
+    const UNITS: [(u64, &str); 4] = [
+        (1_000_000_000_000, "T"),
+        (1_000_000_000, "G"),
+        (1_000_000, "M"),
+        (1_000, "k"),
+    ];
+    for (scale, unit) in UNITS {
+        if n >= scale {
+            return format!("{:.1} {unit}", n as f64 / scale as f64);
+        }
+    }
+    n.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::EndReason;
+    use std::net::{IpAddr, Ipv6Addr};
+
+    fn sample() -> FlowRecord {
+        FlowRecord {
+            first: 1_767_225_600_000_000_001,
+            last: 1_767_225_601_500_000_000,
+            proto: 6,
+            src: "10.0.0.1".parse().unwrap(),
+            sport: 40000,
+            dst: IpAddr::V6(Ipv6Addr::LOCALHOST),
+            dport: 443,
+            vlan: 100,
+            inner_vlan: 0,
+            src_mac: Some([2, 0, 0, 0xaa, 0, 1]),
+            dst_mac: None,
+            packets: 3,
+            bytes: 180,
+            rev_packets: 2,
+            rev_bytes: 1_500_000,
+            tcp_flags: 0x1b,
+            rev_tcp_flags: 0x12,
+            end: EndReason::Fin,
+        }
+    }
+
+    fn render(format: Format) -> String {
+        let mut p = Printer::new(format, Vec::new());
+        p.print(&sample()).unwrap();
+        String::from_utf8(p.finish().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn jsonl_has_exactly_the_promised_fields_in_order() {
+        let line = render(Format::Jsonl);
+        let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+        let keys: Vec<_> = v.as_object().unwrap().keys().cloned().collect();
+        let expected = CSV_HEADER.split(',').collect::<Vec<_>>();
+        assert_eq!(keys, expected);
+        assert_eq!(v["first"], "2026-01-01T00:00:00.000000001Z");
+        assert_eq!(v["dst"], "::1");
+        assert_eq!(v["src_mac"], "02:00:00:aa:00:01");
+        assert!(v["dst_mac"].is_null());
+        assert_eq!(v["rev_bytes"], 1_500_000);
+        assert_eq!(v["end"], "fin");
+    }
+
+    #[test]
+    fn csv_has_a_header_and_one_row_per_record() {
+        let text = render(Format::Csv);
+        let lines: Vec<_> = text.lines().collect();
+        assert_eq!(lines[0], CSV_HEADER);
+        assert_eq!(lines.len(), 2);
+        assert_eq!(
+            lines[1].split(',').count(),
+            CSV_HEADER.split(',').count()
+        );
+        assert!(lines[1].contains(",10.0.0.1,40000,::1,443,100,0,02:00:00:aa:00:01,,3,180,"));
+    }
+
+    #[test]
+    fn table_is_aligned_and_human() {
+        let text = render(Format::Table);
+        let lines: Vec<_> = text.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert!(lines[1].contains("1.5 M"));
+        assert!(lines[1].contains("[::1]:443"));
+        assert!(lines[1].contains("1.500"));
+    }
+
+    #[test]
+    fn human_units() {
+        assert_eq!(human(999), "999");
+        assert_eq!(human(1_000), "1.0 k");
+        assert_eq!(human(2_500_000_000), "2.5 G");
+    }
+}

@@ -1,0 +1,300 @@
+//! End to end: `flowkeep replay` every public capture in fixtures/, read the flows back with
+//! `flowkeep query --format jsonl`, and compare the per-address-pair totals with what tshark
+//! counts in the same files (fixtures/pcaps/reference/*.l3.tsv): an oracle nobody here wrote.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_flowkeep");
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pcaps")
+}
+
+struct Capture {
+    file: String,
+    malformed: bool,
+}
+
+/// The MANIFEST rows; notes starting with MALFORMED or ODD mark the bad-input set.
+fn manifest() -> Vec<Capture> {
+    let text = std::fs::read_to_string(fixtures().join("MANIFEST.tsv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<_> = lines.next().unwrap().split('\t').collect();
+    let notes = header.iter().position(|h| *h == "notes").unwrap();
+    lines
+        .map(|l| {
+            let cols: Vec<_> = l.split('\t').collect();
+            let note = cols[notes];
+            Capture {
+                file: cols[0].to_string(),
+                malformed: note.starts_with("MALFORMED") || note.starts_with("ODD"),
+            }
+        })
+        .collect()
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+type PairTotals = BTreeMap<(u8, IpAddr, IpAddr), (u64, u64)>;
+
+fn reference(file: &str) -> PairTotals {
+    let path = fixtures().join("reference").join(format!("{file}.l3.tsv"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut totals = PairTotals::new();
+    for line in text.lines().skip(1).filter(|l| !l.starts_with('#')) {
+        let c: Vec<_> = line.split('\t').collect();
+        totals.insert(
+            (
+                c[0].parse().unwrap(),
+                c[1].parse().unwrap(),
+                c[2].parse().unwrap(),
+            ),
+            (c[3].parse().unwrap(), c[4].parse().unwrap()),
+        );
+    }
+    totals
+}
+
+fn records(store: &Path) -> Vec<serde_json::Value> {
+    let out = run(&["query", "--store", store.to_str().unwrap(), "--format", "jsonl"]);
+    assert!(
+        out.status.success(),
+        "query failed: {}",
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn pair_totals(recs: &[serde_json::Value]) -> PairTotals {
+    let mut totals = PairTotals::new();
+    for r in recs {
+        let src: IpAddr = r["src"].as_str().unwrap().parse().unwrap();
+        let dst: IpAddr = r["dst"].as_str().unwrap().parse().unwrap();
+        let ver = if src.is_ipv4() { 4 } else { 6 };
+        let (lo, hi) = if src <= dst { (src, dst) } else { (dst, src) };
+        let e = totals.entry((ver, lo, hi)).or_default();
+        e.0 += r["packets"].as_u64().unwrap() + r["rev_packets"].as_u64().unwrap();
+        e.1 += r["bytes"].as_u64().unwrap() + r["rev_bytes"].as_u64().unwrap();
+    }
+    totals
+}
+
+fn replay(file: &Path, store: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "replay",
+        file.to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+#[test]
+fn every_well_formed_capture_matches_tshark_per_address_pair() {
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for cap in manifest().into_iter().filter(|c| !c.malformed) {
+        let dir = tempfile::tempdir().unwrap();
+        let out = replay(&fixtures().join(&cap.file), dir.path(), &["--workers", "2"]);
+        if !out.status.success() {
+            failures.push(format!("{}: replay failed: {}", cap.file, text(&out.stderr)));
+            continue;
+        }
+        let got = pair_totals(&records(dir.path()));
+        let want = reference(&cap.file);
+        if got != want {
+            let mut diff = Vec::new();
+            for k in want.keys().chain(got.keys()) {
+                if want.get(k) != got.get(k) {
+                    diff.push(format!(
+                        "  {k:?}: tshark {:?}, flowkeep {:?}",
+                        want.get(k),
+                        got.get(k)
+                    ));
+                }
+            }
+            diff.dedup();
+            failures.push(format!("{}:\n{}", cap.file, diff.join("\n")));
+        }
+        checked += 1;
+    }
+    assert!(checked >= 60, "only {checked} captures checked");
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} captures differ from tshark:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn malformed_captures_never_panic_and_keep_what_was_good() {
+    let mut checked = 0;
+    for cap in manifest().into_iter().filter(|c| c.malformed) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = fixtures().join(&cap.file);
+        let out = replay(&path, dir.path(), &[]);
+        let stderr = text(&out.stderr);
+        let code = out.status.code();
+        assert!(
+            matches!(code, Some(0) | Some(1)),
+            "{}: exit {code:?}\n{stderr}",
+            cap.file
+        );
+        assert!(!stderr.contains("panicked"), "{}: {stderr}", cap.file);
+        if code == Some(1) {
+            let errors: Vec<_> = stderr.lines().filter(|l| l.contains("error")).collect();
+            assert_eq!(errors.len(), 1, "{}: want one error line: {stderr}", cap.file);
+            assert!(errors[0].contains(&cap.file), "{}: {stderr}", cap.file);
+        }
+        // Whatever was stored can be read back.
+        if dir.path().join("flowkeep-store").exists() {
+            records(dir.path());
+        }
+        checked += 1;
+    }
+    assert!(checked >= 25, "only {checked} bad captures");
+}
+
+#[test]
+fn packets_before_a_corrupt_record_are_kept() {
+    // Six good packets, then a record header claiming 4 MB: tshark reads the six.
+    let file = "suricata-verify__tls_DER-incomplete-header.pcap";
+    let dir = tempfile::tempdir().unwrap();
+    let out = replay(&fixtures().join(file), dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains(file));
+    assert_eq!(pair_totals(&records(dir.path())), reference(file));
+}
+
+#[test]
+fn worker_count_does_not_change_the_records() {
+    // Fragments, both directions, many flows: any dispatch mistake splits a flow differently.
+    for file in ["nDPI__dns_fragmented.pcap", "nDPI__1kxun.pcap", "nDPI__sites.pcapng"] {
+        let mut sets = Vec::new();
+        for workers in ["1", "3"] {
+            let dir = tempfile::tempdir().unwrap();
+            let out = replay(&fixtures().join(file), dir.path(), &["--workers", workers]);
+            assert!(out.status.success(), "{}", text(&out.stderr));
+            let mut lines: Vec<String> = records(dir.path())
+                .iter()
+                .map(|r| r.to_string())
+                .collect();
+            lines.sort();
+            sets.push(lines);
+        }
+        assert!(!sets[0].is_empty());
+        assert_eq!(sets[0], sets[1], "{file}");
+    }
+}
+
+#[test]
+fn replay_summary_accounts_for_every_frame() {
+    let file = "nDPI__android.pcap";
+    let dir = tempfile::tempdir().unwrap();
+    let out = replay(&fixtures().join(file), dir.path(), &[]);
+    assert!(out.status.success());
+    let summary = text(&out.stdout);
+    let field = |name: &str| -> u64 {
+        summary
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l[name.len()..].trim().split(' ').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {summary}"))
+    };
+    // MANIFEST: 500 frames, 475 of them IPv4 or IPv6 (466 + 9).
+    assert_eq!(field("packets"), 500);
+    assert_eq!(field("ip packets"), 475);
+    assert_eq!(field("ip packets") + field("non-ip frames") + field("malformed"), 500);
+    let recs = records(dir.path());
+    assert_eq!(field("flows written") as usize, recs.len());
+    let want: u64 = reference(file).values().map(|v| v.1).sum();
+    assert_eq!(field("ip bytes"), want);
+}
+
+#[test]
+fn query_time_range_selects_overlapping_records() {
+    let file = "nDPI__1kxun.pcap";
+    let dir = tempfile::tempdir().unwrap();
+    assert!(replay(&fixtures().join(file), dir.path(), &[]).status.success());
+    let all = records(dir.path());
+    let mut firsts: Vec<&str> = all.iter().map(|r| r["first"].as_str().unwrap()).collect();
+    firsts.sort();
+    let mid = firsts[firsts.len() / 2];
+    let store = dir.path().to_str().unwrap();
+    let out = run(&["query", "--store", store, "--format", "jsonl", "--since", mid]);
+    assert!(out.status.success());
+    let since: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // RFC 3339 with fixed-width nanoseconds sorts like time.
+    let expected = all
+        .iter()
+        .filter(|r| r["last"].as_str().unwrap() >= mid)
+        .count();
+    assert_eq!(since.len(), expected);
+    assert!(since.len() < all.len() && !since.is_empty());
+    let out = run(&["query", "--store", store, "--format", "jsonl", "--until", mid]);
+    let until = text(&out.stdout).lines().count();
+    let expected = all
+        .iter()
+        .filter(|r| r["first"].as_str().unwrap() < mid)
+        .count();
+    assert_eq!(until, expected);
+}
+
+#[test]
+fn bad_arguments_get_one_line_and_a_failure_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let store = store.to_str().unwrap();
+
+    let out = run(&["replay", "/nonexistent/x.pcap", "--store", store, "-q"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("/nonexistent/x.pcap"), "{err}");
+
+    // A store path under a regular file cannot be created.
+    let file = dir.path().join("plain");
+    std::fs::write(&file, b"x").unwrap();
+    let bad_store = file.join("store");
+    let pcap = fixtures().join("nDPI__nats.pcap");
+    let out = run(&[
+        "replay",
+        pcap.to_str().unwrap(),
+        "--store",
+        bad_store.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("plain"), "{err}");
+
+    let out = run(&["query", "--store", store, "--since", "last tuesday"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("last tuesday"));
+
+    let out = run(&["query", "--store", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("not a flowkeep store"));
+
+    let out = run(&["replay", pcap.to_str().unwrap(), "--store", store, "--idle-timeout", "0s"]);
+    assert_eq!(out.status.code(), Some(2));
+}
