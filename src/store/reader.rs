@@ -1,0 +1,700 @@
+//! Reading: list sealed segments from their footers, and scan records by time, skipping whole
+//! segments and blocks by the min/max times their footer records. Damage is reported and stepped
+//! over: one bad block must not hide the rest of the store.
+
+use super::block::BlockDecoder;
+use super::segment::{SegmentFile, SEGMENT_EXT, TEMP_SUFFIX};
+use super::{check_marker, parse_partition_dir_name, StoreError};
+use crate::record::FlowRecord;
+use crate::time::Nanos;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// One sealed segment, as its footer describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentInfo {
+    pub path: PathBuf,
+    pub partition_start: Nanos,
+    pub partition_end: Nanos,
+    pub writer_id: u32,
+    pub records: u64,
+    pub blocks: u64,
+    /// Smallest `first` and largest `last` of the segment's records.
+    pub first: Nanos,
+    pub last: Nanos,
+    /// File size.
+    pub bytes: u64,
+    /// Set when the segment's header or footer cannot be read: the segment is then unusable and
+    /// the other fields hold only what its location says (partition start from the directory
+    /// name, end = start, zero counts, first = last = partition start).
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanStats {
+    /// Segments whose blocks were looked at.
+    pub segments_read: u64,
+    /// Segments skipped whole because their time range is outside the query.
+    pub segments_skipped: u64,
+    /// Blocks decoded successfully.
+    pub blocks_read: u64,
+    /// Blocks skipped by their time range.
+    pub blocks_skipped: u64,
+    /// Records passed to the callback.
+    pub records: u64,
+    /// Unreadable segments and damaged blocks, one line each: path, byte offset, reason.
+    pub problems: Vec<String>,
+    /// Segment files still under their temporary name (a writer is running, or stopped without
+    /// sealing them); not read.
+    pub unsealed: Vec<PathBuf>,
+}
+
+/// A store directory opened for reading.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+struct Listing {
+    /// (partition start from the directory name, path), in time then name order.
+    sealed: Vec<(Nanos, PathBuf)>,
+    unsealed: Vec<PathBuf>,
+}
+
+impl Store {
+    pub fn open(dir: impl AsRef<Path>) -> Result<Store, StoreError> {
+        let dir = dir.as_ref();
+        match std::fs::metadata(dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(StoreError::NotAStore {
+                    path: dir.to_path_buf(),
+                })
+            }
+            Err(e) => return Err(StoreError::io(dir, e)),
+        }
+        if !check_marker(dir)? {
+            return Err(StoreError::NotAStore {
+                path: dir.to_path_buf(),
+            });
+        }
+        Ok(Store {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Partition directories are recognised by their name; other entries are not the store's
+    /// and are left alone.
+    fn list(&self) -> Result<Listing, StoreError> {
+        let mut parts = Vec::new();
+        for ent in read_dir(&self.dir)? {
+            let name = ent.file_name();
+            let Some(start) = name.to_str().and_then(parse_partition_dir_name) else {
+                continue;
+            };
+            let path = ent.path();
+            if path.is_dir() {
+                parts.push((start, path));
+            }
+        }
+        parts.sort();
+        let mut sealed = Vec::new();
+        let mut unsealed = Vec::new();
+        for (start, pdir) in parts {
+            let mut names: Vec<String> = read_dir(&pdir)?
+                .into_iter()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect();
+            names.sort();
+            for name in names {
+                if name.starts_with("seg-") && name.ends_with(SEGMENT_EXT) {
+                    sealed.push((start, pdir.join(name)));
+                } else if name.starts_with(".seg-") && name.ends_with(TEMP_SUFFIX) {
+                    unsealed.push(pdir.join(name));
+                }
+            }
+        }
+        Ok(Listing { sealed, unsealed })
+    }
+
+    /// Sealed segments in time order (partition start, then smallest `first`, then path). A
+    /// segment whose header or footer is unreadable is listed with `error` set.
+    pub fn segments(&self) -> Result<Vec<SegmentInfo>, StoreError> {
+        let mut out: Vec<SegmentInfo> = self
+            .list()?
+            .sealed
+            .into_iter()
+            .map(|(start, path)| match SegmentFile::open(&path) {
+                Ok(seg) => SegmentInfo {
+                    partition_start: seg.header.partition_start,
+                    partition_end: seg.header.partition_end,
+                    writer_id: seg.header.writer_id,
+                    records: seg.totals.records,
+                    blocks: seg.entries.len() as u64,
+                    first: seg.totals.min_first,
+                    last: seg.totals.max_last,
+                    bytes: seg.file_len,
+                    error: None,
+                    path,
+                },
+                Err(e) => SegmentInfo {
+                    partition_start: start,
+                    partition_end: start,
+                    writer_id: 0,
+                    records: 0,
+                    blocks: 0,
+                    first: start,
+                    last: start,
+                    bytes: std::fs::metadata(&path).map_or(0, |m| m.len()),
+                    error: Some(e.to_string()),
+                    path,
+                },
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            (a.partition_start, a.first, &a.path).cmp(&(b.partition_start, b.first, &b.path))
+        });
+        Ok(out)
+    }
+
+    /// Calls `f` for every record whose `[first, last]` overlaps `[since, until)`: `last >= since`
+    /// and `first < until`; `None` leaves that side open. Records come segment by segment in
+    /// partition order, block order within a segment: not sorted by time. Unreadable segments
+    /// and damaged blocks are described in `problems` and skipped; the scan goes on.
+    pub fn scan(
+        &self,
+        since: Option<Nanos>,
+        until: Option<Nanos>,
+        mut f: impl FnMut(&FlowRecord),
+    ) -> Result<ScanStats, StoreError> {
+        let since = since.unwrap_or(Nanos::MIN);
+        let overlaps = |first: Nanos, last: Nanos| last >= since && until.is_none_or(|u| first < u);
+        let listing = self.list()?;
+        let mut stats = ScanStats {
+            unsealed: listing.unsealed,
+            ..ScanStats::default()
+        };
+        let mut decoder = BlockDecoder::new()
+            .map_err(|e| StoreError::io(&self.dir, io::Error::other(e.reason)))?;
+        let mut recs = Vec::new();
+        for (_, path) in listing.sealed {
+            let seg = match SegmentFile::open(&path) {
+                Ok(s) => s,
+                Err(e) => {
+                    stats.problems.push(e.to_string());
+                    continue;
+                }
+            };
+            // The footer's extremes bound every block and record in the file; an empty segment
+            // has (MAX, MIN) and never overlaps.
+            if !overlaps(seg.totals.min_first, seg.totals.max_last) {
+                stats.segments_skipped += 1;
+                continue;
+            }
+            stats.segments_read += 1;
+            for e in &seg.entries {
+                if !overlaps(e.min_first, e.max_last) {
+                    stats.blocks_skipped += 1;
+                    continue;
+                }
+                let problem = |offset: u64, reason: String| {
+                    StoreError::corrupt(&path, offset, reason).to_string()
+                };
+                let Some(bytes) = seg.block(e) else {
+                    stats
+                        .problems
+                        .push(problem(e.offset, "block outside the file".into()));
+                    continue;
+                };
+                if let Err(be) = decoder.decode_into(bytes, &mut recs) {
+                    stats
+                        .problems
+                        .push(problem(e.offset.saturating_add(be.offset), be.reason));
+                    continue;
+                }
+                if recs.len() as u64 != u64::from(e.records) {
+                    stats.problems.push(problem(
+                        e.offset,
+                        format!(
+                            "block holds {} records, the index says {}",
+                            recs.len(),
+                            e.records
+                        ),
+                    ));
+                    continue;
+                }
+                stats.blocks_read += 1;
+                for r in &recs {
+                    if overlaps(r.first, r.last) {
+                        stats.records += 1;
+                        f(r);
+                    }
+                }
+            }
+        }
+        Ok(stats)
+    }
+}
+
+fn read_dir(dir: &Path) -> Result<Vec<std::fs::DirEntry>, StoreError> {
+    std::fs::read_dir(dir)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| StoreError::io(dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::block::tests::{arb_record, sample};
+    use crate::store::{StoreWriter, WriterConfig, MARKER_NAME};
+    use crate::time::NANOS_PER_SEC;
+    use proptest::prelude::*;
+
+    const T0: Nanos = 1_767_225_600 * NANOS_PER_SEC; // 2026-01-01T00:00:00Z
+    const HOUR: Nanos = 3600 * NANOS_PER_SEC;
+
+    fn rec(first: Nanos, last: Nanos, i: u64) -> FlowRecord {
+        FlowRecord {
+            first,
+            last,
+            ..sample(i)
+        }
+    }
+
+    fn write(
+        dir: &Path,
+        recs: &[FlowRecord],
+        tweak: impl FnOnce(&mut WriterConfig),
+    ) -> crate::store::WriterStats {
+        let mut cfg = WriterConfig::new(dir);
+        tweak(&mut cfg);
+        let mut w = StoreWriter::create(cfg).unwrap();
+        for r in recs {
+            w.append(r).unwrap();
+        }
+        w.finish().unwrap()
+    }
+
+    fn read_all(
+        dir: &Path,
+        since: Option<Nanos>,
+        until: Option<Nanos>,
+    ) -> (Vec<FlowRecord>, ScanStats) {
+        let mut out = Vec::new();
+        let stats = Store::open(dir)
+            .unwrap()
+            .scan(since, until, |r| out.push(r.clone()))
+            .unwrap();
+        (out, stats)
+    }
+
+    fn sorted(mut v: Vec<FlowRecord>) -> Vec<FlowRecord> {
+        v.sort_by_key(|r| (r.first, r.last, r.sport, r.packets, format!("{r:?}")));
+        v
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn writer_scan_round_trip(recs in proptest::collection::vec(arb_record(), 0..60)) {
+            let d = tempfile::tempdir().unwrap();
+            // Whole-range timestamps land in partitions near the ends of time: the writer must
+            // either store a record or refuse it, and whatever it stores must come back.
+            let mut cfg = WriterConfig::new(d.path());
+            cfg.block_records = 7;
+            let mut w = StoreWriter::create(cfg).unwrap();
+            let mut kept = Vec::new();
+            for r in &recs {
+                if w.append(r).is_ok() {
+                    kept.push(r.clone());
+                }
+            }
+            let stats = w.finish().unwrap();
+            prop_assert_eq!(stats.records, kept.len() as u64);
+            let (got, scan) = read_all(d.path(), None, None);
+            prop_assert!(scan.problems.is_empty(), "{:?}", scan.problems);
+            prop_assert_eq!(sorted(got), sorted(kept));
+        }
+    }
+
+    #[test]
+    fn many_blocks_round_trip_in_order() {
+        let d = tempfile::tempdir().unwrap();
+        let recs: Vec<FlowRecord> = (0..10_000).map(sample).collect();
+        let stats = write(d.path(), &recs, |c| c.block_records = 1000);
+        assert_eq!(stats.records, 10_000);
+        assert_eq!(stats.blocks, 10);
+        assert_eq!(stats.segments, 1);
+        let (got, scan) = read_all(d.path(), None, None);
+        assert_eq!(got, recs);
+        assert_eq!(scan.blocks_read, 10);
+        assert!(scan.problems.is_empty() && scan.unsealed.is_empty());
+        let seg = &Store::open(d.path()).unwrap().segments().unwrap()[0];
+        assert_eq!(seg.bytes, std::fs::metadata(&seg.path).unwrap().len());
+        assert_eq!(seg.bytes, stats.bytes);
+        eprintln!(
+            "synthetic: {} bytes for {} records = {:.1} bytes/record",
+            seg.bytes,
+            seg.records,
+            seg.bytes as f64 / seg.records as f64
+        );
+    }
+
+    #[test]
+    fn partition_routing_three_partitions() {
+        let d = tempfile::tempdir().unwrap();
+        // Out of order on purpose, and one record that outlives its partition: records go by
+        // `first` and are never split.
+        let recs = vec![
+            rec(T0 + 2 * HOUR + 5, T0 + 2 * HOUR + 6, 1),
+            rec(T0, T0 + 3 * HOUR, 2),
+            rec(T0 + HOUR - 1, T0 + HOUR, 3),
+            rec(T0 + HOUR, T0 + HOUR + 1, 4),
+        ];
+        let stats = write(d.path(), &recs, |_| {});
+        assert_eq!(stats.segments, 3);
+        let names: Vec<String> = {
+            let mut v: Vec<String> = std::fs::read_dir(d.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(
+            names,
+            [
+                "2026-01-01T00-00Z",
+                "2026-01-01T01-00Z",
+                "2026-01-01T02-00Z",
+                MARKER_NAME
+            ]
+        );
+        for p in &names[..3] {
+            let files: Vec<_> = std::fs::read_dir(d.path().join(p)).unwrap().collect();
+            assert_eq!(files.len(), 1, "{p}");
+        }
+        let segs = Store::open(d.path()).unwrap().segments().unwrap();
+        let starts: Vec<_> = segs
+            .iter()
+            .map(|s| (s.partition_start, s.partition_end, s.records))
+            .collect();
+        assert_eq!(
+            starts,
+            [
+                (T0, T0 + HOUR, 2),
+                (T0 + HOUR, T0 + 2 * HOUR, 1),
+                (T0 + 2 * HOUR, T0 + 3 * HOUR, 1)
+            ]
+        );
+        assert_eq!((segs[0].first, segs[0].last), (T0, T0 + 3 * HOUR));
+        assert!(segs.iter().all(|s| s.error.is_none() && s.blocks == 1));
+    }
+
+    #[test]
+    fn time_range_edges() {
+        let d = tempfile::tempdir().unwrap();
+        let (a, b) = (T0 + 100, T0 + 200);
+        // One record per partition so segment skipping shows in the counts.
+        write(
+            d.path(),
+            &[rec(a, b, 1), rec(T0 + 5 * HOUR, T0 + 5 * HOUR + 1, 2)],
+            |_| {},
+        );
+        let count = |since, until| read_all(d.path(), since, until).0.len();
+        assert_eq!(count(Some(b), None), 2, "since == last is inside");
+        assert_eq!(
+            count(Some(b + 1), Some(T0 + HOUR)),
+            0,
+            "since after last is outside"
+        );
+        assert_eq!(count(None, Some(a)), 0, "until == first is outside");
+        assert_eq!(
+            count(None, Some(a + 1)),
+            1,
+            "until just after first is inside"
+        );
+        assert_eq!(
+            count(Some(a + 50), Some(a + 60)),
+            1,
+            "window inside the record overlaps"
+        );
+        assert_eq!(count(Some(T0 + 5 * HOUR + 1), Some(T0 + 5 * HOUR + 2)), 1);
+        let (_, s) = read_all(d.path(), Some(b + 1), Some(T0 + HOUR));
+        assert_eq!((s.segments_read, s.segments_skipped), (0, 2));
+        let (_, s) = read_all(d.path(), None, Some(T0 + HOUR));
+        assert_eq!((s.segments_read, s.segments_skipped, s.records), (1, 1, 1));
+    }
+
+    #[test]
+    fn blocks_are_skipped_by_time() {
+        let d = tempfile::tempdir().unwrap();
+        let recs: Vec<FlowRecord> = (0..100)
+            .map(|i| rec(T0 + i * 1000, T0 + i * 1000 + 10, i as u64))
+            .collect();
+        write(d.path(), &recs, |c| c.block_records = 10);
+        let (got, s) = read_all(d.path(), Some(T0 + 25_000), Some(T0 + 45_000));
+        assert_eq!(got, recs[25..45]);
+        // Blocks 2..=4 hold records overlapping [25 000, 45 000); the other seven are skipped.
+        assert_eq!((s.blocks_read, s.blocks_skipped), (3, 7));
+    }
+
+    #[test]
+    fn two_writers_same_partition_distinct_files() {
+        let d = tempfile::tempdir().unwrap();
+        let cfg = WriterConfig::new(d.path());
+        // Same writer id, both open at once, then a later run: names must still not collide.
+        let mut w1 = StoreWriter::create(cfg.clone()).unwrap();
+        let mut w2 = StoreWriter::create(cfg.clone()).unwrap();
+        w1.append(&rec(T0 + 1, T0 + 2, 1)).unwrap();
+        w2.append(&rec(T0 + 3, T0 + 4, 2)).unwrap();
+        w2.finish().unwrap();
+        w1.finish().unwrap();
+        write(d.path(), &[rec(T0 + 5, T0 + 6, 3)], |_| {});
+        let mut other = cfg;
+        other.writer_id = 7;
+        write(d.path(), &[rec(T0 + 7, T0 + 8, 4)], |c| *c = other);
+        let segs = Store::open(d.path()).unwrap().segments().unwrap();
+        let mut names: Vec<_> = segs
+            .iter()
+            .map(|s| s.path.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "seg-00000000-00000000.fks",
+                "seg-00000000-00000001.fks",
+                "seg-00000000-00000002.fks",
+                "seg-00000007-00000000.fks"
+            ]
+        );
+        assert_eq!(read_all(d.path(), None, None).0.len(), 4);
+    }
+
+    #[test]
+    fn concurrent_writer_threads_never_collide() {
+        let d = tempfile::tempdir().unwrap();
+        let handles: Vec<_> = (0..4)
+            .map(|t| {
+                let cfg = WriterConfig::new(d.path());
+                std::thread::spawn(move || {
+                    let mut w = StoreWriter::create(cfg).unwrap();
+                    for i in 0..50 {
+                        w.append(&rec(T0 + i, T0 + i + 1, t * 100 + i as u64))
+                            .unwrap();
+                    }
+                    w.finish().unwrap()
+                })
+            })
+            .collect();
+        for h in handles {
+            assert_eq!(h.join().unwrap().segments, 1);
+        }
+        let segs = Store::open(d.path()).unwrap().segments().unwrap();
+        assert_eq!(segs.len(), 4);
+        assert_eq!(read_all(d.path(), None, None).0.len(), 200);
+    }
+
+    #[test]
+    fn flipped_byte_in_block_is_reported_and_other_blocks_read() {
+        let d = tempfile::tempdir().unwrap();
+        let recs: Vec<FlowRecord> = (0..30).map(sample).collect();
+        write(d.path(), &recs, |c| c.block_records = 10);
+        let seg =
+            SegmentFile::open(&Store::open(d.path()).unwrap().segments().unwrap()[0].path).unwrap();
+        let victim = seg.entries[1];
+        let path = seg.path.clone();
+        drop(seg);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = victim.offset as usize + 30;
+        bytes[at] ^= 0x40;
+        std::fs::write(&path, &bytes).unwrap();
+        let (got, s) = read_all(d.path(), None, None);
+        assert_eq!(s.blocks_read, 2);
+        assert_eq!(s.problems.len(), 1, "{:?}", s.problems);
+        assert!(
+            s.problems[0].contains(&path.display().to_string()),
+            "{}",
+            s.problems[0]
+        );
+        assert!(s.problems[0].contains("checksum"), "{}", s.problems[0]);
+        assert!(
+            s.problems[0].contains(&format!("byte {}", victim.offset + 12)),
+            "{}",
+            s.problems[0]
+        );
+        assert_eq!(got, [&recs[..10], &recs[20..]].concat());
+    }
+
+    #[test]
+    fn truncated_or_damaged_segments_do_not_panic() {
+        let d = tempfile::tempdir().unwrap();
+        let recs: Vec<FlowRecord> = (0..50).map(sample).collect();
+        write(d.path(), &recs, |c| c.block_records = 10);
+        let path = Store::open(d.path()).unwrap().segments().unwrap()[0]
+            .path
+            .clone();
+        let good = std::fs::read(&path).unwrap();
+        let mut cuts: Vec<usize> = (0..good.len()).step_by(37).collect();
+        cuts.extend([
+            good.len() - 1,
+            good.len() - 24,
+            good.len() - 25,
+            0,
+            1,
+            63,
+            64,
+        ]);
+        for cut in cuts {
+            std::fs::write(&path, &good[..cut]).unwrap();
+            let store = Store::open(d.path()).unwrap();
+            let infos = store.segments().unwrap();
+            assert!(infos[0].error.is_some(), "cut at {cut} went unnoticed");
+            let (got, s) = read_all(d.path(), None, None);
+            assert!(got.is_empty() && s.problems.len() == 1, "cut {cut}");
+        }
+        // Every single-byte flip in the header, footer and trailer is caught (checksums, magic),
+        // never a panic.
+        let footer_start = good.len() - 24 - (32 + 32 * 5);
+        for at in (0..64).chain(footer_start..good.len()) {
+            let mut bad = good.clone();
+            bad[at] ^= 0x01;
+            std::fs::write(&path, &bad).unwrap();
+            let infos = Store::open(d.path()).unwrap().segments().unwrap();
+            assert!(infos[0].error.is_some(), "flip at {at} went unnoticed");
+        }
+        std::fs::write(&path, &good).unwrap();
+        assert_eq!(read_all(d.path(), None, None).0, recs);
+    }
+
+    #[test]
+    fn seal_before_seals_only_finished_partitions() {
+        let d = tempfile::tempdir().unwrap();
+        let mut w = StoreWriter::create(WriterConfig::new(d.path())).unwrap();
+        w.append(&rec(T0 + 10, T0 + 20, 1)).unwrap();
+        w.append(&rec(T0 + HOUR + 10, T0 + HOUR + 20, 2)).unwrap();
+        w.seal_before(T0 + HOUR - 1).unwrap();
+        assert_eq!(w.stats().segments, 0);
+        w.seal_before(T0 + HOUR).unwrap();
+        assert_eq!(w.stats().segments, 1);
+        let (got, s) = read_all(d.path(), None, None);
+        assert_eq!(got.len(), 1);
+        assert_eq!(s.unsealed.len(), 1);
+        assert!(s.unsealed[0]
+            .to_string_lossy()
+            .ends_with(".seg-00000000-00000000.fks.tmp"));
+        // A late record for the sealed partition goes to a new segment, not into the sealed one.
+        w.append(&rec(T0 + 30, T0 + 40, 3)).unwrap();
+        let stats = w.finish().unwrap();
+        assert_eq!((stats.segments, stats.records), (3, 3));
+        let (got, s) = read_all(d.path(), None, None);
+        assert_eq!(got.len(), 3);
+        assert!(s.unsealed.is_empty());
+    }
+
+    #[test]
+    fn large_segments_roll_over() {
+        let d = tempfile::tempdir().unwrap();
+        let recs: Vec<FlowRecord> = (0..3000).map(sample).collect();
+        let stats = write(d.path(), &recs, |c| {
+            c.block_records = 100;
+            c.max_segment_bytes = 4096;
+            c.zstd_level = 1;
+        });
+        assert!(stats.segments > 2, "{stats:?}");
+        let (got, _) = read_all(d.path(), None, None);
+        assert_eq!(sorted(got), sorted(recs));
+    }
+
+    #[test]
+    fn create_refuses_files_and_unwritable_paths() {
+        let d = tempfile::tempdir().unwrap();
+        let file = d.path().join("plain");
+        std::fs::write(&file, "x").unwrap();
+        let e = StoreWriter::create(WriterConfig::new(&file)).err().unwrap();
+        assert!(e.to_string().contains(&file.display().to_string()), "{e}");
+        let under = file.join("store");
+        let e = StoreWriter::create(WriterConfig::new(&under))
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains(&under.display().to_string()), "{e}");
+        // A populated directory without a marker is somebody else's: not written into.
+        let e = StoreWriter::create(WriterConfig::new(d.path()))
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("not a flowkeep store"), "{e}");
+        assert!(!d.path().join(MARKER_NAME).exists());
+    }
+
+    #[test]
+    fn newer_store_format_is_refused_by_writer_and_reader() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join(MARKER_NAME), "flowkeep store\nformat 2\n").unwrap();
+        let e = StoreWriter::create(WriterConfig::new(d.path()))
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("upgrade flowkeep"), "{e}");
+        let e = Store::open(d.path()).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                StoreError::UnsupportedVersion {
+                    found: 2,
+                    supported: 1,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn open_refuses_non_store_dirs() {
+        let d = tempfile::tempdir().unwrap();
+        let e = Store::open(d.path()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "not a flowkeep store: {} (no flowkeep-store marker file)",
+                d.path().display()
+            )
+        );
+        assert!(Store::open(d.path().join("missing")).is_err());
+        // A fresh store is readable and empty.
+        let s = d.path().join("s");
+        StoreWriter::create(WriterConfig::new(&s))
+            .unwrap()
+            .finish()
+            .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(s.join(MARKER_NAME)).unwrap(),
+            "flowkeep store\nformat 1\n"
+        );
+        assert!(Store::open(&s).unwrap().segments().unwrap().is_empty());
+    }
+
+    #[test]
+    fn bad_config_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        for tweak in [
+            (|c: &mut WriterConfig| c.partition = 90 * NANOS_PER_SEC) as fn(&mut WriterConfig),
+            |c| c.partition = 0,
+            |c| c.block_records = 0,
+            |c| c.block_records = 1 << 20,
+            |c| c.zstd_level = 99,
+            |c| c.max_segment_bytes = 0,
+        ] {
+            let mut cfg = WriterConfig::new(d.path());
+            tweak(&mut cfg);
+            assert!(matches!(
+                StoreWriter::create(cfg),
+                Err(StoreError::Config(_))
+            ));
+        }
+    }
+}

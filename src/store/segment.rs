@@ -1,0 +1,336 @@
+//! The segment file around the blocks: a fixed header, the blocks back to back, a footer that
+//! indexes them, and a fixed trailer that locates the footer. Readers start from the trailer, so a
+//! file is usable only once it is sealed. Layout: `docs/FORMAT.md`.
+
+use super::block::{BLOCK_HEADER_LEN, MAX_BLOCK_RECORDS};
+use super::{StoreError, FORMAT_VERSION};
+use crate::time::Nanos;
+use std::path::{Path, PathBuf};
+
+pub const SEGMENT_MAGIC: [u8; 8] = *b"FLOWKSEG";
+pub const END_MAGIC: [u8; 8] = *b"FKSEGEND";
+pub const HEADER_LEN: usize = 64;
+pub const FOOTER_FIXED_LEN: usize = 32;
+pub const INDEX_ENTRY_LEN: usize = 32;
+pub const TRAILER_LEN: usize = 24;
+/// Segment file extension, and the temporary name's suffix while it is being written.
+pub const SEGMENT_EXT: &str = ".fks";
+pub const TEMP_SUFFIX: &str = ".fks.tmp";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentHeader {
+    pub version: u16,
+    pub writer_id: u32,
+    pub partition_start: Nanos,
+    pub partition_end: Nanos,
+    pub sequence: u32,
+    pub zstd_level: i32,
+}
+
+impl SegmentHeader {
+    pub fn encode(&self) -> [u8; HEADER_LEN] {
+        let mut h = [0u8; HEADER_LEN];
+        h[0..8].copy_from_slice(&SEGMENT_MAGIC);
+        h[8..10].copy_from_slice(&self.version.to_le_bytes());
+        h[10..12].copy_from_slice(&(HEADER_LEN as u16).to_le_bytes());
+        h[12..16].copy_from_slice(&self.writer_id.to_le_bytes());
+        h[16..24].copy_from_slice(&self.partition_start.to_le_bytes());
+        h[24..32].copy_from_slice(&self.partition_end.to_le_bytes());
+        h[32..36].copy_from_slice(&self.sequence.to_le_bytes());
+        h[36..40].copy_from_slice(&self.zstd_level.to_le_bytes());
+        let crc = crc32c::crc32c(&h[..60]);
+        h[60..64].copy_from_slice(&crc.to_le_bytes());
+        h
+    }
+
+    pub fn parse(path: &Path, buf: &[u8]) -> Result<SegmentHeader, StoreError> {
+        let h = buf.get(..HEADER_LEN).ok_or_else(|| {
+            StoreError::corrupt(
+                path,
+                0,
+                format!("{} bytes, shorter than a segment header", buf.len()),
+            )
+        })?;
+        if h[0..8] != SEGMENT_MAGIC {
+            return Err(StoreError::corrupt(
+                path,
+                0,
+                "not a flowkeep segment (bad magic)",
+            ));
+        }
+        let version = u16::from_le_bytes([h[8], h[9]]);
+        if u32::from(version) > FORMAT_VERSION {
+            return Err(StoreError::UnsupportedVersion {
+                path: path.to_path_buf(),
+                found: version.into(),
+                supported: FORMAT_VERSION,
+            });
+        }
+        if version == 0 {
+            return Err(StoreError::corrupt(path, 8, "segment format version 0"));
+        }
+        let header_len = u16::from_le_bytes([h[10], h[11]]);
+        if usize::from(header_len) != HEADER_LEN {
+            return Err(StoreError::corrupt(
+                path,
+                10,
+                format!("header length {header_len}, format {version} has {HEADER_LEN}"),
+            ));
+        }
+        let stored = le_u32(h, 60);
+        let crc = crc32c::crc32c(&h[..60]);
+        if stored != crc {
+            return Err(StoreError::corrupt(
+                path,
+                60,
+                format!("header checksum mismatch: stored {stored:#010x}, computed {crc:#010x}"),
+            ));
+        }
+        let hdr = SegmentHeader {
+            version,
+            writer_id: le_u32(h, 12),
+            partition_start: le_u64(h, 16) as i64,
+            partition_end: le_u64(h, 24) as i64,
+            sequence: le_u32(h, 32),
+            zstd_level: le_u32(h, 36) as i32,
+        };
+        if hdr.partition_start >= hdr.partition_end {
+            return Err(StoreError::corrupt(
+                path,
+                16,
+                "partition start is not before its end",
+            ));
+        }
+        Ok(hdr)
+    }
+}
+
+/// One footer index entry: where a block is and which times it covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockEntry {
+    /// Byte offset of the block header from the start of the file.
+    pub offset: u64,
+    /// Block header + compressed payload.
+    pub len: u32,
+    pub records: u32,
+    pub min_first: Nanos,
+    pub max_last: Nanos,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentTotals {
+    pub records: u64,
+    pub min_first: Nanos,
+    pub max_last: Nanos,
+}
+
+/// Footer then trailer, appended to `out`, for a footer that will start at `footer_offset`.
+pub fn encode_footer_and_trailer(
+    entries: &[BlockEntry],
+    totals: &SegmentTotals,
+    footer_offset: u64,
+    out: &mut Vec<u8>,
+) {
+    let start = out.len();
+    out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&totals.records.to_le_bytes());
+    out.extend_from_slice(&totals.min_first.to_le_bytes());
+    out.extend_from_slice(&totals.max_last.to_le_bytes());
+    for e in entries {
+        out.extend_from_slice(&e.offset.to_le_bytes());
+        out.extend_from_slice(&e.len.to_le_bytes());
+        out.extend_from_slice(&e.records.to_le_bytes());
+        out.extend_from_slice(&e.min_first.to_le_bytes());
+        out.extend_from_slice(&e.max_last.to_le_bytes());
+    }
+    let footer_len = out.len() - start;
+    let crc = crc32c::crc32c(&out[start..]);
+    out.extend_from_slice(&footer_offset.to_le_bytes());
+    out.extend_from_slice(&(footer_len as u32).to_le_bytes());
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(&END_MAGIC);
+}
+
+fn le_u32(b: &[u8], at: usize) -> u32 {
+    b.get(at..at + 4)
+        .and_then(|s| s.try_into().ok())
+        .map_or(0, u32::from_le_bytes)
+}
+
+fn le_u64(b: &[u8], at: usize) -> u64 {
+    b.get(at..at + 8)
+        .and_then(|s| s.try_into().ok())
+        .map_or(0, u64::from_le_bytes)
+}
+
+/// A sealed segment file, mapped, with its header and footer checked.
+pub struct SegmentFile {
+    pub path: PathBuf,
+    pub header: SegmentHeader,
+    pub totals: SegmentTotals,
+    pub entries: Vec<BlockEntry>,
+    pub file_len: u64,
+    map: memmap2::Mmap,
+}
+
+impl SegmentFile {
+    pub fn open(path: &Path) -> Result<SegmentFile, StoreError> {
+        let file = std::fs::File::open(path).map_err(|e| StoreError::io(path, e))?;
+        let file_len = file.metadata().map_err(|e| StoreError::io(path, e))?.len();
+        let min_len = (HEADER_LEN + FOOTER_FIXED_LEN + TRAILER_LEN) as u64;
+        if file_len < min_len {
+            return Err(StoreError::corrupt(
+                path,
+                0,
+                format!("{file_len} bytes, shorter than the smallest segment ({min_len})"),
+            ));
+        }
+        let map = super::map_read(&file).map_err(|e| StoreError::io(path, e))?;
+        // From here on only the mapping's own length bounds what is read.
+        let header = SegmentHeader::parse(path, &map)?;
+        let (totals, entries) = parse_footer(path, &map)?;
+        Ok(SegmentFile {
+            path: path.to_path_buf(),
+            header,
+            totals,
+            entries,
+            file_len: map.len() as u64,
+            map,
+        })
+    }
+
+    /// The bytes of one block (header + payload), as indexed by the footer (whose entries were
+    /// checked to lie inside the file).
+    pub fn block(&self, e: &BlockEntry) -> Option<&[u8]> {
+        let start = usize::try_from(e.offset).ok()?;
+        let end = start.checked_add(e.len as usize)?;
+        self.map.get(start..end)
+    }
+}
+
+fn parse_footer(path: &Path, map: &[u8]) -> Result<(SegmentTotals, Vec<BlockEntry>), StoreError> {
+    let len = map.len();
+    let t_off = len
+        .checked_sub(TRAILER_LEN)
+        .ok_or_else(|| StoreError::corrupt(path, 0, "too short for a trailer"))?;
+    let trailer = map
+        .get(t_off..)
+        .ok_or_else(|| StoreError::corrupt(path, 0, "too short for a trailer"))?;
+    if trailer[16..24] != END_MAGIC {
+        return Err(StoreError::corrupt(
+            path,
+            t_off as u64 + 16,
+            "no end magic: segment not sealed or truncated",
+        ));
+    }
+    let footer_offset = le_u64(trailer, 0);
+    let footer_len = u64::from(le_u32(trailer, 8));
+    let footer_crc = le_u32(trailer, 12);
+    if footer_offset < HEADER_LEN as u64
+        || footer_offset.checked_add(footer_len) != Some(t_off as u64)
+    {
+        return Err(StoreError::corrupt(
+            path,
+            t_off as u64,
+            format!(
+                "footer at {footer_offset} of {footer_len} bytes does not end where the trailer starts ({t_off})"
+            ),
+        ));
+    }
+    // Both fit: footer_offset + footer_len == t_off < len.
+    let f_start = footer_offset as usize;
+    let footer = map
+        .get(f_start..t_off)
+        .ok_or_else(|| StoreError::corrupt(path, footer_offset, "footer outside the file"))?;
+    let crc = crc32c::crc32c(footer);
+    if crc != footer_crc {
+        return Err(StoreError::corrupt(
+            path,
+            footer_offset,
+            format!("footer checksum mismatch: stored {footer_crc:#010x}, computed {crc:#010x}"),
+        ));
+    }
+    if footer.len() < FOOTER_FIXED_LEN {
+        return Err(StoreError::corrupt(
+            path,
+            footer_offset,
+            "footer shorter than its fixed part",
+        ));
+    }
+    let count = le_u32(footer, 0) as usize;
+    let expected = (count as u64)
+        .checked_mul(INDEX_ENTRY_LEN as u64)
+        .and_then(|n| n.checked_add(FOOTER_FIXED_LEN as u64));
+    if expected != Some(footer.len() as u64) {
+        return Err(StoreError::corrupt(
+            path,
+            footer_offset,
+            format!(
+                "footer of {} bytes cannot hold {count} index entries",
+                footer.len()
+            ),
+        ));
+    }
+    let totals = SegmentTotals {
+        records: le_u64(footer, 8),
+        min_first: le_u64(footer, 16) as i64,
+        max_last: le_u64(footer, 24) as i64,
+    };
+    // `count` was just checked against the footer's real length: this allocation is backed by
+    // bytes that exist in the file.
+    let mut entries = Vec::with_capacity(count);
+    let mut prev_end = HEADER_LEN as u64;
+    let mut sum: u64 = 0;
+    let mut min_first = Nanos::MAX;
+    let mut max_last = Nanos::MIN;
+    for (i, raw) in footer[FOOTER_FIXED_LEN..]
+        .chunks_exact(INDEX_ENTRY_LEN)
+        .enumerate()
+    {
+        let at = footer_offset + (FOOTER_FIXED_LEN + i * INDEX_ENTRY_LEN) as u64;
+        let e = BlockEntry {
+            offset: le_u64(raw, 0),
+            len: le_u32(raw, 8),
+            records: le_u32(raw, 12),
+            min_first: le_u64(raw, 16) as i64,
+            max_last: le_u64(raw, 24) as i64,
+        };
+        let end = e.offset.checked_add(u64::from(e.len));
+        if e.offset < prev_end || end.is_none_or(|end| end > footer_offset) {
+            return Err(StoreError::corrupt(
+                path,
+                at,
+                format!(
+                    "index entry {i}: block at {} of {} bytes is out of order or outside the block area",
+                    e.offset, e.len
+                ),
+            ));
+        }
+        if (e.len as usize) < BLOCK_HEADER_LEN || e.records as usize > MAX_BLOCK_RECORDS {
+            return Err(StoreError::corrupt(
+                path,
+                at,
+                format!(
+                    "index entry {i}: impossible block ({} bytes, {} records)",
+                    e.len, e.records
+                ),
+            ));
+        }
+        prev_end = end.unwrap_or(prev_end);
+        sum = sum.saturating_add(u64::from(e.records));
+        min_first = min_first.min(e.min_first);
+        max_last = max_last.max(e.max_last);
+        entries.push(e);
+    }
+    if sum != totals.records
+        || (count > 0 && (min_first != totals.min_first || max_last != totals.max_last))
+    {
+        return Err(StoreError::corrupt(
+            path,
+            footer_offset,
+            "segment totals disagree with the block index",
+        ));
+    }
+    Ok((totals, entries))
+}

@@ -1,0 +1,440 @@
+//! Writing: records are routed by `first` to their partition; each partition with records has one
+//! open segment, a temporary file written through a memory mapping, sealed (footer, fsync, rename,
+//! directory fsync) when its partition can no longer receive records or it grows too large.
+
+use super::block::{BlockEncoder, MAX_BLOCK_RECORDS};
+use super::segment::{
+    encode_footer_and_trailer, BlockEntry, SegmentHeader, SegmentTotals, HEADER_LEN, SEGMENT_EXT,
+    TEMP_SUFFIX,
+};
+use super::{
+    check_marker, partition_dir_name, sync_dir, write_marker, StoreError, FORMAT_VERSION,
+    MARKER_NAME,
+};
+use crate::record::FlowRecord;
+use crate::time::{Nanos, NANOS_PER_SEC};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// A block is closed at this many bytes of encoded rows even if `block_records` is not reached,
+/// so that one block stays a cheap unit to decompress and to lose.
+pub const BLOCK_TARGET_BYTES: usize = 1 << 20;
+/// First size of a segment's temporary file; it doubles (at most 64 MiB at a time) as needed.
+const INITIAL_SEGMENT_BYTES: u64 = 1 << 20;
+const MAX_GROWTH_BYTES: u64 = 64 << 20;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriterConfig {
+    pub dir: PathBuf,
+    /// Partition width; a positive whole number of minutes. Default 1 h.
+    pub partition: Nanos,
+    /// Distinguishes concurrent writers in file names; they stay distinct even if two writers
+    /// share an id, but distinct ids keep the names readable.
+    pub writer_id: u32,
+    /// zstd level for block payloads. Default 3.
+    pub zstd_level: i32,
+    /// Records per block, at most 65 536. Default 8192.
+    pub block_records: usize,
+    /// A segment is sealed, and the next records of its partition go to a new one, once it
+    /// passes this size (so it can exceed it by one block). Default 256 MiB.
+    pub max_segment_bytes: u64,
+}
+
+impl WriterConfig {
+    pub fn new(dir: impl Into<PathBuf>) -> WriterConfig {
+        WriterConfig {
+            dir: dir.into(),
+            partition: 3600 * NANOS_PER_SEC,
+            writer_id: 0,
+            zstd_level: super::block::DEFAULT_ZSTD_LEVEL,
+            block_records: 8192,
+            max_segment_bytes: 256 << 20,
+        }
+    }
+
+    fn validate(&self) -> Result<(), StoreError> {
+        let minute = 60 * NANOS_PER_SEC;
+        if self.partition <= 0 || self.partition % minute != 0 {
+            return Err(StoreError::Config(format!(
+                "partition width must be a positive whole number of minutes, got {} ns",
+                self.partition
+            )));
+        }
+        if self.block_records == 0 || self.block_records > MAX_BLOCK_RECORDS {
+            return Err(StoreError::Config(format!(
+                "block_records must be between 1 and {MAX_BLOCK_RECORDS}, got {}",
+                self.block_records
+            )));
+        }
+        let levels = zstd::compression_level_range();
+        if !levels.contains(&self.zstd_level) {
+            return Err(StoreError::Config(format!(
+                "zstd level must be in {}..={}, got {}",
+                levels.start(),
+                levels.end(),
+                self.zstd_level
+            )));
+        }
+        if self.max_segment_bytes == 0 {
+            return Err(StoreError::Config(
+                "max_segment_bytes must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Records appended.
+    pub records: u64,
+    /// Blocks written into segments.
+    pub blocks: u64,
+    /// Segments sealed.
+    pub segments: u64,
+    /// Bytes of sealed segment files.
+    pub bytes: u64,
+}
+
+/// The temporary file of an open segment and its writable mapping.
+struct MappedFile {
+    path: PathBuf,
+    file: File,
+    map: Option<memmap2::MmapMut>,
+    cap: u64,
+    pos: u64,
+}
+
+impl MappedFile {
+    fn create(path: PathBuf, file: File) -> Result<MappedFile, StoreError> {
+        let mut m = MappedFile {
+            path,
+            file,
+            map: None,
+            cap: 0,
+            pos: 0,
+        };
+        m.grow_to(INITIAL_SEGMENT_BYTES)?;
+        Ok(m)
+    }
+
+    /// Extends the file by writing zeros rather than `set_len`: the blocks are then really
+    /// allocated, so a full disk shows up here as an error instead of as SIGBUS on a later write
+    /// through the mapping.
+    fn grow_to(&mut self, new_cap: u64) -> Result<(), StoreError> {
+        static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+        self.map = None;
+        let io = |e| StoreError::io(&self.path, e);
+        self.file.seek(SeekFrom::Start(self.cap)).map_err(io)?;
+        let mut left = new_cap.saturating_sub(self.cap);
+        while left > 0 {
+            let n = left.min(ZEROS.len() as u64) as usize;
+            self.file.write_all(&ZEROS[..n]).map_err(io)?;
+            left -= n as u64;
+        }
+        self.cap = new_cap;
+        self.map = Some(super::map_write(&self.file).map_err(io)?);
+        Ok(())
+    }
+
+    /// Copies `bytes` to the end of what is written; returns the offset it was written at.
+    fn append(&mut self, bytes: &[u8]) -> Result<u64, StoreError> {
+        let len = bytes.len() as u64;
+        let need = self.pos + len;
+        if need > self.cap {
+            let grown = self.cap + self.cap.clamp(INITIAL_SEGMENT_BYTES, MAX_GROWTH_BYTES);
+            self.grow_to(grown.max(need))?;
+        }
+        let at = self.pos;
+        let dst = self
+            .map
+            .as_mut()
+            .and_then(|m| m.get_mut(at as usize..need as usize))
+            .ok_or_else(|| {
+                StoreError::io(
+                    &self.path,
+                    io::Error::other("segment mapping smaller than its file"),
+                )
+            })?;
+        dst.copy_from_slice(bytes);
+        self.pos = need;
+        Ok(at)
+    }
+}
+
+struct OpenSegment {
+    start: Nanos,
+    end: Nanos,
+    final_path: PathBuf,
+    out: MappedFile,
+    enc: BlockEncoder,
+    entries: Vec<BlockEntry>,
+    totals: SegmentTotals,
+}
+
+pub struct StoreWriter {
+    cfg: WriterConfig,
+    open: Vec<OpenSegment>,
+    stats: WriterStats,
+    footer: Vec<u8>,
+}
+
+impl StoreWriter {
+    /// Opens (creating if needed) the store directory for writing. Refuses a path that is not a
+    /// directory, an existing non-empty directory that is not a store, a store of a newer format,
+    /// and a directory it cannot write to: better now than at the first record.
+    pub fn create(cfg: WriterConfig) -> Result<StoreWriter, StoreError> {
+        cfg.validate()?;
+        let dir = &cfg.dir;
+        match std::fs::metadata(dir) {
+            Ok(m) if !m.is_dir() => {
+                return Err(StoreError::Refused {
+                    path: dir.clone(),
+                    reason: "exists and is not a directory; a store must be a directory".into(),
+                })
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+            }
+            Err(e) => return Err(StoreError::io(dir, e)),
+        }
+        if !check_marker(dir)? {
+            let mut entries = std::fs::read_dir(dir).map_err(|e| StoreError::io(dir, e))?;
+            let foreign = entries.any(|e| {
+                e.map(|e| {
+                    !e.file_name()
+                        .to_string_lossy()
+                        .starts_with(&format!(".{MARKER_NAME}."))
+                })
+                .unwrap_or(true)
+            });
+            // Another writer creating this store writes its marker before anything else, so
+            // anything besides marker temporaries without a marker is not ours.
+            if !foreign {
+                write_marker(dir)?;
+            } else if !check_marker(dir)? {
+                return Err(StoreError::Refused {
+                    path: dir.clone(),
+                    reason: format!(
+                        "not a flowkeep store (no {MARKER_NAME} marker) and not empty; refusing to write into it"
+                    ),
+                });
+            }
+        }
+        probe_writable(dir, cfg.writer_id)?;
+        Ok(StoreWriter {
+            cfg,
+            open: Vec::new(),
+            stats: WriterStats::default(),
+            footer: Vec::new(),
+        })
+    }
+
+    pub fn stats(&self) -> WriterStats {
+        self.stats
+    }
+
+    /// Adds a record to the open segment of the partition holding `rec.first`.
+    pub fn append(&mut self, rec: &FlowRecord) -> Result<(), StoreError> {
+        let width = self.cfg.partition;
+        let start = rec
+            .first
+            .div_euclid(width)
+            .checked_mul(width)
+            .ok_or_else(|| out_of_range(rec.first))?;
+        let end = start
+            .checked_add(width)
+            .ok_or_else(|| out_of_range(rec.first))?;
+        // Records arrive roughly in time order, so the partition is almost always the newest.
+        let idx = match self.open.iter().rposition(|s| s.start == start) {
+            Some(i) => i,
+            None => {
+                let seg = self.open_segment(start, end)?;
+                self.open.push(seg);
+                self.open.len() - 1
+            }
+        };
+        let Some(seg) = self.open.get_mut(idx) else {
+            return Ok(());
+        };
+        seg.enc.push(rec);
+        seg.totals.records += 1;
+        seg.totals.min_first = seg.totals.min_first.min(rec.first);
+        seg.totals.max_last = seg.totals.max_last.max(rec.last);
+        self.stats.records += 1;
+        if seg.enc.records() >= self.cfg.block_records || seg.enc.raw_len() >= BLOCK_TARGET_BYTES {
+            flush_block(seg, &mut self.stats)?;
+            if seg.out.pos >= self.cfg.max_segment_bytes {
+                let seg = self.open.swap_remove(idx);
+                self.seal(seg)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Seals every open segment whose partition ends at or before `t`. Seals all it can and
+    /// returns the first error.
+    pub fn seal_before(&mut self, t: Nanos) -> Result<(), StoreError> {
+        let mut first_err = None;
+        let mut i = 0;
+        while i < self.open.len() {
+            if self.open[i].end <= t {
+                let seg = self.open.swap_remove(i);
+                if let Err(e) = self.seal(seg) {
+                    first_err.get_or_insert(e);
+                }
+            } else {
+                i += 1;
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Seals everything still open.
+    pub fn finish(mut self) -> Result<WriterStats, StoreError> {
+        self.seal_before(Nanos::MAX)?;
+        Ok(self.stats)
+    }
+
+    fn open_segment(&mut self, start: Nanos, end: Nanos) -> Result<OpenSegment, StoreError> {
+        let pdir = self.cfg.dir.join(partition_dir_name(start));
+        match std::fs::create_dir(&pdir) {
+            Ok(()) => sync_dir(&self.cfg.dir)?,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(StoreError::io(&pdir, e)),
+        }
+        let id = self.cfg.writer_id;
+        let mut seq: u32 = 0;
+        let (tmp_path, final_path, file) = loop {
+            let name = format!("seg-{id:08x}-{seq:08x}");
+            let final_path = pdir.join(format!("{name}{SEGMENT_EXT}"));
+            let tmp_path = pdir.join(format!(".{name}{TEMP_SUFFIX}"));
+            if !exists(&final_path)? {
+                match OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create_new(true)
+                    .open(&tmp_path)
+                {
+                    // The final name is checked again now that the temporary name is ours: a
+                    // writer that held it may have renamed it to the final name in between.
+                    Ok(f) if !exists(&final_path)? => break (tmp_path, final_path, f),
+                    Ok(_) => {
+                        std::fs::remove_file(&tmp_path)
+                            .map_err(|e| StoreError::io(&tmp_path, e))?;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(StoreError::io(&tmp_path, e)),
+                }
+            }
+            seq = seq.checked_add(1).ok_or_else(|| StoreError::Refused {
+                path: pdir.clone(),
+                reason: format!("no free segment sequence number left for writer {id}"),
+            })?;
+        };
+        let mut out = MappedFile::create(tmp_path, file)?;
+        let header = SegmentHeader {
+            version: FORMAT_VERSION as u16,
+            writer_id: id,
+            partition_start: start,
+            partition_end: end,
+            sequence: seq,
+            zstd_level: self.cfg.zstd_level,
+        };
+        out.append(&header.encode())?;
+        debug_assert_eq!(out.pos, HEADER_LEN as u64);
+        let enc =
+            BlockEncoder::new(self.cfg.zstd_level).map_err(|e| StoreError::Config(e.reason))?;
+        Ok(OpenSegment {
+            start,
+            end,
+            final_path,
+            out,
+            enc,
+            entries: Vec::new(),
+            totals: SegmentTotals {
+                records: 0,
+                min_first: Nanos::MAX,
+                max_last: Nanos::MIN,
+            },
+        })
+    }
+
+    fn seal(&mut self, mut seg: OpenSegment) -> Result<(), StoreError> {
+        if seg.enc.records() > 0 {
+            flush_block(&mut seg, &mut self.stats)?;
+        }
+        self.footer.clear();
+        encode_footer_and_trailer(&seg.entries, &seg.totals, seg.out.pos, &mut self.footer);
+        seg.out.append(&self.footer)?;
+        let m = &mut seg.out;
+        let io = |e| StoreError::io(&m.path, e);
+        if let Some(map) = m.map.take() {
+            map.flush().map_err(io)?;
+        }
+        m.file.set_len(m.pos).map_err(io)?;
+        m.file.sync_all().map_err(io)?;
+        std::fs::rename(&m.path, &seg.final_path)
+            .map_err(|e| StoreError::io(&seg.final_path, e))?;
+        if let Some(pdir) = seg.final_path.parent() {
+            sync_dir(pdir)?;
+        }
+        self.stats.segments += 1;
+        self.stats.bytes += m.pos;
+        Ok(())
+    }
+}
+
+impl Drop for StoreWriter {
+    /// Best effort, so that records are not stranded in temporary files when the writer is
+    /// dropped on an error path; `finish` is the way to learn whether sealing worked.
+    fn drop(&mut self) {
+        let _ = self.seal_before(Nanos::MAX);
+    }
+}
+
+fn flush_block(seg: &mut OpenSegment, stats: &mut WriterStats) -> Result<(), StoreError> {
+    let (bytes, summary) = seg.enc.finish().map_err(|e| StoreError::Config(e.reason))?;
+    let offset = seg.out.append(bytes)?;
+    seg.entries.push(BlockEntry {
+        offset,
+        len: bytes.len() as u32,
+        records: summary.records,
+        min_first: summary.min_first,
+        max_last: summary.max_last,
+    });
+    stats.blocks += 1;
+    Ok(())
+}
+
+fn out_of_range(first: Nanos) -> StoreError {
+    StoreError::Record {
+        first,
+        reason: "its partition would start or end outside the representable time range".into(),
+    }
+}
+
+fn exists(p: &Path) -> Result<bool, StoreError> {
+    match std::fs::symlink_metadata(p) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(StoreError::io(p, e)),
+    }
+}
+
+/// Creating and removing a file is the only honest test of writability (permissions, read-only
+/// mounts, ACLs, running as root all change the answer).
+fn probe_writable(dir: &Path, writer_id: u32) -> Result<(), StoreError> {
+    let p = dir.join(format!(".probe.{writer_id}.{}.tmp", std::process::id()));
+    File::create(&p).map_err(|e| StoreError::Refused {
+        path: dir.to_path_buf(),
+        reason: format!("cannot write into the store directory: {e}"),
+    })?;
+    match std::fs::remove_file(&p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StoreError::io(p, e)),
+    }
+}
