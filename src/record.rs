@@ -160,6 +160,9 @@ mod tests {
 
     #[test]
     fn mac_text() {
-        assert_eq!(format_mac(&[0, 0x1b, 0x21, 0xa, 0xb, 0xff]), "00:1b:21:0a:0b:ff");
+        assert_eq!(
+            format_mac(&[0, 0x1b, 0x21, 0xa, 0xb, 0xff]),
+            "00:1b:21:0a:0b:ff"
+        );
     }
 }

@@ -65,12 +65,14 @@ fn reference(file: &str) -> PairTotals {
 }
 
 fn records(store: &Path) -> Vec<serde_json::Value> {
-    let out = run(&["query", "--store", store.to_str().unwrap(), "--format", "jsonl"]);
-    assert!(
-        out.status.success(),
-        "query failed: {}",
-        text(&out.stderr)
-    );
+    let out = run(&[
+        "query",
+        "--store",
+        store.to_str().unwrap(),
+        "--format",
+        "jsonl",
+    ]);
+    assert!(out.status.success(), "query failed: {}", text(&out.stderr));
     text(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -111,7 +113,11 @@ fn every_well_formed_capture_matches_tshark_per_address_pair() {
         let dir = tempfile::tempdir().unwrap();
         let out = replay(&fixtures().join(&cap.file), dir.path(), &["--workers", "2"]);
         if !out.status.success() {
-            failures.push(format!("{}: replay failed: {}", cap.file, text(&out.stderr)));
+            failures.push(format!(
+                "{}: replay failed: {}",
+                cap.file,
+                text(&out.stderr)
+            ));
             continue;
         }
         let got = pair_totals(&records(dir.path()));
@@ -158,7 +164,12 @@ fn malformed_captures_never_panic_and_keep_what_was_good() {
         assert!(!stderr.contains("panicked"), "{}: {stderr}", cap.file);
         if code == Some(1) {
             let errors: Vec<_> = stderr.lines().filter(|l| l.contains("error")).collect();
-            assert_eq!(errors.len(), 1, "{}: want one error line: {stderr}", cap.file);
+            assert_eq!(
+                errors.len(),
+                1,
+                "{}: want one error line: {stderr}",
+                cap.file
+            );
             assert!(errors[0].contains(&cap.file), "{}: {stderr}", cap.file);
         }
         // Whatever was stored can be read back.
@@ -184,16 +195,18 @@ fn packets_before_a_corrupt_record_are_kept() {
 #[test]
 fn worker_count_does_not_change_the_records() {
     // Fragments, both directions, many flows: any dispatch mistake splits a flow differently.
-    for file in ["nDPI__dns_fragmented.pcap", "nDPI__1kxun.pcap", "nDPI__sites.pcapng"] {
+    for file in [
+        "nDPI__dns_fragmented.pcap",
+        "nDPI__1kxun.pcap",
+        "nDPI__sites.pcapng",
+    ] {
         let mut sets = Vec::new();
         for workers in ["1", "3"] {
             let dir = tempfile::tempdir().unwrap();
             let out = replay(&fixtures().join(file), dir.path(), &["--workers", workers]);
             assert!(out.status.success(), "{}", text(&out.stderr));
-            let mut lines: Vec<String> = records(dir.path())
-                .iter()
-                .map(|r| r.to_string())
-                .collect();
+            let mut lines: Vec<String> =
+                records(dir.path()).iter().map(|r| r.to_string()).collect();
             lines.sort();
             sets.push(lines);
         }
@@ -219,7 +232,10 @@ fn replay_summary_accounts_for_every_frame() {
     // MANIFEST: 500 frames, 475 of them IPv4 or IPv6 (466 + 9).
     assert_eq!(field("packets"), 500);
     assert_eq!(field("ip packets"), 475);
-    assert_eq!(field("ip packets") + field("non-ip frames") + field("malformed"), 500);
+    assert_eq!(
+        field("ip packets") + field("non-ip frames") + field("malformed"),
+        500
+    );
     let recs = records(dir.path());
     assert_eq!(field("flows written") as usize, recs.len());
     let want: u64 = reference(file).values().map(|v| v.1).sum();
@@ -230,13 +246,17 @@ fn replay_summary_accounts_for_every_frame() {
 fn query_time_range_selects_overlapping_records() {
     let file = "nDPI__1kxun.pcap";
     let dir = tempfile::tempdir().unwrap();
-    assert!(replay(&fixtures().join(file), dir.path(), &[]).status.success());
+    assert!(replay(&fixtures().join(file), dir.path(), &[])
+        .status
+        .success());
     let all = records(dir.path());
     let mut firsts: Vec<&str> = all.iter().map(|r| r["first"].as_str().unwrap()).collect();
     firsts.sort();
     let mid = firsts[firsts.len() / 2];
     let store = dir.path().to_str().unwrap();
-    let out = run(&["query", "--store", store, "--format", "jsonl", "--since", mid]);
+    let out = run(&[
+        "query", "--store", store, "--format", "jsonl", "--since", mid,
+    ]);
     assert!(out.status.success());
     let since: Vec<serde_json::Value> = text(&out.stdout)
         .lines()
@@ -249,7 +269,9 @@ fn query_time_range_selects_overlapping_records() {
         .count();
     assert_eq!(since.len(), expected);
     assert!(since.len() < all.len() && !since.is_empty());
-    let out = run(&["query", "--store", store, "--format", "jsonl", "--until", mid]);
+    let out = run(&[
+        "query", "--store", store, "--format", "jsonl", "--until", mid,
+    ]);
     let until = text(&out.stdout).lines().count();
     let expected = all
         .iter()
@@ -295,6 +317,13 @@ fn bad_arguments_get_one_line_and_a_failure_status() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("not a flowkeep store"));
 
-    let out = run(&["replay", pcap.to_str().unwrap(), "--store", store, "--idle-timeout", "0s"]);
+    let out = run(&[
+        "replay",
+        pcap.to_str().unwrap(),
+        "--store",
+        store,
+        "--idle-timeout",
+        "0s",
+    ]);
     assert_eq!(out.status.code(), Some(2));
 }

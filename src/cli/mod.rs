@@ -212,7 +212,11 @@ fn replay(a: ReplayArgs) -> Result<i32> {
         eprintln!("flowkeep: error: {e}");
     }
     print_summary(&summary, elapsed, &a.store.store)?;
-    Ok(if summary.source_errors.is_empty() { 0 } else { 1 })
+    Ok(if summary.source_errors.is_empty() {
+        0
+    } else {
+        1
+    })
 }
 
 fn print_summary(s: &Summary, elapsed: f64, store: &std::path::Path) -> io::Result<()> {
@@ -274,7 +278,11 @@ fn capture(a: CaptureArgs) -> Result<i32> {
         "kernel         received {}, dropped {}, interface dropped {}",
         st.received, st.dropped_kernel, st.dropped_interface
     );
-    Ok(if summary.source_errors.is_empty() { 0 } else { 1 })
+    Ok(if summary.source_errors.is_empty() {
+        0
+    } else {
+        1
+    })
 }
 
 fn query(a: QueryArgs) -> Result<i32> {

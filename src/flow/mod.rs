@@ -173,10 +173,10 @@ fn is_icmp(proto: u8) -> bool {
 /// For ICMP replies, the request type they answer, so both land in one bidirectional record.
 fn icmp_request_type(proto: u8, icmp_type: u8) -> Option<u8> {
     match (proto, icmp_type) {
-        (1, 0) => Some(8),   // echo reply
-        (1, 14) => Some(13), // timestamp reply
-        (1, 16) => Some(15), // information reply
-        (1, 18) => Some(17), // address mask reply
+        (1, 0) => Some(8),      // echo reply
+        (1, 14) => Some(13),    // timestamp reply
+        (1, 16) => Some(15),    // information reply
+        (1, 18) => Some(17),    // address mask reply
         (58, 129) => Some(128), // echo reply
         _ => None,
     }
@@ -321,7 +321,8 @@ impl FlowTable {
                     self.stats.records += 1;
                     self.stats.flows_created += 1;
                     *flow = new_flow();
-                } else if !flow.is_empty() && pkt.ts.saturating_sub(flow.first) >= cfg.active_timeout
+                } else if !flow.is_empty()
+                    && pkt.ts.saturating_sub(flow.first) >= cfg.active_timeout
                 {
                     out.extend(std::iter::once(flow.record(&key, EndReason::Active)));
                     self.stats.records += 1;
@@ -535,12 +536,12 @@ mod tests {
         let mut out = run(&mut t, &pkts);
         t.flush(&mut out);
         let ends: Vec<_> = out.iter().map(|r| r.end).collect();
-        assert_eq!(
-            ends,
-            [EndReason::Active, EndReason::Active, EndReason::End]
-        );
+        assert_eq!(ends, [EndReason::Active, EndReason::Active, EndReason::End]);
         assert!(out.iter().all(|r| r.src == A && r.sport == 1));
-        assert_eq!(out.iter().map(|r| r.packets + r.rev_packets).sum::<u64>(), 25);
+        assert_eq!(
+            out.iter().map(|r| r.packets + r.rev_packets).sum::<u64>(),
+            25
+        );
         assert!(out.iter().all(|r| r.last - r.first < 10 * S));
     }
 
@@ -567,7 +568,10 @@ mod tests {
     #[test]
     fn rst_ends_the_flow() {
         let mut t = FlowTable::new(FlowConfig::default());
-        let mut out = run(&mut t, &[pkt(0, A, 1, B, 2, SYN), pkt(S, B, 2, A, 1, RST | ACK)]);
+        let mut out = run(
+            &mut t,
+            &[pkt(0, A, 1, B, 2, SYN), pkt(S, B, 2, A, 1, RST | ACK)],
+        );
         t.expire(10 * S, &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].end, EndReason::Rst);
@@ -624,9 +628,15 @@ mod tests {
         first.frag = Some(Fragment { id: 9, first: true });
         let mut later = pkt(1, A, 0, B, 0, 0);
         later.proto = 17;
-        later.frag = Some(Fragment { id: 9, first: false });
+        later.frag = Some(Fragment {
+            id: 9,
+            first: false,
+        });
         let mut orphan = later;
-        orphan.frag = Some(Fragment { id: 10, first: false });
+        orphan.frag = Some(Fragment {
+            id: 10,
+            first: false,
+        });
         let mut out = run(&mut t, &[first, later, orphan]);
         t.flush(&mut out);
         out.sort_by_key(|r| r.sport);

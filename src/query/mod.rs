@@ -253,10 +253,7 @@ mod tests {
         let lines: Vec<_> = text.lines().collect();
         assert_eq!(lines[0], CSV_HEADER);
         assert_eq!(lines.len(), 2);
-        assert_eq!(
-            lines[1].split(',').count(),
-            CSV_HEADER.split(',').count()
-        );
+        assert_eq!(lines[1].split(',').count(), CSV_HEADER.split(',').count());
         assert!(lines[1].contains(",10.0.0.1,40000,::1,443,100,0,02:00:00:aa:00:01,,3,180,"));
     }
 
