@@ -711,3 +711,525 @@ fn nom_reason<E>(e: &pcap_parser::nom::Err<pcap_parser::PcapError<E>>) -> String
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w32(v: &mut Vec<u8>, x: u32, be: bool) {
+        v.extend_from_slice(&if be { x.to_be_bytes() } else { x.to_le_bytes() });
+    }
+
+    fn w16(v: &mut Vec<u8>, x: u16, be: bool) {
+        v.extend_from_slice(&if be { x.to_be_bytes() } else { x.to_le_bytes() });
+    }
+
+    /// Classic pcap file header; `magic` as the writer's native value (a1b2c3d4, a1b23c4d, ...).
+    fn pcap_header(magic: u32, be: bool, link: u32) -> Vec<u8> {
+        let mut v = Vec::new();
+        w32(&mut v, magic, be);
+        w16(&mut v, 2, be);
+        w16(&mut v, 4, be);
+        w32(&mut v, 0, be);
+        w32(&mut v, 0, be);
+        w32(&mut v, 65535, be);
+        w32(&mut v, link, be);
+        v
+    }
+
+    fn pcap_record(v: &mut Vec<u8>, be: bool, sec: u32, frac: u32, orig: u32, data: &[u8]) {
+        w32(v, sec, be);
+        w32(v, frac, be);
+        w32(v, data.len() as u32, be);
+        w32(v, orig, be);
+        v.extend_from_slice(data);
+    }
+
+    /// A pcapng block: body padded to 32 bits, framed by the two lengths.
+    fn block(v: &mut Vec<u8>, be: bool, block_type: u32, body: &[u8]) {
+        let padded = body.len().div_ceil(4) * 4;
+        let len = (12 + padded) as u32;
+        w32(v, block_type, be);
+        w32(v, len, be);
+        v.extend_from_slice(body);
+        v.resize(v.len() + padded - body.len(), 0);
+        w32(v, len, be);
+    }
+
+    fn shb(v: &mut Vec<u8>, be: bool) {
+        let mut b = Vec::new();
+        w32(&mut b, PCAPNG_BOM, be);
+        w16(&mut b, 1, be);
+        w16(&mut b, 0, be);
+        b.extend_from_slice(&[0xff; 8]);
+        block(v, be, PCAPNG_SHB, &b);
+    }
+
+    fn option(b: &mut Vec<u8>, be: bool, code: u16, value: &[u8]) {
+        w16(b, code, be);
+        w16(b, value.len() as u16, be);
+        b.extend_from_slice(value);
+        b.resize(b.len().div_ceil(4) * 4, 0);
+    }
+
+    fn idb(v: &mut Vec<u8>, be: bool, link: u16, snaplen: u32, tsresol: Option<u8>, tsoffset: i64) {
+        let mut b = Vec::new();
+        w16(&mut b, link, be);
+        w16(&mut b, 0, be);
+        w32(&mut b, snaplen, be);
+        if let Some(r) = tsresol {
+            option(&mut b, be, 9, &[r]);
+        }
+        if tsoffset != 0 {
+            let off = if be {
+                tsoffset.to_be_bytes()
+            } else {
+                tsoffset.to_le_bytes()
+            };
+            option(&mut b, be, 14, &off);
+        }
+        if tsresol.is_some() || tsoffset != 0 {
+            option(&mut b, be, 0, &[]);
+        }
+        block(v, be, PCAPNG_IDB, &b);
+    }
+
+    fn epb(v: &mut Vec<u8>, be: bool, if_id: u32, ticks: u64, orig: u32, data: &[u8]) {
+        let mut b = Vec::new();
+        w32(&mut b, if_id, be);
+        w32(&mut b, (ticks >> 32) as u32, be);
+        w32(&mut b, ticks as u32, be);
+        w32(&mut b, data.len() as u32, be);
+        w32(&mut b, orig, be);
+        b.extend_from_slice(data);
+        block(v, be, PCAPNG_EPB, &b);
+    }
+
+    fn spb(v: &mut Vec<u8>, be: bool, orig: u32, data: &[u8]) {
+        let mut b = Vec::new();
+        w32(&mut b, orig, be);
+        b.extend_from_slice(data);
+        block(v, be, PCAPNG_SPB, &b);
+    }
+
+    fn open(bytes: Vec<u8>) -> Result<FileSource, CaptureError> {
+        FileSource::from_bytes("test.cap", bytes)
+    }
+
+    /// (ts, wire_len, data, link) of every packet, and the error that ended the file, if any.
+    type Read = (Vec<(i64, u32, Vec<u8>, u16)>, Option<CaptureError>);
+
+    fn read_all(src: &mut FileSource) -> Read {
+        let mut pkts = Vec::new();
+        loop {
+            match src.next_packet() {
+                Ok(Next::Packet(p)) => pkts.push((p.ts, p.wire_len, p.data.to_vec(), p.link.0)),
+                Ok(Next::Idle) => panic!("files never idle"),
+                Ok(Next::End) => return (pkts, None),
+                Err(e) => {
+                    assert!(
+                        matches!(src.next_packet(), Ok(Next::End)),
+                        "End after an error"
+                    );
+                    return (pkts, Some(e));
+                }
+            }
+        }
+    }
+
+    fn read_bytes(bytes: Vec<u8>) -> Read {
+        read_all(&mut open(bytes).expect("header must parse"))
+    }
+
+    fn corrupt_at(e: &Option<CaptureError>) -> (u64, String) {
+        match e {
+            Some(CaptureError::Corrupt { offset, reason, .. }) => (*offset, reason.clone()),
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+    }
+
+    fn format_reason(r: Result<FileSource, CaptureError>) -> String {
+        match r {
+            Err(CaptureError::Format { path, reason }) => {
+                assert_eq!(path, Path::new("test.cap"));
+                reason
+            }
+            Err(e) => panic!("expected Format, got {e}"),
+            Ok(_) => panic!("expected Format, got a source"),
+        }
+    }
+
+    #[test]
+    fn pcap_big_endian_nanoseconds() {
+        let mut v = pcap_header(0xa1b2_3c4d, true, 0x1000_0001);
+        pcap_record(&mut v, true, 1_700_000_000, 123_456_789, 60, &[1, 2, 3, 4]);
+        pcap_record(&mut v, true, 1_700_000_001, 999_999_999, 2, &[9, 9, 9]);
+        let (pkts, err) = read_bytes(v);
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(
+            pkts,
+            vec![
+                (1_700_000_000_123_456_789, 60, vec![1, 2, 3, 4], 1),
+                // wire_len is never below the captured length.
+                (1_700_000_001_999_999_999, 3, vec![9, 9, 9], 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn pcap_little_endian_microseconds_and_fcs_bits() {
+        // LINKTYPE_NULL with the FCS-present bits set: link type is the low 16 bits.
+        let mut v = pcap_header(0xa1b2_c3d4, false, 0x4000_0000);
+        pcap_record(&mut v, false, 10, 5, 4, &[0; 4]);
+        let (pkts, err) = read_bytes(v);
+        assert!(err.is_none());
+        assert_eq!(pkts, vec![(10_000_005_000, 4, vec![0; 4], 0)]);
+    }
+
+    #[test]
+    fn pcap_modified_format_records() {
+        let mut v = pcap_header(0xa1b2_cd34, false, 1);
+        for (sec, byte) in [(7u32, 0xaau8), (8, 0xbb)] {
+            w32(&mut v, sec, false);
+            w32(&mut v, 1, false);
+            w32(&mut v, 2, false);
+            w32(&mut v, 2, false);
+            v.extend_from_slice(&[0xee; 8]); // ifindex, protocol, packet type, pad
+            v.extend_from_slice(&[byte; 2]);
+        }
+        let (pkts, err) = read_bytes(v);
+        assert!(err.is_none());
+        assert_eq!(
+            pkts,
+            vec![
+                (7_000_001_000, 2, vec![0xaa; 2], 1),
+                (8_000_001_000, 2, vec![0xbb; 2], 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn truncated_last_record_is_corrupt_after_the_good_packets() {
+        let mut v = pcap_header(0xa1b2_c3d4, false, 1);
+        pcap_record(&mut v, false, 1, 0, 3, &[1, 2, 3]);
+        pcap_record(&mut v, false, 2, 0, 3, &[4, 5, 6]);
+        let second = 24 + 16 + 3;
+        v.truncate(v.len() - 1);
+        let (pkts, err) = read_bytes(v.clone());
+        assert_eq!(pkts.len(), 1);
+        let (offset, reason) = corrupt_at(&err);
+        assert_eq!(offset, second as u64);
+        assert!(reason.contains("file ends inside a record"), "{reason}");
+        assert!(err
+            .unwrap()
+            .to_string()
+            .starts_with("test.cap: damaged at byte 43"));
+
+        // Ending inside the record header is damage too.
+        v.truncate(second + 7);
+        let (pkts, err) = read_bytes(v);
+        assert_eq!(pkts.len(), 1);
+        assert!(corrupt_at(&err).1.contains("inside a record header"));
+    }
+
+    #[test]
+    fn huge_claimed_record_is_refused_not_allocated() {
+        let mut v = pcap_header(0xa1b2_c3d4, false, 1);
+        pcap_record(&mut v, false, 1, 0, 3, &[1, 2, 3]);
+        w32(&mut v, 2, false);
+        w32(&mut v, 0, false);
+        w32(&mut v, 1_409_179_648, false);
+        w32(&mut v, 60, false);
+        v.extend_from_slice(&[0; 64]);
+        let (pkts, err) = read_bytes(v);
+        assert_eq!(pkts.len(), 1);
+        let (offset, reason) = corrupt_at(&err);
+        assert_eq!(offset, 24 + 19);
+        assert!(reason.contains("1409179648"), "{reason}");
+    }
+
+    #[test]
+    fn bad_headers_are_format_errors() {
+        assert_eq!(format_reason(open(Vec::new())), "empty file");
+        assert!(format_reason(open(vec![1, 2])).contains("too short"));
+        assert_eq!(
+            format_reason(open(b"GIF89a-not-a-capture-file".to_vec())),
+            "unknown magic 0x38464947 (not pcap or pcapng)"
+        );
+        let mut v = pcap_header(0xa1b2_c3d4, false, 1);
+        v[4] = 1;
+        assert_eq!(
+            format_reason(open(v.clone())),
+            "pcap version 1.4 unsupported"
+        );
+        v.truncate(20);
+        assert!(format_reason(open(v)).contains("truncated"));
+        // A pcapng file whose first block is damaged is not a capture we can read.
+        let mut ng = Vec::new();
+        shb(&mut ng, false);
+        ng[12] = 0; // major version 0
+        assert!(format_reason(open(ng)).contains("pcapng version 0.0 unsupported"));
+    }
+
+    #[test]
+    fn header_only_files_end_cleanly() {
+        let (pkts, err) = read_bytes(pcap_header(0xa1b2_c3d4, false, 1));
+        assert!(pkts.is_empty() && err.is_none());
+        let mut ng = Vec::new();
+        shb(&mut ng, false);
+        block(&mut ng, false, 0xbad, b"custom data");
+        block(&mut ng, false, 0x4000_0bad, b"more custom data");
+        let (pkts, err) = read_bytes(ng);
+        assert!(pkts.is_empty() && err.is_none());
+    }
+
+    #[test]
+    fn pcapng_sections_with_different_byte_orders() {
+        let mut v = Vec::new();
+        shb(&mut v, false);
+        idb(&mut v, false, 1, 0, None, 0);
+        epb(&mut v, false, 0, 1_000_000, 100, &[0xaa; 5]);
+        // Second section: big-endian, interface numbering starts again, nanoseconds, offset.
+        shb(&mut v, true);
+        idb(&mut v, true, 0, 0, Some(9), 100);
+        idb(&mut v, true, 228, 0, None, -5);
+        epb(&mut v, true, 1, 2_000_000, 7, &[0xbb; 7]);
+        epb(&mut v, true, 0, 3, 9, &[0xcc; 9]);
+        let (pkts, err) = read_bytes(v);
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(
+            pkts,
+            vec![
+                (1_000_000_000, 100, vec![0xaa; 5], 1),
+                (-5_000_000_000 + 2_000_000_000, 7, vec![0xbb; 7], 228),
+                (100_000_000_003, 9, vec![0xcc; 9], 0),
+            ]
+        );
+    }
+
+    #[test]
+    fn pcapng_power_of_two_resolution() {
+        let mut v = Vec::new();
+        shb(&mut v, false);
+        idb(&mut v, false, 1, 0, Some(0x88), 0);
+        // 1519128000 s + 50/256 s = .1953125 s
+        epb(&mut v, false, 0, 1_519_128_000 * 256 + 50, 4, &[1; 4]);
+        let (pkts, err) = read_bytes(v);
+        assert!(err.is_none());
+        assert_eq!(pkts[0].0, 1_519_128_000_195_312_500);
+    }
+
+    #[test]
+    fn timestamp_units() {
+        let cases = [
+            (6u8, 1_234_567u64, Some(1_234_567_000u64)),
+            (9, 5, Some(5)),
+            (12, 5_000, Some(5)),
+            (19, 10_000_000_000_000_000_000, Some(1_000_000_000)),
+            (0x80, 3, Some(3_000_000_000)),
+            (0x81, 3, Some(1_500_000_000)),
+            (0xbf, u64::MAX, Some(1_999_999_999)),
+            (0, u64::MAX, None),
+        ];
+        for (resol, ticks, want) in cases {
+            let u = TsUnits::from_tsresol(resol).expect("valid resolution");
+            assert_eq!(u.to_ns(ticks), want, "resol {resol:#x} ticks {ticks}");
+        }
+        assert_eq!(TsUnits::from_tsresol(20), None);
+        assert_eq!(TsUnits::from_tsresol(0xc0), None);
+    }
+
+    #[test]
+    fn timestamp_overflow_is_corrupt_not_a_panic() {
+        let mut v = Vec::new();
+        shb(&mut v, false);
+        idb(&mut v, false, 1, 0, Some(0), 0);
+        epb(&mut v, false, 0, 10, 1, &[1]);
+        epb(&mut v, false, 0, u64::MAX, 1, &[1]);
+        let (pkts, err) = read_bytes(v);
+        assert_eq!(pkts.len(), 1);
+        assert!(corrupt_at(&err).1.contains("out of range"));
+        // An offset that cannot be expressed in nanoseconds is damage in the IDB.
+        let mut v = Vec::new();
+        shb(&mut v, false);
+        idb(&mut v, false, 1, 0, None, i64::MAX);
+        let (_, err) = read_bytes(v);
+        assert!(corrupt_at(&err).1.contains("offset"));
+    }
+
+    #[test]
+    fn simple_packet_block_takes_the_last_timestamp_and_snaplen() {
+        let mut v = Vec::new();
+        shb(&mut v, false);
+        idb(&mut v, false, 1, 6, None, 0);
+        spb(&mut v, false, 60, &[7; 6]);
+        epb(&mut v, false, 0, 42, 60, &[1; 6]);
+        // Original 60 bytes, snap length 6: data is 6 bytes (block padding excluded).
+        spb(&mut v, false, 60, &[2; 6]);
+        spb(&mut v, false, 3, &[3; 3]);
+        let (pkts, err) = read_bytes(v);
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(
+            pkts,
+            vec![
+                (0, 60, vec![7; 6], 1),
+                (42_000, 60, vec![1; 6], 1),
+                (42_000, 60, vec![2; 6], 1),
+                (42_000, 3, vec![3; 3], 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn obsolete_packet_block() {
+        let mut v = Vec::new();
+        shb(&mut v, false);
+        idb(&mut v, false, 9, 0, None, 0);
+        let mut b = Vec::new();
+        w16(&mut b, 0, false); // interface
+        w16(&mut b, 0, false); // drops
+        w32(&mut b, 0, false);
+        w32(&mut b, 1_000_000, false);
+        w32(&mut b, 3, false);
+        w32(&mut b, 80, false);
+        b.extend_from_slice(&[5; 3]);
+        block(&mut v, false, PCAPNG_PB, &b);
+        let (pkts, err) = read_bytes(v);
+        assert!(err.is_none());
+        assert_eq!(pkts, vec![(1_000_000_000, 80, vec![5; 3], 9)]);
+    }
+
+    #[test]
+    fn pcapng_damage() {
+        let base = || {
+            let mut v = Vec::new();
+            shb(&mut v, false);
+            idb(&mut v, false, 1, 0, None, 0);
+            epb(&mut v, false, 0, 1, 4, &[1; 4]);
+            v
+        };
+        let good_end = base().len() as u64;
+        let check = |v: Vec<u8>, needle: &str| {
+            let (pkts, err) = read_bytes(v);
+            assert_eq!(pkts.len(), 1, "{needle}");
+            let (offset, reason) = corrupt_at(&err);
+            assert_eq!(offset, good_end, "{reason}");
+            assert!(reason.contains(needle), "{reason}");
+        };
+
+        let mut v = base();
+        epb(&mut v, false, 3, 1, 4, &[1; 4]);
+        check(v, "interface 3, but the section describes 1");
+
+        let mut v = base();
+        epb(&mut v, false, 0, 1, 4, &[1; 4]);
+        let n = v.len();
+        v[n - 4] ^= 1;
+        check(v, "does not match trailing length");
+
+        let mut v = base();
+        epb(&mut v, false, 0, 1, 4, &[1; 4]);
+        v.truncate(v.len() - 2);
+        check(v, "file ends inside a block");
+
+        let mut v = base();
+        v.extend_from_slice(&[6, 0, 0]);
+        check(v, "inside a block header");
+
+        let mut v = base();
+        w32(&mut v, PCAPNG_EPB, false);
+        w32(&mut v, 13, false);
+        v.extend_from_slice(&[0; 13]);
+        check(v, "block length 13 invalid");
+
+        // caplen pointing past the block.
+        let mut v = base();
+        let mut b = Vec::new();
+        for x in [0u32, 0, 1, 200, 200] {
+            w32(&mut b, x, false);
+        }
+        b.extend_from_slice(&[0; 8]);
+        block(&mut v, false, PCAPNG_EPB, &b);
+        check(v, "block has room for 8");
+
+        // A packet block before any interface description.
+        let mut v = Vec::new();
+        shb(&mut v, false);
+        epb(&mut v, false, 0, 1, 4, &[1; 4]);
+        let (pkts, err) = read_bytes(v);
+        assert!(pkts.is_empty());
+        assert!(corrupt_at(&err).1.contains("section describes 0"));
+    }
+
+    /// Every single-byte corruption and every truncation of small captures: the reader may
+    /// deliver fewer packets or report damage, but never panics and always finishes.
+    #[test]
+    fn mutations_never_panic() {
+        let mut samples = Vec::new();
+        let mut v = pcap_header(0xa1b2_c3d4, true, 1);
+        pcap_record(&mut v, true, 1, 2, 3, &[1, 2, 3]);
+        pcap_record(&mut v, true, 1, 2, 3, &[1, 2, 3]);
+        samples.push(v);
+        let mut v = Vec::new();
+        shb(&mut v, false);
+        idb(&mut v, false, 1, 4, Some(0x88), 3);
+        epb(&mut v, false, 0, 77, 9, &[1; 5]);
+        spb(&mut v, false, 9, &[1; 4]);
+        shb(&mut v, true);
+        idb(&mut v, true, 113, 0, Some(9), -3);
+        epb(&mut v, true, 0, 77, 9, &[1; 5]);
+        block(&mut v, true, 0xbad, b"xyz");
+        samples.push(v);
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pcaps");
+        for f in [
+            "gopacket__be_test202.pcapng",
+            "gopacket__le_test100.pcapng",
+            "tcpdump__tcp-handshake-nano.pcap",
+        ] {
+            samples.push(std::fs::read(root.join(f)).expect("fixture"));
+        }
+        for s in &samples {
+            for cut in 0..s.len() {
+                if let Ok(mut src) = open(s[..cut].to_vec()) {
+                    read_all(&mut src);
+                }
+            }
+            for i in 0..s.len() {
+                for x in [0x00u8, 0xff, 0x80, 0x01] {
+                    let mut m = s.clone();
+                    m[i] ^= x;
+                    if let Ok(mut src) = open(m) {
+                        read_all(&mut src);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn open_reports_missing_file_and_empty_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("missing.pcap");
+        match FileSource::open(&missing) {
+            Err(CaptureError::Io { path, .. }) => assert_eq!(path, missing),
+            Err(e) => panic!("expected Io, got {e}"),
+            Ok(_) => panic!("opened a missing file"),
+        }
+        let empty = dir.path().join("empty.pcap");
+        std::fs::write(&empty, b"").expect("write");
+        let err = FileSource::open(&empty)
+            .err()
+            .expect("empty file must fail");
+        assert_eq!(
+            err.to_string(),
+            format!("{}: not a readable capture: empty file", empty.display())
+        );
+        let good = dir.path().join("good.pcap");
+        let mut v = pcap_header(0xa1b2_c3d4, false, 1);
+        pcap_record(&mut v, false, 1, 0, 3, &[1, 2, 3]);
+        std::fs::write(&good, &v).expect("write");
+        let mut src = open_file(&good).expect("open");
+        assert!(matches!(src.next_packet(), Ok(Next::Packet(p)) if p.data == [1, 2, 3]));
+        assert!(matches!(src.next_packet(), Ok(Next::End)));
+    }
+}
