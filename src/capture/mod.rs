@@ -5,6 +5,12 @@
 use crate::time::Nanos;
 use std::path::PathBuf;
 
+pub mod file;
+pub mod live;
+
+pub use file::{open_file, FileSource, MAX_CAPLEN};
+pub use live::{LiveConfig, LiveSource};
+
 /// A link-layer header type (LINKTYPE_* number), with any FCS/reserved upper bits masked off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct LinkType(pub u16);

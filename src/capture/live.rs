@@ -1,0 +1,258 @@
+//! Live capture from a network interface through libpcap.
+
+use super::{CaptureError, LinkType, Next, Packet, PacketSource, SourceStats};
+use crate::time::{Nanos, NANOS_PER_SEC};
+use std::cell::{Cell, RefCell};
+
+/// How to open an interface. Defaults suit a flow collector: short snap length (headers only),
+/// promiscuous, a large kernel buffer so bursts are not dropped, and a read timeout short enough
+/// for the caller to notice a stop request or flush idle flows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveConfig {
+    pub interface: String,
+    /// Bytes kept per packet.
+    pub snaplen: u32,
+    pub promisc: bool,
+    /// Kernel capture buffer size.
+    pub buffer_bytes: u32,
+    /// BPF filter expression (tcpdump syntax).
+    pub filter: Option<String>,
+    /// Read timeout: `next_packet` returns `Idle` after this long without packets.
+    pub timeout_ms: i32,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            interface: String::new(),
+            snaplen: 128,
+            promisc: true,
+            buffer_bytes: 256 << 20,
+            filter: None,
+            timeout_ms: 200,
+        }
+    }
+}
+
+/// A libpcap capture on one interface.
+pub struct LiveSource {
+    interface: String,
+    // `stats` takes `&self` but `pcap_stats` needs `&mut`: the cell is borrowed only inside
+    // `stats`, and `next_packet` reaches the capture through `get_mut` without a runtime borrow.
+    cap: RefCell<pcap::Capture<pcap::Active>>,
+    link: LinkType,
+    done: bool,
+    stats: Cell<StatsAcc>,
+}
+
+/// libpcap's counters are 32-bit and wrap; we sum the differences into 64-bit totals.
+#[derive(Clone, Copy, Default)]
+struct StatsAcc {
+    last: [u32; 3],
+    total: SourceStats,
+}
+
+impl LiveSource {
+    pub fn open(cfg: &LiveConfig) -> Result<LiveSource, CaptureError> {
+        let iface = cfg.interface.as_str();
+        let fail = |reason: String| CaptureError::Live {
+            interface: iface.to_string(),
+            reason,
+        };
+        if iface.is_empty() {
+            return Err(fail("no interface name given".into()));
+        }
+        let snaplen = i32::try_from(cfg.snaplen).unwrap_or(i32::MAX);
+        let buffer = i32::try_from(cfg.buffer_bytes).unwrap_or(i32::MAX);
+        // libpcap reports "promiscuous mode not supported" for the "any" pseudo-device as a
+        // warning, which the pcap crate turns into a failed open.
+        let promisc = cfg.promisc && iface != "any";
+        let inactive = pcap::Capture::from_device(iface)
+            .map_err(|e| fail(describe_open_error(&e)))?
+            .promisc(promisc)
+            .snaplen(snaplen)
+            .buffer_size(buffer)
+            .timeout(cfg.timeout_ms)
+            .immediate_mode(false);
+        let mut cap = inactive.open().map_err(|e| fail(describe_open_error(&e)))?;
+        if let Some(expr) = &cfg.filter {
+            cap.filter(expr, true)
+                .map_err(|e| fail(format!("bad capture filter '{expr}': {}", pcap_text(&e))))?;
+        }
+        let link = LinkType((cap.get_datalink().0 as u32 & 0xffff) as u16);
+        Ok(LiveSource {
+            interface: cfg.interface.clone(),
+            cap: RefCell::new(cap),
+            link,
+            done: false,
+            stats: Cell::new(StatsAcc::default()),
+        })
+    }
+
+    pub fn interface(&self) -> &str {
+        &self.interface
+    }
+
+    pub fn link_type(&self) -> LinkType {
+        self.link
+    }
+}
+
+impl PacketSource for LiveSource {
+    fn next_packet(&mut self) -> Result<Next<'_>, CaptureError> {
+        if self.done {
+            return Ok(Next::End);
+        }
+        match self.cap.get_mut().next_packet() {
+            Ok(p) => Ok(Next::Packet(Packet {
+                // time_t and suseconds_t are 32-bit on some platforms.
+                #[allow(clippy::unnecessary_cast)]
+                ts: timeval_ns(p.header.ts.tv_sec as i64, p.header.ts.tv_usec as i64),
+                wire_len: p.header.len.max(p.header.caplen),
+                link: self.link,
+                data: p.data,
+            })),
+            Err(pcap::Error::TimeoutExpired) => Ok(Next::Idle),
+            Err(pcap::Error::NoMorePackets) => {
+                self.done = true;
+                Ok(Next::End)
+            }
+            Err(e) => {
+                self.done = true;
+                Err(CaptureError::Live {
+                    interface: self.interface.clone(),
+                    reason: format!("read failed: {}", pcap_text(&e)),
+                })
+            }
+        }
+    }
+
+    /// Totals since open. If libpcap cannot report, the last known totals.
+    fn stats(&self) -> SourceStats {
+        let mut acc = self.stats.get();
+        let Ok(mut cap) = self.cap.try_borrow_mut() else {
+            return acc.total;
+        };
+        if let Ok(s) = cap.stats() {
+            let now = [s.received, s.dropped, s.if_dropped];
+            let d = |i: usize| u64::from(now[i].wrapping_sub(acc.last[i]));
+            acc.total.received += d(0);
+            acc.total.dropped_kernel += d(1);
+            acc.total.dropped_interface += d(2);
+            acc.last = now;
+            self.stats.set(acc);
+        }
+        acc.total
+    }
+}
+
+/// A `timeval` to nanoseconds, saturating: the kernel's clock does not reach the limits, so
+/// saturation only guards against nonsense.
+fn timeval_ns(sec: i64, usec: i64) -> Nanos {
+    sec.saturating_mul(NANOS_PER_SEC)
+        .saturating_add(usec.saturating_mul(1000))
+}
+
+fn pcap_text(e: &pcap::Error) -> String {
+    match e {
+        pcap::Error::PcapError(s) if !s.trim().is_empty() => s.trim().to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// libpcap's activation messages, with the two common causes said plainly.
+fn describe_open_error(e: &pcap::Error) -> String {
+    let text = pcap_text(e);
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("no such device") || lower.contains("doesn't exist") {
+        format!("no such device ({text})")
+    } else if lower.contains("permission") || lower.contains("not permitted") {
+        format!("permission denied: live capture needs root or CAP_NET_RAW ({text})")
+    } else if text.is_empty() {
+        "cannot open for capture".to_string()
+    } else {
+        format!("cannot open for capture: {text}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>() {}
+
+    #[test]
+    fn live_source_is_send() {
+        assert_send::<LiveSource>();
+    }
+
+    #[test]
+    fn defaults() {
+        let c = LiveConfig::default();
+        assert_eq!(c.snaplen, 128);
+        assert!(c.promisc);
+        assert_eq!(c.buffer_bytes, 256 * 1024 * 1024);
+        assert_eq!(c.timeout_ms, 200);
+        assert_eq!(c.filter, None);
+    }
+
+    #[test]
+    fn nonexistent_interface_is_named_in_the_error() {
+        let cfg = LiveConfig {
+            interface: "flowkeep-nx0".into(),
+            ..LiveConfig::default()
+        };
+        let err = LiveSource::open(&cfg)
+            .err()
+            .expect("opening a missing interface must fail");
+        let text = err.to_string();
+        assert!(
+            matches!(&err, CaptureError::Live { interface, .. } if interface == "flowkeep-nx0"),
+            "{text}"
+        );
+        assert!(text.contains("flowkeep-nx0"), "{text}");
+        // Without privileges libpcap may fail on the socket before looking the device up.
+        assert!(
+            text.contains("no such device") || text.contains("CAP_NET_RAW"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn empty_interface_name_is_refused() {
+        let err = LiveSource::open(&LiveConfig::default())
+            .err()
+            .expect("must fail");
+        assert!(err.to_string().contains("no interface name"), "{err}");
+    }
+
+    #[test]
+    fn bad_filter_is_reported() {
+        let cfg = LiveConfig {
+            interface: "lo".into(),
+            filter: Some("tcp port and and".into()),
+            ..LiveConfig::default()
+        };
+        match LiveSource::open(&cfg) {
+            Ok(_) => panic!("a malformed filter must be refused"),
+            // Unprivileged or without a loopback device we cannot get as far as the filter.
+            Err(e) if e.to_string().contains("CAP_NET_RAW") => {}
+            Err(e) if e.to_string().contains("no such device") => {}
+            Err(e) => {
+                let text = e.to_string();
+                assert!(
+                    text.contains("bad capture filter 'tcp port and and'"),
+                    "{text}"
+                );
+                assert!(text.contains("interface lo"), "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn timeval_conversion_saturates() {
+        assert_eq!(timeval_ns(1, 500_000), 1_500_000_000);
+        assert_eq!(timeval_ns(i64::MAX, 0), i64::MAX);
+        assert_eq!(timeval_ns(-1, 0), -NANOS_PER_SEC);
+    }
+}
