@@ -290,3 +290,58 @@ fn malformed_fixtures_do_not_panic() {
     }
     assert!(read > 0);
 }
+
+/// Rough per-packet cost over every well-formed fixture's frames (run with
+/// `cargo test --release --test decode_oracle -- --ignored --nocapture`).
+#[test]
+#[ignore = "timing; meaningful only in release builds"]
+fn per_packet_cost() {
+    let mut frames = Vec::new();
+    for (file, notes) in manifest() {
+        if is_bad_input(&notes) {
+            continue;
+        }
+        let path = fixtures().join(&file);
+        match frames_libpcap(&path) {
+            (f, None) => frames.extend(f),
+            _ => frames.extend(frames_pcapng(&path).unwrap_or_default()),
+        }
+    }
+    let pkts: Vec<Packet<'_>> = frames
+        .iter()
+        .map(|f| Packet {
+            ts: 0,
+            wire_len: f.wire_len,
+            link: f.link,
+            data: &f.data,
+        })
+        .collect();
+    let rounds = 50;
+    let n = (pkts.len() * rounds) as f64;
+    let mut sink = 0u64;
+    let mut d = Dispatcher::new();
+    // Best of several passes: the machine is shared, the minimum is the least disturbed.
+    let (mut decode_ns, mut hash_ns) = (f64::MAX, f64::MAX);
+    for _ in 0..5 {
+        let t = std::time::Instant::now();
+        for _ in 0..rounds {
+            for p in &pkts {
+                sink = sink.wrapping_add(d.hash(std::hint::black_box(p)));
+            }
+        }
+        hash_ns = hash_ns.min(t.elapsed().as_nanos() as f64 / n);
+        let t = std::time::Instant::now();
+        for _ in 0..rounds {
+            for p in &pkts {
+                if let Ok(m) = decode(std::hint::black_box(p)) {
+                    sink = sink.wrapping_add(m.ip_bytes);
+                }
+            }
+        }
+        decode_ns = decode_ns.min(t.elapsed().as_nanos() as f64 / n);
+    }
+    eprintln!(
+        "{} frames x {rounds}: decode {decode_ns:.1} ns/packet, hash {hash_ns:.1} ns/packet ({sink})",
+        pkts.len()
+    );
+}

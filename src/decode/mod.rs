@@ -3,6 +3,8 @@
 mod dispatch;
 mod ip;
 mod link;
+#[cfg(test)]
+mod tests;
 
 pub use dispatch::Dispatcher;
 
