@@ -1,9 +1,18 @@
 //! From frame bytes to the few header fields a flow needs ([`PacketMeta`]).
 
+mod dispatch;
+mod ip;
+mod link;
+#[cfg(test)]
+mod tests;
+
+pub use dispatch::Dispatcher;
+
 use crate::capture::Packet;
 use crate::record::Mac;
 use crate::time::Nanos;
-use std::net::IpAddr;
+use ip::Addrs;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// IPv4/IPv6 fragment identity: non-first fragments carry no ports and are matched to their first
 /// fragment by (addresses, protocol, id).
@@ -44,6 +53,34 @@ pub enum DecodeError {
     Malformed(&'static str),
 }
 
-pub fn decode(_pkt: &Packet<'_>) -> Result<PacketMeta, DecodeError> {
-    unimplemented!("decode")
+/// The outermost IP header of `pkt` and its transport ports/flags. Tunnels are not opened: the
+/// outer header is the flow, as NetFlow exporters see it. Frames cut by the snap length still
+/// decode as long as both IP addresses were captured.
+pub fn decode(pkt: &Packet<'_>) -> Result<PacketMeta, DecodeError> {
+    let p = ip::parse(pkt)?;
+    let (src, dst) = match p.addrs {
+        Addrs::V4 { src, dst } => (
+            IpAddr::V4(Ipv4Addr::from(src)),
+            IpAddr::V4(Ipv4Addr::from(dst)),
+        ),
+        Addrs::V6 { src, dst } => (
+            IpAddr::V6(Ipv6Addr::from(src)),
+            IpAddr::V6(Ipv6Addr::from(dst)),
+        ),
+    };
+    Ok(PacketMeta {
+        ts: pkt.ts,
+        src,
+        dst,
+        proto: p.proto,
+        sport: p.sport,
+        dport: p.dport,
+        vlan: p.l2.vlan,
+        inner_vlan: p.l2.inner_vlan,
+        src_mac: p.l2.src_mac,
+        dst_mac: p.l2.dst_mac,
+        ip_bytes: p.ip_bytes,
+        tcp_flags: p.tcp_flags,
+        frag: p.frag,
+    })
 }
