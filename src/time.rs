@@ -29,7 +29,7 @@ struct RfcNanos(jiff::Timestamp);
 
 impl fmt::Display for RfcNanos {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+        write!(f, "{}", self.0.strftime("%Y-%m-%dT%H:%M:%S.%9fZ"))
     }
 }
 
@@ -104,6 +104,7 @@ mod tests {
         let text = format_rfc3339(ns);
         assert_eq!(text, "2025-11-26T10:00:00.123456789Z");
         assert_eq!(parse_time(&text).unwrap(), ns);
+        assert_eq!(format_rfc3339(1_000), "1970-01-01T00:00:00.000001000Z");
     }
 
     #[test]
