@@ -2,7 +2,9 @@
 
 use super::{CaptureError, LinkType, Next, Packet, PacketSource, SourceStats};
 use crate::time::{Nanos, NANOS_PER_SEC};
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use std::cell::{Cell, RefCell};
+use std::os::fd::{AsFd, OwnedFd};
 
 /// How to open an interface. Defaults suit a flow collector: short snap length (headers only),
 /// promiscuous, a large kernel buffer so bursts are not dropped, and a read timeout short enough
@@ -43,6 +45,11 @@ pub struct LiveSource {
     link: LinkType,
     done: bool,
     stats: Cell<StatsAcc>,
+    /// A duplicate of the capture's descriptor, to wait on without borrowing the capture.
+    wake: OwnedFd,
+    timeout: Timespec,
+    /// The current packet, copied out of libpcap's ring (at most a snap length).
+    frame: Vec<u8>,
 }
 
 /// libpcap's counters are 32-bit and wrap; we sum the differences into 64-bit totals.
@@ -74,7 +81,16 @@ impl LiveSource {
             .buffer_size(buffer)
             .timeout(cfg.timeout_ms)
             .immediate_mode(false);
-        let mut cap = inactive.open().map_err(|e| fail(describe_open_error(&e)))?;
+        // Non-blocking, and we wait on the descriptor ourselves: with TPACKET_V3 libpcap polls
+        // without a timeout, so a quiet link would block forever and never see a stop request.
+        let mut cap = inactive
+            .open()
+            .and_then(|c| c.setnonblock())
+            .map_err(|e| fail(describe_open_error(&e)))?;
+        let wake = cap
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| fail(format!("cannot watch the capture descriptor: {e}")))?;
         if let Some(expr) = &cfg.filter {
             cap.filter(expr, true)
                 .map_err(|e| fail(format!("bad capture filter '{expr}': {}", pcap_text(&e))))?;
@@ -86,6 +102,12 @@ impl LiveSource {
             link,
             done: false,
             stats: Cell::new(StatsAcc::default()),
+            wake,
+            timeout: Timespec {
+                tv_sec: i64::from(cfg.timeout_ms.max(1) / 1000),
+                tv_nsec: i64::from(cfg.timeout_ms.max(1) % 1000) * 1_000_000,
+            },
+            frame: Vec::with_capacity(cfg.snaplen.min(super::MAX_CAPLEN) as usize),
         })
     }
 
@@ -103,26 +125,49 @@ impl PacketSource for LiveSource {
         if self.done {
             return Ok(Next::End);
         }
-        match self.cap.get_mut().next_packet() {
-            Ok(p) => Ok(Next::Packet(Packet {
-                // time_t and suseconds_t are 32-bit on some platforms.
-                #[allow(clippy::unnecessary_cast)]
-                ts: timeval_ns(p.header.ts.tv_sec as i64, p.header.ts.tv_usec as i64),
-                wire_len: p.header.len.max(p.header.caplen),
-                link: self.link,
-                data: p.data,
-            })),
-            Err(pcap::Error::TimeoutExpired) => Ok(Next::Idle),
-            Err(pcap::Error::NoMorePackets) => {
-                self.done = true;
-                Ok(Next::End)
+        loop {
+            let header = match self.cap.get_mut().next_packet() {
+                Ok(p) => {
+                    self.frame.clear();
+                    self.frame.extend_from_slice(p.data);
+                    Some(*p.header)
+                }
+                Err(pcap::Error::TimeoutExpired) => None,
+                Err(pcap::Error::NoMorePackets) => {
+                    self.done = true;
+                    return Ok(Next::End);
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Err(CaptureError::Live {
+                        interface: self.interface.clone(),
+                        reason: format!("read failed: {}", pcap_text(&e)),
+                    });
+                }
+            };
+            if let Some(h) = header {
+                return Ok(Next::Packet(Packet {
+                    // time_t and suseconds_t are 32-bit on some platforms.
+                    #[allow(clippy::unnecessary_cast)]
+                    ts: timeval_ns(h.ts.tv_sec as i64, h.ts.tv_usec as i64),
+                    wire_len: h.len.max(h.caplen),
+                    link: self.link,
+                    data: &self.frame,
+                }));
             }
-            Err(e) => {
-                self.done = true;
-                Err(CaptureError::Live {
-                    interface: self.interface.clone(),
-                    reason: format!("read failed: {}", pcap_text(&e)),
-                })
+            // Nothing buffered: wait for the kernel to hand over a block, or for the timeout,
+            // or for a signal (a stop request), whichever comes first.
+            let mut fds = [PollFd::new(&self.wake, PollFlags::IN)];
+            match poll(&mut fds, Some(&self.timeout)) {
+                Ok(0) | Err(rustix::io::Errno::INTR) => return Ok(Next::Idle),
+                Ok(_) => continue,
+                Err(e) => {
+                    self.done = true;
+                    return Err(CaptureError::Live {
+                        interface: self.interface.clone(),
+                        reason: format!("waiting for packets failed: {e}"),
+                    });
+                }
             }
         }
     }

@@ -4,7 +4,7 @@
 use crate::capture::{LiveConfig, LiveSource, PacketSource};
 use crate::flow::FlowConfig;
 use crate::pipeline::{self, PipelineConfig, Summary};
-use crate::query::{Format, Printer};
+use crate::query::{self, Format, Printer};
 use crate::store::{Store, WriterConfig};
 use crate::time::{self, Nanos};
 use anyhow::{bail, Context, Result};
@@ -299,20 +299,16 @@ fn query(a: QueryArgs) -> Result<i32> {
         Format::Jsonl
     });
     let mut printer = Printer::new(format, io::BufWriter::new(stdout.lock()));
-    let mut write_error = None;
-    let stats = store.scan(a.since, a.until, |r| {
-        if write_error.is_none() {
-            if let Err(e) = printer.print(r) {
-                write_error = Some(e);
-            }
-        }
-    })?;
-    if let Some(e) = write_error {
-        return Err(e.into());
-    }
+    let stats = query::print_range(&store, a.since, a.until, &mut printer)?;
     printer.finish()?;
     for p in &stats.problems {
         eprintln!("flowkeep: warning: {p}");
+    }
+    if !stats.unsealed.is_empty() {
+        eprintln!(
+            "flowkeep: note: {} segment(s) still being written are not included",
+            stats.unsealed.len()
+        );
     }
     Ok(0)
 }

@@ -10,7 +10,7 @@ use crate::decode::{self, DecodeError, Dispatcher};
 use crate::flow::{FlowConfig, FlowStats, FlowTable};
 use crate::record::FlowRecord;
 use crate::store::{StoreError, StoreWriter, WriterConfig, WriterStats};
-use crate::time::Nanos;
+use crate::time::{Nanos, NANOS_PER_SEC};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -181,6 +181,7 @@ where
     let mut now = Nanos::MIN;
     let mut sources_done = 0;
     let mut send_failed = false;
+    let mut drain_until: Option<Nanos> = None;
 
     'sources: for source in sources {
         let mut source = match source {
@@ -192,9 +193,20 @@ where
             }
         };
         loop {
-            if stop.load(Ordering::Relaxed) {
-                summary.source_stats = source.stats();
-                break 'sources;
+            if drain_until.is_none() && stop.load(Ordering::Relaxed) {
+                // Stopping: what the kernel already holds was seen on the wire, so read it
+                // until the link goes quiet (or for a second at most, on a busy link).
+                let Some(clock) = clock else {
+                    summary.source_stats = source.stats();
+                    break 'sources;
+                };
+                drain_until = Some(clock().saturating_add(NANOS_PER_SEC));
+            }
+            if let (Some(deadline), Some(clock)) = (drain_until, clock) {
+                if summary.frames % 4096 == 0 && clock() >= deadline {
+                    summary.source_stats = source.stats();
+                    break 'sources;
+                }
             }
             match source.next_packet() {
                 Ok(Next::Packet(pkt)) => {
@@ -221,6 +233,10 @@ where
                     if summary.frames % 65_536 == 0 {
                         progress(summary.frames, sources_done);
                     }
+                }
+                Ok(Next::Idle) if drain_until.is_some() => {
+                    summary.source_stats = source.stats();
+                    break 'sources;
                 }
                 Ok(Next::Idle) => {
                     // A quiet live link: hand over what is waiting and let time move on.

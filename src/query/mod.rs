@@ -1,9 +1,55 @@
 //! Reading records back out: output formats for people (table) and programs (CSV, JSON lines).
 
 use crate::record::{format_mac, proto_name, tcp_flags, FlowRecord, Mac};
+use crate::store::{ScanStats, Store, StoreError};
 use crate::time::{format_rfc3339, Nanos, NANOS_PER_SEC};
 use serde::Serialize;
 use std::io::{self, Write};
+use std::ops::ControlFlow;
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("writing output: {0}")]
+    Output(#[from] io::Error),
+}
+
+/// Prints the records overlapping `[since, until)` in time order (by `first`). Partitions are
+/// keyed by `first` and scanned in order, so sorting one partition at a time sorts the whole
+/// answer while holding only one partition's matching records in memory.
+pub fn print_range<W: Write>(
+    store: &Store,
+    since: Option<Nanos>,
+    until: Option<Nanos>,
+    printer: &mut Printer<W>,
+) -> Result<ScanStats, QueryError> {
+    let mut pending: Vec<FlowRecord> = Vec::new();
+    let mut partition = None;
+    let mut output_error = None;
+    let flush = |pending: &mut Vec<FlowRecord>, printer: &mut Printer<W>| {
+        pending.sort_by_key(|r| (r.first, r.last));
+        let result = pending.iter().try_for_each(|r| printer.print(r));
+        pending.clear();
+        result
+    };
+    let stats = store.scan(since, until, |p, r| {
+        if partition != Some(p) {
+            partition = Some(p);
+            if let Err(e) = flush(&mut pending, printer) {
+                output_error = Some(e);
+                return ControlFlow::Break(());
+            }
+        }
+        pending.push(r.clone());
+        ControlFlow::Continue(())
+    })?;
+    if let Some(e) = output_error {
+        return Err(e.into());
+    }
+    flush(&mut pending, printer)?;
+    Ok(stats)
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {

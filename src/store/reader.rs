@@ -8,6 +8,7 @@ use super::{check_marker, parse_partition_dir_name, StoreError};
 use crate::record::FlowRecord;
 use crate::time::Nanos;
 use std::io;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 /// One sealed segment, as its footer describes it.
@@ -161,15 +162,17 @@ impl Store {
         Ok(out)
     }
 
-    /// Calls `f` for every record whose `[first, last]` overlaps `[since, until)`: `last >= since`
-    /// and `first < until`; `None` leaves that side open. Records come segment by segment in
-    /// partition order, block order within a segment: not sorted by time. Unreadable segments
-    /// and damaged blocks are described in `problems` and skipped; the scan goes on.
+    /// Calls `f` with the partition start and the record, for every record whose
+    /// `[first, last]` overlaps `[since, until)`: `last >= since` and `first < until`; `None`
+    /// leaves that side open. Records come segment by segment in partition order, block order
+    /// within a segment: not sorted by time. `f` returning `Break` ends the scan (a reader
+    /// that went away). Unreadable segments and damaged blocks are described in `problems` and
+    /// skipped; the scan goes on.
     pub fn scan(
         &self,
         since: Option<Nanos>,
         until: Option<Nanos>,
-        mut f: impl FnMut(&FlowRecord),
+        mut f: impl FnMut(Nanos, &FlowRecord) -> ControlFlow<()>,
     ) -> Result<ScanStats, StoreError> {
         let since = since.unwrap_or(Nanos::MIN);
         let overlaps = |first: Nanos, last: Nanos| last >= since && until.is_none_or(|u| first < u);
@@ -181,7 +184,7 @@ impl Store {
         let mut decoder = BlockDecoder::new()
             .map_err(|e| StoreError::io(&self.dir, io::Error::other(e.reason)))?;
         let mut recs = Vec::new();
-        for (_, path) in listing.sealed {
+        for (partition, path) in listing.sealed {
             let seg = match SegmentFile::open(&path) {
                 Ok(s) => s,
                 Err(e) => {
@@ -231,7 +234,9 @@ impl Store {
                 for r in &recs {
                     if overlaps(r.first, r.last) {
                         stats.records += 1;
-                        f(r);
+                        if f(partition, r).is_break() {
+                            return Ok(stats);
+                        }
                     }
                 }
             }
@@ -287,7 +292,10 @@ mod tests {
         let mut out = Vec::new();
         let stats = Store::open(dir)
             .unwrap()
-            .scan(since, until, |r| out.push(r.clone()))
+            .scan(since, until, |_, r| {
+                out.push(r.clone());
+                ControlFlow::Continue(())
+            })
             .unwrap();
         (out, stats)
     }
