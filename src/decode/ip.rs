@@ -1,11 +1,16 @@
-//! The outermost IP header and the transport header right above it. Shared by `decode` and the
-//! dispatcher; hand-written rather than etherparse's slicers because we need exactly the lax
-//! behaviour the flow table wants (cut frames still count, ~100 extension headers still walk,
-//! TSO zero total length) without building the full header structs per packet.
+//! The outermost IP header and the transport header right above it, sliced with etherparse's lax
+//! slicers (cut frames still count). Shared by `decode` and the dispatcher, so both read one IP
+//! parser. The few hand-written pieces are what etherparse 0.21 does not do; each says why.
 
 use super::link::{be16, be32, locate_ip, IpVersion, L2};
 use super::{DecodeError, Fragment};
 use crate::capture::Packet;
+use etherparse::err::{ipv4, ipv6, Layer};
+use etherparse::{
+    ip_number, Icmpv4Slice, Icmpv6Slice, IpNumber, Ipv4HeaderSlice, Ipv6ExtensionSlice,
+    Ipv6ExtensionsSlice, Ipv6RawExtHeaderSlice, LaxIpv4Slice, LaxIpv6Slice, TcpHeaderSlice,
+    UdpHeaderSlice,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Addrs {
@@ -25,29 +30,10 @@ pub(crate) struct Parsed {
     pub tcp_flags: u8,
 }
 
-const IPPROTO_ICMP: u8 = 1;
-const IPPROTO_TCP: u8 = 6;
-const IPPROTO_UDP: u8 = 17;
-const IPPROTO_DCCP: u8 = 33;
-const IPPROTO_ICMPV6: u8 = 58;
-const IPPROTO_SCTP: u8 = 132;
-const IPPROTO_UDPLITE: u8 = 136;
-
-const IPV6_HOPOPTS: u8 = 0;
-const IPV6_ROUTING: u8 = 43;
-const IPV6_FRAGMENT: u8 = 44;
-const IPV6_AH: u8 = 51;
-const IPV6_DSTOPTS: u8 = 60;
-const IPV6_MOBILITY: u8 = 135;
-const IPV6_HIP: u8 = 139;
-const IPV6_SHIM6: u8 = 140;
-
 const IPV6_OPT_PAD1: u8 = 0;
 const IPV6_OPT_JUMBO: u8 = 0xc2;
 
-/// Bounds the reader thread's work on hostile chains; real traffic uses a handful, and libpcap's
-/// ~100-header test packet still walks to its UDP header.
-const MAX_IPV6_EXT_HEADERS: u32 = 128;
+const NO_PORTS: (u16, u16, u8) = (0, 0, 0);
 
 fn malformed(reason: &'static str) -> DecodeError {
     DecodeError::Malformed(reason)
@@ -65,152 +51,175 @@ pub(crate) fn parse(pkt: &Packet<'_>) -> Result<Parsed, DecodeError> {
 }
 
 fn ipv4(l2: L2, ip: &[u8], wire_rest: u64) -> Result<Parsed, DecodeError> {
-    let first = *ip.first().ok_or(malformed("truncated IPv4 header"))?;
-    if first >> 4 != 4 {
-        return Err(malformed("IP version is not 4"));
+    match LaxIpv4Slice::from_slice(ip) {
+        // An AH error only stops etherparse at the AH; the IPv4 header itself is fine.
+        Ok((s, _)) => {
+            let h = s.header();
+            ipv4_fields(
+                l2,
+                &h,
+                h.slice().len(),
+                Some(s.payload().payload),
+                wire_rest,
+            )
+        }
+        Err(ipv4::HeaderSliceError::Len(e)) => match ip.first_chunk::<20>() {
+            // etherparse wants the options too, but a snap length may cut them; the fixed 20
+            // bytes hold everything a flow needs, so slice a copy that claims no options.
+            Some(fixed) => {
+                let mut fixed = *fixed;
+                fixed[0] = 0x45;
+                let h = Ipv4HeaderSlice::from_slice(&fixed)
+                    .map_err(|_| malformed("truncated IPv4 header"))?;
+                ipv4_fields(l2, &h, e.required_len, None, wire_rest)
+            }
+            None => Err(malformed("truncated IPv4 header")),
+        },
+        Err(ipv4::HeaderSliceError::Content(ipv4::HeaderError::UnexpectedVersion { .. })) => {
+            Err(malformed("IP version is not 4"))
+        }
+        Err(ipv4::HeaderSliceError::Content(
+            ipv4::HeaderError::HeaderLengthSmallerThanHeader { .. },
+        )) => Err(malformed("IPv4 header length below 20")),
     }
-    let ihl = usize::from(first & 0x0f) * 4;
-    if ihl < 20 {
-        return Err(malformed("IPv4 header length below 20"));
-    }
-    let h = ip
-        .first_chunk::<20>()
-        .ok_or(malformed("truncated IPv4 header"))?;
-    let total = u16::from_be_bytes([h[2], h[3]]);
-    let (ip_bytes, end) = if total == 0 {
-        // TSO / BIG TCP: the kernel leaves the length 0 and the frame is the packet.
-        (wire_rest, ip.len())
-    } else if usize::from(total) < ihl {
+}
+
+/// `payload`: what follows the header (and an AH), `None` when the options were cut.
+fn ipv4_fields(
+    l2: L2,
+    h: &Ipv4HeaderSlice<'_>,
+    header_len: usize,
+    payload: Option<&[u8]>,
+    wire_rest: u64,
+) -> Result<Parsed, DecodeError> {
+    let total = h.total_len();
+    // etherparse's lax slicer falls back to the slice length for any too-small total length;
+    // only 0 is a real packet (TSO / BIG TCP: the kernel leaves it 0 and the frame is the
+    // packet, whose length only the capture header's wire length knows).
+    let ip_bytes = if total == 0 {
+        wire_rest
+    } else if usize::from(total) < header_len {
         return Err(malformed("IPv4 total length below header length"));
     } else {
-        (u64::from(total), ip.len().min(usize::from(total)))
+        u64::from(total)
     };
-    let id = u16::from_be_bytes([h[4], h[5]]);
-    let flags_off = u16::from_be_bytes([h[6], h[7]]);
-    let more = flags_off & 0x2000 != 0;
-    let frag_off = flags_off & 0x1fff;
-    let frag = (more || frag_off != 0).then_some(Fragment {
-        id: u32::from(id),
+    let frag_off = h.fragments_offset().value();
+    let frag = h.is_fragmenting_payload().then_some(Fragment {
+        id: u32::from(h.identification()),
         first: frag_off == 0,
     });
-    let proto = h[9];
-    let (sport, dport, tcp_flags) = if frag_off == 0 {
-        transport(proto, ip.get(ihl..end).unwrap_or(&[]))
-    } else {
-        (0, 0, 0)
+    // The header's protocol, not etherparse's after-AH number: an AH-protected packet stays an
+    // AH flow (no ports), as before and as IPsec-aware exporters report it.
+    let proto = h.protocol();
+    let ports = match payload {
+        Some(p) if frag_off == 0 => transport(proto, p),
+        _ => NO_PORTS,
     };
     Ok(Parsed {
         l2,
         addrs: Addrs::V4 {
-            src: [h[12], h[13], h[14], h[15]],
-            dst: [h[16], h[17], h[18], h[19]],
+            src: h.source(),
+            dst: h.destination(),
         },
-        proto,
+        proto: proto.0,
         ip_bytes,
         frag,
-        sport,
-        dport,
-        tcp_flags,
+        sport: ports.0,
+        dport: ports.1,
+        tcp_flags: ports.2,
     })
 }
 
 fn ipv6(l2: L2, ip: &[u8]) -> Result<Parsed, DecodeError> {
-    let first = *ip.first().ok_or(malformed("truncated IPv6 header"))?;
-    if first >> 4 != 6 {
-        return Err(malformed("IP version is not 6"));
-    }
-    let h = ip
-        .first_chunk::<40>()
-        .ok_or(malformed("truncated IPv6 header"))?;
-    let plen = u16::from_be_bytes([h[4], h[5]]);
-    let mut src = [0u8; 16];
-    let mut dst = [0u8; 16];
-    src.copy_from_slice(&h[8..24]);
-    dst.copy_from_slice(&h[24..40]);
-    // Payload length 0 is a jumbogram (or garbage): the capture is the only bound then.
-    let end = if plen == 0 {
-        ip.len()
-    } else {
-        ip.len().min(40 + usize::from(plen))
-    };
+    let (s, mut stop) = LaxIpv6Slice::from_slice(ip).map_err(|e| match e {
+        ipv6::HeaderSliceError::Len(_) => malformed("truncated IPv6 header"),
+        ipv6::HeaderSliceError::Content(_) => malformed("IP version is not 6"),
+    })?;
+    let h = s.header();
+    let plen = h.payload_length();
     let mut ip_bytes = 40 + u64::from(plen);
-    let mut nh = h[6];
-    let mut off = 40usize;
     let mut frag = None;
-    let mut ports_follow = true;
-    let mut walked = 0u32;
-    loop {
-        if !matches!(
-            nh,
-            IPV6_HOPOPTS
-                | IPV6_ROUTING
-                | IPV6_FRAGMENT
-                | IPV6_AH
-                | IPV6_DSTOPTS
-                | IPV6_MOBILITY
-                | IPV6_HIP
-                | IPV6_SHIM6
-        ) {
-            break;
-        }
-        // Too long or cut chain: keep the packet, with the last next-header reached.
-        let Some(eh) = ip.get(off..end).and_then(|s| s.first_chunk::<8>()) else {
-            ports_follow = false;
-            break;
-        };
-        if walked >= MAX_IPV6_EXT_HEADERS {
-            ports_follow = false;
-            break;
-        }
-        let len = match nh {
-            IPV6_FRAGMENT => {
-                let fo = u16::from_be_bytes([eh[2], eh[3]]);
-                let frag_off = fo >> 3;
-                let more = fo & 1 != 0;
-                // An atomic fragment (offset 0, no M) is a whole packet (RFC 6946).
-                if more || frag_off != 0 {
-                    frag = Some(Fragment {
-                        id: u32::from_be_bytes([eh[4], eh[5], eh[6], eh[7]]),
-                        first: frag_off == 0,
-                    });
-                }
-                if frag_off != 0 {
-                    nh = eh[0];
-                    ports_follow = false;
-                    break;
-                }
-                8
-            }
-            IPV6_AH => (usize::from(eh[1]) + 2) * 4,
-            _ => (usize::from(eh[1]) + 1) * 8,
-        };
-        if nh == IPV6_HOPOPTS && walked == 0 && plen == 0 {
-            if let Some(jumbo) = jumbo_length(ip.get(off + 2..end.min(off + len)).unwrap_or(&[])) {
+    let mut exts = s.extensions().clone();
+    let mut nh = s.payload().ip_number;
+    let mut rest = s.payload().payload;
+    let mut first_chunk = true;
+    let ports = loop {
+        if plen == 0 && first_chunk {
+            // etherparse leaves the jumbogram length as a TODO (it only uses the slice).
+            let opts = match exts.clone().into_iter().next() {
+                Some(Ipv6ExtensionSlice::HopByHop(hbh)) => Some(hbh.payload()),
+                // A hop-by-hop header the snap length cut: read what is there.
+                _ => match stop {
+                    Some((_, Layer::Ipv6HopByHopHeader)) => rest.get(2..),
+                    _ => None,
+                },
+            };
+            if let Some(jumbo) = opts.and_then(jumbo_length) {
                 ip_bytes = 40 + u64::from(jumbo);
             }
         }
-        nh = eh[0];
-        off += len;
-        walked += 1;
-    }
-    let (sport, dport, tcp_flags) = if ports_follow {
-        transport(nh, ip.get(off..end).unwrap_or(&[]))
-    } else {
-        (0, 0, 0)
+        if let Some(next) = fragments(&exts, &mut frag) {
+            nh = next;
+            break NO_PORTS;
+        }
+        if stop.is_some() {
+            // A cut or damaged chain: keep the packet, with the last next-header reached.
+            break NO_PORTS;
+        }
+        // etherparse's chain walk stops at Mobility, HIP and Shim6 headers (same generic
+        // layout as destination options): step over one and let etherparse walk on.
+        if !matches!(nh, ip_number::MOBILITY | ip_number::HIP | ip_number::SHIM6) {
+            break transport(nh, rest);
+        }
+        let Ok(raw) = Ipv6RawExtHeaderSlice::from_slice(rest) else {
+            break NO_PORTS;
+        };
+        let after = rest.get(raw.slice().len()..).unwrap_or(&[]);
+        (exts, nh, rest, stop) = Ipv6ExtensionsSlice::from_slice_lax(raw.next_header(), after);
+        first_chunk = false;
     };
     Ok(Parsed {
         l2,
-        addrs: Addrs::V6 { src, dst },
-        proto: nh,
+        addrs: Addrs::V6 {
+            src: h.source(),
+            dst: h.destination(),
+        },
+        proto: nh.0,
         ip_bytes,
         frag,
-        sport,
-        dport,
-        tcp_flags,
+        sport: ports.0,
+        dport: ports.1,
+        tcp_flags: ports.2,
     })
 }
 
-/// The Jumbo Payload option's length, from a hop-by-hop header's options area.
+/// Records the fragment headers of `exts` in `frag`. For a later fragment, returns the next
+/// header it names: the chain ends there, what follows is fragment data (which etherparse's
+/// walk would read on into as headers).
+fn fragments(exts: &Ipv6ExtensionsSlice<'_>, frag: &mut Option<Fragment>) -> Option<IpNumber> {
+    if !exts.is_fragmenting_payload() {
+        return None;
+    }
+    for ext in exts.clone() {
+        if let Ipv6ExtensionSlice::Fragment(f) = ext {
+            let offset = f.fragment_offset().value();
+            // An atomic fragment (offset 0, no M) is a whole packet (RFC 6946).
+            if f.is_fragmenting_payload() {
+                *frag = Some(Fragment {
+                    id: f.identification(),
+                    first: offset == 0,
+                });
+            }
+            if offset != 0 {
+                return Some(f.next_header());
+            }
+        }
+    }
+    None
+}
+
+/// The Jumbo Payload option's length, from a hop-by-hop header's options area (etherparse 0.21
+/// has no option iterator for hop-by-hop headers).
 fn jumbo_length(mut opts: &[u8]) -> Option<u32> {
     loop {
         let (&kind, rest) = opts.split_first()?;
@@ -227,19 +236,54 @@ fn jumbo_length(mut opts: &[u8]) -> Option<u32> {
 }
 
 /// (sport, dport, tcp_flags) from the bytes after the IP header(s); zeros where not captured.
-fn transport(proto: u8, t: &[u8]) -> (u16, u16, u8) {
+fn transport(proto: IpNumber, t: &[u8]) -> (u16, u16, u8) {
     match proto {
-        IPPROTO_TCP => match (be16(t, 0), be16(t, 2)) {
-            (Some(s), Some(d)) => (s, d, t.get(13).copied().unwrap_or(0)),
-            _ => (0, 0, 0),
+        ip_number::TCP => match TcpHeaderSlice::from_slice(t) {
+            Ok(h) => (h.source_port(), h.destination_port(), tcp_flags(&h)),
+            // etherparse refuses a header the snap length cut (or a bad data offset); the
+            // ports are the first 4 bytes and the flags byte 13, so keep what was captured.
+            Err(_) => match cut_ports(t) {
+                Some((s, d)) => (s, d, t.get(13).copied().unwrap_or(0)),
+                None => NO_PORTS,
+            },
         },
-        IPPROTO_UDP | IPPROTO_UDPLITE | IPPROTO_SCTP | IPPROTO_DCCP => {
-            match (be16(t, 0), be16(t, 2)) {
-                (Some(s), Some(d)) => (s, d, 0),
-                _ => (0, 0, 0),
-            }
+        ip_number::UDP => match UdpHeaderSlice::from_slice(t) {
+            Ok(h) => (h.source_port(), h.destination_port(), 0),
+            Err(_) => cut_ports(t).map_or(NO_PORTS, |(s, d)| (s, d, 0)),
+        },
+        // etherparse has no slicers for these; all start with the two ports.
+        ip_number::UDP_LITE | ip_number::SCTP | ip_number::DCCP => {
+            cut_ports(t).map_or(NO_PORTS, |(s, d)| (s, d, 0))
         }
-        IPPROTO_ICMP | IPPROTO_ICMPV6 => (0, be16(t, 0).unwrap_or(0), 0),
-        _ => (0, 0, 0),
+        ip_number::ICMP => match Icmpv4Slice::from_slice(t) {
+            Ok(i) => (0, type_code(i.type_u8(), i.code_u8()), 0),
+            // Cut, or a timestamp message of unexpected length: type and code are 2 bytes.
+            Err(_) => (0, be16(t, 0).unwrap_or(0), 0),
+        },
+        ip_number::IPV6_ICMP => match Icmpv6Slice::from_slice(t) {
+            Ok(i) => (0, type_code(i.type_u8(), i.code_u8()), 0),
+            Err(_) => (0, be16(t, 0).unwrap_or(0), 0),
+        },
+        _ => NO_PORTS,
     }
+}
+
+fn cut_ports(t: &[u8]) -> Option<(u16, u16)> {
+    Some((be16(t, 0)?, be16(t, 2)?))
+}
+
+fn type_code(ty: u8, code: u8) -> u16 {
+    u16::from_be_bytes([ty, code])
+}
+
+/// The flags byte (CWR..FIN) as it sits in the header; etherparse exposes single flags only.
+fn tcp_flags(h: &TcpHeaderSlice<'_>) -> u8 {
+    u8::from(h.fin())
+        | u8::from(h.syn()) << 1
+        | u8::from(h.rst()) << 2
+        | u8::from(h.psh()) << 3
+        | u8::from(h.ack()) << 4
+        | u8::from(h.urg()) << 5
+        | u8::from(h.ece()) << 6
+        | u8::from(h.cwr()) << 7
 }

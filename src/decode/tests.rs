@@ -644,19 +644,95 @@ fn ipv6_extension_chain_to_tcp() {
 
 #[test]
 fn ipv6_overlong_or_cut_chain_still_counts() {
-    // 200 destination-options headers: too long to walk.
+    // 200 destination-options headers: walked to the UDP header (the work is bounded by the
+    // frame: every header is at least 8 bytes).
     let mut chain = Vec::new();
     for _ in 0..200 {
         chain.extend_from_slice(&[60, 0, 1, 4, 0, 0, 0, 0]);
     }
+    if let Some(last) = chain.len().checked_sub(8) {
+        chain[last] = 17;
+    }
     let p = ipv6(60, A6, B6, &cat(&[&chain, &udp(1, 2)]));
     let m = ok(LinkType::RAW, &p);
+    assert_eq!((m.proto, m.sport, m.dport), (17, 1, 2));
+    assert_eq!(m.ip_bytes, p.len() as u64);
+    // The same chain cut in its middle.
+    let m = ok(LinkType::RAW, &p[..40 + 800 + 4]);
     assert_eq!((m.proto, m.sport, m.dport), (60, 0, 0));
     assert_eq!(m.ip_bytes, p.len() as u64);
     // Hop-by-hop header cut by the snap length.
     let p = ipv6(0, A6, B6, &cat(&[&[17, 0, 1, 4, 0, 0, 0, 0], &udp(1, 2)]));
     let m = ok(LinkType::RAW, &p[..44]);
     assert_eq!((m.proto, m.sport, m.dport, m.ip_bytes), (0, 0, 0, 56));
+}
+
+#[test]
+fn ipv6_chain_through_mobility_header() {
+    // etherparse stops at a Mobility header; the walk steps over it and goes on.
+    let dst: &[u8] = &[135, 0, 1, 4, 0, 0, 0, 0];
+    let mobility: &[u8] = &[60, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    let dst2: &[u8] = &[17, 0, 1, 4, 0, 0, 0, 0];
+    let p = ipv6(60, A6, B6, &cat(&[dst, mobility, dst2, &udp(7, 8)]));
+    let m = ok(LinkType::RAW, &p);
+    assert_eq!((m.proto, m.sport, m.dport), (17, 7, 8));
+    // Cut inside the Mobility header: the last next-header reached, no ports.
+    let m = ok(LinkType::RAW, &p[..40 + 8 + 10]);
+    assert_eq!((m.proto, m.sport, m.dport), (135, 0, 0));
+}
+
+#[test]
+fn later_ipv6_fragment_ends_the_chain() {
+    // Fragment data that would parse as a destination-options header and a UDP header.
+    let data = cat(&[&[17, 0, 1, 4, 0, 0, 0, 0], &udp(1, 2)]);
+    let p = ipv6(44, A6, B6, &cat(&[&frag6(60, 3, true, 5), &data]));
+    let m = ok(LinkType::RAW, &p);
+    assert_eq!((m.proto, m.sport, m.dport), (60, 0, 0));
+    assert_eq!(
+        m.frag,
+        Some(Fragment {
+            id: 5,
+            first: false
+        })
+    );
+}
+
+#[test]
+fn ipv4_ah_stays_the_protocol() {
+    let mut ah = vec![17, 4, 0, 0];
+    ah.extend_from_slice(&[0; 20]);
+    let m = ok(LinkType::RAW, &ipv4(51, A4, B4, &cat(&[&ah, &udp(1, 2)])));
+    assert_eq!((m.proto, m.sport, m.dport), (51, 0, 0));
+}
+
+#[test]
+fn ipv4_options_cut_by_the_snap_length() {
+    let mut p = ipv4(17, A4, B4, &cat(&[&[1, 1, 1, 0], &udp(7, 9)]));
+    p[0] = 0x46;
+    for n in 20..24 {
+        let m = ok(LinkType::RAW, &p[..n]);
+        assert_eq!((m.src, m.dst, m.proto), (v4(A4), v4(B4), 17));
+        assert_eq!((m.ip_bytes, m.sport, m.dport), (32, 0, 0));
+    }
+}
+
+#[test]
+fn cut_or_odd_transport_headers_keep_their_ports() {
+    // TCP with a data offset below 5, which etherparse refuses.
+    let mut t = tcp(80, 81, 0x12);
+    t[12] = 0x40;
+    let m = ok(LinkType::RAW, &ipv4(6, A4, B4, &t));
+    assert_eq!((m.sport, m.dport, m.tcp_flags), (80, 81, 0x12));
+    // 14 bytes of TCP: ports and flags.
+    let p = ipv4(6, A4, B4, &tcp(80, 81, 0x12));
+    let m = ok(LinkType::RAW, &p[..34]);
+    assert_eq!((m.sport, m.dport, m.tcp_flags), (80, 81, 0x12));
+    // 4 bytes of UDP.
+    let m = ok(LinkType::RAW, &udp4()[..24]);
+    assert_eq!((m.sport, m.dport), (1000, 53));
+    // ICMP timestamp request of unexpected length.
+    let m = ok(LinkType::RAW, &ipv4(1, A4, B4, &[13, 0, 0, 0, 0, 0, 0, 0]));
+    assert_eq!(m.dport, 13 * 256);
 }
 
 #[test]
