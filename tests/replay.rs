@@ -194,11 +194,15 @@ fn packets_before_a_corrupt_record_are_kept() {
 
 #[test]
 fn worker_count_does_not_change_the_records() {
-    // Fragments, both directions, many flows: any dispatch mistake splits a flow differently.
+    // Fragments, both directions, ICMP, many flows: a dispatch mistake splits a flow.
     for file in [
         "nDPI__dns_fragmented.pcap",
         "nDPI__1kxun.pcap",
         "nDPI__sites.pcapng",
+        // ICMP echo requests and replies: one record whichever worker count.
+        "suricata-verify__eve-flow-vlan-02_input.pcap",
+        "libpcap__ah-ipip-ping.pcap",
+        "tcpdump__mpls-traceroute.pcap",
     ] {
         let mut sets = Vec::new();
         for workers in ["1", "3"] {
@@ -326,4 +330,53 @@ fn bad_arguments_get_one_line_and_a_failure_status() {
         "0s",
     ]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// A classic pcap (LINKTYPE_RAW) of IPv4 packets, one per `(ts_usec, packet)`.
+fn raw_ipv4_pcap(packets: &[(u32, Vec<u8>)]) -> Vec<u8> {
+    let mut f = Vec::new();
+    for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 101] {
+        f.extend_from_slice(&v.to_le_bytes());
+    }
+    for (usec, p) in packets {
+        for v in [1_767_225_600u32, *usec, p.len() as u32, p.len() as u32] {
+            f.extend_from_slice(&v.to_le_bytes());
+        }
+        f.extend_from_slice(p);
+    }
+    f
+}
+
+fn icmp_echo(src: [u8; 4], dst: [u8; 4], icmp_type: u8) -> Vec<u8> {
+    let mut p = vec![0x45, 0, 0, 28, 0, 1, 0, 0, 64, 1, 0, 0];
+    p.extend_from_slice(&src);
+    p.extend_from_slice(&dst);
+    p.extend_from_slice(&[icmp_type, 0, 0, 0, 0, 7, 0, 1]);
+    p
+}
+
+#[test]
+fn icmp_echo_replies_join_their_requests_across_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut packets = Vec::new();
+    for i in 0..60u8 {
+        let (a, b) = ([10, 0, 0, i], [192, 0, 2, 200 - i]);
+        packets.push((u32::from(i) * 1000, icmp_echo(a, b, 8)));
+        packets.push((u32::from(i) * 1000 + 500, icmp_echo(b, a, 0)));
+    }
+    let pcap = dir.path().join("pings.pcap");
+    std::fs::write(&pcap, raw_ipv4_pcap(&packets)).unwrap();
+    let store = dir.path().join("store");
+    let out = replay(&pcap, &store, &["--workers", "3"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let recs = records(&store);
+    assert_eq!(recs.len(), 60);
+    for r in &recs {
+        assert_eq!(
+            (r["packets"].as_u64(), r["rev_packets"].as_u64()),
+            (Some(1), Some(1))
+        );
+        assert_eq!(r["dport"], 8 * 256, "echo request type, code 0");
+        assert!(r["src"].as_str().unwrap().starts_with("10."));
+    }
 }

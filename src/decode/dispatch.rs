@@ -60,10 +60,17 @@ impl Dispatcher {
             return 0;
         };
         let (a, b) = addr_words(&p.addrs);
+        // The flow table joins ICMP replies to their requests, whose type/code (carried in
+        // `dport`) differ: hashing ICMP by addresses alone keeps both on one worker.
+        let (sport, dport) = if matches!(p.proto, 1 | 58) {
+            (0, 0)
+        } else {
+            (p.sport, p.dport)
+        };
         match p.frag {
-            None => self.flow_hash(&p, a, b, p.sport, p.dport),
+            None => self.flow_hash(&p, a, b, sport, dport),
             Some(Fragment { id, first: true }) => {
-                let h = self.flow_hash(&p, a, b, p.sport, p.dport);
+                let h = self.flow_hash(&p, a, b, sport, dport);
                 let key = self.frag_key(&p, a, b, id);
                 if let Some(slot) = self.frags.get_mut(slot_index(key)) {
                     *slot = FragSlot { key, hash: h };

@@ -902,6 +902,33 @@ fn hash_is_symmetric() {
 }
 
 #[test]
+fn icmp_replies_hash_like_their_requests() {
+    let mut d = Dispatcher::new();
+    let req = hash(
+        &mut d,
+        LinkType::RAW,
+        &ipv4(1, A4, B4, &[8, 0, 0, 0, 0, 1, 0, 1]),
+    );
+    let rep = hash(
+        &mut d,
+        LinkType::RAW,
+        &ipv4(1, B4, A4, &[0, 0, 0, 0, 0, 1, 0, 1]),
+    );
+    assert_eq!(req, rep);
+    let req6 = hash(
+        &mut d,
+        LinkType::RAW,
+        &ipv6(58, A6, B6, &[128, 0, 0, 0, 0, 1, 0, 1]),
+    );
+    let rep6 = hash(
+        &mut d,
+        LinkType::RAW,
+        &ipv6(58, B6, A6, &[129, 0, 0, 0, 0, 1, 0, 1]),
+    );
+    assert_eq!(req6, rep6);
+}
+
+#[test]
 fn hash_ignores_the_link_layer() {
     let mut d = Dispatcher::new();
     let raw = hash(&mut d, LinkType::RAW, &udp4());
