@@ -345,18 +345,36 @@ mod tests {
     const DAY: Nanos = 86_400 * NANOS_PER_SEC;
     const HOUR: Nanos = 3_600 * NANOS_PER_SEC;
 
+    /// A real segment's info as the template, so that fields added to `SegmentInfo` later
+    /// need no change here.
+    fn base() -> SegmentInfo {
+        static BASE: std::sync::OnceLock<SegmentInfo> = std::sync::OnceLock::new();
+        BASE.get_or_init(|| {
+            let d = tempfile::tempdir().unwrap();
+            let mut w =
+                crate::store::StoreWriter::create(crate::store::WriterConfig::new(d.path()))
+                    .unwrap();
+            w.append(&crate::store::block::tests::sample(1)).unwrap();
+            w.finish().unwrap();
+            crate::store::Store::open(d.path())
+                .unwrap()
+                .segments()
+                .unwrap()[0]
+                .clone()
+        })
+        .clone()
+    }
+
     fn seg(start: Nanos, width: Nanos, bytes: u64) -> SegmentInfo {
         SegmentInfo {
             path: PathBuf::from(format!("/s/{start}/seg.fks")),
             partition_start: start,
             partition_end: start + width,
-            writer_id: 0,
-            records: 10,
-            blocks: 1,
             first: start,
             last: start + width - 1,
             bytes,
             error: None,
+            ..base()
         }
     }
 
