@@ -341,12 +341,28 @@ pub fn log_seal(
     records: u64,
     time: Nanos,
 ) -> Result<(), StoreError> {
+    log_segment(dir, Action::Seal, path, partition, span, records, time, "")
+}
+
+/// Records an event about one sealed segment file (`seal`, or `recover` for a segment that
+/// crash recovery completed, with what it dropped as `reason`).
+#[allow(clippy::too_many_arguments)]
+pub fn log_segment(
+    dir: &Path,
+    action: Action,
+    path: &Path,
+    partition: (Nanos, Nanos),
+    span: (Nanos, Nanos),
+    records: u64,
+    time: Nanos,
+    reason: &str,
+) -> Result<(), StoreError> {
     let facts = segment_facts(dir, path, partition.0, partition.1, span.0, span.1, records)?;
     AuditLog::open(dir).append(&AuditRecord {
         time,
-        action: Action::Seal,
+        action,
         segment: Some(facts),
-        reason: String::new(),
+        reason: reason.to_string(),
     })?;
     Ok(())
 }
