@@ -12,5 +12,6 @@ pub mod flow;
 pub mod pipeline;
 pub mod query;
 pub mod record;
+pub mod retention;
 pub mod store;
 pub mod time;

@@ -1,6 +1,8 @@
 //! The `flowkeep` command: arguments in, configurations out, results printed. The only place
 //! besides `capture` that reads the wall clock (for live capture's housekeeping).
 
+mod admin;
+
 use crate::capture::{LiveConfig, LiveSource, PacketSource};
 use crate::flow::FlowConfig;
 use crate::pipeline::{self, PipelineConfig, Summary};
@@ -35,6 +37,14 @@ enum Command {
     Capture(CaptureArgs),
     /// Print the stored flow records whose time span overlaps a range.
     Query(QueryArgs),
+    /// Delete whole segments by age and store size, keeping what legal holds cover.
+    Expire(admin::ExpireArgs),
+    /// Legal holds: add, list, release.
+    Hold(admin::HoldArgs),
+    /// Check every segment's checksums and the store against its audit log.
+    Verify(admin::VerifyArgs),
+    /// Summarise a store: partitions, segments, records, bytes, time span, holds.
+    Info(admin::InfoArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -78,6 +88,8 @@ struct ReplayArgs {
     /// No progress bar, even on a terminal.
     #[arg(long, short = 'q')]
     quiet: bool,
+    #[command(flatten)]
+    retention: admin::RetentionArgs,
 }
 
 #[derive(Args, Debug)]
@@ -95,6 +107,8 @@ struct CaptureArgs {
     /// Bytes captured per frame: headers only, payload is never stored.
     #[arg(long, value_name = "BYTES", default_value_t = 128, value_parser = clap::value_parser!(u32).range(64..=262_144))]
     snaplen: u32,
+    #[command(flatten)]
+    retention: admin::RetentionArgs,
 }
 
 #[derive(Args, Debug)]
@@ -141,6 +155,10 @@ pub fn main() -> i32 {
         Command::Replay(a) => replay(a),
         Command::Capture(a) => capture(a),
         Command::Query(a) => query(a),
+        Command::Expire(a) => admin::expire(a),
+        Command::Hold(a) => admin::hold(a),
+        Command::Verify(a) => admin::verify(a),
+        Command::Info(a) => admin::info(a),
     };
     match result {
         Ok(code) => code,
@@ -212,6 +230,7 @@ fn replay(a: ReplayArgs) -> Result<i32> {
         eprintln!("flowkeep: error: {e}");
     }
     print_summary(&summary, elapsed, &a.store.store)?;
+    admin::after_replay(&a.store.store, &a.retention, summary.last_ts)?;
     Ok(if summary.source_errors.is_empty() {
         0
     } else {
@@ -265,6 +284,7 @@ fn capture(a: CaptureArgs) -> Result<i32> {
         a.interface,
         a.store.store.display()
     );
+    let retention = admin::start_capture_retention(&a.store.store, &a.retention)?;
     let started = Instant::now();
     let sources = std::iter::once(Ok(Box::new(source) as Box<dyn PacketSource>));
     let summary = pipeline::run(&cfg, sources, &stop, Some(wall_clock), &mut |_, _| {})
@@ -278,6 +298,9 @@ fn capture(a: CaptureArgs) -> Result<i32> {
         "kernel         received {}, dropped {}, interface dropped {}",
         st.received, st.dropped_kernel, st.dropped_interface
     );
+    if let Some(r) = retention {
+        r.finish()?;
+    }
     Ok(if summary.source_errors.is_empty() {
         0
     } else {

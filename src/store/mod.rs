@@ -6,9 +6,12 @@
 //! - [`writer`]: [`StoreWriter`] routes records to partitions and seals segment files.
 //! - [`reader`]: [`Store`] lists segments and scans records by time.
 
+pub mod audit;
 pub mod block;
+pub mod holds;
 pub mod reader;
 pub mod segment;
+pub mod verify;
 pub mod writer;
 
 pub use block::{decode_block, encode_block, encode_block_with_level, BlockError};

@@ -379,6 +379,7 @@ mod tests {
                 "2026-01-01T00-00Z",
                 "2026-01-01T01-00Z",
                 "2026-01-01T02-00Z",
+                crate::store::audit::AUDIT_LOG_NAME,
                 MARKER_NAME
             ]
         );

@@ -381,6 +381,17 @@ impl StoreWriter {
         if let Some(pdir) = seg.final_path.parent() {
             sync_dir(pdir)?;
         }
+        // Audit time is packet time: the newest record this writer still holds open.
+        let now =
+            (self.open.iter().map(|s| s.totals.max_last)).fold(seg.totals.max_last, Nanos::max);
+        super::audit::log_seal(
+            &self.cfg.dir,
+            &seg.final_path,
+            (seg.start, seg.end),
+            (seg.totals.min_first, seg.totals.max_last),
+            seg.totals.records,
+            now,
+        )?;
         self.stats.segments += 1;
         self.stats.bytes += m.pos;
         Ok(())

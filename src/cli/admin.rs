@@ -1,0 +1,495 @@
+//! Store administration commands: `expire`, `hold`, `verify`, `info`, and the retention options
+//! of `replay` and `capture`. "Now" is read from the wall clock here, never in the library.
+
+use super::{parse_duration, parse_time, wall_clock};
+use crate::retention::{
+    self, format_duration, format_size, parse_size, Plan, Policy, RetentionTicker,
+};
+use crate::store::holds::{self, Hold};
+use crate::store::{SegmentInfo, Store};
+use crate::time::{format_rfc3339, Nanos, NANOS_PER_SEC};
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// `--retention` / `--max-size` for replay and capture.
+#[derive(Args, Debug, Clone, Default)]
+pub(super) struct RetentionArgs {
+    /// Delete segments whose newest record is older than this (e.g. 30d) after the run
+    /// (replay: "now" is the newest packet time) or every minute (capture: the wall clock).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    retention: Option<Nanos>,
+    /// Then delete the oldest segments while the store is larger than this (K/M/G/T = powers
+    /// of 1024, e.g. 500G).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_size: Option<u64>,
+}
+
+impl RetentionArgs {
+    fn policy(&self) -> Option<Policy> {
+        (self.retention.is_some() || self.max_size.is_some()).then_some(Policy {
+            retention: self.retention,
+            max_size: self.max_size,
+        })
+    }
+}
+
+#[derive(Args, Debug)]
+pub(super) struct ExpireArgs {
+    /// Store directory.
+    #[arg(long, short = 's', value_name = "DIR")]
+    store: PathBuf,
+    #[command(flatten)]
+    policy: RetentionArgs,
+    /// Print what would be deleted and kept, and why; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// The time to measure ages from (RFC 3339 or @seconds; default: the wall clock).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    now: Option<Nanos>,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct HoldArgs {
+    #[command(subcommand)]
+    command: HoldCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum HoldCommand {
+    /// Place a legal hold: no segment overlapping [FROM, UNTIL) is expired while it stands.
+    Add {
+        #[arg(long, short = 's', value_name = "DIR")]
+        store: PathBuf,
+        /// Unique name, e.g. the case number.
+        #[arg(long, value_name = "NAME")]
+        name: String,
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        from: Nanos,
+        /// Exclusive end.
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        until: Nanos,
+        /// Recorded with the hold; not yet applied: the hold keeps every overlapping segment.
+        #[arg(long, value_name = "EXPR")]
+        filter: Option<String>,
+        #[arg(long, value_name = "TEXT")]
+        note: Option<String>,
+        /// Time recorded as "added" (default: the wall clock).
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        now: Option<Nanos>,
+    },
+    /// List the standing holds.
+    List {
+        #[arg(long, short = 's', value_name = "DIR")]
+        store: PathBuf,
+    },
+    /// Release a hold by name.
+    Release {
+        #[arg(long, short = 's', value_name = "DIR")]
+        store: PathBuf,
+        name: String,
+        /// Time recorded in the audit log (default: the wall clock).
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        now: Option<Nanos>,
+    },
+}
+
+#[derive(Args, Debug)]
+pub(super) struct VerifyArgs {
+    /// Store directory.
+    #[arg(long, short = 's', value_name = "DIR")]
+    store: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct InfoArgs {
+    /// Store directory.
+    #[arg(long, short = 's', value_name = "DIR")]
+    store: PathBuf,
+    /// Ages are relative to this time (default: the wall clock).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    now: Option<Nanos>,
+    /// Also list every segment.
+    #[arg(long)]
+    segments: bool,
+}
+
+pub(super) fn expire(a: ExpireArgs) -> Result<i32> {
+    let Some(policy) = a.policy.policy() else {
+        bail!("give --retention and/or --max-size");
+    };
+    let now = a.now.unwrap_or_else(wall_clock);
+    run_expire(&a.store, &policy, now, a.dry_run, &mut io::stdout().lock())?;
+    Ok(0)
+}
+
+/// Plans, prints and (unless `dry_run`) applies retention at `now`.
+fn run_expire(
+    dir: &Path,
+    policy: &Policy,
+    now: Nanos,
+    dry_run: bool,
+    out: &mut dyn Write,
+) -> Result<Plan> {
+    let store = Store::open(dir)?;
+    let segments = store.segments()?;
+    let holds = holds::load_holds(dir)?;
+    let plan = retention::plan(&segments, &holds, policy, now);
+    let rel = |s: &SegmentInfo| crate::store::audit::relative(dir, &s.path);
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    writeln!(
+        out,
+        "policy: {}; now = {}{}",
+        describe_policy(policy),
+        format_rfc3339(now),
+        if dry_run {
+            " (dry run: nothing is changed)"
+        } else {
+            ""
+        }
+    )?;
+    let (deleted, freed) = if dry_run {
+        (plan.delete.clone(), plan.bytes_before - plan.bytes_after)
+    } else {
+        let done = retention::apply(dir, &plan, now)
+            .with_context(|| format!("expiring in {}", dir.display()))?;
+        (done.deleted, done.bytes_freed)
+    };
+    for d in &deleted {
+        let s = &d.segment;
+        writeln!(
+            out,
+            "{verb}  {}  records {}  {} .. {}  {} bytes  ({})",
+            rel(s),
+            s.records,
+            format_rfc3339(s.first),
+            format_rfc3339(s.last),
+            s.bytes,
+            d.reason
+        )?;
+    }
+    for k in &plan.kept_for_hold {
+        writeln!(
+            out,
+            "kept  {}  held by {}  (would go: {})",
+            rel(&k.segment),
+            k.holds.join(", "),
+            k.reason
+        )?;
+    }
+    for (s, e) in &plan.problems {
+        writeln!(out, "problem  {}  unreadable, never expired: {e}", rel(s))?;
+    }
+    writeln!(
+        out,
+        "{} {} segment(s), {} bytes; {} kept for holds; store {} -> {} bytes{}",
+        if dry_run { "would delete" } else { "deleted" },
+        deleted.len(),
+        freed,
+        plan.kept_for_hold.len(),
+        plan.bytes_before,
+        plan.bytes_before.saturating_sub(freed),
+        if plan.over_size {
+            " (still over --max-size: holds or unreadable segments)"
+        } else {
+            ""
+        }
+    )?;
+    out.flush()?;
+    Ok(plan)
+}
+
+/// Retention after a replay: "now" is the newest packet time.
+pub(super) fn after_replay(dir: &Path, args: &RetentionArgs, last_ts: Option<Nanos>) -> Result<()> {
+    let (Some(policy), Some(now)) = (args.policy(), last_ts) else {
+        return Ok(());
+    };
+    println!("expire (now = newest packet time {})", format_rfc3339(now));
+    run_expire(dir, &policy, now, false, &mut io::stdout().lock())?;
+    Ok(())
+}
+
+/// Capture's retention: once at startup, every minute of wall time on a thread of its own while
+/// the capture runs (expire only touches sealed segments, which writers never change), and once
+/// more at exit through the returned guard.
+pub(super) struct CaptureRetention {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    dir: PathBuf,
+    policy: Policy,
+}
+
+pub(super) fn start_capture_retention(
+    dir: &Path,
+    args: &RetentionArgs,
+) -> Result<Option<CaptureRetention>> {
+    let Some(policy) = args.policy() else {
+        return Ok(None);
+    };
+    if dir.join(crate::store::MARKER_NAME).exists() {
+        run_expire(dir, &policy, wall_clock(), false, &mut io::stderr().lock())?;
+    }
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let thread_dir = dir.to_path_buf();
+    let thread = std::thread::Builder::new()
+        .name("retention".into())
+        .spawn(move || {
+            let mut ticker = RetentionTicker::new(60 * NANOS_PER_SEC);
+            ticker.due(wall_clock());
+            loop {
+                match rx.recv_timeout(std::time::Duration::from_secs(1)) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    _ => return,
+                }
+                let now = wall_clock();
+                if ticker.due(now) {
+                    if let Err(e) =
+                        run_expire(&thread_dir, &policy, now, false, &mut io::stderr().lock())
+                    {
+                        eprintln!("flowkeep: retention: {e:#}");
+                    }
+                }
+            }
+        })
+        .context("starting the retention thread")?;
+    Ok(Some(CaptureRetention {
+        stop: Some(tx),
+        thread: Some(thread),
+        dir: dir.to_path_buf(),
+        policy,
+    }))
+}
+
+impl CaptureRetention {
+    /// Stops the periodic runs and expires once more at the wall clock.
+    pub(super) fn finish(mut self) -> Result<()> {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        run_expire(
+            &self.dir,
+            &self.policy,
+            wall_clock(),
+            false,
+            &mut io::stderr().lock(),
+        )?;
+        Ok(())
+    }
+}
+
+pub(super) fn hold(a: HoldArgs) -> Result<i32> {
+    match a.command {
+        HoldCommand::Add {
+            store,
+            name,
+            from,
+            until,
+            filter,
+            note,
+            now,
+        } => {
+            Store::open(&store)?;
+            let hold = Hold {
+                name,
+                from,
+                until,
+                filter,
+                note,
+                added: now.unwrap_or_else(wall_clock),
+            };
+            let name = hold.name.clone();
+            holds::add_hold(&store, hold)?;
+            println!("hold {name} added");
+        }
+        HoldCommand::List { store } => {
+            Store::open(&store)?;
+            let list = holds::load_holds(&store)?;
+            print_holds(&list, &mut io::stdout().lock())?;
+        }
+        HoldCommand::Release { store, name, now } => {
+            Store::open(&store)?;
+            holds::release_hold(&store, &name, now.unwrap_or_else(wall_clock))?;
+            println!("hold {name} released");
+        }
+    }
+    Ok(0)
+}
+
+fn print_holds(list: &[Hold], out: &mut dyn Write) -> io::Result<()> {
+    let w = list
+        .iter()
+        .map(|h| h.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    writeln!(
+        out,
+        "{:<w$}  {:<30}  {:<30}  {:<30}  {:<20}  NOTE",
+        "NAME", "FROM", "UNTIL", "ADDED", "FILTER"
+    )?;
+    for h in list {
+        writeln!(
+            out,
+            "{:<w$}  {:<30}  {:<30}  {:<30}  {:<20}  {}",
+            h.name,
+            format_rfc3339(h.from),
+            format_rfc3339(h.until),
+            format_rfc3339(h.added),
+            h.filter.as_deref().unwrap_or("-"),
+            h.note.as_deref().unwrap_or("-")
+        )?;
+    }
+    out.flush()
+}
+
+pub(super) fn verify(a: VerifyArgs) -> Result<i32> {
+    let store = Store::open(&a.store)?;
+    let v = store.verify()?;
+    let mut out = io::stdout().lock();
+    for line in v.problem_lines() {
+        writeln!(out, "PROBLEM {line}")?;
+    }
+    writeln!(
+        out,
+        "{} segment(s), {} block(s) and {} record(s) checked, {} audit entries; {} problem(s)",
+        v.segments,
+        v.blocks_ok,
+        v.records,
+        v.audit_entries,
+        v.problem_count()
+    )?;
+    out.flush()?;
+    Ok(if v.problem_count() == 0 { 0 } else { 1 })
+}
+
+pub(super) fn info(a: InfoArgs) -> Result<i32> {
+    let store = Store::open(&a.store)?;
+    let now = a.now.unwrap_or_else(wall_clock);
+    let segs = store.segments()?;
+    let holds = holds::load_holds(&a.store)?;
+    let good: Vec<&SegmentInfo> = segs.iter().filter(|s| s.error.is_none()).collect();
+    let mut partitions: Vec<Nanos> = segs.iter().map(|s| s.partition_start).collect();
+    partitions.dedup();
+    let records: u64 = good.iter().map(|s| s.records).sum();
+    let bytes: u64 = segs.iter().map(|s| s.bytes).sum();
+    let first = good
+        .iter()
+        .map(|s| s.first)
+        .filter(|&t| t != Nanos::MAX)
+        .min();
+    let last = good
+        .iter()
+        .map(|s| s.last)
+        .filter(|&t| t != Nanos::MIN)
+        .max();
+    let mut out = io::stdout().lock();
+    writeln!(out, "store          {}", a.store.display())?;
+    writeln!(out, "partitions     {}", partitions.len())?;
+    writeln!(out, "segments       {}", segs.len())?;
+    writeln!(out, "records        {records}")?;
+    writeln!(out, "bytes          {bytes} ({})", human_bytes(bytes))?;
+    let t = |v: Option<Nanos>| v.map_or_else(|| "-".to_string(), format_rfc3339);
+    writeln!(out, "first record   {}", t(first))?;
+    writeln!(out, "last record    {}", t(last))?;
+    writeln!(
+        out,
+        "oldest age     {} (now = {})",
+        first.map_or_else(|| "-".into(), |f| human_age(now.saturating_sub(f))),
+        format_rfc3339(now)
+    )?;
+    let bad = segs.len() - good.len();
+    if bad > 0 {
+        writeln!(out, "unreadable     {bad} segment(s)")?;
+    }
+    writeln!(out, "holds          {}", holds.len())?;
+    for h in &holds {
+        writeln!(
+            out,
+            "  {}  {} .. {}  {}",
+            h.name,
+            format_rfc3339(h.from),
+            format_rfc3339(h.until),
+            h.note.as_deref().unwrap_or("")
+        )?;
+    }
+    if a.segments {
+        writeln!(out)?;
+        // CAPTURE-STATS: the PACKETS/DROPS/MALFORMED columns are the per-segment capture
+        // statistics the footer is gaining (SegmentInfo capture counters); until they exist
+        // they print "-".
+        writeln!(
+            out,
+            "{:<48}  {:>10}  {:<30}  {:<30}  {:>12}  {:>8}  {:>8}  {:>9}",
+            "SEGMENT", "RECORDS", "FIRST", "LAST", "BYTES", "PACKETS", "DROPS", "MALFORMED"
+        )?;
+        for s in &segs {
+            let (f, l) = match &s.error {
+                Some(_) => ("unreadable".to_string(), "-".to_string()),
+                None => (format_rfc3339(s.first), format_rfc3339(s.last)),
+            };
+            writeln!(
+                out,
+                "{:<48}  {:>10}  {:<30}  {:<30}  {:>12}  {:>8}  {:>8}  {:>9}",
+                crate::store::audit::relative(&a.store, &s.path),
+                s.records,
+                f,
+                l,
+                s.bytes,
+                "-",
+                "-",
+                "-"
+            )?;
+        }
+    }
+    out.flush()?;
+    Ok(0)
+}
+
+fn human_bytes(b: u64) -> String {
+    let (v, u) = match b {
+        b if b >= 1 << 40 => (b as f64 / (1u64 << 40) as f64, "TiB"),
+        b if b >= 1 << 30 => (b as f64 / (1u64 << 30) as f64, "GiB"),
+        b if b >= 1 << 20 => (b as f64 / (1u64 << 20) as f64, "MiB"),
+        b if b >= 1 << 10 => (b as f64 / (1u64 << 10) as f64, "KiB"),
+        b => return format!("{b} B"),
+    };
+    format!("{v:.1} {u}")
+}
+
+fn human_age(ns: Nanos) -> String {
+    if ns < 0 {
+        return format!("-{}", human_age(ns.saturating_neg()));
+    }
+    let s = ns / NANOS_PER_SEC;
+    format!(
+        "{}d {:02}h {:02}m {:02}s",
+        s / 86_400,
+        s % 86_400 / 3600,
+        s % 3600 / 60,
+        s % 60
+    )
+}
+
+fn describe_policy(p: &Policy) -> String {
+    let mut parts = Vec::new();
+    if let Some(r) = p.retention {
+        parts.push(format!("retention {}", format_duration(r)));
+    }
+    if let Some(m) = p.max_size {
+        parts.push(format!("max size {}", format_size(m)));
+    }
+    parts.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_print_days_hours_minutes_seconds() {
+        assert_eq!(human_age(90_061 * NANOS_PER_SEC), "1d 01h 01m 01s");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+    }
+}

@@ -1,0 +1,241 @@
+//! Checking a store end to end: every segment against its own checksums (header, footer, every
+//! block's crc32c and decoded length), and the segments on disk against the audit log.
+
+use super::audit::{self, Action, AuditError, ChainProblem};
+use super::block::BlockDecoder;
+use super::segment::SegmentFile;
+use super::{SegmentInfo, Store, StoreError};
+use std::collections::BTreeMap;
+use std::io;
+
+/// What checking one segment found; `problems` empty means every checksum held.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub blocks_ok: u64,
+    pub records: u64,
+    /// One line each: path, byte offset, reason.
+    pub problems: Vec<String>,
+}
+
+/// How a segment on disk compares with the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditFinding {
+    /// Its SHA-256 differs from the seal entry's and its length is the same or longer.
+    Altered { path: String, line: u64 },
+    /// Shorter than when sealed.
+    Truncated {
+        path: String,
+        line: u64,
+        sealed_bytes: u64,
+        bytes: u64,
+    },
+    /// Sealed according to the log, not on disk, and no later `expire` entry.
+    Missing { path: String, line: u64 },
+    /// On disk with no `seal`/`recover` entry (or only entries followed by its expiry).
+    Unexplained { path: String },
+    /// The file could not be read to hash it.
+    Unreadable { path: String, reason: String },
+}
+
+impl std::fmt::Display for AuditFinding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuditFinding::Altered { path, line } => write!(
+                f,
+                "{path}: altered: SHA-256 differs from its seal entry ({} line {line})",
+                audit::AUDIT_LOG_NAME
+            ),
+            AuditFinding::Truncated {
+                path,
+                line,
+                sealed_bytes,
+                bytes,
+            } => write!(
+                f,
+                "{path}: truncated: {bytes} bytes, {sealed_bytes} when sealed ({} line {line})",
+                audit::AUDIT_LOG_NAME
+            ),
+            AuditFinding::Missing { path, line } => write!(
+                f,
+                "{path}: missing: sealed ({} line {line}) but gone with no expire entry",
+                audit::AUDIT_LOG_NAME
+            ),
+            AuditFinding::Unexplained { path } => write!(
+                f,
+                "{path}: unexplained: on disk with no seal entry in {}",
+                audit::AUDIT_LOG_NAME
+            ),
+            AuditFinding::Unreadable { path, reason } => {
+                write!(f, "{path}: unreadable: {reason}")
+            }
+        }
+    }
+}
+
+/// Everything `flowkeep verify` checks.
+#[derive(Debug, Clone, Default)]
+pub struct StoreVerification {
+    pub segments: u64,
+    pub blocks_ok: u64,
+    pub records: u64,
+    pub audit_entries: u64,
+    /// Checksum problems, by segment.
+    pub segment_problems: Vec<String>,
+    pub chain_problems: Vec<ChainProblem>,
+    pub findings: Vec<AuditFinding>,
+}
+
+impl StoreVerification {
+    pub fn problem_count(&self) -> usize {
+        self.segment_problems.len() + self.chain_problems.len() + self.findings.len()
+    }
+
+    /// Every problem, one line each.
+    pub fn problem_lines(&self) -> Vec<String> {
+        self.segment_problems
+            .iter()
+            .cloned()
+            .chain(self.chain_problems.iter().map(|p| p.to_string()))
+            .chain(self.findings.iter().map(|f| f.to_string()))
+            .collect()
+    }
+}
+
+impl Store {
+    /// Reads every block of a segment and checks header, footer and block checksums, the
+    /// decoded lengths and record counts against the footer index.
+    pub fn verify_segment(&self, info: &SegmentInfo) -> Result<VerifyReport, StoreError> {
+        let mut report = VerifyReport::default();
+        let seg = match SegmentFile::open(&info.path) {
+            Ok(s) => s,
+            Err(e) => {
+                report.problems.push(e.to_string());
+                return Ok(report);
+            }
+        };
+        let mut decoder = BlockDecoder::new()
+            .map_err(|e| StoreError::io(&info.path, io::Error::other(e.reason)))?;
+        let mut recs = Vec::new();
+        for e in &seg.entries {
+            let problem =
+                |offset: u64, reason: String| StoreError::corrupt(&info.path, offset, reason);
+            let Some(bytes) = seg.block(e) else {
+                report
+                    .problems
+                    .push(problem(e.offset, "block outside the file".into()).to_string());
+                continue;
+            };
+            if let Err(be) = decoder.decode_into(bytes, &mut recs) {
+                report
+                    .problems
+                    .push(problem(e.offset.saturating_add(be.offset), be.reason).to_string());
+                continue;
+            }
+            if recs.len() as u64 != u64::from(e.records) {
+                report.problems.push(
+                    problem(
+                        e.offset,
+                        format!(
+                            "block holds {} records, the index says {}",
+                            recs.len(),
+                            e.records
+                        ),
+                    )
+                    .to_string(),
+                );
+                continue;
+            }
+            report.blocks_ok += 1;
+            report.records += recs.len() as u64;
+        }
+        Ok(report)
+    }
+
+    /// Checks every segment and the audit log (see `docs/FORMAT.md`, "Audit log").
+    pub fn verify(&self) -> Result<StoreVerification, StoreError> {
+        let mut v = StoreVerification::default();
+        let segments = self.segments()?;
+        for info in &segments {
+            let r = self.verify_segment(info)?;
+            v.segments += 1;
+            v.blocks_ok += r.blocks_ok;
+            v.records += r.records;
+            v.segment_problems.extend(r.problems);
+        }
+        let lines = audit::read_lines(self.dir()).map_err(StoreError::from)?;
+        v.audit_entries = lines.len() as u64;
+        v.chain_problems = audit::verify_chain(&lines);
+
+        // The log's last word on each path: the line of its latest seal/recover entry (with its
+        // hash and size), or that it was expired after that.
+        enum State {
+            Sealed {
+                line: u64,
+                sha256: String,
+                bytes: u64,
+            },
+            Expired,
+        }
+        let mut state: BTreeMap<String, State> = BTreeMap::new();
+        for l in &lines {
+            let Ok(e) = &l.entry else { continue };
+            let Some(seg) = &e.record.segment else {
+                continue;
+            };
+            match e.record.action {
+                Action::Seal | Action::Recover => {
+                    state.insert(
+                        seg.path.clone(),
+                        State::Sealed {
+                            line: l.number,
+                            sha256: seg.sha256.clone(),
+                            bytes: seg.bytes,
+                        },
+                    );
+                }
+                Action::Expire => {
+                    state.insert(seg.path.clone(), State::Expired);
+                }
+                Action::HoldAdd | Action::HoldRelease => {}
+            }
+        }
+        for info in &segments {
+            let path = audit::relative(self.dir(), &info.path);
+            match state.remove(&path) {
+                Some(State::Sealed {
+                    line,
+                    sha256,
+                    bytes: sealed_bytes,
+                }) => match audit::hash_file(&info.path) {
+                    Ok((sha, _)) if sha == sha256 => {}
+                    Ok((_, bytes)) if bytes < sealed_bytes => {
+                        v.findings.push(AuditFinding::Truncated {
+                            path,
+                            line,
+                            sealed_bytes,
+                            bytes,
+                        })
+                    }
+                    Ok(_) => v.findings.push(AuditFinding::Altered { path, line }),
+                    Err(AuditError::Io { source, .. }) => {
+                        v.findings.push(AuditFinding::Unreadable {
+                            path,
+                            reason: source.to_string(),
+                        })
+                    }
+                    Err(e) => v.findings.push(AuditFinding::Unreadable {
+                        path,
+                        reason: e.to_string(),
+                    }),
+                },
+                Some(State::Expired) | None => v.findings.push(AuditFinding::Unexplained { path }),
+            }
+        }
+        for (path, s) in state {
+            if let State::Sealed { line, .. } = s {
+                v.findings.push(AuditFinding::Missing { path, line });
+            }
+        }
+        Ok(v)
+    }
+}
