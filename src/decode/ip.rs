@@ -7,9 +7,9 @@ use super::{DecodeError, Fragment};
 use crate::capture::Packet;
 use etherparse::err::{ipv4, ipv6, Layer};
 use etherparse::{
-    ip_number, Icmpv4Slice, Icmpv6Slice, IpNumber, Ipv4HeaderSlice, Ipv6ExtensionSlice,
-    Ipv6ExtensionsSlice, Ipv6RawExtHeaderSlice, LaxIpv4Slice, LaxIpv6Slice, TcpHeaderSlice,
-    UdpHeaderSlice,
+    ip_number, Icmpv4Slice, Icmpv6Slice, IpAuthHeaderSlice, IpNumber, Ipv4HeaderSlice,
+    Ipv6ExtensionSlice, Ipv6ExtensionsSlice, Ipv6FragmentHeaderSlice, Ipv6RawExtHeaderSlice,
+    LaxIpv4Slice, LaxIpv6Slice, TcpHeaderSlice, UdpHeaderSlice,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,7 +146,7 @@ fn ipv6(l2: L2, ip: &[u8]) -> Result<Parsed, DecodeError> {
     let ports = loop {
         if plen == 0 && first_chunk {
             // etherparse leaves the jumbogram length as a TODO (it only uses the slice).
-            let opts = match exts.clone().into_iter().next() {
+            let opts = match ext_headers(&exts).next() {
                 Some(Ipv6ExtensionSlice::HopByHop(hbh)) => Some(hbh.payload()),
                 // A hop-by-hop header the snap length cut: read what is there.
                 _ => match stop {
@@ -200,7 +200,7 @@ fn fragments(exts: &Ipv6ExtensionsSlice<'_>, frag: &mut Option<Fragment>) -> Opt
     if !exts.is_fragmenting_payload() {
         return None;
     }
-    for ext in exts.clone() {
+    for ext in ext_headers(exts) {
         if let Ipv6ExtensionSlice::Fragment(f) = ext {
             let offset = f.fragment_offset().value();
             // An atomic fragment (offset 0, no M) is a whole packet (RFC 6946).
@@ -216,6 +216,44 @@ fn fragments(exts: &Ipv6ExtensionsSlice<'_>, frag: &mut Option<Fragment>) -> Opt
         }
     }
     None
+}
+
+/// The extension headers of a (lax) parsed chain. etherparse's own iterator assumes the whole
+/// chain was validated; after a lax parse that stopped at an extension header (say, a second
+/// hop-by-hop header) it walks on past the end of the slice through unchecked constructors
+/// (undefined behaviour; debug builds abort on it). This walk uses the checked constructors
+/// and ends with the slice.
+fn ext_headers<'a>(exts: &Ipv6ExtensionsSlice<'a>) -> impl Iterator<Item = Ipv6ExtensionSlice<'a>> {
+    let mut nh = exts.first_header();
+    let mut rest = exts.slice();
+    std::iter::from_fn(move || {
+        let (ext, len, next) = match nh? {
+            ip_number::IPV6_HOP_BY_HOP | ip_number::IPV6_ROUTE | ip_number::IPV6_DEST_OPTIONS => {
+                let raw = Ipv6RawExtHeaderSlice::from_slice(rest).ok()?;
+                let (len, next) = (raw.slice().len(), raw.next_header());
+                let ext = match nh? {
+                    ip_number::IPV6_HOP_BY_HOP => Ipv6ExtensionSlice::HopByHop(raw),
+                    ip_number::IPV6_ROUTE => Ipv6ExtensionSlice::Routing(raw),
+                    _ => Ipv6ExtensionSlice::DestinationOptions(raw),
+                };
+                (ext, len, next)
+            }
+            ip_number::IPV6_FRAG => {
+                let f = Ipv6FragmentHeaderSlice::from_slice(rest).ok()?;
+                let (len, next) = (f.slice().len(), f.next_header());
+                (Ipv6ExtensionSlice::Fragment(f), len, next)
+            }
+            ip_number::AUTH => {
+                let a = IpAuthHeaderSlice::from_slice(rest).ok()?;
+                let (len, next) = (a.slice().len(), a.next_header());
+                (Ipv6ExtensionSlice::Authentication(a), len, next)
+            }
+            _ => return None,
+        };
+        rest = rest.get(len..)?;
+        nh = Some(next);
+        Some(ext)
+    })
 }
 
 /// The Jumbo Payload option's length, from a hop-by-hop header's options area (etherparse 0.21

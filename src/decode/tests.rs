@@ -1074,3 +1074,25 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn a_chain_stopped_at_a_misplaced_hop_by_hop_header_is_walked_safely() {
+    // A first fragment whose fragment header names a hop-by-hop header next: etherparse's lax
+    // parse stops there (hop-by-hop must come first), and its own iterator then read past the
+    // end of the slice (a debug-build abort found by `mutated_frames_never_panic`).
+    let frag = [0u8, 0, 0, 1, 0, 0, 0, 9];
+    let frame = ipv6(
+        44,
+        A6,
+        B6,
+        &cat(&[&frag, &[17, 0, 1, 4, 0, 0, 0, 0], &udp(1, 2)]),
+    );
+    let m = ok(LinkType::RAW, &frame);
+    assert_eq!(m.frag, Some(Fragment { id: 9, first: true }));
+    assert_eq!((m.sport, m.dport), (0, 0));
+    // And with payload length 0, where decode looks for a Jumbo option.
+    let mut frame = ipv6(0, A6, B6, &cat(&[&[0u8, 0, 1, 4, 0, 0, 0, 0], &udp(1, 2)]));
+    frame[4] = 0;
+    frame[5] = 0;
+    assert_eq!(ok(LinkType::RAW, &frame).ip_bytes, 40);
+}
