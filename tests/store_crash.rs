@@ -428,3 +428,49 @@ fn disk_full_is_counted_and_writing_resumes() {
         st.records, st.records_lost, st.records_refused
     );
 }
+
+/// Live capture (a clock is given) writes its pending records out at least once a second of
+/// packet time, even with blocks far larger than a second's records.
+#[test]
+fn live_pipeline_flushes_open_segments_every_second() {
+    use flowkeep::pipeline::{self, PipelineConfig};
+    use flowkeep::store::{FlushHook, FlushReport};
+    use std::sync::atomic::AtomicBool;
+    use std::sync::{Arc, Mutex};
+
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("two-minutes.pcap");
+    write_pcap(&pcap, 12_000, 0);
+    let flushes = |clock: Option<pipeline::Clock>| {
+        let store = dir.path().join(format!("s{}", clock.is_some()));
+        let seen: Arc<Mutex<Vec<FlushReport>>> = Arc::default();
+        let s = Arc::clone(&seen);
+        let mut wcfg = WriterConfig::new(&store);
+        wcfg.on_flush = Some(FlushHook(Arc::new(move |r| {
+            s.lock().unwrap().push(r.clone())
+        })));
+        let mut cfg = PipelineConfig::new(wcfg);
+        cfg.workers = 2;
+        let paths = [pcap.clone()];
+        let summary = pipeline::run(
+            &cfg,
+            pipeline::file_sources(&paths),
+            &AtomicBool::new(false),
+            clock,
+            &mut |_, _| {},
+        )
+        .unwrap();
+        assert_eq!(summary.store.records, 12_000);
+        assert_eq!(scan_count(&store), (12_000, vec![]));
+        let n = seen.lock().unwrap().len();
+        n
+    };
+    fn clock() -> i64 {
+        i64::from(T0) * 1_000_000_000
+    }
+    let replay_blocks = flushes(None);
+    let live_blocks = flushes(Some(clock));
+    // 120 s of packets: a flush per second per worker that has records pending.
+    assert!(replay_blocks <= 6, "{replay_blocks}");
+    assert!(live_blocks >= 120, "{live_blocks}");
+}
