@@ -7,7 +7,7 @@ use crate::capture::{LiveConfig, LiveSource, PacketSource};
 use crate::flow::FlowConfig;
 use crate::pipeline::{self, PipelineConfig, Summary};
 use crate::query::{self, Format, Printer};
-use crate::store::{Store, WriterConfig};
+use crate::store::{FlushHook, Recovery, Store, WriterConfig};
 use crate::time::{self, Nanos};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -58,6 +58,9 @@ struct StoreArgs {
     /// zstd compression level of segment blocks.
     #[arg(long, value_name = "LEVEL", default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=22))]
     zstd_level: i32,
+    /// Records per block (testing: small blocks make many blocks).
+    #[arg(long, value_name = "N", default_value_t = 8192, hide = true, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    block_records: u32,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -90,6 +93,10 @@ struct ReplayArgs {
     quiet: bool,
     #[command(flatten)]
     retention: admin::RetentionArgs,
+    /// Report on stderr each block once it is complete in its segment file
+    /// (`flushed <file> block <n> records <k>`): it survives the process being killed.
+    #[arg(long, short = 'v')]
+    verbose: bool,
 }
 
 #[derive(Args, Debug)]
@@ -182,6 +189,7 @@ fn pipeline_config(store: &StoreArgs, flow: &FlowArgs) -> PipelineConfig {
     let mut wcfg = WriterConfig::new(store.store.clone());
     wcfg.partition = store.partition;
     wcfg.zstd_level = store.zstd_level;
+    wcfg.block_records = store.block_records as usize;
     let mut cfg = PipelineConfig::new(wcfg);
     cfg.flow = FlowConfig {
         idle_timeout: flow.idle_timeout,
@@ -194,8 +202,40 @@ fn pipeline_config(store: &StoreArgs, flow: &FlowArgs) -> PipelineConfig {
     cfg
 }
 
+/// One line per temporary segment of a dead writer that was sealed (or removed), and per one
+/// that could not be.
+fn print_recovery(r: &Recovery) {
+    for s in &r.segments {
+        eprintln!("flowkeep: {s}");
+    }
+    for p in &r.problems {
+        eprintln!("flowkeep: warning: {p}");
+    }
+}
+
+/// Before writing: seal what a writer that died left behind, and say so now rather than at the
+/// end of the run. (The writers would do it too; this is only about when it is reported.)
+/// An unusable store path is left for the writer to refuse, with its own clearer message.
+fn recover_before_writing(dir: &std::path::Path) -> Result<()> {
+    if let Ok(r) = crate::store::recover(dir) {
+        print_recovery(&r);
+    }
+    Ok(())
+}
+
 fn replay(a: ReplayArgs) -> Result<i32> {
-    let cfg = pipeline_config(&a.store, &a.flow);
+    let mut cfg = pipeline_config(&a.store, &a.flow);
+    if a.verbose {
+        cfg.store.on_flush = Some(FlushHook(Arc::new(|r| {
+            eprintln!(
+                "flushed {} block {} records {}",
+                r.path.display(),
+                r.block,
+                r.records
+            )
+        })));
+    }
+    recover_before_writing(&a.store.store)?;
     let stop = AtomicBool::new(false);
     let bar = (!a.quiet && io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(a.files.len() as u64);
@@ -222,6 +262,7 @@ fn replay(a: ReplayArgs) -> Result<i32> {
         &mut progress,
     )
     .with_context(|| format!("replay into {}", a.store.store.display()))?;
+    print_recovery(&summary.recovery);
     let elapsed = started.elapsed().as_secs_f64();
     if let Some(bar) = bar {
         bar.finish_and_clear();
@@ -250,7 +291,18 @@ fn print_summary(s: &Summary, elapsed: f64, store: &std::path::Path) -> io::Resu
     writeln!(out, "ip bytes       {}", s.bytes)?;
     writeln!(out, "non-ip frames  {}", s.non_ip)?;
     writeln!(out, "malformed      {}", s.malformed)?;
-    writeln!(out, "flows written  {}", s.store.records)?;
+    writeln!(
+        out,
+        "flows written  {}",
+        s.store.records - s.store.records_lost
+    )?;
+    if s.store.records_lost + s.store.records_refused > 0 {
+        writeln!(
+            out,
+            "flows lost     {} (could not be stored; see the errors above)",
+            s.store.records_lost + s.store.records_refused
+        )?;
+    }
     writeln!(out, "segments       {}", s.store.segments)?;
     writeln!(out, "store          {}", store.display())?;
     writeln!(out, "elapsed        {elapsed:.3} s")?;
@@ -274,6 +326,7 @@ fn capture(a: CaptureArgs) -> Result<i32> {
         ..LiveConfig::default()
     };
     let source = LiveSource::open(&live)?;
+    recover_before_writing(&a.store.store)?;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&stop))
@@ -289,6 +342,7 @@ fn capture(a: CaptureArgs) -> Result<i32> {
     let sources = std::iter::once(Ok(Box::new(source) as Box<dyn PacketSource>));
     let summary = pipeline::run(&cfg, sources, &stop, Some(wall_clock), &mut |_, _| {})
         .with_context(|| format!("capture into {}", a.store.store.display()))?;
+    print_recovery(&summary.recovery);
     for e in &summary.source_errors {
         eprintln!("flowkeep: error: {e}");
     }
@@ -315,6 +369,7 @@ fn query(a: QueryArgs) -> Result<i32> {
         }
     }
     let store = Store::open(&a.store)?;
+    print_recovery(store.recovery());
     let stdout = io::stdout();
     let format = a.format.unwrap_or(if stdout.is_terminal() {
         Format::Table
@@ -329,7 +384,7 @@ fn query(a: QueryArgs) -> Result<i32> {
     }
     if !stats.unsealed.is_empty() {
         eprintln!(
-            "flowkeep: note: {} segment(s) still being written are not included",
+            "flowkeep: note: {} segment(s) still being written were read up to their last complete block",
             stats.unsealed.len()
         );
     }

@@ -9,7 +9,7 @@ use crate::capture::{CaptureError, LinkType, Next, PacketSource, SourceStats};
 use crate::decode::{self, DecodeError, Dispatcher};
 use crate::flow::{FlowConfig, FlowStats, FlowTable};
 use crate::record::FlowRecord;
-use crate::store::{StoreError, StoreWriter, WriterConfig, WriterStats};
+use crate::store::{Recovery, StoreError, StoreWriter, WriterConfig, WriterStats};
 use crate::time::{Nanos, NANOS_PER_SEC};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use std::path::PathBuf;
@@ -66,6 +66,8 @@ pub struct Summary {
     pub source_stats: SourceStats,
     pub first_ts: Option<Nanos>,
     pub last_ts: Option<Nanos>,
+    /// Temporary segments of dead writers that opening the store sealed.
+    pub recovery: Recovery,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -151,11 +153,20 @@ where
     let batch_packets = cfg.batch_packets.max(1);
     // Open every writer before reading anything, so an unwritable store fails before work.
     let mut writers = Vec::with_capacity(workers);
+    let mut recovery = Recovery::default();
     for id in 0..workers {
         let mut wcfg = cfg.store.clone();
         wcfg.writer_id = id as u32;
-        writers.push(StoreWriter::create(wcfg)?);
+        let mut w = StoreWriter::create(wcfg)?;
+        let r = w.take_recovery();
+        recovery.segments.extend(r.segments);
+        recovery.problems.extend(r.problems);
+        writers.push(w);
     }
+    // Live capture writes its open segments' pending records out at least once a second, so
+    // queries see them and a crash loses at most about a second; files are written in full
+    // blocks only, for compression.
+    let flush_every = clock.map(|_| NANOS_PER_SEC);
     let mut links: Vec<WorkerLink> = writers
         .into_iter()
         .enumerate()
@@ -165,7 +176,15 @@ where
             let flow_cfg = cfg.flow;
             let handle = thread::Builder::new()
                 .name(format!("flowkeep-worker-{id}"))
-                .spawn(move || work(rx, recycle_tx, FlowTable::new(flow_cfg), writer))
+                .spawn(move || {
+                    work(
+                        rx,
+                        recycle_tx,
+                        FlowTable::new(flow_cfg),
+                        writer,
+                        flush_every,
+                    )
+                })
                 .expect("spawning a worker thread");
             WorkerLink {
                 tx,
@@ -176,7 +195,11 @@ where
         })
         .collect();
 
-    let mut summary = Summary::default();
+    let mut summary = Summary {
+        recovery,
+        ..Summary::default()
+    };
+    let mut next_tick = Nanos::MIN;
     let mut dispatcher = Dispatcher::new();
     let mut now = Nanos::MIN;
     let mut sources_done = 0;
@@ -230,6 +253,17 @@ where
                         send_failed = true;
                         break 'sources;
                     }
+                    // Live: every worker hears of each new second even on a slow link that never
+                    // fills a batch, so it can expire flows and flush its open segments.
+                    if flush_every.is_some() && now >= next_tick {
+                        next_tick = now.saturating_add(NANOS_PER_SEC);
+                        for link in &mut links {
+                            if !send(link, now) {
+                                send_failed = true;
+                                break 'sources;
+                            }
+                        }
+                    }
                     if summary.frames % 65_536 == 0 {
                         progress(summary.frames, sources_done);
                     }
@@ -281,6 +315,8 @@ where
                 summary.malformed += w.malformed;
                 add_flow_stats(&mut summary.flow, &w.flow);
                 summary.store.records += w.store.records;
+                summary.store.records_refused += w.store.records_refused;
+                summary.store.records_lost += w.store.records_lost;
                 summary.store.blocks += w.store.blocks;
                 summary.store.segments += w.store.segments;
                 summary.store.bytes += w.store.bytes;
@@ -322,15 +358,44 @@ fn send(link: &mut WorkerLink, now: Nanos) -> bool {
     link.tx.send(batch).is_ok()
 }
 
+/// Store errors while running (a full disk) do not stop a worker: the writer counts what it
+/// could not store and resumes when it can. They are logged when the message changes and at
+/// most once a minute of packet time otherwise, never per record.
+struct ErrorLog {
+    last: String,
+    at: Nanos,
+}
+
+impl ErrorLog {
+    fn note(&mut self, e: &StoreError, now: Nanos, w: &StoreWriter) {
+        let msg = e.to_string();
+        if msg != self.last || now.saturating_sub(self.at) >= 60 * NANOS_PER_SEC {
+            let st = w.stats();
+            eprintln!(
+                "flowkeep: store error: {msg} ({} records not stored so far by this worker)",
+                st.records_refused + st.records_lost
+            );
+            self.last = msg;
+            self.at = now;
+        }
+    }
+}
+
 fn work(
     rx: Receiver<Batch>,
     recycle: Sender<Batch>,
     mut table: FlowTable,
     mut writer: StoreWriter,
+    flush_every: Option<Nanos>,
 ) -> Result<WorkerSummary, StoreError> {
     let mut summary = WorkerSummary::default();
     let mut records: Vec<FlowRecord> = Vec::with_capacity(1024);
     let seal_delay = table.config().max_lifetime();
+    let mut log = ErrorLog {
+        last: String::new(),
+        at: Nanos::MIN,
+    };
+    let mut next_flush = Nanos::MIN;
     for batch in rx {
         for h in &batch.headers {
             let start = h.offset as usize;
@@ -358,17 +423,31 @@ fn work(
             table.expire(batch.now, &mut records);
         }
         for r in records.drain(..) {
-            writer.append(&r)?;
+            if let Err(e) = writer.append(&r) {
+                log.note(&e, batch.now, &writer);
+            }
         }
         if batch.now != Nanos::MIN {
-            writer.seal_before(batch.now.saturating_sub(seal_delay))?;
+            if let Err(e) = writer.seal_before(batch.now.saturating_sub(seal_delay)) {
+                log.note(&e, batch.now, &writer);
+            }
+            if let Some(every) = flush_every {
+                if batch.now >= next_flush {
+                    next_flush = batch.now.saturating_add(every);
+                    if let Err(e) = writer.flush_open() {
+                        log.note(&e, batch.now, &writer);
+                    }
+                }
+            }
         }
         // The reader may have stopped taking batches back; then this one is simply dropped.
         let _ = recycle.try_send(batch);
     }
     table.flush(&mut records);
     for r in records.drain(..) {
-        writer.append(&r)?;
+        if let Err(e) = writer.append(&r) {
+            log.note(&e, Nanos::MAX, &writer);
+        }
     }
     summary.flow = table.stats();
     summary.store = writer.finish()?;

@@ -5,18 +5,25 @@
 //! - [`segment`]: the segment file around the blocks (header, footer, trailer).
 //! - [`writer`]: [`StoreWriter`] routes records to partitions and seals segment files.
 //! - [`reader`]: [`Store`] lists segments and scans records by time.
+//! - [`lock`]: the store lock a writing process holds, which tells readers whether temporary
+//!   segments belong to a live writer.
+//! - [`recover`]: reading open segments up to their last complete block, and sealing the ones a
+//!   dead writer left.
 
 pub mod audit;
 pub mod block;
 pub mod holds;
+pub mod lock;
 pub mod reader;
+pub mod recover;
 pub mod segment;
 pub mod verify;
 pub mod writer;
 
 pub use block::{decode_block, encode_block, encode_block_with_level, BlockError};
 pub use reader::{ScanStats, SegmentInfo, Store};
-pub use writer::{StoreWriter, WriterConfig, WriterStats};
+pub use recover::{recover, RecoveredSegment, Recovery};
+pub use writer::{FlushHook, FlushReport, StoreWriter, WriterConfig, WriterStats};
 
 use crate::time::Nanos;
 use std::io;
@@ -176,8 +183,9 @@ pub fn parse_partition_dir_name(name: &str) -> Option<Nanos> {
 /// The one unsafe operation in the store: mapping a file.
 #[allow(unsafe_code)]
 pub(crate) fn map_read(file: &std::fs::File) -> io::Result<memmap2::Mmap> {
-    // SAFETY: only sealed segment files are mapped for reading. They are written once under a
-    // temporary name and renamed, never modified in place afterwards; every offset read from the
+    // SAFETY: only sealed segment files are mapped for reading (and, during recovery, a dead
+    // writer's temporary file while the store lock keeps every writer away). They are written
+    // once under a temporary name and renamed, never modified in place afterwards; every offset read from the
     // mapping is bounds-checked, so what the bytes say cannot cause out-of-bounds access. A file
     // truncated by another process while mapped would raise SIGBUS: the store's contract is that
     // sealed segments are only ever deleted whole (unlink keeps the mapping valid).
@@ -187,8 +195,10 @@ pub(crate) fn map_read(file: &std::fs::File) -> io::Result<memmap2::Mmap> {
 #[allow(unsafe_code)]
 pub(crate) fn map_write(file: &std::fs::File) -> io::Result<memmap2::MmapMut> {
     // SAFETY: the file was created by this writer with `create_new` under a temporary name that
-    // no reader opens and no other writer can claim; only this writer resizes it, and it drops the
-    // mapping before every resize and remaps afterwards.
+    // no other writer can claim. Readers only `pread` it (never map it), and recovery, the only
+    // other code that modifies temporary files, runs only while holding the store lock, which
+    // this writer holds for its whole life. Only this writer resizes it, and it drops the mapping
+    // before every resize and remaps afterwards.
     unsafe { memmap2::MmapMut::map_mut(file) }
 }
 

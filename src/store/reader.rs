@@ -3,6 +3,7 @@
 //! over: one bad block must not hide the rest of the store.
 
 use super::block::BlockDecoder;
+use super::recover::{read_open_segment, read_temp_header, recover, sealed_name, Recovery};
 use super::segment::{SegmentFile, SEGMENT_EXT, TEMP_SUFFIX};
 use super::{check_marker, parse_partition_dir_name, StoreError};
 use crate::record::FlowRecord;
@@ -45,8 +46,8 @@ pub struct ScanStats {
     pub records: u64,
     /// Unreadable segments and damaged blocks, one line each: path, byte offset, reason.
     pub problems: Vec<String>,
-    /// Segment files still under their temporary name (a writer is running, or stopped without
-    /// sealing them); not read.
+    /// Open segments (still under their temporary name, a live writer's): read up to their
+    /// last complete block, a torn tail ignored.
     pub unsealed: Vec<PathBuf>,
 }
 
@@ -54,12 +55,15 @@ pub struct ScanStats {
 #[derive(Debug, Clone)]
 pub struct Store {
     dir: PathBuf,
+    recovery: Recovery,
 }
 
 struct Listing {
     /// (partition start from the directory name, path), in time then name order.
     sealed: Vec<(Nanos, PathBuf)>,
-    unsealed: Vec<PathBuf>,
+    /// Sealed and temporary segments together, (partition start, path, is temporary), in time
+    /// then name order: a scan goes partition by partition.
+    all: Vec<(Nanos, PathBuf, bool)>,
 }
 
 impl Store {
@@ -79,9 +83,18 @@ impl Store {
                 path: dir.to_path_buf(),
             });
         }
+        // With no live writer (the store lock is free), temporary segments are a dead writer's:
+        // seal what they hold now. Problems do not stop reading.
+        let recovery = recover(dir)?;
         Ok(Store {
             dir: dir.to_path_buf(),
+            recovery,
         })
+    }
+
+    /// What `open` did about temporary segments left by a writer that died.
+    pub fn recovery(&self) -> &Recovery {
+        &self.recovery
     }
 
     pub fn dir(&self) -> &Path {
@@ -104,7 +117,7 @@ impl Store {
         }
         parts.sort();
         let mut sealed = Vec::new();
-        let mut unsealed = Vec::new();
+        let mut all = Vec::new();
         for (start, pdir) in parts {
             let mut names: Vec<String> = read_dir(&pdir)?
                 .into_iter()
@@ -113,13 +126,14 @@ impl Store {
             names.sort();
             for name in names {
                 if name.starts_with("seg-") && name.ends_with(SEGMENT_EXT) {
-                    sealed.push((start, pdir.join(name)));
+                    sealed.push((start, pdir.join(&name)));
+                    all.push((start, pdir.join(name), false));
                 } else if name.starts_with(".seg-") && name.ends_with(TEMP_SUFFIX) {
-                    unsealed.push(pdir.join(name));
+                    all.push((start, pdir.join(name), true));
                 }
             }
         }
-        Ok(Listing { sealed, unsealed })
+        Ok(Listing { sealed, all })
     }
 
     /// Sealed segments in time order (partition start, then smallest `first`, then path). A
@@ -177,14 +191,36 @@ impl Store {
         let since = since.unwrap_or(Nanos::MIN);
         let overlaps = |first: Nanos, last: Nanos| last >= since && until.is_none_or(|u| first < u);
         let listing = self.list()?;
-        let mut stats = ScanStats {
-            unsealed: listing.unsealed,
-            ..ScanStats::default()
-        };
+        let mut stats = ScanStats::default();
         let mut decoder = BlockDecoder::new()
             .map_err(|e| StoreError::io(&self.dir, io::Error::other(e.reason)))?;
         let mut recs = Vec::new();
-        for (partition, path) in listing.sealed {
+        let mut buf = Vec::new();
+        for (partition, mut path, temp) in listing.all {
+            if temp {
+                match scan_open_segment(
+                    &path,
+                    partition,
+                    &overlaps,
+                    &mut decoder,
+                    &mut buf,
+                    &mut recs,
+                    &mut stats,
+                    &mut f,
+                ) {
+                    Ok(OpenOutcome::Read) => continue,
+                    Ok(OpenOutcome::Stopped) => return Ok(stats),
+                    // Sealed (renamed) since the listing: read the sealed file instead.
+                    Ok(OpenOutcome::Gone) => match sealed_name(&path) {
+                        Some(p) if p.exists() => path = p,
+                        _ => continue,
+                    },
+                    Err(e) => {
+                        stats.problems.push(e.to_string());
+                        continue;
+                    }
+                }
+            }
             let seg = match SegmentFile::open(&path) {
                 Ok(s) => s,
                 Err(e) => {
@@ -243,6 +279,63 @@ impl Store {
         }
         Ok(stats)
     }
+}
+
+enum OpenOutcome {
+    Read,
+    /// The callback asked to stop.
+    Stopped,
+    /// The temporary file is gone (its writer sealed it, or recovery did).
+    Gone,
+}
+
+/// Reads an open segment's complete blocks, passing the records that overlap the query to `f`.
+/// A torn tail, or a header not written yet, is what a live writer's file looks like between two
+/// blocks: ignored silently.
+#[allow(clippy::too_many_arguments)]
+fn scan_open_segment(
+    path: &Path,
+    partition: Nanos,
+    overlaps: &dyn Fn(Nanos, Nanos) -> bool,
+    decoder: &mut BlockDecoder,
+    buf: &mut Vec<u8>,
+    recs: &mut Vec<FlowRecord>,
+    stats: &mut ScanStats,
+    f: &mut impl FnMut(Nanos, &FlowRecord) -> ControlFlow<()>,
+) -> Result<OpenOutcome, StoreError> {
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(OpenOutcome::Gone),
+        Err(e) => return Err(StoreError::io(path, e)),
+    };
+    if read_temp_header(path, &file)?.is_none() {
+        return Ok(OpenOutcome::Read);
+    }
+    stats.unsealed.push(path.to_path_buf());
+    stats.segments_read += 1;
+    let mut stopped = false;
+    read_open_segment(path, &file, decoder, buf, recs, |e, recs| {
+        if !overlaps(e.min_first, e.max_last) {
+            stats.blocks_skipped += 1;
+            return ControlFlow::Continue(());
+        }
+        stats.blocks_read += 1;
+        for r in recs {
+            if overlaps(r.first, r.last) {
+                stats.records += 1;
+                if f(partition, r).is_break() {
+                    stopped = true;
+                    return ControlFlow::Break(());
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    })?;
+    Ok(if stopped {
+        OpenOutcome::Stopped
+    } else {
+        OpenOutcome::Read
+    })
 }
 
 fn read_dir(dir: &Path) -> Result<Vec<std::fs::DirEntry>, StoreError> {
@@ -376,6 +469,7 @@ mod tests {
         assert_eq!(
             names,
             [
+                crate::store::lock::LOCK_NAME,
                 "2026-01-01T00-00Z",
                 "2026-01-01T01-00Z",
                 "2026-01-01T02-00Z",
@@ -383,7 +477,7 @@ mod tests {
                 MARKER_NAME
             ]
         );
-        for p in &names[..3] {
+        for p in &names[1..4] {
             let files: Vec<_> = std::fs::read_dir(d.path().join(p)).unwrap().collect();
             assert_eq!(files.len(), 1, "{p}");
         }

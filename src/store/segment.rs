@@ -152,6 +152,14 @@ pub fn encode_footer_and_trailer(
     out.extend_from_slice(&END_MAGIC);
 }
 
+/// Bytes `encode_footer_and_trailer` writes for `blocks` index entries. The writer keeps this
+/// much room free in a temporary file beyond its last block, so that sealing never needs more
+/// disk space than the file already holds. Keep in step with `encode_footer_and_trailer` (a unit
+/// test checks).
+pub fn footer_and_trailer_len(blocks: usize) -> u64 {
+    (FOOTER_FIXED_LEN + TRAILER_LEN) as u64 + (INDEX_ENTRY_LEN as u64).saturating_mul(blocks as u64)
+}
+
 fn le_u32(b: &[u8], at: usize) -> u32 {
     b.get(at..at + 4)
         .and_then(|s| s.try_into().ok())
@@ -333,4 +341,31 @@ fn parse_footer(path: &Path, map: &[u8]) -> Result<(SegmentTotals, Vec<BlockEntr
         ));
     }
     Ok((totals, entries))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn footer_reserve_matches_the_encoder() {
+        let e = BlockEntry {
+            offset: 64,
+            len: 20,
+            records: 1,
+            min_first: 1,
+            max_last: 2,
+        };
+        for n in [0usize, 1, 7, 100] {
+            let entries = vec![e; n];
+            let t = SegmentTotals {
+                records: n as u64,
+                min_first: 1,
+                max_last: 2,
+            };
+            let mut out = Vec::new();
+            encode_footer_and_trailer(&entries, &t, 64, &mut out);
+            assert_eq!(out.len() as u64, footer_and_trailer_len(n));
+        }
+    }
 }

@@ -2,10 +2,12 @@
 //! open segment, a temporary file written through a memory mapping, sealed (footer, fsync, rename,
 //! directory fsync) when its partition can no longer receive records or it grows too large.
 
-use super::block::{BlockEncoder, MAX_BLOCK_RECORDS};
+use super::block::{BlockEncoder, BLOCK_HEADER_LEN, MAX_BLOCK_RECORDS};
+use super::lock::{lock_for_writing, Acquired, StoreLock};
+use super::recover::{recover_locked, Recovery};
 use super::segment::{
-    encode_footer_and_trailer, BlockEntry, SegmentHeader, SegmentTotals, HEADER_LEN, SEGMENT_EXT,
-    TEMP_SUFFIX,
+    encode_footer_and_trailer, footer_and_trailer_len, BlockEntry, SegmentHeader, SegmentTotals,
+    HEADER_LEN, SEGMENT_EXT, TEMP_SUFFIX,
 };
 use super::{
     check_marker, partition_dir_name, sync_dir, write_marker, StoreError, FORMAT_VERSION,
@@ -16,6 +18,7 @@ use crate::time::{Nanos, NANOS_PER_SEC};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A block is closed at this many bytes of encoded rows even if `block_records` is not reached,
 /// so that one block stays a cheap unit to decompress and to lose.
@@ -39,7 +42,38 @@ pub struct WriterConfig {
     /// A segment is sealed, and the next records of its partition go to a new one, once it
     /// passes this size (so it can exceed it by one block). Default 256 MiB.
     pub max_segment_bytes: u64,
+    /// Called after each block is complete in its segment's temporary file (so it survives the
+    /// process being killed), e.g. for `replay --verbose`.
+    pub on_flush: Option<FlushHook>,
 }
+
+/// A block that is complete in the temporary file of an open segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlushReport {
+    /// The segment's temporary file (sealed later under the name without `.` and `.tmp`).
+    pub path: PathBuf,
+    /// Index of the block in its segment, from 0.
+    pub block: u64,
+    pub records: u32,
+}
+
+/// A callback for [`FlushReport`]s; compared by identity.
+#[derive(Clone)]
+pub struct FlushHook(pub Arc<dyn Fn(&FlushReport) + Send + Sync>);
+
+impl std::fmt::Debug for FlushHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FlushHook")
+    }
+}
+
+impl PartialEq for FlushHook {
+    fn eq(&self, other: &FlushHook) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for FlushHook {}
 
 impl WriterConfig {
     pub fn new(dir: impl Into<PathBuf>) -> WriterConfig {
@@ -50,6 +84,7 @@ impl WriterConfig {
             zstd_level: super::block::DEFAULT_ZSTD_LEVEL,
             block_records: 8192,
             max_segment_bytes: 256 << 20,
+            on_flush: None,
         }
     }
 
@@ -87,8 +122,15 @@ impl WriterConfig {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriterStats {
-    /// Records appended.
+    /// Records accepted by `append` (each went into an open segment's next block).
     pub records: u64,
+    /// Records `append` refused: their partition is outside the representable time range, or
+    /// no segment could be opened for them (disk full, I/O error). Never in the store.
+    pub records_refused: u64,
+    /// Accepted records lost with a block that could not be written (disk full, I/O error).
+    /// `records - records_lost` records are in the store (or in open segments that recovery
+    /// seals).
+    pub records_lost: u64,
     /// Blocks written into segments.
     pub blocks: u64,
     /// Segments sealed.
@@ -122,42 +164,87 @@ impl MappedFile {
     /// Extends the file by writing zeros rather than `set_len`: the blocks are then really
     /// allocated, so a full disk shows up here as an error instead of as SIGBUS on a later write
     /// through the mapping.
+    ///
+    /// On failure the file is cut back to its old size and mapped again, so the blocks already
+    /// written stay usable and a later call can try again (once space is back).
     fn grow_to(&mut self, new_cap: u64) -> Result<(), StoreError> {
         static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
         self.map = None;
-        let io = |e| StoreError::io(&self.path, e);
-        self.file.seek(SeekFrom::Start(self.cap)).map_err(io)?;
-        let mut left = new_cap.saturating_sub(self.cap);
-        while left > 0 {
-            let n = left.min(ZEROS.len() as u64) as usize;
-            self.file.write_all(&ZEROS[..n]).map_err(io)?;
-            left -= n as u64;
+        let old_cap = self.cap;
+        let extended = (|| -> io::Result<()> {
+            self.file.seek(SeekFrom::Start(old_cap))?;
+            let mut left = new_cap.saturating_sub(old_cap);
+            while left > 0 {
+                let n = left.min(ZEROS.len() as u64) as usize;
+                self.file.write_all(&ZEROS[..n])?;
+                left -= n as u64;
+            }
+            Ok(())
+        })();
+        if let Err(e) = extended {
+            let restored = self.file.set_len(old_cap);
+            if old_cap > 0 {
+                self.map = super::map_write(&self.file).ok();
+            }
+            let e = io::Error::new(
+                e.kind(),
+                format!("extending segment file from {old_cap} to {new_cap} bytes: {e}"),
+            );
+            restored.map_err(|r| StoreError::io(&self.path, r))?;
+            return Err(StoreError::io(&self.path, e));
         }
         self.cap = new_cap;
-        self.map = Some(super::map_write(&self.file).map_err(io)?);
+        self.map = Some(super::map_write(&self.file).map_err(|e| StoreError::io(&self.path, e))?);
         Ok(())
+    }
+
+    /// Makes sure `need` bytes fit, growing the file if not.
+    fn reserve(&mut self, need: u64) -> Result<(), StoreError> {
+        if need > self.cap || self.map.is_none() {
+            let grown = self.cap + self.cap.clamp(INITIAL_SEGMENT_BYTES, MAX_GROWTH_BYTES);
+            self.grow_to(grown.max(need))?;
+        }
+        Ok(())
+    }
+
+    fn slice_mut(&mut self, from: u64, to: u64) -> Result<&mut [u8], StoreError> {
+        let path = &self.path;
+        self.map
+            .as_mut()
+            .and_then(|m| m.get_mut(from as usize..to as usize))
+            .ok_or_else(|| {
+                StoreError::io(
+                    path,
+                    io::Error::other("segment mapping smaller than its file"),
+                )
+            })
+    }
+
+    /// Appends a block so that a reader of the file (after a crash, or concurrently through the
+    /// page cache) finds either all of it or a zero block header: the payload goes first, the
+    /// 16-byte header last. Leaves room after it for the footer of `blocks_after` blocks.
+    fn append_block(&mut self, block: &[u8], blocks_after: usize) -> Result<u64, StoreError> {
+        let len = block.len() as u64;
+        let at = self.pos;
+        self.reserve(at + len + footer_and_trailer_len(blocks_after))?;
+        let split = BLOCK_HEADER_LEN.min(block.len());
+        let (head, payload) = block.split_at(split);
+        self.slice_mut(at + split as u64, at + len)?
+            .copy_from_slice(payload);
+        // Orders the payload stores before the header stores for other observers of the
+        // mapping (the crc32c in the header is what a reader finally trusts).
+        std::sync::atomic::fence(std::sync::atomic::Ordering::Release);
+        self.slice_mut(at, at + split as u64)?.copy_from_slice(head);
+        self.pos = at + len;
+        Ok(at)
     }
 
     /// Copies `bytes` to the end of what is written; returns the offset it was written at.
     fn append(&mut self, bytes: &[u8]) -> Result<u64, StoreError> {
-        let len = bytes.len() as u64;
-        let need = self.pos + len;
-        if need > self.cap {
-            let grown = self.cap + self.cap.clamp(INITIAL_SEGMENT_BYTES, MAX_GROWTH_BYTES);
-            self.grow_to(grown.max(need))?;
-        }
         let at = self.pos;
-        let dst = self
-            .map
-            .as_mut()
-            .and_then(|m| m.get_mut(at as usize..need as usize))
-            .ok_or_else(|| {
-                StoreError::io(
-                    &self.path,
-                    io::Error::other("segment mapping smaller than its file"),
-                )
-            })?;
-        dst.copy_from_slice(bytes);
+        let need = at + bytes.len() as u64;
+        self.reserve(need)?;
+        self.slice_mut(at, need)?.copy_from_slice(bytes);
         self.pos = need;
         Ok(at)
     }
@@ -170,7 +257,6 @@ struct OpenSegment {
     out: MappedFile,
     enc: BlockEncoder,
     entries: Vec<BlockEntry>,
-    totals: SegmentTotals,
 }
 
 pub struct StoreWriter {
@@ -178,6 +264,10 @@ pub struct StoreWriter {
     open: Vec<OpenSegment>,
     stats: WriterStats,
     footer: Vec<u8>,
+    recovery: Recovery,
+    /// Held for the writer's life; shared with the other writers of this process. Declared
+    /// last: dropped after `Drop::drop` has sealed the open segments.
+    _lock: Arc<StoreLock>,
 }
 
 impl StoreWriter {
@@ -224,12 +314,37 @@ impl StoreWriter {
             }
         }
         probe_writable(dir, cfg.writer_id)?;
+        // The first writer of this process to lock the store finds only dead writers' temporary
+        // files, and seals them before it adds its own.
+        let (lock, recovery) = match lock_for_writing(dir)? {
+            Acquired::Fresh(lock) => (lock, recover_locked(dir)),
+            Acquired::Shared(lock) => (lock, Recovery::default()),
+            Acquired::Busy => {
+                return Err(StoreError::Refused {
+                    path: dir.clone(),
+                    reason: "the store is locked by another writer".into(),
+                })
+            }
+        };
         Ok(StoreWriter {
             cfg,
             open: Vec::new(),
             stats: WriterStats::default(),
             footer: Vec::new(),
+            recovery,
+            _lock: lock,
         })
+    }
+
+    /// What `create` recovered from writers that died (empty unless this writer was the first
+    /// of its process to lock the store).
+    pub fn recovery(&self) -> &Recovery {
+        &self.recovery
+    }
+
+    /// Takes the recovery report, leaving an empty one.
+    pub fn take_recovery(&mut self) -> Recovery {
+        std::mem::take(&mut self.recovery)
     }
 
     pub fn stats(&self) -> WriterStats {
@@ -237,41 +352,85 @@ impl StoreWriter {
     }
 
     /// Adds a record to the open segment of the partition holding `rec.first`.
+    ///
+    /// An error leaves the writer usable: a refused record is counted in `records_refused`, and
+    /// the records of a block that could not be written in `records_lost`; later records are
+    /// written as soon as the cause (a full disk) goes away.
     pub fn append(&mut self, rec: &FlowRecord) -> Result<(), StoreError> {
-        let width = self.cfg.partition;
-        let start = rec
-            .first
-            .div_euclid(width)
-            .checked_mul(width)
-            .ok_or_else(|| out_of_range(rec.first))?;
-        let end = start
-            .checked_add(width)
-            .ok_or_else(|| out_of_range(rec.first))?;
-        // Records arrive roughly in time order, so the partition is almost always the newest.
-        let idx = match self.open.iter().rposition(|s| s.start == start) {
-            Some(i) => i,
-            None => {
-                let seg = self.open_segment(start, end)?;
-                self.open.push(seg);
-                self.open.len() - 1
+        let idx = match self.route(rec.first) {
+            Ok(i) => i,
+            Err(e) => {
+                self.stats.records_refused += 1;
+                return Err(e);
             }
         };
         let Some(seg) = self.open.get_mut(idx) else {
+            self.stats.records_refused += 1;
             return Ok(());
         };
         seg.enc.push(rec);
-        seg.totals.records += 1;
-        seg.totals.min_first = seg.totals.min_first.min(rec.first);
-        seg.totals.max_last = seg.totals.max_last.max(rec.last);
         self.stats.records += 1;
         if seg.enc.records() >= self.cfg.block_records || seg.enc.raw_len() >= BLOCK_TARGET_BYTES {
-            flush_block(seg, &mut self.stats)?;
+            flush_block(seg, &mut self.stats, self.cfg.on_flush.as_ref())?;
             if seg.out.pos >= self.cfg.max_segment_bytes {
                 let seg = self.open.swap_remove(idx);
                 self.seal(seg)?;
             }
         }
         Ok(())
+    }
+
+    /// Index of the open segment for a record starting at `first`, opening one if needed.
+    fn route(&mut self, first: Nanos) -> Result<usize, StoreError> {
+        let width = self.cfg.partition;
+        let start = first
+            .div_euclid(width)
+            .checked_mul(width)
+            .ok_or_else(|| out_of_range(first))?;
+        let end = start
+            .checked_add(width)
+            .ok_or_else(|| out_of_range(first))?;
+        // Records arrive roughly in time order, so the partition is almost always the newest.
+        if let Some(i) = self.open.iter().rposition(|s| s.start == start) {
+            return Ok(i);
+        }
+        let seg = self.open_segment(start, end)?;
+        self.open.push(seg);
+        Ok(self.open.len() - 1)
+    }
+
+    /// Writes the pending records of every open segment as a (smaller) block, so that they are
+    /// on disk in complete blocks: readable by queries now, and kept by recovery after a crash.
+    /// Live capture calls this at least once a second. Writes all it can and returns the first
+    /// error (the records of a block that failed are counted in `records_lost`).
+    pub fn flush_open(&mut self) -> Result<(), StoreError> {
+        let mut first_err = None;
+        let mut i = 0;
+        while i < self.open.len() {
+            let seg = &mut self.open[i];
+            if seg.enc.records() > 0 {
+                if let Err(e) = flush_block(seg, &mut self.stats, self.cfg.on_flush.as_ref()) {
+                    first_err.get_or_insert(e);
+                }
+            }
+            if self.open[i].out.pos >= self.cfg.max_segment_bytes {
+                let seg = self.open.swap_remove(i);
+                if let Err(e) = self.seal(seg) {
+                    first_err.get_or_insert(e);
+                }
+            } else {
+                i += 1;
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Stops without sealing, as a crash would: open segments stay behind as temporary files
+    /// holding their complete blocks (pending records are lost), for recovery to find. For tests
+    /// of recovery.
+    #[doc(hidden)]
+    pub fn abandon(mut self) {
+        self.open.clear();
     }
 
     /// Seals every open segment whose partition ends at or before `t`. Seals all it can and
@@ -334,7 +493,14 @@ impl StoreWriter {
                 reason: format!("no free segment sequence number left for writer {id}"),
             })?;
         };
-        let mut out = MappedFile::create(tmp_path, file)?;
+        let mut out = match MappedFile::create(tmp_path.clone(), file) {
+            Ok(out) => out,
+            Err(e) => {
+                // Nothing is in it; leaving it would only give recovery work.
+                let _ = std::fs::remove_file(&tmp_path);
+                return Err(e);
+            }
+        };
         let header = SegmentHeader {
             version: FORMAT_VERSION as u16,
             writer_id: id,
@@ -343,7 +509,10 @@ impl StoreWriter {
             sequence: seq,
             zstd_level: self.cfg.zstd_level,
         };
-        out.append(&header.encode())?;
+        if let Err(e) = out.append(&header.encode()) {
+            let _ = std::fs::remove_file(&tmp_path);
+            return Err(e);
+        }
         debug_assert_eq!(out.pos, HEADER_LEN as u64);
         let enc =
             BlockEncoder::new(self.cfg.zstd_level).map_err(|e| StoreError::Config(e.reason))?;
@@ -354,20 +523,44 @@ impl StoreWriter {
             out,
             enc,
             entries: Vec::new(),
-            totals: SegmentTotals {
-                records: 0,
-                min_first: Nanos::MAX,
-                max_last: Nanos::MIN,
-            },
         })
     }
 
+    /// Seals a segment. If the last partial block cannot be written its records are counted
+    /// lost and the segment is sealed with the blocks it has: room for the footer was kept free
+    /// as blocks were added, so a full disk does not stop the seal. If sealing fails anyway
+    /// (an I/O error), the temporary file is left with its complete blocks for recovery (readers
+    /// read it meanwhile) and the error names it.
     fn seal(&mut self, mut seg: OpenSegment) -> Result<(), StoreError> {
+        let mut block_err = None;
         if seg.enc.records() > 0 {
-            flush_block(&mut seg, &mut self.stats)?;
+            if let Err(e) = flush_block(&mut seg, &mut self.stats, self.cfg.on_flush.as_ref()) {
+                block_err = Some(e);
+            }
+        }
+        if seg.entries.is_empty() {
+            // Every block was lost: nothing to seal, and an empty temporary file is only noise.
+            drop(seg.out.map.take());
+            std::fs::remove_file(&seg.out.path).map_err(|e| StoreError::io(&seg.out.path, e))?;
+            return block_err.map_or(Ok(()), Err);
         }
         self.footer.clear();
-        encode_footer_and_trailer(&seg.entries, &seg.totals, seg.out.pos, &mut self.footer);
+        let totals = SegmentTotals {
+            records: seg.entries.iter().map(|e| u64::from(e.records)).sum(),
+            min_first: seg
+                .entries
+                .iter()
+                .map(|e| e.min_first)
+                .min()
+                .unwrap_or(Nanos::MAX),
+            max_last: seg
+                .entries
+                .iter()
+                .map(|e| e.max_last)
+                .max()
+                .unwrap_or(Nanos::MIN),
+        };
+        encode_footer_and_trailer(&seg.entries, &totals, seg.out.pos, &mut self.footer);
         seg.out.append(&self.footer)?;
         let m = &mut seg.out;
         let io = |e| StoreError::io(&m.path, e);
@@ -382,19 +575,22 @@ impl StoreWriter {
             sync_dir(pdir)?;
         }
         // Audit time is packet time: the newest record this writer still holds open.
-        let now =
-            (self.open.iter().map(|s| s.totals.max_last)).fold(seg.totals.max_last, Nanos::max);
+        let now = self
+            .open
+            .iter()
+            .flat_map(|s| s.entries.iter().map(|e| e.max_last))
+            .fold(totals.max_last, Nanos::max);
         super::audit::log_seal(
             &self.cfg.dir,
             &seg.final_path,
             (seg.start, seg.end),
-            (seg.totals.min_first, seg.totals.max_last),
-            seg.totals.records,
+            (totals.min_first, totals.max_last),
+            totals.records,
             now,
         )?;
         self.stats.segments += 1;
         self.stats.bytes += m.pos;
-        Ok(())
+        block_err.map_or(Ok(()), Err)
     }
 }
 
@@ -406,9 +602,28 @@ impl Drop for StoreWriter {
     }
 }
 
-fn flush_block(seg: &mut OpenSegment, stats: &mut WriterStats) -> Result<(), StoreError> {
-    let (bytes, summary) = seg.enc.finish().map_err(|e| StoreError::Config(e.reason))?;
-    let offset = seg.out.append(bytes)?;
+/// Closes the pending block of a segment and writes it. On failure its records are counted in
+/// `records_lost`: the encoder has already moved on to the next block.
+fn flush_block(
+    seg: &mut OpenSegment,
+    stats: &mut WriterStats,
+    hook: Option<&FlushHook>,
+) -> Result<(), StoreError> {
+    let pending = seg.enc.records() as u64;
+    let (bytes, summary) = match seg.enc.finish() {
+        Ok(b) => b,
+        Err(e) => {
+            stats.records_lost += pending;
+            return Err(StoreError::Config(e.reason));
+        }
+    };
+    let offset = match seg.out.append_block(bytes, seg.entries.len() + 1) {
+        Ok(at) => at,
+        Err(e) => {
+            stats.records_lost += u64::from(summary.records);
+            return Err(e);
+        }
+    };
     seg.entries.push(BlockEntry {
         offset,
         len: bytes.len() as u32,
@@ -417,6 +632,13 @@ fn flush_block(seg: &mut OpenSegment, stats: &mut WriterStats) -> Result<(), Sto
         max_last: summary.max_last,
     });
     stats.blocks += 1;
+    if let Some(hook) = hook {
+        (hook.0)(&FlushReport {
+            path: seg.out.path.clone(),
+            block: seg.entries.len() as u64 - 1,
+            records: summary.records,
+        });
+    }
     Ok(())
 }
 

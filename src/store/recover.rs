@@ -1,0 +1,627 @@
+//! Open segments: reading a temporary segment file up to its last complete block, and
+//! recovering the temporary files a dead writer left behind (keep every complete block, drop the
+//! torn tail, seal). See "Crash safety and recovery" in `docs/FORMAT.md`.
+//!
+//! Temporary files are read with `pread`, never mapped: a live writer truncates its file when it
+//! seals it, and a mapping of the old length would then fault (SIGBUS) instead of reading short.
+
+use super::block::{BlockDecoder, BlockHeader, BLOCK_HEADER_LEN};
+use super::lock::{try_lock, Acquired};
+use super::segment::{
+    encode_footer_and_trailer, BlockEntry, SegmentFile, SegmentHeader, SegmentTotals, HEADER_LEN,
+    SEGMENT_EXT, TEMP_SUFFIX,
+};
+use super::{check_marker, parse_partition_dir_name, sync_dir, StoreError};
+use crate::record::FlowRecord;
+use crate::time::Nanos;
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::ops::ControlFlow;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+/// No block of any encoding this format allows comes near this (65 536 records, each well
+/// under 256 bytes before compression); a header claiming more is damage, and this bounds what
+/// one read allocates whatever a damaged header says.
+const MAX_BLOCK_BYTES: u64 = 16 << 20;
+
+/// One temporary segment that recovery dealt with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveredSegment {
+    /// The temporary file as the dead writer left it.
+    pub temp: PathBuf,
+    /// The sealed segment it became; `None` when it held no complete block and was removed.
+    pub sealed: Option<PathBuf>,
+    /// Complete blocks kept, and their records.
+    pub blocks: u64,
+    pub records: u64,
+    /// Bytes of the torn tail: from the end of the last complete block to the last non-zero
+    /// byte of the file (a block the writer had begun but not finished).
+    pub torn_bytes: u64,
+    /// The file's length before and after (the difference is mostly preallocated zeros).
+    pub len_before: u64,
+    pub len_after: u64,
+}
+
+impl fmt::Display for RecoveredSegment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "recovered {}: kept {} blocks ({} records), dropped {} bytes of torn block data",
+            self.temp.display(),
+            self.blocks,
+            self.records,
+            self.torn_bytes
+        )?;
+        match &self.sealed {
+            Some(p) => write!(f, "; sealed as {}", p.display()),
+            None => write!(f, "; nothing to keep, removed"),
+        }
+    }
+}
+
+/// What opening a store did about temporary segments.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovery {
+    pub segments: Vec<RecoveredSegment>,
+    /// Temporary files that could not be recovered (left in place; readers still read their
+    /// complete blocks), and a lock that could not be taken, one line each.
+    pub problems: Vec<String>,
+    /// A live writer holds the store lock: its temporary segments were left alone.
+    pub live_writer: bool,
+}
+
+/// What reading an open segment found.
+#[derive(Debug)]
+pub(crate) struct OpenScan {
+    pub entries: Vec<BlockEntry>,
+    /// End of the last complete block.
+    pub end: u64,
+    pub file_len: u64,
+}
+
+/// The sealed name of a temporary segment path (`.seg-X-S.fks.tmp` → `seg-X-S.fks`).
+pub(crate) fn sealed_name(temp: &Path) -> Option<PathBuf> {
+    let name = temp.file_name()?.to_str()?;
+    let stem = name.strip_prefix('.')?.strip_suffix(TEMP_SUFFIX)?;
+    Some(temp.with_file_name(format!("{stem}{SEGMENT_EXT}")))
+}
+
+/// Reads the header of a temporary segment. `Ok(None)` when the writer had not written it yet
+/// (file shorter than a header, or all zeros): nothing is in the file.
+pub(crate) fn read_temp_header(
+    path: &Path,
+    file: &File,
+) -> Result<Option<SegmentHeader>, StoreError> {
+    let mut h = [0u8; HEADER_LEN];
+    match file.read_exact_at(&mut h, 0) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(StoreError::io(path, e)),
+    }
+    if h.iter().all(|&b| b == 0) {
+        return Ok(None);
+    }
+    SegmentHeader::parse(path, &h).map(Some)
+}
+
+/// Walks the blocks of a temporary segment from the header on and stops at the first one that is
+/// not complete: an all-zero block header is the clean end (the preallocated rest of the file),
+/// anything else that fails the block checks is a torn tail. `on_block` gets each complete
+/// block's records and may stop the walk.
+pub(crate) fn read_open_segment(
+    path: &Path,
+    file: &File,
+    decoder: &mut BlockDecoder,
+    buf: &mut Vec<u8>,
+    recs: &mut Vec<FlowRecord>,
+    mut on_block: impl FnMut(&BlockEntry, &[FlowRecord]) -> ControlFlow<()>,
+) -> Result<OpenScan, StoreError> {
+    let file_len = file.metadata().map_err(|e| StoreError::io(path, e))?.len();
+    let mut scan = OpenScan {
+        entries: Vec::new(),
+        end: HEADER_LEN as u64,
+        file_len,
+    };
+    loop {
+        let at = scan.end;
+        let mut bh = [0u8; BLOCK_HEADER_LEN];
+        match file.read_exact_at(&mut bh, at) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(StoreError::io(path, e)),
+        }
+        if bh.iter().all(|&b| b == 0) {
+            break;
+        }
+        let Ok(h) = BlockHeader::parse(&bh) else {
+            break;
+        };
+        let len = BLOCK_HEADER_LEN as u64 + u64::from(h.payload_len);
+        if h.payload_len == 0 || len > MAX_BLOCK_BYTES || at.saturating_add(len) > file_len {
+            break;
+        }
+        // Bounded by MAX_BLOCK_BYTES and by bytes that exist in the file.
+        buf.resize(len as usize, 0);
+        match file.read_exact_at(buf, at) {
+            Ok(()) => {}
+            // A live writer truncated the file while sealing it: what was read so far stands.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(StoreError::io(path, e)),
+        }
+        if decoder.decode_into(buf, recs).is_err() {
+            break;
+        }
+        let entry = entry_for(at, len as u32, recs);
+        scan.entries.push(entry);
+        scan.end = at + len;
+        if on_block(&entry, recs).is_break() {
+            break;
+        }
+    }
+    Ok(scan)
+}
+
+/// The index entry of a recovered block, from its decoded records.
+fn entry_for(offset: u64, len: u32, recs: &[FlowRecord]) -> BlockEntry {
+    BlockEntry {
+        offset,
+        len,
+        records: recs.len() as u32,
+        min_first: recs.iter().map(|r| r.first).min().unwrap_or(Nanos::MAX),
+        max_last: recs.iter().map(|r| r.last).max().unwrap_or(Nanos::MIN),
+    }
+}
+
+fn totals(entries: &[BlockEntry]) -> SegmentTotals {
+    SegmentTotals {
+        records: entries.iter().map(|e| u64::from(e.records)).sum(),
+        min_first: entries
+            .iter()
+            .map(|e| e.min_first)
+            .min()
+            .unwrap_or(Nanos::MAX),
+        max_last: entries
+            .iter()
+            .map(|e| e.max_last)
+            .max()
+            .unwrap_or(Nanos::MIN),
+    }
+}
+
+/// Offset just past the last non-zero byte in `[from, to)`, or `from` if all are zero.
+fn end_of_nonzero(path: &Path, file: &File, from: u64, to: u64) -> Result<u64, StoreError> {
+    let mut chunk = vec![0u8; 64 << 10];
+    let mut last = from;
+    let mut at = from;
+    while at < to {
+        let n = (to - at).min(chunk.len() as u64) as usize;
+        let Some(c) = chunk.get_mut(..n) else { break };
+        file.read_exact_at(c, at)
+            .map_err(|e| StoreError::io(path, e))?;
+        if let Some(i) = c.iter().rposition(|&b| b != 0) {
+            last = at + i as u64 + 1;
+        }
+        at += n as u64;
+    }
+    Ok(last)
+}
+
+/// Recovers every temporary segment of the store if no writer is live (the lock is free).
+/// Never fails for what it finds in the files: those go to `problems`.
+pub fn recover(dir: &Path) -> Result<Recovery, StoreError> {
+    if !check_marker(dir)? {
+        return Ok(Recovery::default());
+    }
+    match try_lock(dir) {
+        Ok(Acquired::Fresh(_lock)) => Ok(recover_locked(dir)),
+        Ok(Acquired::Shared(_) | Acquired::Busy) => Ok(Recovery {
+            live_writer: true,
+            ..Recovery::default()
+        }),
+        // No lock file and no right to create one: a read-only store nobody can be writing
+        // with this version; reading its open segments is all that can be done.
+        Err(e) => Ok(Recovery {
+            problems: vec![format!("not recovering open segments: {e}")],
+            ..Recovery::default()
+        }),
+    }
+}
+
+/// Recovers every temporary segment in the store. The caller holds the store lock, freshly
+/// taken: every temporary file belongs to a writer that is gone.
+pub(crate) fn recover_locked(dir: &Path) -> Recovery {
+    let mut out = Recovery::default();
+    match temp_files(dir) {
+        Ok(paths) => {
+            for p in paths {
+                match recover_temp(&p) {
+                    Ok(r) => {
+                        if let Err(e) = audit_recovered(dir, &r) {
+                            out.problems.push(format!("recovered but not audited: {e}"));
+                        }
+                        out.segments.push(r);
+                    }
+                    Err(e) => out.problems.push(format!("cannot recover: {e}")),
+                }
+            }
+        }
+        Err(e) => out.problems.push(e.to_string()),
+    }
+    out
+}
+
+/// A recovered segment enters the audit chain like a sealed one (`recover`, with what was
+/// dropped), so `verify` can explain it. Its time is its newest record's: packet time, as for
+/// seals.
+fn audit_recovered(dir: &Path, r: &RecoveredSegment) -> Result<(), StoreError> {
+    let Some(sealed) = &r.sealed else {
+        return Ok(());
+    };
+    let seg = SegmentFile::open(sealed)?;
+    super::audit::log_segment(
+        dir,
+        super::audit::Action::Recover,
+        sealed,
+        (seg.header.partition_start, seg.header.partition_end),
+        (seg.totals.min_first, seg.totals.max_last),
+        seg.totals.records,
+        seg.totals.max_last,
+        &format!(
+            "kept {} blocks, dropped {} torn bytes",
+            r.blocks, r.torn_bytes
+        ),
+    )
+}
+
+/// Temporary segment files in every partition directory, in time then name order.
+fn temp_files(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
+    let mut parts: Vec<(Nanos, PathBuf)> = Vec::new();
+    for ent in std::fs::read_dir(dir).map_err(|e| StoreError::io(dir, e))? {
+        let ent = ent.map_err(|e| StoreError::io(dir, e))?;
+        if let Some(start) = ent.file_name().to_str().and_then(parse_partition_dir_name) {
+            parts.push((start, ent.path()));
+        }
+    }
+    parts.sort();
+    let mut out = Vec::new();
+    for (_, pdir) in parts {
+        let Ok(rd) = std::fs::read_dir(&pdir) else {
+            continue;
+        };
+        let mut names: Vec<String> = rd
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.starts_with(".seg-") && n.ends_with(TEMP_SUFFIX))
+            .collect();
+        names.sort();
+        out.extend(names.into_iter().map(|n| pdir.join(n)));
+    }
+    Ok(out)
+}
+
+/// Seals one temporary segment of a dead writer: keeps its complete blocks, drops the torn
+/// tail, writes the footer, fsyncs, renames, fsyncs the directory. A file with no complete
+/// block is removed. The caller must hold the store lock.
+pub fn recover_temp(temp: &Path) -> Result<RecoveredSegment, StoreError> {
+    let io_err = |e| StoreError::io(temp, e);
+    let sealed = sealed_name(temp).ok_or_else(|| StoreError::Refused {
+        path: temp.to_path_buf(),
+        reason: "not a temporary segment name".into(),
+    })?;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(temp)
+        .map_err(io_err)?;
+    let len_before = file.metadata().map_err(io_err)?.len();
+    let mut report = RecoveredSegment {
+        temp: temp.to_path_buf(),
+        sealed: None,
+        blocks: 0,
+        records: 0,
+        torn_bytes: 0,
+        len_before,
+        len_after: 0,
+    };
+    if read_temp_header(temp, &file)?.is_none() {
+        report.torn_bytes = end_of_nonzero(temp, &file, 0, len_before)?;
+        drop(file);
+        remove_and_sync(temp)?;
+        return Ok(report);
+    }
+    // Killed after truncating but before renaming: the file is a whole sealed segment.
+    if let Ok(seg) = SegmentFile::open(temp) {
+        report.blocks = seg.entries.len() as u64;
+        report.records = seg.totals.records;
+        report.len_after = seg.file_len;
+        drop(seg);
+        file.sync_all().map_err(io_err)?;
+        return finish_rename(temp, &sealed, report);
+    }
+    let mut decoder = BlockDecoder::new().map_err(|e| io_err(io::Error::other(e.reason)))?;
+    let (mut buf, mut recs) = (Vec::new(), Vec::new());
+    let scan = read_open_segment(temp, &file, &mut decoder, &mut buf, &mut recs, |_, _| {
+        ControlFlow::Continue(())
+    })?;
+    report.blocks = scan.entries.len() as u64;
+    report.records = scan.entries.iter().map(|e| u64::from(e.records)).sum();
+    report.torn_bytes = end_of_nonzero(temp, &file, scan.end, scan.file_len)? - scan.end;
+    if scan.entries.is_empty() {
+        drop(file);
+        remove_and_sync(temp)?;
+        return Ok(report);
+    }
+    let mut footer = Vec::new();
+    encode_footer_and_trailer(&scan.entries, &totals(&scan.entries), scan.end, &mut footer);
+    // Truncate first: if recovery itself is interrupted, the file is blocks then (part of) a
+    // footer, which the next recovery reads as blocks then a torn tail.
+    file.set_len(scan.end).map_err(io_err)?;
+    file.write_all_at(&footer, scan.end).map_err(io_err)?;
+    file.sync_all().map_err(io_err)?;
+    report.len_after = scan.end + footer.len() as u64;
+    finish_rename(temp, &sealed, report)
+}
+
+fn finish_rename(
+    temp: &Path,
+    sealed: &Path,
+    mut report: RecoveredSegment,
+) -> Result<RecoveredSegment, StoreError> {
+    // The sealing protocol never lets a sealed name exist beside its temporary name; if it does,
+    // something else made it, and it is not overwritten.
+    if std::fs::symlink_metadata(sealed).is_ok() {
+        return Err(StoreError::Refused {
+            path: temp.to_path_buf(),
+            reason: format!("{} already exists; left unrecovered", sealed.display()),
+        });
+    }
+    std::fs::rename(temp, sealed).map_err(|e| StoreError::io(sealed, e))?;
+    if let Some(dir) = sealed.parent() {
+        sync_dir(dir)?;
+    }
+    report.sealed = Some(sealed.to_path_buf());
+    Ok(report)
+}
+
+fn remove_and_sync(temp: &Path) -> Result<(), StoreError> {
+    std::fs::remove_file(temp).map_err(|e| StoreError::io(temp, e))?;
+    match temp.parent() {
+        Some(dir) => sync_dir(dir),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::block::tests::sample;
+    use crate::store::{FlushHook, FlushReport, Store, StoreWriter, WriterConfig};
+    use std::sync::{Arc, Mutex};
+
+    fn collecting(cfg: &mut WriterConfig) -> Arc<Mutex<Vec<FlushReport>>> {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = Arc::clone(&seen);
+        cfg.on_flush = Some(FlushHook(Arc::new(move |r| {
+            s.lock().unwrap().push(r.clone())
+        })));
+        seen
+    }
+
+    fn all_records(dir: &Path) -> (Vec<FlowRecord>, crate::store::ScanStats) {
+        let mut out = Vec::new();
+        let st = Store::open(dir)
+            .unwrap()
+            .scan(None, None, |_, r| {
+                out.push(r.clone());
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        (out, st)
+    }
+
+    fn temp_files_in(dir: &Path) -> Vec<PathBuf> {
+        temp_files(dir).unwrap()
+    }
+
+    /// (offset, length) of each block in a temporary file image.
+    fn block_spans(bytes: &[u8]) -> Vec<(usize, usize)> {
+        let mut at = HEADER_LEN;
+        let mut out = Vec::new();
+        while let Ok(h) = BlockHeader::parse(&bytes[at..]) {
+            if h.payload_len == 0 {
+                break;
+            }
+            let len = BLOCK_HEADER_LEN + h.payload_len as usize;
+            out.push((at, len));
+            at += len;
+        }
+        out
+    }
+
+    #[test]
+    fn every_cut_inside_the_last_block_recovers_exactly_the_complete_blocks() {
+        let d = tempfile::tempdir().unwrap();
+        let mut cfg = WriterConfig::new(d.path());
+        cfg.block_records = 10;
+        let seen = collecting(&mut cfg);
+        let recs: Vec<FlowRecord> = (0..40).map(sample).collect();
+        let mut w = StoreWriter::create(cfg).unwrap();
+        for r in &recs {
+            w.append(r).unwrap();
+        }
+        w.abandon();
+        let temp = seen.lock().unwrap()[0].path.clone();
+        assert_eq!(seen.lock().unwrap().len(), 4);
+        let sealed = sealed_name(&temp).unwrap();
+        let image = std::fs::read(&temp).unwrap();
+        let spans = block_spans(&image);
+        assert_eq!(spans.len(), 4);
+        let (last, last_len) = spans[3];
+        let end = last + last_len;
+        // Every offset inside the last block, as a truncated file; every third one also as a
+        // file of its full preallocated length whose tail is zeros (a crash before the rest was
+        // copied) and with the last block's header not yet written (payload-first order).
+        for cut in last..=end {
+            let complete = if cut == end { 4 } else { 3 };
+            let mut variants = vec![image[..cut].to_vec()];
+            if cut % 3 == 0 || cut == end {
+                let mut v = image.clone();
+                v[cut..].fill(0);
+                variants.push(v.clone());
+                if cut < end {
+                    v[last..last + BLOCK_HEADER_LEN].fill(0);
+                    variants.push(v);
+                }
+            }
+            for (k, v) in variants.into_iter().enumerate() {
+                let _ = std::fs::remove_file(&sealed);
+                std::fs::write(&temp, &v).unwrap();
+                let r = recover_temp(&temp).unwrap();
+                assert_eq!(
+                    (r.blocks, r.records),
+                    (complete, complete * 10),
+                    "cut {cut} variant {k}"
+                );
+                assert!(r.torn_bytes <= (cut - last) as u64, "cut {cut} variant {k}");
+                if k == 0 && cut < end && image[cut - 1] != 0 {
+                    assert_eq!(r.torn_bytes, (cut - last) as u64, "cut {cut}");
+                }
+                assert_eq!(r.sealed.as_deref(), Some(sealed.as_path()));
+                assert!(!temp.exists());
+                let seg = SegmentFile::open(&sealed).unwrap();
+                assert_eq!(seg.entries.len() as u64, complete);
+                drop(seg);
+                let (got, st) = all_records(d.path());
+                assert!(st.problems.is_empty(), "{:?}", st.problems);
+                assert_eq!(got, recs[..complete as usize * 10], "cut {cut} variant {k}");
+            }
+        }
+    }
+
+    #[test]
+    fn live_writer_open_segment_is_read_not_touched() {
+        let d = tempfile::tempdir().unwrap();
+        let mut cfg = WriterConfig::new(d.path());
+        cfg.block_records = 10;
+        let recs: Vec<FlowRecord> = (0..25).map(sample).collect();
+        let mut w = StoreWriter::create(cfg).unwrap();
+        for r in &recs {
+            w.append(r).unwrap();
+        }
+        let store = Store::open(d.path()).unwrap();
+        assert!(store.recovery().live_writer);
+        assert!(store.recovery().segments.is_empty());
+        let (got, st) = all_records(d.path());
+        assert_eq!(got, recs[..20]);
+        assert_eq!(st.unsealed.len(), 1);
+        assert!(st.problems.is_empty());
+        w.flush_open().unwrap();
+        assert_eq!(all_records(d.path()).0, recs);
+        // A partly copied next block (garbage after the last complete one) is ignored silently.
+        let temp = st.unsealed[0].clone();
+        let len = {
+            let f = File::open(&temp).unwrap();
+            let scan = read_open_segment(
+                &temp,
+                &f,
+                &mut BlockDecoder::new().unwrap(),
+                &mut Vec::new(),
+                &mut Vec::new(),
+                |_, _| ControlFlow::Continue(()),
+            )
+            .unwrap();
+            assert_eq!(scan.entries.len(), 3);
+            scan.end
+        };
+        OpenOptions::new()
+            .write(true)
+            .open(&temp)
+            .unwrap()
+            .write_all_at(&[7u8; 40], len)
+            .unwrap();
+        let (got, st) = all_records(d.path());
+        assert_eq!(got, recs);
+        assert!(st.problems.is_empty(), "{:?}", st.problems);
+        assert!(temp.exists());
+        let stats = w.finish().unwrap();
+        assert_eq!((stats.records, stats.blocks, stats.segments), (25, 3, 1));
+        let (got, st) = all_records(d.path());
+        assert_eq!(got, recs);
+        assert!(st.unsealed.is_empty());
+    }
+
+    #[test]
+    fn dead_writer_segments_are_recovered_by_the_next_open_or_writer() {
+        let d = tempfile::tempdir().unwrap();
+        let mut cfg = WriterConfig::new(d.path());
+        cfg.block_records = 10;
+        let recs: Vec<FlowRecord> = (0..28).map(sample).collect();
+        let mut w = StoreWriter::create(cfg.clone()).unwrap();
+        for r in &recs[..25] {
+            w.append(r).unwrap();
+        }
+        w.flush_open().unwrap();
+        for r in &recs[25..] {
+            w.append(r).unwrap();
+        }
+        w.abandon();
+        assert_eq!(temp_files_in(d.path()).len(), 1);
+        let store = Store::open(d.path()).unwrap();
+        let r = store.recovery();
+        assert!(!r.live_writer && r.problems.is_empty());
+        assert_eq!(r.segments.len(), 1);
+        assert_eq!((r.segments[0].blocks, r.segments[0].records), (3, 25));
+        assert_eq!(r.segments[0].torn_bytes, 0);
+        assert!(r.segments[0]
+            .to_string()
+            .contains("kept 3 blocks (25 records)"));
+        assert!(temp_files_in(d.path()).is_empty());
+        assert_eq!(all_records(d.path()).0, recs[..25]);
+
+        // A writer of a new process recovers too (and reports it), before it writes.
+        let mut w = StoreWriter::create(cfg.clone()).unwrap();
+        w.append(&recs[25]).unwrap();
+        w.flush_open().unwrap();
+        w.abandon();
+        let w = StoreWriter::create(cfg).unwrap();
+        assert_eq!(w.recovery().segments.len(), 1);
+        assert_eq!(w.recovery().segments[0].records, 1);
+        w.finish().unwrap();
+        assert_eq!(all_records(d.path()).0.len(), 26);
+    }
+
+    #[test]
+    fn sealed_but_not_renamed_and_empty_temp_files() {
+        let d = tempfile::tempdir().unwrap();
+        let mut cfg = WriterConfig::new(d.path());
+        cfg.block_records = 10;
+        let recs: Vec<FlowRecord> = (0..15).map(sample).collect();
+        let mut w = StoreWriter::create(cfg).unwrap();
+        for r in &recs {
+            w.append(r).unwrap();
+        }
+        w.finish().unwrap();
+        let seg = Store::open(d.path()).unwrap().segments().unwrap()[0]
+            .path
+            .clone();
+        // Killed between the fsync of the sealed file and its rename.
+        let temp = seg.with_file_name(".seg-00000000-00000000.fks.tmp");
+        std::fs::rename(&seg, &temp).unwrap();
+        // Killed right after creating a temporary file, and after writing only its zeros.
+        let empty = seg.with_file_name(".seg-00000000-00000001.fks.tmp");
+        std::fs::write(&empty, b"").unwrap();
+        let zeros = seg.with_file_name(".seg-00000000-00000002.fks.tmp");
+        std::fs::write(&zeros, vec![0u8; 4096]).unwrap();
+        let r = Store::open(d.path()).unwrap().recovery().clone();
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        assert_eq!(r.segments.len(), 3);
+        assert_eq!((r.segments[0].blocks, r.segments[0].records), (2, 15));
+        assert_eq!(r.segments[0].sealed.as_deref(), Some(seg.as_path()));
+        assert!(r.segments[1..]
+            .iter()
+            .all(|s| s.sealed.is_none() && s.blocks == 0));
+        assert!(!empty.exists() && !zeros.exists());
+        assert_eq!(all_records(d.path()).0, recs);
+    }
+}
