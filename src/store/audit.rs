@@ -331,17 +331,28 @@ pub fn relative(dir: &Path, path: &Path) -> String {
         .join("/")
 }
 
-/// The writer's hook: records that `path` was just sealed (renamed into place, directory
-/// fsynced). The file was just written, so hashing it reads the page cache.
+/// The writer's hook: records that the complete, fsynced segment `file` is about to be renamed
+/// to `sealed`. Logged before the rename, so that a writer killed in between leaves an entry
+/// that explains the file recovery renames, never a sealed file the log does not know. The
+/// file was just written, so hashing it reads the page cache.
 pub fn log_seal(
     dir: &Path,
-    path: &Path,
+    file: &Path,
+    sealed: &Path,
     partition: (Nanos, Nanos),
     span: (Nanos, Nanos),
     records: u64,
     time: Nanos,
 ) -> Result<(), StoreError> {
-    log_segment(dir, Action::Seal, path, partition, span, records, time, "")
+    let mut facts = segment_facts(dir, file, partition.0, partition.1, span.0, span.1, records)?;
+    facts.path = relative(dir, sealed);
+    AuditLog::open(dir).append(&AuditRecord {
+        time,
+        action: Action::Seal,
+        segment: Some(facts),
+        reason: String::new(),
+    })?;
+    Ok(())
 }
 
 /// Records an event about one sealed segment file (`seal`, or `recover` for a segment that

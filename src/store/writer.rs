@@ -569,11 +569,6 @@ impl StoreWriter {
         }
         m.file.set_len(m.pos).map_err(io)?;
         m.file.sync_all().map_err(io)?;
-        std::fs::rename(&m.path, &seg.final_path)
-            .map_err(|e| StoreError::io(&seg.final_path, e))?;
-        if let Some(pdir) = seg.final_path.parent() {
-            sync_dir(pdir)?;
-        }
         // Audit time is packet time: the newest record this writer still holds open.
         let now = self
             .open
@@ -582,12 +577,18 @@ impl StoreWriter {
             .fold(totals.max_last, Nanos::max);
         super::audit::log_seal(
             &self.cfg.dir,
+            &m.path,
             &seg.final_path,
             (seg.start, seg.end),
             (totals.min_first, totals.max_last),
             totals.records,
             now,
         )?;
+        std::fs::rename(&m.path, &seg.final_path)
+            .map_err(|e| StoreError::io(&seg.final_path, e))?;
+        if let Some(pdir) = seg.final_path.parent() {
+            sync_dir(pdir)?;
+        }
         self.stats.segments += 1;
         self.stats.bytes += m.pos;
         block_err.map_or(Ok(()), Err)
