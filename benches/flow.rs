@@ -11,9 +11,11 @@ use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-/// Packets in the pre-generated stream; the bench cycles through it, shifting time forward by
-/// the stream's span on each wrap so that packet time never steps back.
-const STREAM: usize = 400_000;
+/// Packets in the pre-generated stream per concurrent flow (at least `MIN_STREAM`): enough that
+/// about 95 % of the flows are touched in one pass. The bench cycles through the stream,
+/// shifting time forward by its span on each wrap so that packet time never steps back.
+const STREAM_PER_FLOW: usize = 6;
+const MIN_STREAM: usize = 200_000;
 /// Packets per measured iteration.
 const CHUNK: usize = 8192;
 /// Packets between `expire` calls (a worker's batch).
@@ -95,9 +97,10 @@ fn stream(flows: usize, seed: u64) -> Vec<PacketMeta> {
             new_slot(&mut rng, serial)
         })
         .collect();
-    let mut out = Vec::with_capacity(STREAM);
+    let len = (flows * STREAM_PER_FLOW).max(MIN_STREAM);
+    let mut out = Vec::with_capacity(len);
     let mut cur = 0usize;
-    for i in 0..STREAM {
+    for i in 0..len {
         // Packet trains: half the time the previous flow sends again.
         if rng.below(2) == 0 {
             cur = rng.below(flows as u64) as usize;
@@ -170,7 +173,7 @@ struct Feeder {
 
 impl Feeder {
     fn chunk(&mut self) -> usize {
-        let span = STREAM as i64 * (1_000_000_000 / PPS);
+        let span = self.stream.len() as i64 * (1_000_000_000 / PPS);
         for _ in 0..CHUNK {
             if self.pos == self.stream.len() {
                 self.pos = 0;
