@@ -1,0 +1,218 @@
+//! Reader-thread and worker hot paths over real frames: `decode::decode`, `Dispatcher::hash`, and
+//! `FileSource` iteration. Throughput is in packets (frames), so the report reads as packets/s.
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use flowkeep::capture::{FileSource, LinkType, Next, Packet, PacketSource};
+use flowkeep::decode::{decode, Dispatcher};
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Real captures with a mix of link types, VLANs, IPv6, tunnels and damage.
+const FIXTURES: &[&str] = &[
+    "nDPI__1kxun.pcap",
+    "nDPI__sites.pcapng",
+    "pcap-parser__wireshark_samples-test.pcapng",
+];
+
+/// Frames copied out of a capture into one buffer, so that the benches touch memory the way the
+/// worker does (its batch is one contiguous buffer) and not the file parser.
+struct Frames {
+    data: Vec<u8>,
+    headers: Vec<(i64, u32, LinkType, usize, usize)>,
+}
+
+impl Frames {
+    fn packets(&self) -> impl Iterator<Item = Packet<'_>> {
+        self.headers
+            .iter()
+            .map(|&(ts, wire_len, link, start, end)| Packet {
+                ts,
+                wire_len,
+                link,
+                data: &self.data[start..end],
+            })
+    }
+
+    fn len(&self) -> u64 {
+        self.headers.len() as u64
+    }
+}
+
+fn fixture_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/pcaps")
+        .join(name)
+}
+
+fn load(names: &[&str]) -> Frames {
+    let mut frames = Frames {
+        data: Vec::new(),
+        headers: Vec::new(),
+    };
+    for name in names {
+        let path = fixture_path(name);
+        let mut src = FileSource::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        loop {
+            match src.next_packet() {
+                Ok(Next::Packet(p)) => {
+                    let start = frames.data.len();
+                    frames.data.extend_from_slice(p.data);
+                    frames
+                        .headers
+                        .push((p.ts, p.wire_len, p.link, start, frames.data.len()));
+                }
+                Ok(Next::Idle) => continue,
+                // Damage at the end of a fixture is part of the fixture: keep what came before.
+                Ok(Next::End) | Err(_) => break,
+            }
+        }
+    }
+    frames
+}
+
+/// A classic pcap (microsecond, Ethernet) of `n` minimum-size IPv4/TCP frames over 1000 flows:
+/// the worst case for the per-packet cost of reading a file.
+fn synthetic_pcap(n: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(24 + n as usize * (16 + 60));
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&0i32.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&65_535u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    let base_sec = 1_767_225_600u32;
+    for i in 0..n {
+        let flow = i % 1000;
+        let mut frame = [0u8; 60];
+        frame[0..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 1]);
+        frame[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 2]);
+        frame[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+        let ip = &mut frame[14..34];
+        ip[0] = 0x45;
+        ip[2..4].copy_from_slice(&40u16.to_be_bytes());
+        ip[8] = 64;
+        ip[9] = 6;
+        ip[12..16].copy_from_slice(&[10, 0, (flow >> 8) as u8, flow as u8]);
+        ip[16..20].copy_from_slice(&[198, 18, 0, 1]);
+        let tcp = &mut frame[34..54];
+        tcp[0..2].copy_from_slice(&(40_000 + flow as u16).to_be_bytes());
+        tcp[2..4].copy_from_slice(&443u16.to_be_bytes());
+        tcp[12] = 0x50;
+        tcp[13] = 0x10;
+        out.extend_from_slice(&(base_sec + i / 100_000).to_le_bytes());
+        out.extend_from_slice(&((i % 100_000) * 10).to_le_bytes());
+        out.extend_from_slice(&60u32.to_le_bytes());
+        out.extend_from_slice(&64u32.to_le_bytes());
+        out.extend_from_slice(&frame);
+    }
+    out
+}
+
+fn count_packets(bytes: Vec<u8>) -> u64 {
+    let mut src = FileSource::from_bytes("bench", bytes).unwrap_or_else(|e| panic!("{e}"));
+    let mut n = 0u64;
+    let mut captured = 0u64;
+    while let Ok(Next::Packet(p)) = src.next_packet() {
+        n += 1;
+        captured += p.data.len() as u64;
+    }
+    black_box(captured);
+    n
+}
+
+fn bench_decode(c: &mut Criterion) {
+    let all = load(FIXTURES);
+    let synth = synthetic_pcap(100_000);
+    let synth_frames = {
+        let mut src =
+            FileSource::from_bytes("synthetic", synth.clone()).unwrap_or_else(|e| panic!("{e}"));
+        let mut f = Frames {
+            data: Vec::new(),
+            headers: Vec::new(),
+        };
+        while let Ok(Next::Packet(p)) = src.next_packet() {
+            let start = f.data.len();
+            f.data.extend_from_slice(p.data);
+            f.headers
+                .push((p.ts, p.wire_len, p.link, start, f.data.len()));
+        }
+        f
+    };
+    let mut g = c.benchmark_group("decode");
+    g.throughput(Throughput::Elements(all.len()));
+    g.bench_function("fixtures", |b| {
+        b.iter(|| {
+            let mut ok = 0u64;
+            for p in all.packets() {
+                if let Ok(m) = decode(black_box(&p)) {
+                    ok += m.ip_bytes;
+                }
+            }
+            black_box(ok)
+        })
+    });
+    g.throughput(Throughput::Elements(synth_frames.len()));
+    g.bench_function("synthetic_tcp4_60B", |b| {
+        b.iter(|| {
+            let mut ok = 0u64;
+            for p in synth_frames.packets() {
+                if let Ok(m) = decode(black_box(&p)) {
+                    ok += m.ip_bytes;
+                }
+            }
+            black_box(ok)
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("dispatcher_hash");
+    g.throughput(Throughput::Elements(all.len()));
+    g.bench_function("fixtures", |b| {
+        let mut d = Dispatcher::new();
+        b.iter(|| {
+            let mut acc = 0u64;
+            for p in all.packets() {
+                acc ^= d.hash(black_box(&p));
+            }
+            black_box(acc)
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("file_source");
+    for name in ["nDPI__1kxun.pcap", "nDPI__sites.pcapng"] {
+        let bytes = std::fs::read(fixture_path(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let n = count_packets(bytes.clone());
+        g.throughput(Throughput::Elements(n));
+        g.bench_function(format!("open_iterate/{name}"), |b| {
+            b.iter_batched(
+                || bytes.clone(),
+                |bytes| assert_eq!(count_packets(bytes), n),
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    let n = count_packets(synth.clone());
+    assert_eq!(n, 100_000);
+    g.throughput(Throughput::Elements(n));
+    g.bench_function("open_iterate/synthetic_100k_60B", |b| {
+        b.iter_batched(
+            || synth.clone(),
+            |bytes| assert_eq!(count_packets(bytes), n),
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(20);
+    targets = bench_decode
+}
+criterion_main!(benches);

@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# Full-path replay benchmark: capture file → reader → workers → store, in packets per second.
+#
+# Usage: scripts/bench-replay.sh [options]
+#
+#   --packets N      packets in the generated capture     (env PACKETS,  default 10000000)
+#   --flows N        concurrent flows                      (env FLOWS,    default 100000)
+#   --seed S         generator seed                        (env SEED,     default 1)
+#   --duration SEC   capture duration in packet time       (env DURATION, default 60)
+#   --snaplen BYTES  captured bytes per frame              (env SNAPLEN,  default 128)
+#   --runs N         measured runs per worker count        (env RUNS,     default 5)
+#   --workers "L"    worker counts to measure              (env WORKERS,  default "1 2 4")
+#   --dir DIR        where captures and stores go          (env BENCH_DIR, default /tmp/flowkeep-bench)
+#   --pcap FILE      use (or generate) this capture instead of the default name in DIR
+#                    (env PCAP); its generator summary is FILE with .json instead of .pcap
+#   -h, --help       this text
+#
+# The capture is made by genpcap.py (see shared/bench/README.md; env GENPCAP overrides its path)
+# when it or its JSON summary is missing, and is deterministic: same options, same file. The
+# summary is written last, so a capture without one is treated as incomplete and made again.
+#
+# For each worker count the script runs `flowkeep replay FILE --store STORE --workers N -q` once
+# unmeasured (page cache, CPU frequency), then RUNS times into a fresh store, and prints the median
+# wall-clock seconds, packets/s, the store size and bytes per flow record. Every run must report
+# exactly the generator's `packets` and `ip_bytes`, and no malformed frames; otherwise it fails.
+#
+# Examples:
+#   scripts/bench-replay.sh                                   # the 10 M packet benchmark
+#   PACKETS=2000000 FLOWS=20000 scripts/bench-replay.sh       # a quicker 2 M packet one
+#   scripts/bench-replay.sh --pcap /tmp/bench/bench-2m-s128.pcap --flows 20000 --runs 3
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+packets=${PACKETS:-10000000}
+flows=${FLOWS:-100000}
+seed=${SEED:-1}
+duration=${DURATION:-60}
+snaplen=${SNAPLEN:-128}
+runs=${RUNS:-5}
+workers=${WORKERS:-"1 2 4"}
+dir=${BENCH_DIR:-/tmp/flowkeep-bench}
+pcap=${PCAP:-}
+
+usage() {
+    sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
+}
+
+die() {
+    echo "bench-replay: $*" >&2
+    exit 1
+}
+
+while (($#)); do
+    case $1 in
+    --packets) packets=$2; shift 2 ;;
+    --flows) flows=$2; shift 2 ;;
+    --seed) seed=$2; shift 2 ;;
+    --duration) duration=$2; shift 2 ;;
+    --snaplen) snaplen=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
+    --workers) workers=$2; shift 2 ;;
+    --dir) dir=$2; shift 2 ;;
+    --pcap) pcap=$2; shift 2 ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; die "unknown argument: $1" ;;
+    esac
+done
+
+for n in "$packets" "$flows" "$seed" "$duration" "$snaplen" "$runs"; do
+    [[ $n =~ ^[0-9]+$ ]] || die "expected a whole number, got '$n'"
+done
+((runs >= 1)) || die "--runs must be at least 1"
+
+mkdir -p "$dir"
+if [[ -z $pcap ]]; then
+    pcap=$dir/bench-p${packets}-f${flows}-s${seed}-d${duration}-snap${snaplen}.pcap
+fi
+summary=${pcap%.pcap}.json
+
+# --- the capture -------------------------------------------------------------------------------
+if [[ ! -s $pcap || ! -s $summary ]]; then
+    genpcap=${GENPCAP:-}
+    if [[ -z $genpcap ]]; then
+        for g in "$root/../shared/bench/genpcap.py" "$root/../../shared/bench/genpcap.py"; do
+            [[ -f $g ]] && genpcap=$g && break
+        done
+    fi
+    [[ -n $genpcap && -f $genpcap ]] || die "genpcap.py not found; set GENPCAP=/path/to/genpcap.py"
+    echo "generating $pcap ($packets packets, $flows flows, seed $seed) ..." >&2
+    rm -f "$summary"
+    python3 "$genpcap" --packets "$packets" --flows "$flows" --seed "$seed" \
+        --duration "$duration" --snaplen "$snaplen" --out "$pcap" --summary "$summary.tmp" 2>/dev/null
+    mv "$summary.tmp" "$summary"
+fi
+
+json() {
+    python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$summary" "$1"
+}
+want_packets=$(json packets)
+want_ip_bytes=$(json ip_bytes)
+
+# --- the binary ----------------------------------------------------------------------------------
+(cd "$root" && cargo build --release --quiet)
+flowkeep=$root/target/release/flowkeep
+
+# --- helpers -------------------------------------------------------------------------------------
+# The value of a summary line such as "ip bytes       123".
+field() {
+    awk -v key="$1" '{ v = $NF; $NF = ""; sub(/ +$/, ""); if ($0 == key) print v }' <<<"$2"
+}
+
+median() {
+    sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+# Runs one replay into a fresh store; prints its wall-clock seconds, checks its counts, and keeps
+# flowkeep's summary in $last_out (it runs in a subshell, so a variable would not survive).
+replay() {
+    local w=$1 store=$2 out start end
+    rm -rf "$store" "$last_out"
+    start=$EPOCHREALTIME
+    out=$("$flowkeep" replay "$pcap" --store "$store" --workers "$w" -q) ||
+        die "flowkeep replay failed (workers $w):"$'\n'"$out"
+    end=$EPOCHREALTIME
+    local got_packets got_ip_bytes got_malformed
+    got_packets=$(field packets "$out")
+    got_ip_bytes=$(field "ip bytes" "$out")
+    got_malformed=$(field malformed "$out")
+    [[ $got_packets == "$want_packets" ]] ||
+        die "workers $w: flowkeep counted $got_packets packets, the generator wrote $want_packets"$'\n'"$out"
+    [[ $got_ip_bytes == "$want_ip_bytes" ]] ||
+        die "workers $w: flowkeep counted $got_ip_bytes IP bytes, the generator wrote $want_ip_bytes"$'\n'"$out"
+    [[ $got_malformed == 0 ]] ||
+        die "workers $w: $got_malformed malformed frames in a capture that has none"$'\n'"$out"
+    printf '%s\n' "$out" >"$last_out"
+    awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f\n", e - s }'
+}
+
+# --- the runs ------------------------------------------------------------------------------------
+echo "machine  $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p'), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "capture  $pcap"
+echo "         $want_packets packets, $want_ip_bytes IP bytes, $(stat -c %s "$pcap") file bytes"
+echo "flowkeep $flowkeep ($(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown))"
+echo "runs     $runs per worker count, after one unmeasured run; wall-clock seconds"
+echo
+printf '%-8s %10s %10s %10s %12s %12s %13s %10s\n' \
+    workers "median s" "min s" "max s" "packets/s" "flows" "store bytes" "B/record"
+
+store=$dir/store
+last_out=$dir/last-replay.txt
+for w in $workers; do
+    [[ $w =~ ^[1-9][0-9]*$ ]] || die "bad worker count '$w'"
+    replay "$w" "$store" >/dev/null
+    times=()
+    for ((r = 0; r < runs; r++)); do
+        times+=("$(replay "$w" "$store")")
+    done
+    flows_written=$(field "flows written" "$(cat "$last_out")")
+    med=$(printf '%s\n' "${times[@]}" | median)
+    min=$(printf '%s\n' "${times[@]}" | sort -g | head -1)
+    max=$(printf '%s\n' "${times[@]}" | sort -g | tail -1)
+    bytes=$(du -sb "$store" | cut -f1)
+    awk -v w="$w" -v med="$med" -v min="$min" -v max="$max" -v p="$want_packets" \
+        -v f="$flows_written" -v b="$bytes" 'BEGIN {
+            printf "%-8s %10.3f %10.3f %10.3f %12.0f %12s %13s %10.1f\n",
+                w, med, min, max, p / med, f, b, (f > 0 ? b / f : 0)
+        }'
+done
+rm -rf "$store" "$last_out"
