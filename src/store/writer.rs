@@ -4,8 +4,8 @@
 
 use super::block::{BlockEncoder, MAX_BLOCK_RECORDS};
 use super::segment::{
-    encode_footer_and_trailer, BlockEntry, SegmentHeader, SegmentTotals, HEADER_LEN, SEGMENT_EXT,
-    TEMP_SUFFIX,
+    encode_footer_and_trailer, BlockEntry, CaptureStats, SegmentHeader, SegmentTotals, HEADER_LEN,
+    SEGMENT_EXT, TEMP_SUFFIX,
 };
 use super::{
     check_marker, partition_dir_name, sync_dir, write_marker, StoreError, FORMAT_VERSION,
@@ -170,7 +170,10 @@ struct OpenSegment {
     out: MappedFile,
     enc: BlockEncoder,
     entries: Vec<BlockEntry>,
+    /// The entries' address filters, concatenated in entry order.
+    filters: Vec<u8>,
     totals: SegmentTotals,
+    capture: CaptureStats,
 }
 
 pub struct StoreWriter {
@@ -178,6 +181,8 @@ pub struct StoreWriter {
     open: Vec<OpenSegment>,
     stats: WriterStats,
     footer: Vec<u8>,
+    /// Capture statistics reported while no segment was open, for the next one opened.
+    pending_capture: CaptureStats,
 }
 
 impl StoreWriter {
@@ -229,11 +234,27 @@ impl StoreWriter {
             open: Vec::new(),
             stats: WriterStats::default(),
             footer: Vec::new(),
+            pending_capture: CaptureStats::default(),
         })
     }
 
     pub fn stats(&self) -> WriterStats {
         self.stats
+    }
+
+    /// Adds capture statistics (counts since the previous call) to every segment open now, so
+    /// that each segment's footer says what the capture saw, dropped or could not store while
+    /// that segment was open: a segment is then known complete only if its drop counters are
+    /// zero. With several partitions open the same counts go into each of them, so summing
+    /// over segments can over-count. When no segment is open the counts are kept for the next
+    /// segment opened; counts reported after the last segment is sealed are not stored.
+    pub fn add_capture_stats(&mut self, stats: &CaptureStats) {
+        if self.open.is_empty() {
+            self.pending_capture.add(stats);
+        }
+        for seg in &mut self.open {
+            seg.capture.add(stats);
+        }
     }
 
     /// Adds a record to the open segment of the partition holding `rec.first`.
@@ -354,6 +375,8 @@ impl StoreWriter {
             out,
             enc,
             entries: Vec::new(),
+            filters: Vec::new(),
+            capture: std::mem::take(&mut self.pending_capture),
             totals: SegmentTotals {
                 records: 0,
                 min_first: Nanos::MAX,
@@ -367,7 +390,14 @@ impl StoreWriter {
             flush_block(&mut seg, &mut self.stats)?;
         }
         self.footer.clear();
-        encode_footer_and_trailer(&seg.entries, &seg.totals, seg.out.pos, &mut self.footer);
+        encode_footer_and_trailer(
+            &seg.entries,
+            &seg.filters,
+            &seg.totals,
+            &seg.capture,
+            seg.out.pos,
+            &mut self.footer,
+        );
         seg.out.append(&self.footer)?;
         let m = &mut seg.out;
         let io = |e| StoreError::io(&m.path, e);
@@ -404,7 +434,10 @@ fn flush_block(seg: &mut OpenSegment, stats: &mut WriterStats) -> Result<(), Sto
         records: summary.records,
         min_first: summary.min_first,
         max_last: summary.max_last,
+        filter_len: summary.filter.len() as u32,
+        filter_hashes: summary.filter_hashes,
     });
+    seg.filters.extend_from_slice(summary.filter);
     stats.blocks += 1;
     Ok(())
 }
