@@ -39,6 +39,9 @@ struct Dict<K, const W: usize> {
     values: Vec<[u8; W]>,
     src_idx: Vec<u32>,
     dst_idx: Vec<u32>,
+    /// Entry order for writing (ascending values) and each entry's rank in it.
+    perm: Vec<u32>,
+    rank: Vec<u32>,
 }
 
 impl<K: std::hash::Hash + Eq + Copy, const W: usize> Dict<K, W> {
@@ -48,6 +51,8 @@ impl<K: std::hash::Hash + Eq + Copy, const W: usize> Dict<K, W> {
             values: Vec::new(),
             src_idx: Vec::new(),
             dst_idx: Vec::new(),
+            perm: Vec::new(),
+            rank: Vec::new(),
         }
     }
 
@@ -81,11 +86,34 @@ impl<K, const W: usize> PutDict for Dict<K, W> {
         let w = index_width(d);
         out.extend_from_slice(&(d as u32).to_le_bytes());
         out.push(w as u8);
+        // Ascending entries: neighbours share leading bytes (one network's addresses, one
+        // vendor's MACs), which the planes below turn into runs; it also makes the dictionary
+        // canonical, which the reader checks.
+        self.perm.clear();
+        self.perm.extend(0..d as u32);
+        let values = &self.values;
+        self.perm
+            .sort_unstable_by_key(|&i| values.get(i as usize).copied().unwrap_or([0; W]));
+        self.rank.clear();
+        self.rank.resize(d, 0);
+        for (new, &old) in self.perm.iter().enumerate() {
+            if let Some(r) = self.rank.get_mut(old as usize) {
+                *r = new as u32;
+            }
+        }
+        for i in self.src_idx.iter_mut().chain(self.dst_idx.iter_mut()) {
+            *i = self.rank.get(*i as usize).copied().unwrap_or(0);
+        }
         // Byte-planar: all first bytes, then all second bytes... Addresses of one network
         // share leading bytes, which then form long runs.
         for b in 0..W {
-            out.extend(self.values.iter().map(|v| v[b]));
+            out.extend(
+                self.perm
+                    .iter()
+                    .map(|&i| self.values.get(i as usize).map_or(0, |v| v[b])),
+            );
         }
+        // Indices byte-planar too: with more than 256 entries the high bytes change slowly.
         for idx in [&self.src_idx, &self.dst_idx] {
             for plane in 0..w {
                 out.extend(idx.iter().map(|&i| (i >> (8 * plane)) as u8));
@@ -456,6 +484,11 @@ impl<'a, const W: usize> DictCol<'a, W> {
             src,
             dst,
         };
+        for i in 1..d {
+            if col.entry(i - 1) >= col.entry(i) {
+                return Err(format!("{what} dictionary entries not in ascending order"));
+            }
+        }
         for (plane, count) in [(src, srcs), (dst, dsts)] {
             for i in 0..count {
                 if col.index(plane, count, i) >= d {

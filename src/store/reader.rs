@@ -174,9 +174,9 @@ impl Store {
     /// Calls `f` with the partition start and the record, for every record whose
     /// `[first, last]` overlaps `[since, until)`: `last >= since` and `first < until`; `None`
     /// leaves that side open. Records come segment by segment in partition order, block order
-    /// within a segment: not sorted by time. `f` returning `Break` ends the scan (a reader
-    /// that went away). Unreadable segments and damaged blocks are described in `problems` and
-    /// skipped; the scan goes on.
+    /// within a segment, and by `first` within a block: not sorted by time overall. `f`
+    /// returning `Break` ends the scan (a reader that went away). Unreadable segments and
+    /// damaged blocks are described in `problems` and skipped; the scan goes on.
     pub fn scan(
         &self,
         since: Option<Nanos>,
