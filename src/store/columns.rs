@@ -133,7 +133,11 @@ fn index_width(d: usize) -> usize {
 
 /// Reusable buffers for encoding blocks: after the first few blocks, encoding allocates nothing.
 pub struct ColumnEncoder {
-    order: Vec<u32>,
+    /// (first, arrival index): sorting these pairs is a stable sort by `first` that needs no
+    /// scratch memory and touches no record.
+    order: Vec<(i64, u32)>,
+    /// The records in column order, so that each column pass reads memory sequentially.
+    sorted: Vec<FlowRecord>,
     col: Vec<u8>,
     v4: Dict<u32, 4>,
     v6: Dict<u128, 16>,
@@ -164,6 +168,7 @@ impl ColumnEncoder {
     pub fn new() -> ColumnEncoder {
         ColumnEncoder {
             order: Vec::new(),
+            sorted: Vec::new(),
             col: Vec::new(),
             v4: Dict::new(),
             v6: Dict::new(),
@@ -175,14 +180,20 @@ impl ColumnEncoder {
     /// `MAX_BLOCK_RECORDS` (the caller checks). Also builds the address filter into `filter`
     /// and returns its probe count.
     pub fn encode(&mut self, recs: &[FlowRecord], out: &mut Vec<u8>, filter: &mut Vec<u8>) -> u8 {
-        let n = recs.len();
-        // Sorting by `first` turns the first-time column into small non-negative deltas; the
-        // sort is stable, so equal times keep their order of arrival.
+        // Sorting by `first` turns the first-time column into small non-negative deltas; ties
+        // keep their order of arrival.
         self.order.clear();
-        self.order.extend(0..n as u32);
         self.order
-            .sort_by_key(|&i| recs.get(i as usize).map_or(0, |r| r.first));
-        let sorted = || self.order.iter().filter_map(|&i| recs.get(i as usize));
+            .extend(recs.iter().enumerate().map(|(i, r)| (r.first, i as u32)));
+        self.order.sort_unstable();
+        self.sorted.clear();
+        self.sorted.extend(
+            self.order
+                .iter()
+                .filter_map(|&(_, i)| recs.get(i as usize))
+                .cloned(),
+        );
+        let sorted = || self.sorted.iter();
 
         // Column 0: flags.
         let col = &mut self.col;
@@ -251,7 +262,7 @@ impl ColumnEncoder {
         self.v4.clear();
         self.v6.clear();
         self.macs.clear();
-        for r in self.order.iter().filter_map(|&i| recs.get(i as usize)) {
+        for r in &self.sorted {
             for (a, is_src) in [(&r.src, true), (&r.dst, false)] {
                 match a {
                     IpAddr::V4(v4) => {
@@ -295,7 +306,7 @@ impl ColumnEncoder {
 
         // Columns 11-14: counters as LEB128 varints; 15-17: TCP flags and end reason.
         let col = &mut self.col;
-        let sorted = || self.order.iter().filter_map(|&i| recs.get(i as usize));
+        let sorted = || self.sorted.iter();
         let counters: [fn(&FlowRecord) -> u64; 4] = [
             |r| r.packets,
             |r| r.bytes,

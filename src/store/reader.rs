@@ -405,8 +405,9 @@ mod tests {
             let blocks = recs.len().div_ceil(50) as u64;
             prop_assert_eq!(s.blocks_read + s.blocks_skipped_by_address, blocks);
             prop_assert!(s.blocks_read >= holding);
-            // ~1.3 % false positives per address per block: allow a generous margin.
-            let slack = (blocks - holding) / 10 + 2;
+            // ~1.3 % false positives per address per block (≤ 3 addresses here, so ≤ 4 %):
+            // a margin of 25 % + 3 blocks keeps this test from ever flaking.
+            let slack = (blocks - holding) / 4 + 3;
             prop_assert!(s.blocks_read <= holding + slack, "{} read, {} hold", s.blocks_read, holding);
         }
     }
