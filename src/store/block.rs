@@ -473,7 +473,24 @@ pub(crate) mod tests {
         #[test]
         fn block_round_trip(recs in proptest::collection::vec(arb_record(), 0..200)) {
             let block = encode_block(&recs).unwrap();
-            prop_assert_eq!(decode_block(&block).unwrap(), block_order(&recs));
+            let decoded = decode_block(&block).unwrap();
+            prop_assert_eq!(&decoded, &block_order(&recs));
+            // The filter the writer stores is the one recovery rebuilds from decoded records,
+            // and it holds every address.
+            let mut enc = BlockEncoder::new(3).unwrap();
+            for r in &recs {
+                enc.push(r);
+            }
+            let (_, s) = enc.finish().unwrap();
+            let mut rebuilt = Vec::new();
+            let k = super::super::summary::build_for_records(&decoded, &mut rebuilt);
+            prop_assert_eq!((&rebuilt[..], k), (s.filter, s.filter_hashes));
+            for r in &recs {
+                for a in [&r.src, &r.dst] {
+                    let key = super::super::summary::addr_key(a);
+                    prop_assert!(super::super::summary::may_contain(s.filter, k, &key));
+                }
+            }
         }
 
         #[test]
@@ -620,6 +637,10 @@ pub(crate) mod tests {
             enc.push(r);
         }
         let (_, s) = enc.finish().unwrap();
+        // Recovery rebuilds the same filter from the decoded records.
+        let mut rebuilt = Vec::new();
+        let k = super::super::summary::build_for_records(&recs, &mut rebuilt);
+        assert_eq!((&rebuilt[..], k), (s.filter, s.filter_hashes));
         for r in &recs {
             for a in [&r.src, &r.dst] {
                 let k = super::super::summary::addr_key(a);

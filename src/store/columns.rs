@@ -335,21 +335,8 @@ impl ColumnEncoder {
             .iter()
             .map(|v| Ipv4Addr::from(*v).to_ipv6_mapped().octets())
             .chain(self.v6.values.iter().copied());
-        build_filter(keys, self.v4.values.len() + self.v6.values.len(), filter)
+        summary::build(keys, self.v4.values.len() + self.v6.values.len(), filter)
     }
-}
-
-fn build_filter(keys: impl Iterator<Item = [u8; 16]>, count: usize, out: &mut Vec<u8>) -> u8 {
-    out.clear();
-    let len = summary::filter_len(count);
-    if len == 0 {
-        return 0;
-    }
-    out.resize(len, 0);
-    for k in keys {
-        summary::insert(out, summary::HASHES, &k);
-    }
-    summary::HASHES
 }
 
 /// The largest e ≤ 9 such that 10^e divides every value.

@@ -4,6 +4,7 @@
 //! it says "maybe" for about 1-2 % of the others. The hash is fixed here and in `docs/FORMAT.md`
 //! (it is part of the format: a reader must compute the same bits as the writer).
 
+use crate::record::FlowRecord;
 use std::net::IpAddr;
 
 /// Bits of filter per distinct address: with [`HASHES`] probes the false-positive rate is
@@ -93,19 +94,35 @@ pub fn may_contain(filter: &[u8], hashes_n: u8, key: &[u8; 16]) -> bool {
     })
 }
 
-/// Builds the filter for a set of distinct address keys into `out` (cleared first); returns the
-/// number of probes used (0 when there are no keys).
-pub fn build<'a>(keys: impl ExactSizeIterator<Item = &'a [u8; 16]>, out: &mut Vec<u8>) -> u8 {
+/// Builds the filter for `distinct` distinct address keys into `out` (cleared first); returns
+/// the number of probes used (0 when there are no keys). `distinct` sets the filter's size, so
+/// it must count the keys exactly as the writer does: IPv4 and IPv6 addresses apart, even an
+/// IPv4 address and its IPv4-mapped twin.
+pub fn build(keys: impl IntoIterator<Item = [u8; 16]>, distinct: usize, out: &mut Vec<u8>) -> u8 {
     out.clear();
-    let len = filter_len(keys.len());
+    let len = filter_len(distinct);
     if len == 0 {
         return 0;
     }
     out.resize(len, 0);
     for k in keys {
-        insert(out, HASHES, k);
+        insert(out, HASHES, &k);
     }
     HASHES
+}
+
+/// The filter the writer stores for a block of these records, and its probe count: for
+/// rebuilding a footer index from blocks (recovery of an unsealed segment). Allocates; not for
+/// the hot path, where the block encoder's dictionaries already know the distinct addresses.
+pub fn build_for_records(records: &[FlowRecord], out: &mut Vec<u8>) -> u8 {
+    let mut keys: Vec<(bool, [u8; 16])> = records
+        .iter()
+        .flat_map(|r| [&r.src, &r.dst])
+        .map(|a| (a.is_ipv6(), addr_key(a)))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    build(keys.iter().map(|k| k.1), keys.len(), out)
 }
 
 #[cfg(test)]
@@ -133,7 +150,7 @@ mod tests {
             .map(|i| addr_key(&IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i))))
             .collect();
         let mut f = Vec::new();
-        let k = build(keys.iter(), &mut f);
+        let k = build(keys.iter().copied(), keys.len(), &mut f);
         assert_eq!(f.len(), filter_len(5000));
         assert!(keys.iter().all(|key| may_contain(&f, k, key)));
         let fp = (0..100_000u32)
@@ -166,7 +183,7 @@ mod tests {
             let mut all: Vec<[u8; 16]> = keys;
             all.push(addr_key(&IpAddr::V6(Ipv6Addr::from(v6))));
             let mut f = Vec::new();
-            let k = build(all.iter(), &mut f);
+            let k = build(all.iter().copied(), all.len(), &mut f);
             for key in &all {
                 prop_assert!(may_contain(&f, k, key));
             }
