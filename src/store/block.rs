@@ -1,26 +1,20 @@
-//! Block encoding: a run of records as fixed-width rows, zstd-compressed behind a 16-byte block
-//! header. Kept apart from the segment file so that a later columnar encoding replaces only this
-//! file. The byte layout is specified in `docs/FORMAT.md`; the constants here are that promise.
+//! Block encoding: a run of records in columns (see [`super::columns`]), zstd-compressed behind
+//! a 20-byte block header that names the codec and checksums the block. The byte layout is
+//! specified in `docs/FORMAT.md`; the constants here are that promise.
 
-use crate::record::{EndReason, FlowRecord, Mac};
+use super::columns::{self, ColumnEncoder, FIXED_BYTES, MAX_BYTES_PER_RECORD};
+use crate::record::FlowRecord;
 use crate::time::Nanos;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// Bytes per encoded record row.
-pub const ROW_LEN: usize = 106;
 /// Bytes of the block header in front of the compressed payload.
-pub const BLOCK_HEADER_LEN: usize = 16;
+pub const BLOCK_HEADER_LEN: usize = 20;
 /// The most records a block may hold: bounds what a reader ever decompresses for one block
-/// (65 536 × 106 bytes ≈ 6.6 MiB), whatever a damaged header claims.
+/// (about 8.9 MiB), whatever a damaged header claims.
 pub const MAX_BLOCK_RECORDS: usize = 65_536;
 /// zstd level used when none is configured.
 pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
-
-const ADDR_SRC_V6: u8 = 0x01;
-const ADDR_DST_V6: u8 = 0x02;
-const MAC_SRC: u8 = 0x01;
-const MAC_DST: u8 = 0x02;
-const V4_MAPPED_PREFIX: [u8; 12] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
+/// The only block codec so far: columns (codec 1 layout) compressed as one zstd frame.
+pub const CODEC_COLUMNS_ZSTD: u8 = 1;
 
 /// What is wrong with a block; `offset` counts from the start of the block (its header), so the
 /// segment reader can add the block's file offset.
@@ -38,12 +32,19 @@ fn berr(offset: usize, reason: impl Into<String>) -> BlockError {
     }
 }
 
-/// The 16-byte header in front of every block's compressed payload.
+/// Largest uncompressed payload `records` records may have.
+pub fn max_raw_len(records: usize) -> usize {
+    FIXED_BYTES + records.saturating_mul(MAX_BYTES_PER_RECORD)
+}
+
+/// The 20-byte header in front of every block's compressed payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockHeader {
     pub payload_len: u32,
     pub records: u32,
     pub raw_len: u32,
+    pub codec: u8,
+    /// crc32c of header bytes 0..16 followed by the payload.
     pub crc32c: u32,
 }
 
@@ -55,23 +56,34 @@ impl BlockHeader {
                 format!("{} bytes, shorter than a block header", buf.len()),
             )
         })?;
+        if h[13..16] != [0, 0, 0] {
+            return Err(berr(13, "reserved block header bytes are not zero"));
+        }
         Ok(BlockHeader {
             payload_len: le_u32(h, 0),
             records: le_u32(h, 4),
             raw_len: le_u32(h, 8),
-            crc32c: le_u32(h, 12),
+            codec: h[12],
+            crc32c: le_u32(h, 16),
         })
     }
 
-    fn write(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.payload_len.to_le_bytes());
-        out.extend_from_slice(&self.records.to_le_bytes());
-        out.extend_from_slice(&self.raw_len.to_le_bytes());
-        out.extend_from_slice(&self.crc32c.to_le_bytes());
+    /// The first 16 bytes; the checksum covers them and the payload.
+    fn prefix(&self) -> [u8; 16] {
+        let mut h = [0u8; 16];
+        h[0..4].copy_from_slice(&self.payload_len.to_le_bytes());
+        h[4..8].copy_from_slice(&self.records.to_le_bytes());
+        h[8..12].copy_from_slice(&self.raw_len.to_le_bytes());
+        h[12] = self.codec;
+        h
+    }
+
+    fn checksum(&self, payload: &[u8]) -> u32 {
+        crc32c::crc32c_append(crc32c::crc32c(&self.prefix()), payload)
     }
 }
 
-/// Callers pass slices whose length was checked, so the conversions cannot fail; a zero value
+/// Callers pass slices whose length was checked, so the conversion cannot fail; a zero value
 /// instead of a panic keeps that true even if a caller is wrong.
 fn le_u32(b: &[u8], at: usize) -> u32 {
     b.get(at..at + 4)
@@ -79,157 +91,30 @@ fn le_u32(b: &[u8], at: usize) -> u32 {
         .map_or(0, u32::from_le_bytes)
 }
 
-fn le_u64(b: &[u8], at: usize) -> u64 {
-    b.get(at..at + 8)
-        .and_then(|s| s.try_into().ok())
-        .map_or(0, u64::from_le_bytes)
-}
-
-fn le_i64(b: &[u8], at: usize) -> i64 {
-    le_u64(b, at) as i64
-}
-
-fn le_u16(b: &[u8], at: usize) -> u16 {
-    b.get(at..at + 2)
-        .and_then(|s| s.try_into().ok())
-        .map_or(0, u16::from_le_bytes)
-}
-
-fn addr_bytes(a: &IpAddr) -> ([u8; 16], bool) {
-    match a {
-        IpAddr::V4(v4) => (v4.to_ipv6_mapped().octets(), false),
-        IpAddr::V6(v6) => (v6.octets(), true),
-    }
-}
-
-/// Appends one record as a `ROW_LEN`-byte row.
-pub fn encode_row(rec: &FlowRecord, out: &mut Vec<u8>) {
-    let (src, src_v6) = addr_bytes(&rec.src);
-    let (dst, dst_v6) = addr_bytes(&rec.dst);
-    let mut addr_flags = 0u8;
-    if src_v6 {
-        addr_flags |= ADDR_SRC_V6;
-    }
-    if dst_v6 {
-        addr_flags |= ADDR_DST_V6;
-    }
-    let mut mac_flags = 0u8;
-    if rec.src_mac.is_some() {
-        mac_flags |= MAC_SRC;
-    }
-    if rec.dst_mac.is_some() {
-        mac_flags |= MAC_DST;
-    }
-    out.extend_from_slice(&rec.first.to_le_bytes());
-    out.extend_from_slice(&rec.last.to_le_bytes());
-    out.extend_from_slice(&rec.packets.to_le_bytes());
-    out.extend_from_slice(&rec.bytes.to_le_bytes());
-    out.extend_from_slice(&rec.rev_packets.to_le_bytes());
-    out.extend_from_slice(&rec.rev_bytes.to_le_bytes());
-    out.extend_from_slice(&src);
-    out.extend_from_slice(&dst);
-    out.extend_from_slice(&rec.src_mac.unwrap_or([0; 6]));
-    out.extend_from_slice(&rec.dst_mac.unwrap_or([0; 6]));
-    out.extend_from_slice(&rec.sport.to_le_bytes());
-    out.extend_from_slice(&rec.dport.to_le_bytes());
-    out.extend_from_slice(&rec.vlan.to_le_bytes());
-    out.extend_from_slice(&rec.inner_vlan.to_le_bytes());
-    out.push(rec.proto);
-    out.push(addr_flags);
-    out.push(mac_flags);
-    out.push(rec.tcp_flags);
-    out.push(rec.rev_tcp_flags);
-    out.push(rec.end as u8);
-}
-
-fn decode_addr(b: &[u8; 16], v6: bool) -> Option<IpAddr> {
-    if v6 {
-        return Some(IpAddr::V6(Ipv6Addr::from(*b)));
-    }
-    // A v4 address must be stored v4-mapped; anything else is damage, not an address.
-    if b[..12] != V4_MAPPED_PREFIX {
-        return None;
-    }
-    Some(IpAddr::V4(Ipv4Addr::new(b[12], b[13], b[14], b[15])))
-}
-
-fn decode_mac(b: &[u8], present: bool) -> Option<Option<Mac>> {
-    let mac: Mac = b.try_into().ok()?;
-    match (present, mac) {
-        (true, m) => Some(Some(m)),
-        (false, [0, 0, 0, 0, 0, 0]) => Some(None),
-        // An absent MAC is written as zeros; other bytes mean the flags or the MAC are damaged.
-        (false, _) => None,
-    }
-}
-
-/// Decodes one `ROW_LEN`-byte row; `Err` carries the reason.
-pub fn decode_row(row: &[u8]) -> Result<FlowRecord, String> {
-    if row.len() != ROW_LEN {
-        return Err(format!("row of {} bytes, expected {ROW_LEN}", row.len()));
-    }
-    let addr_flags = row[101];
-    let mac_flags = row[102];
-    if addr_flags & !(ADDR_SRC_V6 | ADDR_DST_V6) != 0 {
-        return Err(format!("unknown address flag bits {addr_flags:#04x}"));
-    }
-    if mac_flags & !(MAC_SRC | MAC_DST) != 0 {
-        return Err(format!("unknown MAC flag bits {mac_flags:#04x}"));
-    }
-    let mut src = [0u8; 16];
-    src.copy_from_slice(&row[48..64]);
-    let mut dst = [0u8; 16];
-    dst.copy_from_slice(&row[64..80]);
-    let src = decode_addr(&src, addr_flags & ADDR_SRC_V6 != 0)
-        .ok_or("IPv4 source address not stored v4-mapped")?;
-    let dst = decode_addr(&dst, addr_flags & ADDR_DST_V6 != 0)
-        .ok_or("IPv4 destination address not stored v4-mapped")?;
-    let src_mac = decode_mac(&row[80..86], mac_flags & MAC_SRC != 0)
-        .ok_or("absent source MAC has non-zero bytes")?;
-    let dst_mac = decode_mac(&row[86..92], mac_flags & MAC_DST != 0)
-        .ok_or("absent destination MAC has non-zero bytes")?;
-    let end =
-        EndReason::from_u8(row[105]).ok_or_else(|| format!("unknown end reason {}", row[105]))?;
-    Ok(FlowRecord {
-        first: le_i64(row, 0),
-        last: le_i64(row, 8),
-        packets: le_u64(row, 16),
-        bytes: le_u64(row, 24),
-        rev_packets: le_u64(row, 32),
-        rev_bytes: le_u64(row, 40),
-        src,
-        dst,
-        src_mac,
-        dst_mac,
-        sport: le_u16(row, 92),
-        dport: le_u16(row, 94),
-        vlan: le_u16(row, 96),
-        inner_vlan: le_u16(row, 98),
-        proto: row[100],
-        tcp_flags: row[103],
-        rev_tcp_flags: row[104],
-        end,
-    })
-}
-
-/// Accumulates rows for one block and compresses them; the buffers are reused from block to
+/// Accumulates records for one block and encodes them; the buffers are reused from block to
 /// block so that appending a record does not allocate.
 pub struct BlockEncoder {
     cctx: zstd::bulk::Compressor<'static>,
-    rows: Vec<u8>,
-    records: usize,
+    columns: ColumnEncoder,
+    pending: Vec<FlowRecord>,
     min_first: Nanos,
     max_last: Nanos,
+    raw: Vec<u8>,
     payload: Vec<u8>,
     out: Vec<u8>,
+    filter: Vec<u8>,
 }
 
 /// What the segment footer needs to know about a finished block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BlockSummary {
+pub struct BlockSummary<'a> {
     pub records: u32,
     pub min_first: Nanos,
     pub max_last: Nanos,
+    /// Bloom filter over the block's distinct source and destination addresses
+    /// ([`super::summary`]); empty for an empty block.
+    pub filter: &'a [u8],
+    pub filter_hashes: u8,
 }
 
 impl BlockEncoder {
@@ -238,72 +123,82 @@ impl BlockEncoder {
             .map_err(|e| berr(0, format!("zstd level {zstd_level}: {e}")))?;
         Ok(BlockEncoder {
             cctx,
-            rows: Vec::new(),
-            records: 0,
+            columns: ColumnEncoder::new(),
+            pending: Vec::new(),
             min_first: Nanos::MAX,
             max_last: Nanos::MIN,
+            raw: Vec::new(),
             payload: Vec::new(),
             out: Vec::new(),
+            filter: Vec::new(),
         })
     }
 
     pub fn push(&mut self, rec: &FlowRecord) {
-        encode_row(rec, &mut self.rows);
-        self.records += 1;
+        self.pending.push(rec.clone());
         self.min_first = self.min_first.min(rec.first);
         self.max_last = self.max_last.max(rec.last);
     }
 
     pub fn records(&self) -> usize {
-        self.records
+        self.pending.len()
     }
 
+    /// Memory held by the pending records. Records are kept as they are until the block is
+    /// finished (columns need them all), so this is what a block costs before it is written.
     pub fn raw_len(&self) -> usize {
-        self.rows.len()
+        self.pending.len() * std::mem::size_of::<FlowRecord>()
     }
 
-    /// Compresses the pending rows into a block (header + payload) and starts a new block. The
-    /// returned slice lives until the next call.
-    pub fn finish(&mut self) -> Result<(&[u8], BlockSummary), BlockError> {
-        if self.records > MAX_BLOCK_RECORDS {
+    /// Encodes the pending records into a block (header + payload) and starts a new block. The
+    /// returned slices live until the next call.
+    pub fn finish(&mut self) -> Result<(&[u8], BlockSummary<'_>), BlockError> {
+        let records = self.pending.len();
+        if records > MAX_BLOCK_RECORDS {
             return Err(berr(
                 0,
-                format!(
-                    "{} records, more than the {MAX_BLOCK_RECORDS} a block may hold",
-                    self.records
-                ),
+                format!("{records} records, more than the {MAX_BLOCK_RECORDS} a block may hold"),
             ));
         }
+        self.raw.clear();
+        let hashes = self
+            .columns
+            .encode(&self.pending, &mut self.raw, &mut self.filter);
         self.payload.clear();
         self.payload
-            .reserve(zstd::zstd_safe::compress_bound(self.rows.len()));
+            .reserve(zstd::zstd_safe::compress_bound(self.raw.len()));
         self.cctx
-            .compress_to_buffer(&self.rows[..], &mut self.payload)
+            .compress_to_buffer(&self.raw[..], &mut self.payload)
             .map_err(|e| berr(BLOCK_HEADER_LEN, format!("zstd compression failed: {e}")))?;
-        // MAX_BLOCK_RECORDS bounds raw_len and so the compressed length, well inside u32.
-        let header = BlockHeader {
+        // MAX_BLOCK_RECORDS bounds the raw length (max_raw_len) and so the compressed length,
+        // well inside u32.
+        let mut header = BlockHeader {
             payload_len: self.payload.len() as u32,
-            records: self.records as u32,
-            raw_len: self.rows.len() as u32,
-            crc32c: crc32c::crc32c(&self.payload),
+            records: records as u32,
+            raw_len: self.raw.len() as u32,
+            codec: CODEC_COLUMNS_ZSTD,
+            crc32c: 0,
         };
+        header.crc32c = header.checksum(&self.payload);
+        self.out.clear();
+        self.out.extend_from_slice(&header.prefix());
+        self.out.extend_from_slice(&header.crc32c.to_le_bytes());
+        self.out.extend_from_slice(&self.payload);
         let summary = BlockSummary {
-            records: self.records as u32,
+            records: records as u32,
             min_first: self.min_first,
             max_last: self.max_last,
+            filter: &self.filter,
+            filter_hashes: hashes,
         };
-        self.out.clear();
-        header.write(&mut self.out);
-        self.out.extend_from_slice(&self.payload);
-        self.rows.clear();
-        self.records = 0;
+        self.pending.clear();
         self.min_first = Nanos::MAX;
         self.max_last = Nanos::MIN;
         Ok((&self.out[..], summary))
     }
 }
 
-/// Decompresses blocks, reusing its buffer from block to block.
+/// Decompresses and decodes blocks, reusing its buffer from block to block.
 pub struct BlockDecoder {
     dctx: zstd::bulk::Decompressor<'static>,
     raw: Vec<u8>,
@@ -328,7 +223,7 @@ impl BlockDecoder {
     ) -> Result<(), BlockError> {
         out.clear();
         let h = BlockHeader::parse(block)?;
-        let payload = &block[BLOCK_HEADER_LEN..];
+        let payload = block.get(BLOCK_HEADER_LEN..).unwrap_or_default();
         if payload.len() as u64 != u64::from(h.payload_len) {
             return Err(berr(
                 0,
@@ -346,29 +241,35 @@ impl BlockDecoder {
                 format!("{records} records, more than the {MAX_BLOCK_RECORDS} a block may hold"),
             ));
         }
-        // records ≤ MAX_BLOCK_RECORDS, so this cannot overflow.
-        let raw_len = records * ROW_LEN;
-        if h.raw_len as usize != raw_len {
+        let raw_len = h.raw_len as usize;
+        if raw_len > max_raw_len(records) {
             return Err(berr(
                 8,
-                format!(
-                    "uncompressed length {} does not match {records} records of {ROW_LEN} bytes",
-                    h.raw_len
-                ),
+                format!("uncompressed length {raw_len} is too large for {records} records"),
             ));
         }
-        let crc = crc32c::crc32c(payload);
+        let crc = h.checksum(payload);
         if crc != h.crc32c {
             return Err(berr(
-                12,
+                16,
                 format!(
-                    "payload checksum mismatch: stored {:#010x}, computed {crc:#010x}",
+                    "block checksum mismatch: stored {:#010x}, computed {crc:#010x}",
                     h.crc32c
                 ),
             ));
         }
+        if h.codec != CODEC_COLUMNS_ZSTD {
+            return Err(berr(
+                12,
+                format!(
+                    "unknown block codec {} (this flowkeep reads codec {CODEC_COLUMNS_ZSTD}); \
+                     written by a newer flowkeep? upgrade flowkeep",
+                    h.codec
+                ),
+            ));
+        }
         self.raw.clear();
-        // Bounded by MAX_BLOCK_RECORDS × ROW_LEN, never by an unchecked claim.
+        // Bounded by max_raw_len(MAX_BLOCK_RECORDS), never by an unchecked claim.
         self.raw.reserve(raw_len);
         let n = self
             .dctx
@@ -380,24 +281,15 @@ impl BlockDecoder {
                 format!("payload decompresses to {n} bytes, header says {raw_len}"),
             ));
         }
-        out.reserve(records);
-        for (i, row) in self.raw.chunks_exact(ROW_LEN).enumerate() {
-            match decode_row(row) {
-                Ok(rec) => out.push(rec),
-                Err(reason) => {
-                    out.clear();
-                    return Err(berr(
-                        BLOCK_HEADER_LEN,
-                        format!("record {i} (uncompressed byte {}): {reason}", i * ROW_LEN),
-                    ));
-                }
-            }
+        if let Err(reason) = columns::decode(&self.raw, records, out) {
+            out.clear();
+            return Err(berr(BLOCK_HEADER_LEN, reason));
         }
         Ok(())
     }
 }
 
-/// Encodes `records` as one block (header + compressed rows) at the default zstd level.
+/// Encodes `records` as one block (header + compressed columns) at the default zstd level.
 pub fn encode_block(records: &[FlowRecord]) -> Result<Vec<u8>, BlockError> {
     encode_block_with_level(records, DEFAULT_ZSTD_LEVEL)
 }
@@ -414,7 +306,8 @@ pub fn encode_block_with_level(
     Ok(bytes.to_vec())
 }
 
-/// Checks and decodes one whole block as produced by [`encode_block`].
+/// Checks and decodes one whole block as produced by [`encode_block`]. Records come back sorted
+/// by `first` (ties in the order they were pushed).
 pub fn decode_block(block: &[u8]) -> Result<Vec<FlowRecord>, BlockError> {
     let mut out = Vec::new();
     BlockDecoder::new()?.decode_into(block, &mut out)?;
@@ -424,7 +317,9 @@ pub fn decode_block(block: &[u8]) -> Result<Vec<FlowRecord>, BlockError> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::record::EndReason;
     use proptest::prelude::*;
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
     pub fn sample(i: u64) -> FlowRecord {
         FlowRecord {
@@ -449,21 +344,47 @@ pub(crate) mod tests {
         }
     }
 
+    /// What a block gives back: the records sorted by `first`, ties in push order.
+    pub fn block_order(recs: &[FlowRecord]) -> Vec<FlowRecord> {
+        let mut v = recs.to_vec();
+        v.sort_by_key(|r| r.first);
+        v
+    }
+
     fn arb_ip() -> impl Strategy<Value = IpAddr> {
         prop_oneof![
             any::<[u8; 4]>().prop_map(|b| IpAddr::V4(Ipv4Addr::from(b))),
             any::<[u8; 16]>().prop_map(|b| IpAddr::V6(Ipv6Addr::from(b))),
             // v4-mapped v6 must stay v6, not turn into v4
             any::<[u8; 4]>().prop_map(|b| IpAddr::V6(Ipv4Addr::from(b).to_ipv6_mapped())),
+            // a few repeated addresses, so dictionaries have shared entries
+            (0u8..3).prop_map(|i| IpAddr::V4(Ipv4Addr::new(192, 0, 2, i))),
+            (0u16..3).prop_map(|i| IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, i))),
+        ]
+    }
+
+    fn arb_mac() -> impl Strategy<Value = Option<[u8; 6]>> {
+        prop_oneof![
+            Just(None),
+            any::<[u8; 6]>().prop_map(Some),
+            // repeated MACs, as on a mirror port
+            (0u8..3).prop_map(|i| Some([0, 0x1b, 0x21, 0, 0, i])),
         ]
     }
 
     fn arb_u64() -> impl Strategy<Value = u64> {
-        prop_oneof![Just(0u64), Just(u64::MAX), any::<u64>()]
+        prop_oneof![Just(0u64), Just(u64::MAX), any::<u64>(), 0u64..300]
     }
 
     fn arb_i64() -> impl Strategy<Value = i64> {
-        prop_oneof![Just(i64::MIN), Just(i64::MAX), Just(0i64), any::<i64>()]
+        prop_oneof![
+            Just(i64::MIN),
+            Just(i64::MAX),
+            Just(0i64),
+            any::<i64>(),
+            // realistic µs-resolution times, so the time unit is above 1 ns
+            (0i64..1_000_000).prop_map(|us| 1_767_225_600_000_000_000 + us * 1000),
+        ]
     }
 
     pub fn arb_record() -> impl Strategy<Value = FlowRecord> {
@@ -477,12 +398,7 @@ pub(crate) mod tests {
                 any::<u16>(),
                 any::<u16>(),
             ),
-            (
-                any::<u16>(),
-                any::<u16>(),
-                any::<Option<[u8; 6]>>(),
-                any::<Option<[u8; 6]>>(),
-            ),
+            (any::<u16>(), any::<u16>(), arb_mac(), arb_mac()),
             (arb_u64(), arb_u64(), arb_u64(), arb_u64()),
             (any::<u8>(), any::<u8>(), 0u8..5),
         )
@@ -515,11 +431,66 @@ pub(crate) mod tests {
             )
     }
 
+    /// A realistic-looking block: µs times, a few hosts and MACs, mostly IPv4.
+    pub fn realistic(n: usize) -> Vec<FlowRecord> {
+        (0..n as u64)
+            .map(|i| {
+                let h = i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40;
+                let first = 1_767_225_600_000_000_000 + (i * 7_000 + h % 5_000) as i64 * 1000;
+                FlowRecord {
+                    first,
+                    last: first + (h % 30_000_000) as i64 * 1000,
+                    src: if h % 7 == 0 {
+                        IpAddr::V6(Ipv6Addr::new(
+                            0x2001,
+                            0xdb8,
+                            0,
+                            0,
+                            0,
+                            0,
+                            0,
+                            (h % 500) as u16,
+                        ))
+                    } else {
+                        IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + (h % 2000) as u32))
+                    },
+                    dst: IpAddr::V4(Ipv4Addr::from(0xc633_6400 + (h % 300) as u32)),
+                    sport: 1024 + (h % 60_000) as u16,
+                    dport: [443, 80, 53, 443, 8080][(h % 5) as usize],
+                    vlan: if h % 10 == 0 { 100 } else { 0 },
+                    packets: 1 + h % 40,
+                    bytes: 60 + h % 60_000,
+                    rev_packets: h % 50,
+                    rev_bytes: h % 80_000,
+                    src_mac: Some([0, 0x1b, 0x21, 0, 0, (h % 4) as u8]),
+                    ..sample(i)
+                }
+            })
+            .collect()
+    }
+
     proptest! {
         #[test]
         fn block_round_trip(recs in proptest::collection::vec(arb_record(), 0..200)) {
             let block = encode_block(&recs).unwrap();
-            prop_assert_eq!(decode_block(&block).unwrap(), recs);
+            let decoded = decode_block(&block).unwrap();
+            prop_assert_eq!(&decoded, &block_order(&recs));
+            // The filter the writer stores is the one recovery rebuilds from decoded records,
+            // and it holds every address.
+            let mut enc = BlockEncoder::new(3).unwrap();
+            for r in &recs {
+                enc.push(r);
+            }
+            let (_, s) = enc.finish().unwrap();
+            let mut rebuilt = Vec::new();
+            let k = super::super::summary::build_for_records(&decoded, &mut rebuilt);
+            prop_assert_eq!((&rebuilt[..], k), (s.filter, s.filter_hashes));
+            for r in &recs {
+                for a in [&r.src, &r.dst] {
+                    let key = super::super::summary::addr_key(a);
+                    prop_assert!(super::super::summary::may_contain(s.filter, k, &key));
+                }
+            }
         }
 
         #[test]
@@ -532,18 +503,70 @@ pub(crate) mod tests {
             let mut block = encode_block(&recs).unwrap();
             let p = pos.index(block.len());
             block[p] ^= 1 << bit;
-            // A flipped bit must be caught: the header fields cross-check and the CRC covers the payload.
+            // A flipped bit must be caught: the header fields cross-check and the CRC covers the
+            // header and the payload.
             prop_assert!(decode_block(&block).is_err());
             let c = cut.index(block.len());
             prop_assert!(decode_block(&block[..c]).is_err());
         }
+
+        /// Behind a valid checksum (a writer bug, or a forged block), damaged columns are still
+        /// refused or decoded, never a panic or an allocation sized by the damage.
+        #[test]
+        fn column_decoder_survives_damaged_columns(
+            recs in proptest::collection::vec(arb_record(), 1..40),
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+            cut in any::<prop::sample::Index>(),
+            extra in 0usize..3,
+        ) {
+            let mut raw = Vec::new();
+            let mut filter = Vec::new();
+            ColumnEncoder::new().encode(&recs, &mut raw, &mut filter);
+            let mut out = Vec::new();
+            for (at, x) in flips {
+                let i = at.index(raw.len());
+                raw[i] ^= x | 1;
+            }
+            let _ = columns::decode(&raw, recs.len(), &mut out);
+            let _ = columns::decode(&raw, recs.len() + extra, &mut out);
+            let c = cut.index(raw.len());
+            out.clear();
+            prop_assert!(columns::decode(&raw[..c], recs.len(), &mut out).is_err());
+        }
     }
 
     #[test]
-    fn row_is_exactly_row_len() {
-        let mut out = Vec::new();
-        encode_row(&sample(1), &mut out);
-        assert_eq!(out.len(), ROW_LEN);
+    fn every_byte_flip_and_truncation_is_refused() {
+        let recs = realistic(300);
+        let good = encode_block(&recs).unwrap();
+        assert_eq!(decode_block(&good).unwrap(), block_order(&recs));
+        for at in 0..good.len() {
+            for x in [0x01u8, 0x80, 0xff] {
+                let mut bad = good.clone();
+                bad[at] ^= x;
+                assert!(decode_block(&bad).is_err(), "flip {x:#x} at {at}");
+            }
+        }
+        for cut in 0..good.len() {
+            assert!(decode_block(&good[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut longer = good.clone();
+        longer.push(0);
+        assert!(decode_block(&longer).is_err());
+    }
+
+    #[test]
+    fn one_and_most_records() {
+        let one = [sample(1)];
+        assert_eq!(decode_block(&encode_block(&one).unwrap()).unwrap(), one);
+        let most = realistic(MAX_BLOCK_RECORDS);
+        let block = encode_block(&most).unwrap();
+        assert_eq!(decode_block(&block).unwrap(), block_order(&most));
+        let too_many = realistic(MAX_BLOCK_RECORDS + 1);
+        assert!(encode_block(&too_many).is_err());
+        assert!(decode_block(&encode_block(&[]).unwrap())
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
@@ -557,30 +580,29 @@ pub(crate) mod tests {
                 bytes: u64::MAX,
                 rev_packets: 0,
                 rev_bytes: u64::MAX - i as u64,
-                first: i64::MIN,
-                last: i64::MAX,
+                first: if i % 2 == 0 { i64::MIN } else { i64::MAX },
+                last: if i % 2 == 0 { i64::MAX } else { i64::MIN },
                 src_mac: None,
                 src: "2001:db8::1".parse().unwrap(),
                 ..sample(i as u64)
             })
             .collect();
-        assert_eq!(decode_block(&encode_block(&recs).unwrap()).unwrap(), recs);
+        assert_eq!(
+            decode_block(&encode_block(&recs).unwrap()).unwrap(),
+            block_order(&recs)
+        );
     }
 
     #[test]
-    fn bad_row_contents_are_refused() {
-        let mut row = Vec::new();
-        encode_row(&sample(0), &mut row);
-        let mut bad = row.clone();
-        bad[105] = 9;
-        assert!(decode_row(&bad).unwrap_err().contains("end reason"));
-        let mut bad = row.clone();
-        bad[101] = 0x80;
-        assert!(decode_row(&bad).is_err());
-        let mut bad = row.clone();
-        bad[48] = 1; // v4 flag but not v4-mapped
-        assert!(decode_row(&bad).is_err());
-        assert!(decode_row(&row[..50]).is_err());
+    fn unknown_codec_is_refused_clearly() {
+        let mut block = encode_block(&[sample(0)]).unwrap();
+        block[12] = 7;
+        let mut h = BlockHeader::parse(&block).unwrap();
+        h.crc32c = h.checksum(&block[BLOCK_HEADER_LEN..]);
+        block[16..20].copy_from_slice(&h.crc32c.to_le_bytes());
+        let e = decode_block(&block).unwrap_err();
+        assert!(e.reason.contains("unknown block codec 7"), "{e}");
+        assert_eq!(e.offset, 12);
     }
 
     #[test]
@@ -590,5 +612,55 @@ pub(crate) mod tests {
         block[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
         let e = decode_block(&block).unwrap_err();
         assert!(e.reason.contains("more than"), "{e}");
+        let mut block = encode_block(&[sample(0)]).unwrap();
+        block[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+        let e = decode_block(&block).unwrap_err();
+        assert!(e.reason.contains("too large"), "{e}");
+    }
+
+    #[test]
+    fn times_use_the_coarsest_exact_unit() {
+        // µs-resolution times are stored in µs; one odd nanosecond forces ns, still exact.
+        let mut recs = realistic(100);
+        let a = encode_block(&recs).unwrap();
+        recs[50].last += 1;
+        let b = encode_block(&recs).unwrap();
+        assert_eq!(decode_block(&b).unwrap(), block_order(&recs));
+        assert!(a.len() < b.len(), "{} vs {}", a.len(), b.len());
+    }
+
+    #[test]
+    fn filter_covers_every_address() {
+        let recs = realistic(5000);
+        let mut enc = BlockEncoder::new(3).unwrap();
+        for r in &recs {
+            enc.push(r);
+        }
+        let (_, s) = enc.finish().unwrap();
+        // Recovery rebuilds the same filter from the decoded records.
+        let mut rebuilt = Vec::new();
+        let k = super::super::summary::build_for_records(&recs, &mut rebuilt);
+        assert_eq!((&rebuilt[..], k), (s.filter, s.filter_hashes));
+        for r in &recs {
+            for a in [&r.src, &r.dst] {
+                let k = super::super::summary::addr_key(a);
+                assert!(super::super::summary::may_contain(
+                    s.filter,
+                    s.filter_hashes,
+                    &k
+                ));
+            }
+        }
+        let absent = (0..1000u32)
+            .filter(|i| {
+                let k =
+                    super::super::summary::addr_key(&IpAddr::V4(Ipv4Addr::from(0x5000_0000 + i)));
+                super::super::summary::may_contain(s.filter, s.filter_hashes, &k)
+            })
+            .count();
+        assert!(
+            absent < 50,
+            "{absent} of 1000 absent addresses pass the filter"
+        );
     }
 }

@@ -1,7 +1,9 @@
 //! The flow store: time-partitioned, zstd-compressed segment files. The on-disk format is
 //! specified byte for byte in `docs/FORMAT.md`; that document is the promise, this code keeps it.
 //!
-//! - [`block`]: how a run of records becomes one checksummed, compressed block.
+//! - [`block`]: how a run of records becomes one checksummed, compressed block; [`columns`] lays
+//!   the records out column by column inside it.
+//! - [`summary`]: the per-block address Bloom filter that lets a query skip blocks.
 //! - [`segment`]: the segment file around the blocks (header, footer, trailer).
 //! - [`writer`]: [`StoreWriter`] routes records to partitions and seals segment files.
 //! - [`reader`]: [`Store`] lists segments and scans records by time.
@@ -12,17 +14,20 @@
 
 pub mod audit;
 pub mod block;
+pub mod columns;
 pub mod holds;
 pub mod lock;
 pub mod reader;
 pub mod recover;
 pub mod segment;
+pub mod summary;
 pub mod verify;
 pub mod writer;
 
 pub use block::{decode_block, encode_block, encode_block_with_level, BlockError};
 pub use reader::{ScanStats, SegmentInfo, Store};
 pub use recover::{recover, RecoveredSegment, Recovery};
+pub use segment::CaptureStats;
 pub use writer::{FlushHook, FlushReport, StoreWriter, WriterConfig, WriterStats};
 
 use crate::time::Nanos;
@@ -30,7 +35,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 /// The store format this build writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+/// Versions below this were development formats, never released: refused, not read.
+pub const OLDEST_READABLE_VERSION: u32 = 2;
 /// Name of the marker file at the top of a store directory.
 pub const MARKER_NAME: &str = "flowkeep-store";
 
@@ -57,6 +64,11 @@ pub enum StoreError {
     },
     #[error("{}: {reason}", path.display())]
     Refused { path: PathBuf, reason: String },
+    #[error(
+        "{}: store format {found} was written by an older development build of flowkeep; re-create the store",
+        path.display()
+    )]
+    OldVersion { path: PathBuf, found: u32 },
     #[error("invalid store configuration: {0}")]
     Config(String),
     #[error("record first={first} ns: {reason}")]
@@ -120,6 +132,12 @@ pub(crate) fn check_marker(dir: &Path) -> Result<bool, StoreError> {
     }
     if version == 0 {
         return Err(StoreError::corrupt(path, 15, "marker says format 0"));
+    }
+    if version < OLDEST_READABLE_VERSION {
+        return Err(StoreError::OldVersion {
+            path,
+            found: version,
+        });
     }
     Ok(true)
 }
@@ -231,11 +249,15 @@ mod tests {
             e,
             StoreError::UnsupportedVersion {
                 found: 7,
-                supported: 1,
+                supported: 2,
                 ..
             }
         ));
         assert!(e.to_string().contains("upgrade flowkeep"), "{e}");
+        std::fs::write(d.path().join(MARKER_NAME), "flowkeep store\nformat 1\n").unwrap();
+        let e = check_marker(d.path()).unwrap_err();
+        assert!(matches!(e, StoreError::OldVersion { found: 1, .. }));
+        assert!(e.to_string().contains("re-create the store"), "{e}");
         std::fs::write(d.path().join(MARKER_NAME), "something else").unwrap();
         assert!(matches!(
             check_marker(d.path()),

@@ -4,11 +4,13 @@
 
 use super::block::BlockDecoder;
 use super::recover::{read_open_segment, read_temp_header, recover, sealed_name, Recovery};
-use super::segment::{SegmentFile, SEGMENT_EXT, TEMP_SUFFIX};
+use super::segment::{CaptureStats, SegmentFile, SEGMENT_EXT, TEMP_SUFFIX};
+use super::summary::addr_key;
 use super::{check_marker, parse_partition_dir_name, StoreError};
 use crate::record::FlowRecord;
 use crate::time::Nanos;
 use std::io;
+use std::net::IpAddr;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
@@ -26,6 +28,8 @@ pub struct SegmentInfo {
     pub last: Nanos,
     /// File size.
     pub bytes: u64,
+    /// What the capture saw while the segment was open (all zero if unreadable).
+    pub capture: CaptureStats,
     /// Set when the segment's header or footer cannot be read: the segment is then unusable and
     /// the other fields hold only what its location says (partition start from the directory
     /// name, end = start, zero counts, first = last = partition start).
@@ -42,6 +46,9 @@ pub struct ScanStats {
     pub blocks_read: u64,
     /// Blocks skipped by their time range.
     pub blocks_skipped: u64,
+    /// Blocks in the time range skipped because their address summary rules out every address
+    /// of the query ([`Store::scan_filtered`]).
+    pub blocks_skipped_by_address: u64,
     /// Records passed to the callback.
     pub records: u64,
     /// Unreadable segments and damaged blocks, one line each: path, byte offset, reason.
@@ -153,6 +160,7 @@ impl Store {
                     first: seg.totals.min_first,
                     last: seg.totals.max_last,
                     bytes: seg.file_len,
+                    capture: seg.capture,
                     error: None,
                     path,
                 },
@@ -165,6 +173,7 @@ impl Store {
                     first: start,
                     last: start,
                     bytes: std::fs::metadata(&path).map_or(0, |m| m.len()),
+                    capture: CaptureStats::default(),
                     error: Some(e.to_string()),
                     path,
                 },
@@ -179,15 +188,31 @@ impl Store {
     /// Calls `f` with the partition start and the record, for every record whose
     /// `[first, last]` overlaps `[since, until)`: `last >= since` and `first < until`; `None`
     /// leaves that side open. Records come segment by segment in partition order, block order
-    /// within a segment: not sorted by time. `f` returning `Break` ends the scan (a reader
-    /// that went away). Unreadable segments and damaged blocks are described in `problems` and
-    /// skipped; the scan goes on.
+    /// within a segment, and by `first` within a block: not sorted by time overall. `f`
+    /// returning `Break` ends the scan (a reader that went away). Unreadable segments and
+    /// damaged blocks are described in `problems` and skipped; the scan goes on.
     pub fn scan(
         &self,
         since: Option<Nanos>,
         until: Option<Nanos>,
+        f: impl FnMut(Nanos, &FlowRecord) -> ControlFlow<()>,
+    ) -> Result<ScanStats, StoreError> {
+        self.scan_filtered(since, until, None, f)
+    }
+
+    /// [`Store::scan`] restricted to records whose `src` or `dst` is one of `addrs` (`None`: all
+    /// records; an empty slice: none). Blocks whose address summary rules out every address are
+    /// not read at all, and counted in `ScanStats::blocks_skipped_by_address`.
+    pub fn scan_filtered(
+        &self,
+        since: Option<Nanos>,
+        until: Option<Nanos>,
+        addrs: Option<&[IpAddr]>,
         mut f: impl FnMut(Nanos, &FlowRecord) -> ControlFlow<()>,
     ) -> Result<ScanStats, StoreError> {
+        let keys: Option<Vec<[u8; 16]>> = addrs.map(|a| a.iter().map(addr_key).collect());
+        let wanted =
+            |r: &FlowRecord| addrs.is_none_or(|a| a.contains(&r.src) || a.contains(&r.dst));
         let since = since.unwrap_or(Nanos::MIN);
         let overlaps = |first: Nanos, last: Nanos| last >= since && until.is_none_or(|u| first < u);
         let listing = self.list()?;
@@ -235,9 +260,13 @@ impl Store {
                 continue;
             }
             stats.segments_read += 1;
-            for e in &seg.entries {
+            for (i, e) in seg.entries.iter().enumerate() {
                 if !overlaps(e.min_first, e.max_last) {
                     stats.blocks_skipped += 1;
+                    continue;
+                }
+                if keys.as_ref().is_some_and(|k| !seg.block_may_contain(i, k)) {
+                    stats.blocks_skipped_by_address += 1;
                     continue;
                 }
                 let problem = |offset: u64, reason: String| {
@@ -268,7 +297,7 @@ impl Store {
                 }
                 stats.blocks_read += 1;
                 for r in &recs {
-                    if overlaps(r.first, r.last) {
+                    if overlaps(r.first, r.last) && wanted(r) {
                         stats.records += 1;
                         if f(partition, r).is_break() {
                             return Ok(stats);
@@ -351,6 +380,7 @@ mod tests {
     use crate::store::{StoreWriter, WriterConfig, MARKER_NAME};
     use crate::time::NANOS_PER_SEC;
     use proptest::prelude::*;
+    use std::net::IpAddr;
 
     const T0: Nanos = 1_767_225_600 * NANOS_PER_SEC; // 2026-01-01T00:00:00Z
     const HOUR: Nanos = 3600 * NANOS_PER_SEC;
@@ -420,6 +450,157 @@ mod tests {
             prop_assert!(scan.problems.is_empty(), "{:?}", scan.problems);
             prop_assert_eq!(sorted(got), sorted(kept));
         }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(16))]
+        /// A query for some addresses returns exactly the records that have one of them, and
+        /// reads only the blocks that hold one (plus a few false positives).
+        #[test]
+        fn address_filter_never_misses(
+            hosts in proptest::collection::vec(any::<u32>(), 1..400),
+            picks in proptest::collection::vec(any::<prop::sample::Index>(), 300..1500),
+            query in proptest::collection::vec(any::<prop::sample::Index>(), 1..3),
+            stranger in any::<[u8; 16]>(),
+        ) {
+            let d = tempfile::tempdir().unwrap();
+            let recs: Vec<FlowRecord> = picks
+                .iter()
+                .enumerate()
+                .map(|(i, p)| FlowRecord {
+                    src: IpAddr::V4(hosts[p.index(hosts.len())].into()),
+                    dst: IpAddr::V4(hosts[(p.index(hosts.len()) + 1) % hosts.len()].into()),
+                    ..rec(T0 + i as i64 * 1000, T0 + i as i64 * 1000 + 5, i as u64)
+                })
+                .collect();
+            write(d.path(), &recs, |c| c.block_records = 50);
+            let mut addrs: Vec<IpAddr> =
+                query.iter().map(|q| IpAddr::V4(hosts[q.index(hosts.len())].into())).collect();
+            addrs.push(IpAddr::V6(stranger.into()));
+            let store = Store::open(d.path()).unwrap();
+            let mut got = Vec::new();
+            let s = store
+                .scan_filtered(None, None, Some(&addrs), |_, r| {
+                    got.push(r.clone());
+                    ControlFlow::Continue(())
+                })
+                .unwrap();
+            let want: Vec<FlowRecord> = recs
+                .iter()
+                .filter(|r| addrs.contains(&r.src) || addrs.contains(&r.dst))
+                .cloned()
+                .collect();
+            prop_assert_eq!(sorted(got), sorted(want));
+            let holding = recs
+                .chunks(50)
+                .filter(|c| c.iter().any(|r| addrs.contains(&r.src) || addrs.contains(&r.dst)))
+                .count() as u64;
+            let blocks = recs.len().div_ceil(50) as u64;
+            prop_assert_eq!(s.blocks_read + s.blocks_skipped_by_address, blocks);
+            prop_assert!(s.blocks_read >= holding);
+            // ~1.3 % false positives per address per block (≤ 3 addresses here, so ≤ 4 %):
+            // a margin of 25 % + 3 blocks keeps this test from ever flaking.
+            let slack = (blocks - holding) / 4 + 3;
+            prop_assert!(s.blocks_read <= holding + slack, "{} read, {} hold", s.blocks_read, holding);
+        }
+    }
+
+    #[test]
+    fn address_query_skips_blocks_without_the_address() {
+        let d = tempfile::tempdir().unwrap();
+        let recs: Vec<FlowRecord> = (0..10_000).map(sample).collect();
+        write(d.path(), &recs, |c| c.block_records = 1000);
+        // sample(i) has src 10.0.(i>>8).(i&255): one address, in exactly one block.
+        let target: IpAddr = "10.0.20.3".parse().unwrap();
+        let store = Store::open(d.path()).unwrap();
+        let mut got = Vec::new();
+        let s = store
+            .scan_filtered(None, None, Some(&[target]), |_, r| {
+                got.push(r.clone());
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert_eq!(got, [sample(20 * 256 + 3)]);
+        assert!(s.blocks_read <= 2, "{s:?}");
+        assert_eq!(s.blocks_read + s.blocks_skipped_by_address, 10);
+        // An empty address list matches nothing; None matches everything.
+        let s = store
+            .scan_filtered(None, None, Some(&[]), |_, _| ControlFlow::Continue(()))
+            .unwrap();
+        assert_eq!((s.records, s.blocks_read), (0, 0));
+        let s = store
+            .scan_filtered(None, None, None, |_, _| ControlFlow::Continue(()))
+            .unwrap();
+        assert_eq!(s.records, 10_000);
+    }
+
+    #[test]
+    fn capture_stats_go_to_open_segments_or_the_next_one() {
+        use crate::store::CaptureStats;
+        let d = tempfile::tempdir().unwrap();
+        let mut w = StoreWriter::create(WriterConfig::new(d.path())).unwrap();
+        let one = CaptureStats {
+            frames: 10,
+            kernel_drops: 2,
+            ..CaptureStats::default()
+        };
+        // Nothing open: kept for the next segment.
+        w.add_capture_stats(&one);
+        w.append(&rec(T0 + 1, T0 + 2, 1)).unwrap();
+        w.add_capture_stats(&CaptureStats {
+            frames: 5,
+            malformed: 1,
+            flags: crate::store::segment::CAPTURE_MACS_NOT_STORED,
+            ..CaptureStats::default()
+        });
+        w.append(&rec(T0 + HOUR + 1, T0 + HOUR + 2, 2)).unwrap();
+        // Two partitions open: both get these.
+        w.add_capture_stats(&CaptureStats {
+            frames: u64::MAX,
+            records_not_stored: 3,
+            ..CaptureStats::default()
+        });
+        w.finish().unwrap();
+        let segs = Store::open(d.path()).unwrap().segments().unwrap();
+        assert_eq!(
+            segs[0].capture,
+            CaptureStats {
+                frames: u64::MAX,
+                kernel_drops: 2,
+                malformed: 1,
+                records_not_stored: 3,
+                flags: 1,
+                ..CaptureStats::default()
+            }
+        );
+        assert_eq!(
+            segs[1].capture,
+            CaptureStats {
+                frames: u64::MAX,
+                records_not_stored: 3,
+                ..CaptureStats::default()
+            }
+        );
+    }
+
+    #[test]
+    fn segments_of_format_1_are_refused_as_old() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), &[sample(1)], |_| {});
+        let path = Store::open(d.path()).unwrap().segments().unwrap()[0]
+            .path
+            .clone();
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[8] = 1;
+        let crc = crc32c::crc32c(&bytes[..60]);
+        bytes[60..64].copy_from_slice(&crc.to_le_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        let info = &Store::open(d.path()).unwrap().segments().unwrap()[0];
+        let e = info.error.as_deref().unwrap();
+        assert!(
+            e.contains("older development build") && e.contains("re-create the store"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -627,7 +808,7 @@ mod tests {
         );
         assert!(s.problems[0].contains("checksum"), "{}", s.problems[0]);
         assert!(
-            s.problems[0].contains(&format!("byte {}", victim.offset + 12)),
+            s.problems[0].contains(&format!("byte {}", victim.offset + 16)),
             "{}",
             s.problems[0]
         );
@@ -663,7 +844,9 @@ mod tests {
         }
         // Every single-byte flip in the header, footer and trailer is caught (checksums, magic),
         // never a panic.
-        let footer_start = good.len() - 24 - (32 + 32 * 5);
+        let footer_len =
+            u32::from_le_bytes(good[good.len() - 16..good.len() - 12].try_into().unwrap());
+        let footer_start = good.len() - 24 - footer_len as usize;
         for at in (0..64).chain(footer_start..good.len()) {
             let mut bad = good.clone();
             bad[at] ^= 0x01;
@@ -737,7 +920,7 @@ mod tests {
     #[test]
     fn newer_store_format_is_refused_by_writer_and_reader() {
         let d = tempfile::tempdir().unwrap();
-        std::fs::write(d.path().join(MARKER_NAME), "flowkeep store\nformat 2\n").unwrap();
+        std::fs::write(d.path().join(MARKER_NAME), "flowkeep store\nformat 3\n").unwrap();
         let e = StoreWriter::create(WriterConfig::new(d.path()))
             .err()
             .unwrap();
@@ -747,8 +930,8 @@ mod tests {
             matches!(
                 e,
                 StoreError::UnsupportedVersion {
-                    found: 2,
-                    supported: 1,
+                    found: 3,
+                    supported: 2,
                     ..
                 }
             ),
@@ -776,7 +959,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             std::fs::read_to_string(s.join(MARKER_NAME)).unwrap(),
-            "flowkeep store\nformat 1\n"
+            "flowkeep store\nformat 2\n"
         );
         assert!(Store::open(&s).unwrap().segments().unwrap().is_empty());
     }

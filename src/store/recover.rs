@@ -8,9 +8,10 @@
 use super::block::{BlockDecoder, BlockHeader, BLOCK_HEADER_LEN};
 use super::lock::{try_lock, Acquired};
 use super::segment::{
-    encode_footer_and_trailer, BlockEntry, SegmentFile, SegmentHeader, SegmentTotals, HEADER_LEN,
-    SEGMENT_EXT, TEMP_SUFFIX,
+    encode_footer_and_trailer, BlockEntry, CaptureStats, SegmentFile, SegmentHeader, SegmentTotals,
+    HEADER_LEN, SEGMENT_EXT, TEMP_SUFFIX,
 };
+use super::summary::build_for_records;
 use super::{check_marker, parse_partition_dir_name, sync_dir, StoreError};
 use crate::record::FlowRecord;
 use crate::time::Nanos;
@@ -171,6 +172,9 @@ fn entry_for(offset: u64, len: u32, recs: &[FlowRecord]) -> BlockEntry {
         records: recs.len() as u32,
         min_first: recs.iter().map(|r| r.first).min().unwrap_or(Nanos::MAX),
         max_last: recs.iter().map(|r| r.last).max().unwrap_or(Nanos::MIN),
+        // Readers of an open segment read every block; recovery rebuilds the real filter.
+        filter_len: 0,
+        filter_hashes: 0,
     }
 }
 
@@ -341,9 +345,18 @@ pub fn recover_temp(temp: &Path) -> Result<RecoveredSegment, StoreError> {
     }
     let mut decoder = BlockDecoder::new().map_err(|e| io_err(io::Error::other(e.reason)))?;
     let (mut buf, mut recs) = (Vec::new(), Vec::new());
-    let scan = read_open_segment(temp, &file, &mut decoder, &mut buf, &mut recs, |_, _| {
+    // The sealed segment gets the same address filters the writer would have written.
+    let (mut filters, mut filter_meta, mut one) = (Vec::new(), Vec::new(), Vec::new());
+    let mut scan = read_open_segment(temp, &file, &mut decoder, &mut buf, &mut recs, |_, recs| {
+        let hashes = build_for_records(recs, &mut one);
+        filters.extend_from_slice(&one);
+        filter_meta.push((one.len() as u32, hashes));
         ControlFlow::Continue(())
     })?;
+    for (e, (len, hashes)) in scan.entries.iter_mut().zip(filter_meta) {
+        e.filter_len = len;
+        e.filter_hashes = hashes;
+    }
     report.blocks = scan.entries.len() as u64;
     report.records = scan.entries.iter().map(|e| u64::from(e.records)).sum();
     report.torn_bytes = end_of_nonzero(temp, &file, scan.end, scan.file_len)? - scan.end;
@@ -353,7 +366,15 @@ pub fn recover_temp(temp: &Path) -> Result<RecoveredSegment, StoreError> {
         return Ok(report);
     }
     let mut footer = Vec::new();
-    encode_footer_and_trailer(&scan.entries, &totals(&scan.entries), scan.end, &mut footer);
+    // The capture statistics lived in the dead writer's memory: the footer says none.
+    encode_footer_and_trailer(
+        &scan.entries,
+        &filters,
+        &totals(&scan.entries),
+        &CaptureStats::default(),
+        scan.end,
+        &mut footer,
+    );
     // Truncate first: if recovery itself is interrupted, the file is blocks then (part of) a
     // footer, which the next recovery reads as blocks then a torn tail.
     file.set_len(scan.end).map_err(io_err)?;

@@ -3,15 +3,18 @@
 //! file is usable only once it is sealed. Layout: `docs/FORMAT.md`.
 
 use super::block::{BLOCK_HEADER_LEN, MAX_BLOCK_RECORDS};
-use super::{StoreError, FORMAT_VERSION};
+use super::summary::{self, MAX_FILTER_BYTES, MAX_HASHES};
+use super::{StoreError, FORMAT_VERSION, OLDEST_READABLE_VERSION};
 use crate::time::Nanos;
 use std::path::{Path, PathBuf};
 
 pub const SEGMENT_MAGIC: [u8; 8] = *b"FLOWKSEG";
 pub const END_MAGIC: [u8; 8] = *b"FKSEGEND";
 pub const HEADER_LEN: usize = 64;
-pub const FOOTER_FIXED_LEN: usize = 32;
-pub const INDEX_ENTRY_LEN: usize = 32;
+/// Totals (32 bytes) and capture statistics (80 bytes).
+pub const FOOTER_FIXED_LEN: usize = 32 + CAPTURE_STATS_LEN;
+pub const CAPTURE_STATS_LEN: usize = 80;
+pub const INDEX_ENTRY_LEN: usize = 40;
 pub const TRAILER_LEN: usize = 24;
 /// Segment file extension, and the temporary name's suffix while it is being written.
 pub const SEGMENT_EXT: &str = ".fks";
@@ -69,6 +72,12 @@ impl SegmentHeader {
         if version == 0 {
             return Err(StoreError::corrupt(path, 8, "segment format version 0"));
         }
+        if u32::from(version) < OLDEST_READABLE_VERSION {
+            return Err(StoreError::OldVersion {
+                path: path.to_path_buf(),
+                found: version.into(),
+            });
+        }
         let header_len = u16::from_le_bytes([h[10], h[11]]);
         if usize::from(header_len) != HEADER_LEN {
             return Err(StoreError::corrupt(
@@ -115,6 +124,95 @@ pub struct BlockEntry {
     pub records: u32,
     pub min_first: Nanos,
     pub max_last: Nanos,
+    /// Length in bytes of the block's address filter in the footer's filter area (0: none, the
+    /// block can never be skipped by address), and its number of probes.
+    pub filter_len: u32,
+    pub filter_hashes: u8,
+}
+
+/// What the capture saw while a segment was open, as counted by the pipeline and handed to
+/// [`super::StoreWriter::add_capture_stats`]. Stored in the footer (80 bytes, `docs/FORMAT.md`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CaptureStats {
+    /// Frames read from the capture.
+    pub frames: u64,
+    /// Frames with a decodable IP header, and their IP-layer bytes.
+    pub ip_packets: u64,
+    pub ip_bytes: u64,
+    /// Frames that carry no IP packet (ARP, LLDP, ...).
+    pub non_ip: u64,
+    /// Frames whose headers could not be decoded.
+    pub malformed: u64,
+    /// Packets the kernel dropped (ring full), as the capture reports them.
+    pub kernel_drops: u64,
+    /// Packets the interface (driver/NIC) dropped.
+    pub interface_drops: u64,
+    /// Flows ended early because the flow table was full.
+    pub flow_evictions: u64,
+    /// Records that could not be stored (disk full, write errors).
+    pub records_not_stored: u64,
+    /// Bit set, see the `CAPTURE_*` constants; other bits are reserved (zero).
+    pub flags: u64,
+}
+
+/// `CaptureStats::flags` bit: the capture did not keep MAC addresses.
+pub const CAPTURE_MACS_NOT_STORED: u64 = 1;
+
+impl CaptureStats {
+    /// Adds `other`'s counters (saturating: a counter stuck at `u64::MAX` is still honest) and
+    /// ORs its flags.
+    pub fn add(&mut self, other: &CaptureStats) {
+        let theirs = other.counters();
+        for (x, y) in self.counters_mut().into_iter().zip(theirs) {
+            *x = x.saturating_add(y);
+        }
+        self.flags |= other.flags;
+    }
+
+    fn counters(&self) -> [u64; 9] {
+        [
+            self.frames,
+            self.ip_packets,
+            self.ip_bytes,
+            self.non_ip,
+            self.malformed,
+            self.kernel_drops,
+            self.interface_drops,
+            self.flow_evictions,
+            self.records_not_stored,
+        ]
+    }
+
+    fn counters_mut(&mut self) -> [&mut u64; 9] {
+        [
+            &mut self.frames,
+            &mut self.ip_packets,
+            &mut self.ip_bytes,
+            &mut self.non_ip,
+            &mut self.malformed,
+            &mut self.kernel_drops,
+            &mut self.interface_drops,
+            &mut self.flow_evictions,
+            &mut self.records_not_stored,
+        ]
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        for v in self.counters().into_iter().chain([self.flags]) {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+
+    fn parse(b: &[u8]) -> CaptureStats {
+        let mut s = CaptureStats {
+            flags: le_u64(b, 72),
+            ..CaptureStats::default()
+        };
+        for (i, v) in s.counters_mut().into_iter().enumerate() {
+            *v = le_u64(b, i * 8);
+        }
+        s
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,9 +223,12 @@ pub struct SegmentTotals {
 }
 
 /// Footer then trailer, appended to `out`, for a footer that will start at `footer_offset`.
+/// `filters` is the concatenation of the entries' filters, in entry order.
 pub fn encode_footer_and_trailer(
     entries: &[BlockEntry],
+    filters: &[u8],
     totals: &SegmentTotals,
+    capture: &CaptureStats,
     footer_offset: u64,
     out: &mut Vec<u8>,
 ) {
@@ -137,13 +238,17 @@ pub fn encode_footer_and_trailer(
     out.extend_from_slice(&totals.records.to_le_bytes());
     out.extend_from_slice(&totals.min_first.to_le_bytes());
     out.extend_from_slice(&totals.max_last.to_le_bytes());
+    capture.encode(out);
     for e in entries {
         out.extend_from_slice(&e.offset.to_le_bytes());
         out.extend_from_slice(&e.len.to_le_bytes());
         out.extend_from_slice(&e.records.to_le_bytes());
         out.extend_from_slice(&e.min_first.to_le_bytes());
         out.extend_from_slice(&e.max_last.to_le_bytes());
+        out.extend_from_slice(&e.filter_len.to_le_bytes());
+        out.extend_from_slice(&[e.filter_hashes, 0, 0, 0]);
     }
+    out.extend_from_slice(filters);
     let footer_len = out.len() - start;
     let crc = crc32c::crc32c(&out[start..]);
     out.extend_from_slice(&footer_offset.to_le_bytes());
@@ -177,8 +282,11 @@ pub struct SegmentFile {
     pub path: PathBuf,
     pub header: SegmentHeader,
     pub totals: SegmentTotals,
+    pub capture: CaptureStats,
     pub entries: Vec<BlockEntry>,
     pub file_len: u64,
+    /// File offset of each entry's filter (parallel to `entries`).
+    filter_at: Vec<usize>,
     map: memmap2::Mmap,
 }
 
@@ -197,12 +305,19 @@ impl SegmentFile {
         let map = super::map_read(&file).map_err(|e| StoreError::io(path, e))?;
         // From here on only the mapping's own length bounds what is read.
         let header = SegmentHeader::parse(path, &map)?;
-        let (totals, entries) = parse_footer(path, &map)?;
+        let Footer {
+            totals,
+            capture,
+            entries,
+            filter_at,
+        } = parse_footer(path, &map)?;
         Ok(SegmentFile {
             path: path.to_path_buf(),
             header,
             totals,
+            capture,
             entries,
+            filter_at,
             file_len: map.len() as u64,
             map,
         })
@@ -215,9 +330,37 @@ impl SegmentFile {
         let end = start.checked_add(e.len as usize)?;
         self.map.get(start..end)
     }
+
+    /// Whether block `i` may hold a record with one of these addresses (keys as
+    /// [`summary::addr_key`] makes them): `false` only when its filter rules all of them out.
+    pub fn block_may_contain(&self, i: usize, keys: &[[u8; 16]]) -> bool {
+        let (Some(e), Some(&at)) = (self.entries.get(i), self.filter_at.get(i)) else {
+            return true;
+        };
+        let Some(filter) = at
+            .checked_add(e.filter_len as usize)
+            .and_then(|end| self.map.get(at..end))
+        else {
+            return true;
+        };
+        keys.iter()
+            .any(|k| summary::may_contain(filter, e.filter_hashes, k))
+    }
+
+    /// Bytes of the footer's filter area (for size reports).
+    pub fn filter_bytes(&self) -> u64 {
+        self.entries.iter().map(|e| u64::from(e.filter_len)).sum()
+    }
 }
 
-fn parse_footer(path: &Path, map: &[u8]) -> Result<(SegmentTotals, Vec<BlockEntry>), StoreError> {
+struct Footer {
+    totals: SegmentTotals,
+    capture: CaptureStats,
+    entries: Vec<BlockEntry>,
+    filter_at: Vec<usize>,
+}
+
+fn parse_footer(path: &Path, map: &[u8]) -> Result<Footer, StoreError> {
     let len = map.len();
     let t_off = len
         .checked_sub(TRAILER_LEN)
@@ -267,10 +410,10 @@ fn parse_footer(path: &Path, map: &[u8]) -> Result<(SegmentTotals, Vec<BlockEntr
         ));
     }
     let count = le_u32(footer, 0) as usize;
-    let expected = (count as u64)
+    let entries_end = (count as u64)
         .checked_mul(INDEX_ENTRY_LEN as u64)
         .and_then(|n| n.checked_add(FOOTER_FIXED_LEN as u64));
-    if expected != Some(footer.len() as u64) {
+    if entries_end.is_none_or(|e| e > footer.len() as u64) {
         return Err(StoreError::corrupt(
             path,
             footer_offset,
@@ -280,11 +423,23 @@ fn parse_footer(path: &Path, map: &[u8]) -> Result<(SegmentTotals, Vec<BlockEntr
             ),
         ));
     }
+    if le_u32(footer, 4) != 0 {
+        return Err(StoreError::corrupt(
+            path,
+            footer_offset + 4,
+            "reserved footer field is not zero",
+        ));
+    }
     let totals = SegmentTotals {
         records: le_u64(footer, 8),
         min_first: le_u64(footer, 16) as i64,
         max_last: le_u64(footer, 24) as i64,
     };
+    let capture = CaptureStats::parse(footer.get(32..FOOTER_FIXED_LEN).unwrap_or_default());
+    // entries_end ≤ footer.len(), checked above.
+    let entries_end = FOOTER_FIXED_LEN + count * INDEX_ENTRY_LEN;
+    let mut filter_at = Vec::with_capacity(count);
+    let mut next_filter = f_start + entries_end;
     // `count` was just checked against the footer's real length: this allocation is backed by
     // bytes that exist in the file.
     let mut entries = Vec::with_capacity(count);
@@ -292,7 +447,9 @@ fn parse_footer(path: &Path, map: &[u8]) -> Result<(SegmentTotals, Vec<BlockEntr
     let mut sum: u64 = 0;
     let mut min_first = Nanos::MAX;
     let mut max_last = Nanos::MIN;
-    for (i, raw) in footer[FOOTER_FIXED_LEN..]
+    for (i, raw) in footer
+        .get(FOOTER_FIXED_LEN..entries_end)
+        .unwrap_or_default()
         .chunks_exact(INDEX_ENTRY_LEN)
         .enumerate()
     {
@@ -303,7 +460,29 @@ fn parse_footer(path: &Path, map: &[u8]) -> Result<(SegmentTotals, Vec<BlockEntr
             records: le_u32(raw, 12),
             min_first: le_u64(raw, 16) as i64,
             max_last: le_u64(raw, 24) as i64,
+            filter_len: le_u32(raw, 32),
+            filter_hashes: raw.get(36).copied().unwrap_or(0),
         };
+        let flen = e.filter_len as usize;
+        if flen % 8 != 0
+            || flen > MAX_FILTER_BYTES
+            || (flen == 0) != (e.filter_hashes == 0)
+            || e.filter_hashes > MAX_HASHES
+            || raw.get(37..40) != Some(&[0, 0, 0][..])
+        {
+            return Err(StoreError::corrupt(
+                path,
+                at + 32,
+                format!(
+                    "index entry {i}: impossible address filter ({flen} bytes, {} probes)",
+                    e.filter_hashes
+                ),
+            ));
+        }
+        filter_at.push(next_filter);
+        // At most count × MAX_FILTER_BYTES past the footer start: no overflow; checked against
+        // the footer's end below.
+        next_filter += flen;
         let end = e.offset.checked_add(u64::from(e.len));
         if e.offset < prev_end || end.is_none_or(|end| end > footer_offset) {
             return Err(StoreError::corrupt(
@@ -331,6 +510,16 @@ fn parse_footer(path: &Path, map: &[u8]) -> Result<(SegmentTotals, Vec<BlockEntr
         max_last = max_last.max(e.max_last);
         entries.push(e);
     }
+    if next_filter != t_off {
+        return Err(StoreError::corrupt(
+            path,
+            footer_offset,
+            format!(
+                "footer of {} bytes does not hold {count} index entries and their filters",
+                footer.len()
+            ),
+        ));
+    }
     if sum != totals.records
         || (count > 0 && (min_first != totals.min_first || max_last != totals.max_last))
     {
@@ -340,7 +529,12 @@ fn parse_footer(path: &Path, map: &[u8]) -> Result<(SegmentTotals, Vec<BlockEntr
             "segment totals disagree with the block index",
         ));
     }
-    Ok((totals, entries))
+    Ok(Footer {
+        totals,
+        capture,
+        entries,
+        filter_at,
+    })
 }
 
 #[cfg(test)]
@@ -349,23 +543,38 @@ mod tests {
 
     #[test]
     fn footer_reserve_matches_the_encoder() {
+        // The writer keeps footer_and_trailer_len(blocks) + the filter bytes free after the
+        // last block: that must be exactly what the footer takes.
         let e = BlockEntry {
             offset: 64,
             len: 20,
             records: 1,
             min_first: 1,
             max_last: 2,
+            filter_len: 24,
+            filter_hashes: 6,
         };
         for n in [0usize, 1, 7, 100] {
             let entries = vec![e; n];
+            let filters = vec![0xa5u8; 24 * n];
             let t = SegmentTotals {
                 records: n as u64,
                 min_first: 1,
                 max_last: 2,
             };
             let mut out = Vec::new();
-            encode_footer_and_trailer(&entries, &t, 64, &mut out);
-            assert_eq!(out.len() as u64, footer_and_trailer_len(n));
+            encode_footer_and_trailer(
+                &entries,
+                &filters,
+                &t,
+                &CaptureStats::default(),
+                64,
+                &mut out,
+            );
+            assert_eq!(
+                out.len() as u64,
+                footer_and_trailer_len(n) + filters.len() as u64
+            );
         }
     }
 }

@@ -6,8 +6,8 @@ use super::block::{BlockEncoder, BLOCK_HEADER_LEN, MAX_BLOCK_RECORDS};
 use super::lock::{lock_for_writing, Acquired, StoreLock};
 use super::recover::{recover_locked, Recovery};
 use super::segment::{
-    encode_footer_and_trailer, footer_and_trailer_len, BlockEntry, SegmentHeader, SegmentTotals,
-    HEADER_LEN, SEGMENT_EXT, TEMP_SUFFIX,
+    encode_footer_and_trailer, footer_and_trailer_len, BlockEntry, CaptureStats, SegmentHeader,
+    SegmentTotals, HEADER_LEN, SEGMENT_EXT, TEMP_SUFFIX,
 };
 use super::{
     check_marker, partition_dir_name, sync_dir, write_marker, StoreError, FORMAT_VERSION,
@@ -222,11 +222,11 @@ impl MappedFile {
 
     /// Appends a block so that a reader of the file (after a crash, or concurrently through the
     /// page cache) finds either all of it or a zero block header: the payload goes first, the
-    /// 16-byte header last. Leaves room after it for the footer of `blocks_after` blocks.
-    fn append_block(&mut self, block: &[u8], blocks_after: usize) -> Result<u64, StoreError> {
+    /// header last. Leaves `footer_room` bytes free after it, so sealing never needs more disk.
+    fn append_block(&mut self, block: &[u8], footer_room: u64) -> Result<u64, StoreError> {
         let len = block.len() as u64;
         let at = self.pos;
-        self.reserve(at + len + footer_and_trailer_len(blocks_after))?;
+        self.reserve(at + len + footer_room)?;
         let split = BLOCK_HEADER_LEN.min(block.len());
         let (head, payload) = block.split_at(split);
         self.slice_mut(at + split as u64, at + len)?
@@ -257,6 +257,9 @@ struct OpenSegment {
     out: MappedFile,
     enc: BlockEncoder,
     entries: Vec<BlockEntry>,
+    /// The entries' address filters, concatenated in entry order.
+    filters: Vec<u8>,
+    capture: CaptureStats,
 }
 
 pub struct StoreWriter {
@@ -264,6 +267,8 @@ pub struct StoreWriter {
     open: Vec<OpenSegment>,
     stats: WriterStats,
     footer: Vec<u8>,
+    /// Capture statistics reported while no segment was open, for the next one opened.
+    pending_capture: CaptureStats,
     recovery: Recovery,
     /// Held for the writer's life; shared with the other writers of this process. Declared
     /// last: dropped after `Drop::drop` has sealed the open segments.
@@ -331,6 +336,7 @@ impl StoreWriter {
             open: Vec::new(),
             stats: WriterStats::default(),
             footer: Vec::new(),
+            pending_capture: CaptureStats::default(),
             recovery,
             _lock: lock,
         })
@@ -349,6 +355,21 @@ impl StoreWriter {
 
     pub fn stats(&self) -> WriterStats {
         self.stats
+    }
+
+    /// Adds capture statistics (counts since the previous call) to every segment open now, so
+    /// that each segment's footer says what the capture saw, dropped or could not store while
+    /// that segment was open: a segment is then known complete only if its drop counters are
+    /// zero. With several partitions open the same counts go into each of them, so summing
+    /// over segments can over-count. When no segment is open the counts are kept for the next
+    /// segment opened; counts reported after the last segment is sealed are not stored.
+    pub fn add_capture_stats(&mut self, stats: &CaptureStats) {
+        if self.open.is_empty() {
+            self.pending_capture.add(stats);
+        }
+        for seg in &mut self.open {
+            seg.capture.add(stats);
+        }
     }
 
     /// Adds a record to the open segment of the partition holding `rec.first`.
@@ -523,6 +544,8 @@ impl StoreWriter {
             out,
             enc,
             entries: Vec::new(),
+            filters: Vec::new(),
+            capture: std::mem::take(&mut self.pending_capture),
         })
     }
 
@@ -560,7 +583,14 @@ impl StoreWriter {
                 .max()
                 .unwrap_or(Nanos::MIN),
         };
-        encode_footer_and_trailer(&seg.entries, &totals, seg.out.pos, &mut self.footer);
+        encode_footer_and_trailer(
+            &seg.entries,
+            &seg.filters,
+            &totals,
+            &seg.capture,
+            seg.out.pos,
+            &mut self.footer,
+        );
         seg.out.append(&self.footer)?;
         let m = &mut seg.out;
         let io = |e| StoreError::io(&m.path, e);
@@ -618,7 +648,9 @@ fn flush_block(
             return Err(StoreError::Config(e.reason));
         }
     };
-    let offset = match seg.out.append_block(bytes, seg.entries.len() + 1) {
+    let footer_room = footer_and_trailer_len(seg.entries.len() + 1)
+        + (seg.filters.len() + summary.filter.len()) as u64;
+    let offset = match seg.out.append_block(bytes, footer_room) {
         Ok(at) => at,
         Err(e) => {
             stats.records_lost += u64::from(summary.records);
@@ -631,7 +663,10 @@ fn flush_block(
         records: summary.records,
         min_first: summary.min_first,
         max_last: summary.max_last,
+        filter_len: summary.filter.len() as u32,
+        filter_hashes: summary.filter_hashes,
     });
+    seg.filters.extend_from_slice(summary.filter);
     stats.blocks += 1;
     if let Some(hook) = hook {
         (hook.0)(&FlushReport {
