@@ -670,4 +670,6 @@ fn info_summarises_the_store() {
         assert!(text.contains(&rel(&dir, x)), "{text}");
     }
     assert!(text.contains("PACKETS") && text.contains("MALFORMED"));
+    // nDPI__stun.pcap: 201 frames (MANIFEST), counted once each across the segments.
+    assert!(text.contains("captured       201 frames, "), "{text}");
 }

@@ -399,6 +399,22 @@ pub(super) fn info(a: InfoArgs) -> Result<i32> {
         first.map_or_else(|| "-".into(), |f| human_age(now.saturating_sub(f))),
         format_rfc3339(now)
     )?;
+    let mut capture = crate::store::CaptureStats::default();
+    for s in &good {
+        capture.add(&s.capture);
+    }
+    writeln!(
+        out,
+        "captured       {} frames, {} IP packets, {} non-IP, {} malformed; dropped {} by the \
+         kernel, {} by the interface; {} records not stored",
+        capture.frames,
+        capture.ip_packets,
+        capture.non_ip,
+        capture.malformed,
+        capture.kernel_drops,
+        capture.interface_drops,
+        capture.records_not_stored
+    )?;
     let bad = segs.len() - good.len();
     if bad > 0 {
         writeln!(out, "unreadable     {bad} segment(s)")?;
@@ -416,12 +432,11 @@ pub(super) fn info(a: InfoArgs) -> Result<i32> {
     }
     if a.segments {
         writeln!(out)?;
-        // CAPTURE-STATS: the PACKETS/DROPS/MALFORMED columns are the per-segment capture
-        // statistics the footer is gaining (SegmentInfo capture counters); until they exist
-        // they print "-".
+        // Capture statistics are those the pipeline counted while the segment was open; a
+        // segment sealed by crash recovery has none (its counts died with the writer).
         writeln!(
             out,
-            "{:<48}  {:>10}  {:<30}  {:<30}  {:>12}  {:>8}  {:>8}  {:>9}",
+            "{:<48}  {:>10}  {:<30}  {:<30}  {:>12}  {:>10}  {:>8}  {:>9}",
             "SEGMENT", "RECORDS", "FIRST", "LAST", "BYTES", "PACKETS", "DROPS", "MALFORMED"
         )?;
         for s in &segs {
@@ -431,15 +446,15 @@ pub(super) fn info(a: InfoArgs) -> Result<i32> {
             };
             writeln!(
                 out,
-                "{:<48}  {:>10}  {:<30}  {:<30}  {:>12}  {:>8}  {:>8}  {:>9}",
+                "{:<48}  {:>10}  {:<30}  {:<30}  {:>12}  {:>10}  {:>8}  {:>9}",
                 crate::store::audit::relative(&a.store, &s.path),
                 s.records,
                 f,
                 l,
                 s.bytes,
-                "-",
-                "-",
-                "-"
+                s.capture.frames,
+                s.capture.kernel_drops + s.capture.interface_drops,
+                s.capture.malformed
             )?;
         }
     }

@@ -9,7 +9,7 @@ use crate::capture::{CaptureError, LinkType, Next, PacketSource, SourceStats};
 use crate::decode::{self, DecodeError, Dispatcher};
 use crate::flow::{FlowConfig, FlowStats, FlowTable};
 use crate::record::FlowRecord;
-use crate::store::{Recovery, StoreError, StoreWriter, WriterConfig, WriterStats};
+use crate::store::{CaptureStats, Recovery, StoreError, StoreWriter, WriterConfig, WriterStats};
 use crate::time::{Nanos, NANOS_PER_SEC};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use std::path::PathBuf;
@@ -102,6 +102,9 @@ struct Batch {
     /// The newest time the reader knew when it sent the batch (packet time, or the clock while
     /// a live source is idle): workers expire flows up to it.
     now: Nanos,
+    /// Kernel and interface drops since the previous report (sent to worker 0 only), so they
+    /// land in the metadata of the segments open while they happened.
+    drops: SourceStats,
 }
 
 impl Batch {
@@ -110,6 +113,7 @@ impl Batch {
             data: Vec::with_capacity(packets * 128),
             headers: Vec::with_capacity(packets),
             now: Nanos::MIN,
+            drops: SourceStats::default(),
         }
     }
 
@@ -117,6 +121,7 @@ impl Batch {
         self.data.clear();
         self.headers.clear();
         self.now = Nanos::MIN;
+        self.drops = SourceStats::default();
     }
 }
 
@@ -220,14 +225,14 @@ where
                 // Stopping: what the kernel already holds was seen on the wire, so read it
                 // until the link goes quiet (or for a second at most, on a busy link).
                 let Some(clock) = clock else {
-                    summary.source_stats = source.stats();
+                    note_drops(&*source, &mut summary.source_stats, &mut links[0].filling);
                     break 'sources;
                 };
                 drain_until = Some(clock().saturating_add(NANOS_PER_SEC));
             }
             if let (Some(deadline), Some(clock)) = (drain_until, clock) {
                 if summary.frames % 4096 == 0 && clock() >= deadline {
-                    summary.source_stats = source.stats();
+                    note_drops(&*source, &mut summary.source_stats, &mut links[0].filling);
                     break 'sources;
                 }
             }
@@ -257,6 +262,7 @@ where
                     // fills a batch, so it can expire flows and flush its open segments.
                     if flush_every.is_some() && now >= next_tick {
                         next_tick = now.saturating_add(NANOS_PER_SEC);
+                        note_drops(&*source, &mut summary.source_stats, &mut links[0].filling);
                         for link in &mut links {
                             if !send(link, now) {
                                 send_failed = true;
@@ -269,7 +275,7 @@ where
                     }
                 }
                 Ok(Next::Idle) if drain_until.is_some() => {
-                    summary.source_stats = source.stats();
+                    note_drops(&*source, &mut summary.source_stats, &mut links[0].filling);
                     break 'sources;
                 }
                 Ok(Next::Idle) => {
@@ -277,13 +283,13 @@ where
                     if let Some(clock) = clock {
                         now = now.max(clock());
                     }
+                    note_drops(&*source, &mut summary.source_stats, &mut links[0].filling);
                     for link in &mut links {
                         if !send(link, now) {
                             send_failed = true;
                             break 'sources;
                         }
                     }
-                    summary.source_stats = source.stats();
                 }
                 Ok(Next::End) => break,
                 Err(e) => {
@@ -292,7 +298,7 @@ where
                 }
             }
         }
-        summary.source_stats = source.stats();
+        note_drops(&*source, &mut summary.source_stats, &mut links[0].filling);
         sources_done += 1;
         progress(summary.frames, sources_done);
     }
@@ -341,6 +347,17 @@ fn add_flow_stats(total: &mut FlowStats, w: &FlowStats) {
     total.flows_created += w.flows_created;
     total.records += w.records;
     total.orphan_fragments += w.orphan_fragments;
+}
+
+/// Adds the source's new drops since `last` to `batch` and moves `last` on. Counters only grow;
+/// a source whose counters restart (a new source) starts from zero.
+fn note_drops(source: &dyn PacketSource, last: &mut SourceStats, batch: &mut Batch) {
+    let now = source.stats();
+    let delta = |n: u64, l: u64| if n >= l { n - l } else { n };
+    batch.drops.received += delta(now.received, last.received);
+    batch.drops.dropped_kernel += delta(now.dropped_kernel, last.dropped_kernel);
+    batch.drops.dropped_interface += delta(now.dropped_interface, last.dropped_interface);
+    *last = now;
 }
 
 /// Sends the batch being filled (even an empty one: it carries the time) and takes a recycled
@@ -397,6 +414,13 @@ fn work(
     };
     let mut next_flush = Nanos::MIN;
     for batch in rx {
+        let before = (
+            summary.packets,
+            summary.bytes,
+            summary.non_ip,
+            summary.malformed,
+        );
+        let lost_before = writer.stats().records_lost + writer.stats().records_refused;
         for h in &batch.headers {
             let start = h.offset as usize;
             let Some(data) = batch.data.get(start..start + h.len as usize) else {
@@ -427,6 +451,19 @@ fn work(
                 log.note(&e, batch.now, &writer);
             }
         }
+        // Before any seal, so the counts land in the segments open while they happened.
+        writer.add_capture_stats(&CaptureStats {
+            frames: batch.headers.len() as u64,
+            ip_packets: summary.packets - before.0,
+            ip_bytes: summary.bytes - before.1,
+            non_ip: summary.non_ip - before.2,
+            malformed: summary.malformed - before.3,
+            kernel_drops: batch.drops.dropped_kernel,
+            interface_drops: batch.drops.dropped_interface,
+            records_not_stored: (writer.stats().records_lost + writer.stats().records_refused)
+                .saturating_sub(lost_before),
+            ..CaptureStats::default()
+        });
         if batch.now != Nanos::MIN {
             if let Err(e) = writer.seal_before(batch.now.saturating_sub(seal_delay)) {
                 log.note(&e, batch.now, &writer);

@@ -357,18 +357,15 @@ impl StoreWriter {
         self.stats
     }
 
-    /// Adds capture statistics (counts since the previous call) to every segment open now, so
-    /// that each segment's footer says what the capture saw, dropped or could not store while
-    /// that segment was open: a segment is then known complete only if its drop counters are
-    /// zero. With several partitions open the same counts go into each of them, so summing
-    /// over segments can over-count. When no segment is open the counts are kept for the next
+    /// Adds capture statistics (counts since the previous call) to the newest open segment (the
+    /// latest partition: where the traffic of this moment is recorded), so a segment's footer
+    /// says what the capture saw, dropped or could not store while it was the current one, and
+    /// sums over segments are exact. When no segment is open the counts are kept for the next
     /// segment opened; counts reported after the last segment is sealed are not stored.
     pub fn add_capture_stats(&mut self, stats: &CaptureStats) {
-        if self.open.is_empty() {
-            self.pending_capture.add(stats);
-        }
-        for seg in &mut self.open {
-            seg.capture.add(stats);
+        match self.open.iter_mut().max_by_key(|s| s.start) {
+            Some(seg) => seg.capture.add(stats),
+            None => self.pending_capture.add(stats),
         }
     }
 
