@@ -423,24 +423,16 @@ impl StoreWriter {
     /// error (the records of a block that failed are counted in `records_lost`).
     pub fn flush_open(&mut self) -> Result<(), StoreError> {
         let mut first_err = None;
-        let mut i = 0;
-        while i < self.open.len() {
-            let seg = &mut self.open[i];
+        for seg in &mut self.open {
             if seg.enc.records() > 0 {
                 if let Err(e) = flush_block(seg, &mut self.stats, self.cfg.on_flush.as_ref()) {
                     first_err.get_or_insert(e);
                 }
             }
-            if self.open[i].out.pos >= self.cfg.max_segment_bytes {
-                let seg = self.open.swap_remove(i);
-                if let Err(e) = self.seal(seg) {
-                    first_err.get_or_insert(e);
-                }
-            } else {
-                i += 1;
-            }
         }
-        first_err.map_or(Ok(()), Err)
+        let max = self.cfg.max_segment_bytes;
+        let sealed = self.seal_where(|seg| seg.out.pos >= max);
+        first_err.map_or(sealed, Err)
     }
 
     /// Stops without sealing, as a crash would: open segments stay behind as temporary files
@@ -454,10 +446,16 @@ impl StoreWriter {
     /// Seals every open segment whose partition ends at or before `t`. Seals all it can and
     /// returns the first error.
     pub fn seal_before(&mut self, t: Nanos) -> Result<(), StoreError> {
+        self.seal_where(|seg| seg.end <= t)
+    }
+
+    /// Seals and closes every open segment `done` picks; seals all it can and returns the first
+    /// error.
+    fn seal_where(&mut self, mut done: impl FnMut(&OpenSegment) -> bool) -> Result<(), StoreError> {
         let mut first_err = None;
         let mut i = 0;
         while i < self.open.len() {
-            if self.open[i].end <= t {
+            if done(&self.open[i]) {
                 let seg = self.open.swap_remove(i);
                 if let Err(e) = self.seal(seg) {
                     first_err.get_or_insert(e);
