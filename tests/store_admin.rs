@@ -673,3 +673,46 @@ fn info_summarises_the_store() {
     // nDPI__stun.pcap: 201 frames (MANIFEST), counted once each across the segments.
     assert!(text.contains("captured       201 frames, "), "{text}");
 }
+
+#[test]
+fn concurrent_processes_keep_every_hold_and_an_unbroken_chain() {
+    // Several `hold add` processes at once, each a read-modify-write of holds.json and an
+    // append to audit.log, beside an expire: no hold may be lost, the chain must stay whole.
+    let (_d, dir, _segs) = small_store();
+    let s = dir.to_str().unwrap().to_string();
+    let children: Vec<_> = (0..12)
+        .map(|i| {
+            let name = format!("CASE-{i}");
+            let mut c = Command::new(BIN);
+            if i == 6 {
+                c.args(["expire", "--store", &s, "--retention", "3650d"]);
+                c.args(["--now", "2026-01-01T00:00:00Z"]);
+            } else {
+                c.args(["hold", "add", "--store", &s, "--name", &name]);
+                c.args([
+                    "--from",
+                    "2020-01-01T00:00:00Z",
+                    "--until",
+                    "2021-01-01T00:00:00Z",
+                ]);
+            }
+            c.stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let list = ok(&["hold", "list", "--store", &s]);
+    for i in (0..12).filter(|&i| i != 6) {
+        assert!(
+            list.contains(&format!("CASE-{i} ")),
+            "CASE-{i} lost:\n{list}"
+        );
+    }
+    let v = run(&["verify", "--store", &s]);
+    assert_eq!(v.status.code(), Some(0), "{}", out(&v));
+}

@@ -133,6 +133,8 @@ fn run_expire(
     out: &mut dyn Write,
 ) -> Result<Plan> {
     let store = Store::open(dir)?;
+    // No hold may be added between reading the holds and deleting what they do not cover.
+    let _holds_lock = holds::lock_holds(dir)?;
     let segments = store.segments()?;
     let holds = holds::load_holds(dir)?;
     let plan = retention::plan(&segments, &holds, policy, now);

@@ -190,6 +190,11 @@ impl AuditLog {
             .create(true)
             .open(&self.path)
             .map_err(&io)?;
+        // Another process (an `expire` from cron beside a running capture) may append too: the
+        // read of the last line and the append must not interleave, or two entries would name
+        // the same predecessor and break the chain. Released when `f` closes.
+        rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| io(io::Error::from(e)))?;
         let (last_line, torn) = read_last_line(&mut f, &self.path)?;
         let (seq, prev) = match &last_line {
             None => (1, GENESIS_PREV.to_string()),

@@ -9,6 +9,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 /// File name of the holds list inside a store directory.
+/// Lock file taken by hold changes and by expire (`flock`).
+pub const HOLDS_LOCK_NAME: &str = ".holds.lock";
 pub const HOLDS_NAME: &str = "holds.json";
 const HOLDS_VERSION: u32 = 1;
 const MAX_NAME_LEN: usize = 128;
@@ -180,8 +182,32 @@ fn save_holds(dir: &Path, holds: &[Hold]) -> Result<(), HoldError> {
 }
 
 /// Adds a hold (its `added` time is the audit entry's time) and audits it.
+/// Serialises everything that reads the holds and acts on them: adding and releasing (a
+/// read-modify-write of `holds.json`) and expiring (a hold added while expire plans must not
+/// lose its segments). Held until dropped; other processes wait.
+pub struct HoldsLock(#[allow(dead_code)] std::fs::File);
+
+pub fn lock_holds(dir: &Path) -> Result<HoldsLock, HoldError> {
+    let path = dir.join(HOLDS_LOCK_NAME);
+    let io = |source| HoldError::Io {
+        path: path.clone(),
+        source,
+    };
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io)?;
+    rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| io(io::Error::from(e)))?;
+    Ok(HoldsLock(f))
+}
+
 pub fn add_hold(dir: &Path, hold: Hold) -> Result<(), HoldError> {
     hold.validate()?;
+    let _lock = lock_holds(dir)?;
     let mut holds = load_holds(dir)?;
     if holds.iter().any(|h| h.name == hold.name) {
         return Err(HoldError::Duplicate(hold.name));
@@ -200,6 +226,7 @@ pub fn add_hold(dir: &Path, hold: Hold) -> Result<(), HoldError> {
 
 /// Releases the hold named `name` at time `now`, audits it, and returns it.
 pub fn release_hold(dir: &Path, name: &str, now: Nanos) -> Result<Hold, HoldError> {
+    let _lock = lock_holds(dir)?;
     let mut holds = load_holds(dir)?;
     let i = holds
         .iter()
