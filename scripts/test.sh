@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite: unit tests, the end-to-end replay tests against tshark's counts, docs.
+# The whole test suite: every benchmark run once as a smoke test, then the unit tests and the
+# end-to-end tests (replay of every fixture against tshark's counts, live capture on loopback
+# when root, crash recovery, retention and audit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
-cargo test --locked --all-targets
+cargo test --locked --benches
+cargo test --locked --lib --bins --tests
