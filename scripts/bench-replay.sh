@@ -42,14 +42,9 @@ workers=${WORKERS:-"1 2 4"}
 dir=${BENCH_DIR:-/tmp/flowkeep-bench}
 pcap=${PCAP:-}
 
-usage() {
-    sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
-}
-
-die() {
-    echo "bench-replay: $*" >&2
-    exit 1
-}
+bench_name=bench-replay
+# shellcheck source=scripts/lib-bench.sh
+. "$root/scripts/lib-bench.sh"
 
 while (($#)); do
     case $1 in
@@ -62,8 +57,8 @@ while (($#)); do
     --workers) workers=$2; shift 2 ;;
     --dir) dir=$2; shift 2 ;;
     --pcap) pcap=$2; shift 2 ;;
-    -h | --help) usage; exit 0 ;;
-    *) usage >&2; die "unknown argument: $1" ;;
+    -h | --help) bench_usage; exit 0 ;;
+    *) bench_usage >&2; die "unknown argument: $1" ;;
     esac
 done
 
@@ -79,41 +74,15 @@ fi
 summary=${pcap%.pcap}.json
 
 # --- the capture -------------------------------------------------------------------------------
-if [[ ! -s $pcap || ! -s $summary ]]; then
-    genpcap=${GENPCAP:-}
-    if [[ -z $genpcap ]]; then
-        for g in "$root/../shared/bench/genpcap.py" "$root/../../shared/bench/genpcap.py"; do
-            [[ -f $g ]] && genpcap=$g && break
-        done
-    fi
-    [[ -n $genpcap && -f $genpcap ]] || die "genpcap.py not found; set GENPCAP=/path/to/genpcap.py"
-    echo "generating $pcap ($packets packets, $flows flows, seed $seed) ..." >&2
-    rm -f "$summary"
-    python3 "$genpcap" --packets "$packets" --flows "$flows" --seed "$seed" \
-        --duration "$duration" --snaplen "$snaplen" --out "$pcap" --summary "$summary.tmp" 2>/dev/null
-    mv "$summary.tmp" "$summary"
-fi
-
-json() {
-    python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$summary" "$1"
-}
-want_packets=$(json packets)
-want_ip_bytes=$(json ip_bytes)
+bench_ensure_capture "$pcap" "$summary" "$packets" "$flows" "$seed" "$duration" "$snaplen"
+want_packets=$(bench_json "$summary" packets)
+want_ip_bytes=$(bench_json "$summary" ip_bytes)
 
 # --- the binary ----------------------------------------------------------------------------------
 (cd "$root" && cargo build --release --quiet)
 flowkeep=$root/target/release/flowkeep
 
 # --- helpers -------------------------------------------------------------------------------------
-# The value of a summary line such as "ip bytes       123".
-field() {
-    awk -v key="$1" '{ v = $NF; $NF = ""; sub(/ +$/, ""); if ($0 == key) print v }' <<<"$2"
-}
-
-median() {
-    sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
-
 # Runs one replay into a fresh store; prints its wall-clock seconds, checks its counts, and keeps
 # flowkeep's summary in $last_out (it runs in a subshell, so a variable would not survive).
 replay() {
@@ -134,7 +103,7 @@ replay() {
     [[ $got_malformed == 0 ]] ||
         die "workers $w: $got_malformed malformed frames in a capture that has none"$'\n'"$out"
     printf '%s\n' "$out" >"$last_out"
-    awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f\n", e - s }'
+    elapsed "$start" "$end"
 }
 
 # --- the runs ------------------------------------------------------------------------------------
