@@ -111,23 +111,12 @@ impl<W: Write> Printer<W> {
             self.started = true;
             match self.format {
                 Format::Csv => writeln!(self.out, "{CSV_HEADER}")?,
-                Format::Table => writeln!(
-                    self.out,
-                    "{:<30} {:>9} {:<5} {:>45} {:>45} {:>4} {:>4} {:>8} {:>8} {:>8} {:>8} {:<8} {:<8} {:<6}",
-                    "first",
-                    "duration",
-                    "proto",
-                    "src:port",
-                    "dst:port",
-                    "vlan",
-                    "ivln",
-                    "pkts",
-                    "bytes",
-                    "rpkts",
-                    "rbytes",
-                    "flags",
-                    "rflags",
-                    "end"
+                Format::Table => table_row(
+                    &mut self.out,
+                    [
+                        "first", "duration", "proto", "src:port", "dst:port", "vlan", "ivln",
+                        "pkts", "bytes", "rpkts", "rbytes", "flags", "rflags", "end",
+                    ],
                 )?,
                 Format::Jsonl => {}
             }
@@ -179,25 +168,26 @@ impl<W: Write> Printer<W> {
                 r.rev_tcp_flags,
                 r.end
             ),
-            Format::Table => writeln!(
-                self.out,
-                "{:<30} {:>9} {:<5} {:>45} {:>45} {:>4} {:>4} {:>8} {:>8} {:>8} {:>8} {:<8} {:<8} {:<6}",
-                first,
-                format_duration(r.last - r.first),
-                proto_name(r.proto)
-                    .map(str::to_string)
-                    .unwrap_or_else(|| r.proto.to_string()),
-                endpoint(r.src, r.sport),
-                endpoint(r.dst, r.dport),
-                r.vlan,
-                r.inner_vlan,
-                human(r.packets),
-                human(r.bytes),
-                human(r.rev_packets),
-                human(r.rev_bytes),
-                tcp_flag_text(r.proto, r.tcp_flags),
-                tcp_flag_text(r.proto, r.rev_tcp_flags),
-                r.end
+            Format::Table => table_row(
+                &mut self.out,
+                [
+                    &format_table_time(r.first),
+                    &format_duration(r.last - r.first),
+                    &proto_name(r.proto)
+                        .map(str::to_string)
+                        .unwrap_or_else(|| r.proto.to_string()),
+                    &endpoint(r.src, r.sport),
+                    &endpoint(r.dst, r.dport),
+                    &r.vlan.to_string(),
+                    &r.inner_vlan.to_string(),
+                    &human(r.packets),
+                    &human(r.bytes),
+                    &human(r.rev_packets),
+                    &human(r.rev_bytes),
+                    &tcp_flag_text(r.proto, r.tcp_flags),
+                    &tcp_flag_text(r.proto, r.rev_tcp_flags),
+                    r.end.as_str(),
+                ],
             ),
         }
     }
@@ -205,6 +195,35 @@ impl<W: Write> Printer<W> {
     pub fn finish(mut self) -> io::Result<W> {
         self.out.flush()?;
         Ok(self.out)
+    }
+}
+
+/// Column widths of the table; a wider value (an IPv6 endpoint) pushes its line out rather
+/// than being cut. Negative: left-aligned.
+const TABLE_WIDTHS: [i8; 14] = [-23, 9, -5, 22, 22, 4, 4, 8, 8, 8, 8, -8, -8, -6];
+
+fn table_row(out: &mut impl Write, cols: [&str; 14]) -> io::Result<()> {
+    for (i, (col, w)) in cols.iter().zip(TABLE_WIDTHS).enumerate() {
+        let sep = if i == 0 { "" } else { " " };
+        let w = usize::from(w.unsigned_abs());
+        if i == cols.len() - 1 {
+            write!(out, "{sep}{col}")?;
+        } else if TABLE_WIDTHS[i] < 0 {
+            write!(out, "{sep}{col:<w$}")?;
+        } else {
+            write!(out, "{sep}{col:>w$}")?;
+        }
+    }
+    writeln!(out)
+}
+
+/// Milliseconds are enough to read a table; CSV and JSON keep the nanoseconds.
+fn format_table_time(ns: Nanos) -> String {
+    let text = format_rfc3339(ns);
+    // "2026-01-01T00:00:00.123456789Z" → "2026-01-01 00:00:00.123"
+    match (text.get(..10), text.get(11..23)) {
+        (Some(date), Some(time)) => format!("{date} {time}"),
+        _ => text,
     }
 }
 
@@ -315,6 +334,9 @@ mod tests {
         assert!(lines[1].contains("1.5 M"));
         assert!(lines[1].contains("[::1]:443"));
         assert!(lines[1].contains("1.500"));
+        assert!(lines[1].starts_with("2026-01-01 00:00:00.000 "));
+        // Columns line up: every field of the header starts where the row's does.
+        assert_eq!(lines[0].find("proto"), lines[1].find("tcp"));
     }
 
     #[test]
