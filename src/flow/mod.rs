@@ -49,6 +49,10 @@ impl FlowConfig {
 /// late after their timeout.
 const SWEEP_INTERVAL: Nanos = NANOS_PER_SEC;
 
+/// Packets whose memory [`FlowTable::update_batch`] reads ahead at once: enough misses in
+/// flight to hide most of the latency, few enough for the CPU's load queue.
+const READ_AHEAD: usize = 16;
+
 /// Non-first fragments are matched to their first fragment for this long.
 const FRAGMENT_TIMEOUT: Nanos = 30 * NANOS_PER_SEC;
 /// Bounds the fragment table, so a flood of first fragments cannot grow memory without limit.
@@ -287,6 +291,47 @@ fn icmp_request_type(proto: u8, icmp_type: u8) -> Option<u8> {
     }
 }
 
+/// The packet's canonical key (ports and flags as the fragment table corrected them), whether
+/// its sender is the key's `lo` side, and whether it is an answer (a SYN-ACK, an ICMP reply).
+#[inline]
+fn canonical(pkt: &PacketMeta, sport: u16, dport: u16, tcp_flag_bits: u8) -> (FlowKey, bool, bool) {
+    let (mut sport, mut dport) = (sport, dport);
+    // ICMP: no ports; the type/code is part of the key, replies folded onto requests.
+    let mut reply_first = false;
+    let mut icmp = 0;
+    if is_icmp(pkt.proto) {
+        let (ty, code) = ((dport >> 8) as u8, (dport & 0xff) as u8);
+        match icmp_request_type(pkt.proto, ty) {
+            Some(req) => {
+                icmp = u16::from(req) << 8 | u16::from(code);
+                reply_first = true;
+            }
+            None => icmp = dport,
+        }
+        (sport, dport) = (0, 0);
+    } else if pkt.proto == 6 {
+        let synack = tcp_flags::SYN | tcp_flags::ACK;
+        reply_first = tcp_flag_bits & synack == synack;
+    }
+
+    let s = endpoint(pkt.src, sport);
+    let d = endpoint(pkt.dst, dport);
+    let from_lo = s <= d;
+    let (lo, hi) = if from_lo { (s, d) } else { (d, s) };
+    let key = FlowKey {
+        lo: lo.1,
+        hi: hi.1,
+        lo_port: lo.2,
+        hi_port: hi.2,
+        vlan: pkt.vlan,
+        inner_vlan: pkt.inner_vlan,
+        icmp,
+        proto: pkt.proto,
+        v6: lo.0 | hi.0 << 1,
+    };
+    (key, from_lo, reply_first)
+}
+
 fn second(t: Nanos) -> i64 {
     t.div_euclid(NANOS_PER_SEC)
 }
@@ -330,6 +375,36 @@ impl FlowTable {
         self.now
     }
 
+    /// Counts packets in order, exactly as [`FlowTable::update`] on each would; faster on a
+    /// large table, because it reads ahead the memory of several packets at once.
+    pub fn update_batch(&mut self, pkts: &[PacketMeta], out: &mut impl Extend<FlowRecord>) {
+        for group in pkts.chunks(READ_AHEAD) {
+            self.warm(group);
+            for p in group {
+                self.update(p, out);
+            }
+        }
+    }
+
+    /// Loads the index slots, then the entries, that `pkts` will probably use, so their cache
+    /// misses overlap instead of coming one after another in `update`. Only a guess (it
+    /// ignores the fragment table): what it reads affects nothing but the cache.
+    fn warm(&self, pkts: &[PacketMeta]) {
+        let mut tags = [0u32; READ_AHEAD];
+        let mut touched = 0u64;
+        for (t, p) in tags.iter_mut().zip(pkts) {
+            let (key, _, _) = canonical(p, p.sport, p.dport, p.tcp_flags);
+            *t = (key.hash(&self.hasher) >> 32) as u32;
+            touched ^= u64::from(self.index.home_entry(*t).is_some());
+        }
+        for &t in tags.iter().take(pkts.len()) {
+            if let Some(i) = self.index.home_entry(t) {
+                touched ^= self.entries.get(i).last as u64;
+            }
+        }
+        std::hint::black_box(touched);
+    }
+
     /// Counts one packet. Records that this packet ends (a port reused after FIN, an active
     /// timeout) go to `out`; time-based endings are found by [`FlowTable::expire`].
     pub fn update(&mut self, pkt: &PacketMeta, out: &mut impl Extend<FlowRecord>) {
@@ -369,39 +444,7 @@ impl FlowTable {
             }
         }
 
-        // ICMP: no ports; the type/code is part of the key, replies folded onto requests.
-        let mut reply_first = false;
-        let mut icmp = 0;
-        if is_icmp(pkt.proto) {
-            let (ty, code) = ((dport >> 8) as u8, (dport & 0xff) as u8);
-            match icmp_request_type(pkt.proto, ty) {
-                Some(req) => {
-                    icmp = u16::from(req) << 8 | u16::from(code);
-                    reply_first = true;
-                }
-                None => icmp = dport,
-            }
-            (sport, dport) = (0, 0);
-        } else if pkt.proto == 6 {
-            let synack = tcp_flags::SYN | tcp_flags::ACK;
-            reply_first = tcp_flag_bits & synack == synack;
-        }
-
-        let s = endpoint(pkt.src, sport);
-        let d = endpoint(pkt.dst, dport);
-        let from_lo = s <= d;
-        let (lo, hi) = if from_lo { (s, d) } else { (d, s) };
-        let key = FlowKey {
-            lo: lo.1,
-            hi: hi.1,
-            lo_port: lo.2,
-            hi_port: hi.2,
-            vlan: pkt.vlan,
-            inner_vlan: pkt.inner_vlan,
-            icmp,
-            proto: pkt.proto,
-            v6: lo.0 | hi.0 << 1,
-        };
+        let (key, from_lo, reply_first) = canonical(pkt, sport, dport, tcp_flag_bits);
         let tag = (key.hash(&self.hasher) >> 32) as u32;
         // The sender starts the conversation, unless what we saw first is an answer.
         let initiator_is_lo = from_lo != reply_first;

@@ -118,6 +118,14 @@ impl Index {
         tag as usize & self.mask
     }
 
+    /// The home slot of `tag`: read ahead of a lookup to bring it into the cache, and the
+    /// entry it names if its tag matches (the likely one), or `None`.
+    #[inline]
+    pub(super) fn home_entry(&self, tag: u32) -> Option<u32> {
+        let s = self.slots[self.home(tag)];
+        (s != 0 && (s >> 32) as u32 == tag).then_some((s as u32).wrapping_sub(1))
+    }
+
     /// The entry whose tag matches and for which `is_key` holds, or the empty slot where it
     /// would go.
     #[inline]
