@@ -11,6 +11,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use table::{Index, Slab};
 use wheel::Wheel;
 
+#[cfg(test)]
+mod reference;
 mod table;
 mod wheel;
 
@@ -890,5 +892,149 @@ mod tests {
         t.flush(&mut out);
         assert_eq!(out[0].src_mac, Some([1; 6]));
         assert_eq!(out[0].dst_mac, Some([2; 6]));
+    }
+
+    /// The rebuilt table against the old one (kept in `reference`) on random streams that
+    /// hit every rule: few hosts and ports (reuse), SYN/FIN/RST, ICMP requests and replies,
+    /// IPv4 and IPv6, VLANs, fragments, MACs, a clock that sometimes steps back, and
+    /// timeouts short enough that idle, active and linger endings all happen often.
+    #[test]
+    fn same_records_as_the_reference_table() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut rnd = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let hosts: Vec<IpAddr> = (0..6u8)
+            .map(|i| {
+                if i < 4 {
+                    IpAddr::V4(Ipv4Addr::new(10, 0, 0, i))
+                } else {
+                    IpAddr::V6(std::net::Ipv6Addr::new(
+                        0x2001,
+                        0xdb8,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        i.into(),
+                    ))
+                }
+            })
+            .collect();
+        let mut ends = std::collections::BTreeSet::new();
+        for round in 0..40 {
+            let cfg = FlowConfig {
+                idle_timeout: (1 + rnd(8) as i64) * S / 2,
+                active_timeout: (1 + rnd(12) as i64) * S / 2,
+                tcp_end_timeout: rnd(4) as i64 * S / 2,
+            };
+            let mut new = FlowTable::new(cfg);
+            let mut old = reference::RefTable::new(cfg);
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let mut ts = 1_700_000_000 * S;
+            for i in 0..4000 {
+                ts += if rnd(50) == 0 {
+                    -(rnd(3 * S as u64) as i64)
+                } else {
+                    rnd(S as u64 / 8) as i64
+                };
+                let side = rnd(2) as usize * 2;
+                let (src, dst) = (hosts[side + rnd(2) as usize], hosts[side + rnd(2) as usize]);
+                let mut p = pkt(ts, src, rnd(3) as u16, dst, rnd(3) as u16, 0);
+                p.proto = [6, 6, 6, 17, 1, 58][rnd(6) as usize];
+                p.tcp_flags = [SYN, SYN | ACK, ACK, FIN | ACK, RST, ACK][rnd(6) as usize];
+                if p.proto == 1 || p.proto == 58 {
+                    p.sport = 0;
+                    p.dport = [0, 8 << 8, 3 << 8 | 1, 128 << 8, 129 << 8][rnd(5) as usize];
+                }
+                p.vlan = (rnd(8) == 0) as u16;
+                p.ip_bytes = 40 + rnd(1500);
+                if rnd(4) == 0 {
+                    p.src_mac = Some([rnd(3) as u8; 6]);
+                    p.dst_mac = Some([9; 6]);
+                }
+                if rnd(20) == 0 {
+                    p.frag = Some(Fragment {
+                        id: rnd(3) as u32,
+                        first: rnd(2) == 0,
+                    });
+                }
+                new.update(&p, &mut a);
+                old.update(&p, &mut b);
+                if rnd(16) == 0 {
+                    let at = ts + rnd(2 * S as u64) as i64;
+                    new.expire(at, &mut a);
+                    old.expire(at, &mut b);
+                    assert_eq!(
+                        new.active_flows(),
+                        old.active_flows(),
+                        "round {round} packet {i}"
+                    );
+                }
+            }
+            new.flush(&mut a);
+            old.flush(&mut b);
+            let sorted = |v: &[FlowRecord]| {
+                let mut s: Vec<String> = v.iter().map(|r| format!("{r:?}")).collect();
+                s.sort();
+                s
+            };
+            assert_eq!(sorted(&a), sorted(&b), "round {round}");
+            assert_eq!(new.stats(), old.stats(), "round {round}");
+            ends.extend(a.iter().map(|r| r.end));
+        }
+        assert_eq!(
+            ends.len(),
+            EndReason::ALL.len(),
+            "every ending was exercised"
+        );
+    }
+
+    #[test]
+    fn update_batch_equals_update_one_by_one() {
+        let mut one = FlowTable::new(FlowConfig::default());
+        let mut batch = FlowTable::new(FlowConfig::default());
+        let pkts: Vec<_> = (0..1000)
+            .map(|i| {
+                pkt(
+                    i * S / 100,
+                    A,
+                    (i % 70) as u16,
+                    B,
+                    80,
+                    if i % 9 == 0 { FIN } else { ACK },
+                )
+            })
+            .collect();
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for p in &pkts {
+            one.update(p, &mut a);
+        }
+        batch.update_batch(&pkts, &mut b);
+        one.flush(&mut a);
+        batch.flush(&mut b);
+        let key = |r: &FlowRecord| (r.sport, r.first);
+        a.sort_by_key(key);
+        b.sort_by_key(key);
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 70);
+    }
+
+    #[test]
+    fn an_open_flow_costs_at_most_200_bytes() {
+        let mut t = FlowTable::new(FlowConfig::default());
+        let mut out = Vec::new();
+        for i in 0..300_000u32 {
+            let src = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | i));
+            t.update(&pkt(i64::from(i), src, 1, B, 2, ACK), &mut out);
+        }
+        assert_eq!(t.active_flows(), 300_000);
+        let per_flow = t.state_bytes() / t.active_flows();
+        assert!(per_flow <= 200, "{per_flow} bytes per flow");
+        assert_eq!(std::mem::size_of::<Entry>(), 128);
     }
 }
