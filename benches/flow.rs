@@ -169,9 +169,24 @@ struct Feeder {
     pos: usize,
     shift: i64,
     out: Vec<FlowRecord>,
+    /// Feed `update_batch` a worker's batch at a time instead of `update` per packet.
+    batched: bool,
+    batch: Vec<PacketMeta>,
 }
 
 impl Feeder {
+    fn new(flows: usize, batched: bool) -> Feeder {
+        Feeder {
+            table: FlowTable::new(FlowConfig::default()),
+            stream: stream(flows, flows as u64),
+            pos: 0,
+            shift: 0,
+            out: Vec::with_capacity(4 * CHUNK),
+            batched,
+            batch: Vec::with_capacity(EXPIRE_EVERY),
+        }
+    }
+
     fn chunk(&mut self) -> usize {
         let span = self.stream.len() as i64 * (1_000_000_000 / PPS);
         for _ in 0..CHUNK {
@@ -181,9 +196,18 @@ impl Feeder {
             }
             let mut m = self.stream[self.pos];
             m.ts += self.shift;
-            self.table.update(black_box(&m), &mut self.out);
+            if self.batched {
+                self.batch.push(m);
+            } else {
+                self.table.update(black_box(&m), &mut self.out);
+            }
             self.pos += 1;
             if self.pos % EXPIRE_EVERY == 0 {
+                if self.batched {
+                    self.table
+                        .update_batch(black_box(&self.batch), &mut self.out);
+                    self.batch.clear();
+                }
                 self.table.expire(m.ts, &mut self.out);
             }
         }
@@ -197,22 +221,19 @@ fn bench_flow(c: &mut Criterion) {
     let mut g = c.benchmark_group("flow_table");
     g.throughput(Throughput::Elements(CHUNK as u64));
     for flows in [10_000usize, 100_000] {
-        let mut f = Feeder {
-            table: FlowTable::new(FlowConfig::default()),
-            stream: stream(flows, flows as u64),
-            pos: 0,
-            shift: 0,
-            out: Vec::with_capacity(4 * CHUNK),
-        };
-        g.bench_function(BenchmarkId::new("update+expire", flows), |b| {
-            b.iter(|| black_box(f.chunk()))
-        });
-        // Shows what "steady state" meant for this run.
-        eprintln!(
-            "flow_table/{flows}: {} flows open at the end, {} records written",
-            f.table.active_flows(),
-            f.table.stats().records
-        );
+        for (name, batched) in [("update+expire", false), ("update_batch+expire", true)] {
+            let mut f = Feeder::new(flows, batched);
+            g.bench_function(BenchmarkId::new(name, flows), |b| {
+                b.iter(|| black_box(f.chunk()))
+            });
+            // Shows what "steady state" meant for this run.
+            eprintln!(
+                "flow_table/{name}/{flows}: {} flows open at the end, {} records written, {} state bytes per open flow",
+                f.table.active_flows(),
+                f.table.stats().records,
+                f.table.state_bytes() / f.table.active_flows().max(1)
+            );
+        }
     }
     g.finish();
 }

@@ -6,7 +6,7 @@
 //! symmetric hash of addresses and ports, so workers share nothing and take no locks.
 
 use crate::capture::{CaptureError, LinkType, Next, PacketSource, SourceStats};
-use crate::decode::{self, DecodeError, Dispatcher};
+use crate::decode::{self, DecodeError, Dispatcher, PacketMeta};
 use crate::flow::{FlowConfig, FlowStats, FlowTable};
 use crate::record::FlowRecord;
 use crate::store::{CaptureStats, Recovery, StoreError, StoreWriter, WriterConfig, WriterStats};
@@ -407,6 +407,8 @@ fn work(
 ) -> Result<WorkerSummary, StoreError> {
     let mut summary = WorkerSummary::default();
     let mut records: Vec<FlowRecord> = Vec::with_capacity(1024);
+    // A batch's decoded packets, reused from batch to batch.
+    let mut metas: Vec<PacketMeta> = Vec::new();
     let seal_delay = table.config().max_lifetime();
     let mut log = ErrorLog {
         last: String::new(),
@@ -437,12 +439,15 @@ fn work(
                 Ok(meta) => {
                     summary.packets += 1;
                     summary.bytes += meta.ip_bytes;
-                    table.update(&meta, &mut records);
+                    metas.push(meta);
                 }
                 Err(DecodeError::NotIp) => summary.non_ip += 1,
                 Err(DecodeError::Malformed(_)) => summary.malformed += 1,
             }
         }
+        // The whole batch at once: the table reads ahead the flows of the next few packets.
+        table.update_batch(&metas, &mut records);
+        metas.clear();
         if batch.now != Nanos::MIN {
             table.expire(batch.now, &mut records);
         }
