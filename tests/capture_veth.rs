@@ -318,7 +318,7 @@ fn captures_sent_over_a_veth_pair_match_the_reference_per_address_pair() {
         return;
     }
     let wire = Wire::new();
-    let store = tempfile::tempdir().unwrap();
+    let store = store_for("nobody");
     let files = [
         "nDPI__1kxun.pcap",
         "nDPI__iphone.pcap",
@@ -333,4 +333,86 @@ fn captures_sent_over_a_veth_pair_match_the_reference_per_address_pair() {
     }
     let summary = cap.stop();
     check(&summary, sent, &expected, &stored_totals(store.path()));
+}
+
+fn uid_of(user: &str) -> u32 {
+    let out = Command::new("id").args(["-u", user]).output().unwrap();
+    assert!(out.status.success(), "no user {user}");
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+/// A fresh store directory owned by `user`, whom capture becomes after opening the interface.
+fn store_for(user: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::chown(dir.path(), Some(uid_of(user)), None).unwrap();
+    dir
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn capture_drops_root_to_the_given_user_and_writes_as_it() {
+    use std::os::unix::fs::MetadataExt;
+    if let Some(why) = skip_reason() {
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    let nobody = uid_of("nobody");
+    let wire = Wire::new();
+    let store = store_for("nobody");
+    let cap = Capture::start(&wire.outside, store.path(), &["--user", "nobody"]);
+    let sent = wire.replay("nDPI__iphone.pcap");
+    let summary = cap.stop();
+    let mut expected = PairTotals::new();
+    add_reference(&mut expected, "nDPI__iphone.pcap");
+    check(&summary, sent, &expected, &stored_totals(store.path()));
+    let segments: Vec<_> = files_under(store.path())
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "fks"))
+        .collect();
+    assert!(!segments.is_empty());
+    for f in files_under(store.path()) {
+        assert_eq!(
+            std::fs::metadata(&f).unwrap().uid(),
+            nobody,
+            "{} is not owned by nobody",
+            f.display()
+        );
+    }
+}
+
+#[test]
+fn capture_refuses_a_store_the_user_cannot_write_naming_both() {
+    if let Some(why) = skip_reason() {
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    let wire = Wire::new();
+    // tempdir() makes a 0700 directory owned by root.
+    let store = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["capture", "--interface", &wire.outside, "--user", "nobody"])
+        .arg("--store")
+        .arg(store.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(last.starts_with("flowkeep: error: "), "{err}");
+    assert!(last.contains(&store.path().display().to_string()), "{err}");
+    assert!(last.contains("user 'nobody'"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(!err.contains("capturing on"), "{err}");
 }

@@ -2,12 +2,13 @@
 //! besides `capture` that reads the wall clock (for live capture's housekeeping).
 
 mod admin;
+mod privs;
 
 use crate::capture::{LiveConfig, LiveSource, PacketSource};
 use crate::flow::FlowConfig;
 use crate::pipeline::{self, PipelineConfig, Summary};
 use crate::query::{self, Format, Printer};
-use crate::store::{FlushHook, Recovery, Store, WriterConfig};
+use crate::store::{FlushHook, Recovery, Store, StoreWriter, WriterConfig};
 use crate::time::{self, Nanos};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -116,6 +117,10 @@ struct CaptureArgs {
     snaplen: u32,
     #[command(flatten)]
     retention: admin::RetentionArgs,
+    /// When started as root: open the capture, then run as this user (groups, gid and uid, as
+    /// `tcpdump -Z`); the store must be writable by it. `root` keeps root (not advised).
+    #[arg(long, short = 'Z', value_name = "NAME", default_value = "nobody")]
+    user: String,
 }
 
 #[derive(Args, Debug)]
@@ -326,7 +331,19 @@ fn capture(a: CaptureArgs) -> Result<i32> {
         ..LiveConfig::default()
     };
     let source = LiveSource::open(&live)?;
-    recover_before_writing(&a.store.store)?;
+    // Before any packet is read, any thread started or any store file touched.
+    let user = match privs::drop_to(&a.user)? {
+        privs::Outcome::NotRoot => None,
+        privs::Outcome::KeptRoot => {
+            eprintln!(
+                "flowkeep: warning: running as root (--user {}): packets from the wire are decoded with every privilege",
+                a.user
+            );
+            None
+        }
+        privs::Outcome::Dropped(acct) => Some(acct),
+    };
+    check_store_writable(&cfg, user.as_ref())?;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&stop))
@@ -360,6 +377,28 @@ fn capture(a: CaptureArgs) -> Result<i32> {
     } else {
         1
     })
+}
+
+/// Opens the store as the writers will (as the user capture now runs as), so an unwritable
+/// directory is one clear line now rather than a failure deep in the pipeline. Also seals what
+/// a writer that died left behind, and says so.
+fn check_store_writable(cfg: &PipelineConfig, user: Option<&privs::Account>) -> Result<()> {
+    let dir = &cfg.store.dir;
+    match StoreWriter::create(cfg.store.clone()) {
+        Ok(mut w) => {
+            print_recovery(&w.take_recovery());
+            Ok(())
+        }
+        Err(e) => match user {
+            Some(u) => bail!(
+                "store directory {} is not usable by user '{}' (uid {}), which capture runs as after dropping root: {e}; make it writable by that user or choose another with --user",
+                dir.display(),
+                u.name,
+                u.uid
+            ),
+            None => Err(e).with_context(|| format!("opening the store {}", dir.display())),
+        },
+    }
 }
 
 fn query(a: QueryArgs) -> Result<i32> {
