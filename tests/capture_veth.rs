@@ -416,3 +416,59 @@ fn capture_refuses_a_store_the_user_cannot_write_naming_both() {
     assert_eq!(err.lines().count(), 1, "one line: {err}");
     assert!(!err.contains("capturing on"), "{err}");
 }
+
+fn temp_segments(store: &Path) -> Vec<PathBuf> {
+    files_under(store)
+        .into_iter()
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with(".seg-") && name.ends_with(".fks.tmp")
+        })
+        .collect()
+}
+
+/// `.seg-X-S.fks.tmp` → `seg-X-S.fks`, in the same directory.
+fn sealed_name(tmp: &Path) -> PathBuf {
+    let name = tmp.file_name().unwrap().to_string_lossy();
+    let sealed = &name[1..name.len() - ".tmp".len()];
+    tmp.with_file_name(sealed)
+}
+
+#[test]
+fn sighup_seals_open_segments_and_capture_goes_on() {
+    if let Some(why) = skip_reason() {
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    let wire = Wire::new();
+    let store = store_for("nobody");
+    // Flows that end with FIN or RST are written at once, so segments are open after the first
+    // replay; --verbose says when their first block is on disk.
+    let mut cap = Capture::start(
+        &wire.outside,
+        store.path(),
+        &["--verbose", "--tcp-end-timeout", "0s"],
+    );
+    let mut sent = wire.replay("nDPI__1kxun.pcap");
+    cap.wait_for("flushed ");
+    let open = temp_segments(store.path());
+    assert!(!open.is_empty(), "{:?}", files_under(store.path()));
+
+    cap.signal("HUP");
+    for _ in 0..2 {
+        cap.wait_for("rotation: open segments sealed");
+    }
+    for tmp in &open {
+        assert!(!tmp.exists(), "{} still open after SIGHUP", tmp.display());
+        assert!(sealed_name(tmp).exists(), "{} not sealed", tmp.display());
+    }
+
+    // Still capturing: the second capture lands too, and nothing of either is lost.
+    sent += wire.replay("nDPI__android.pcap");
+    let summary = cap.stop();
+    let mut expected = PairTotals::new();
+    add_reference(&mut expected, "nDPI__1kxun.pcap");
+    add_reference(&mut expected, "nDPI__android.pcap");
+    check(&summary, sent, &expected, &stored_totals(store.path()));
+    assert!(temp_segments(store.path()).is_empty());
+}

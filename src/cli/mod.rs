@@ -121,6 +121,10 @@ struct CaptureArgs {
     /// `tcpdump -Z`); the store must be writable by it. `root` keeps root (not advised).
     #[arg(long, short = 'Z', value_name = "NAME", default_value = "nobody")]
     user: String,
+    /// Report on stderr each block once it is complete in its segment file
+    /// (`flushed <file> block <n> records <k>`).
+    #[arg(long, short = 'v')]
+    verbose: bool,
 }
 
 #[derive(Args, Debug)]
@@ -228,17 +232,21 @@ fn recover_before_writing(dir: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
+fn report_flushes(cfg: &mut PipelineConfig) {
+    cfg.store.on_flush = Some(FlushHook(Arc::new(|r| {
+        eprintln!(
+            "flushed {} block {} records {}",
+            r.path.display(),
+            r.block,
+            r.records
+        )
+    })));
+}
+
 fn replay(a: ReplayArgs) -> Result<i32> {
     let mut cfg = pipeline_config(&a.store, &a.flow);
     if a.verbose {
-        cfg.store.on_flush = Some(FlushHook(Arc::new(|r| {
-            eprintln!(
-                "flushed {} block {} records {}",
-                r.path.display(),
-                r.block,
-                r.records
-            )
-        })));
+        report_flushes(&mut cfg);
     }
     recover_before_writing(&a.store.store)?;
     let stop = AtomicBool::new(false);
@@ -323,7 +331,10 @@ fn wall_clock() -> Nanos {
 }
 
 fn capture(a: CaptureArgs) -> Result<i32> {
-    let cfg = pipeline_config(&a.store, &a.flow);
+    let mut cfg = pipeline_config(&a.store, &a.flow);
+    if a.verbose {
+        report_flushes(&mut cfg);
+    }
     let live = LiveConfig {
         interface: a.interface.clone(),
         snaplen: a.snaplen,
@@ -349,8 +360,12 @@ fn capture(a: CaptureArgs) -> Result<i32> {
         signal_hook::flag::register(signal, Arc::clone(&stop))
             .context("installing the signal handler")?;
     }
+    let rotate = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&rotate))
+        .context("installing the signal handler")?;
+    cfg.rotate = Some(rotate);
     eprintln!(
-        "flowkeep: capturing on {} into {} (SIGINT or SIGTERM to stop)",
+        "flowkeep: capturing on {} into {} (SIGINT or SIGTERM to stop, SIGHUP to seal segments)",
         a.interface,
         a.store.store.display()
     );

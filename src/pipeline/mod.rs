@@ -14,6 +14,7 @@ use crate::time::{Nanos, NANOS_PER_SEC};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread;
 
 #[derive(Clone, Debug)]
@@ -26,6 +27,9 @@ pub struct PipelineConfig {
     pub batch_packets: usize,
     /// Batches in flight per worker before the reader waits (back-pressure, never loss).
     pub queue_batches: usize,
+    /// Set (by SIGHUP) to have every worker seal its open segments and go on: rotation. The
+    /// reader clears it and passes it on at its next per-second tick or idle wake-up.
+    pub rotate: Option<Arc<AtomicBool>>,
 }
 
 impl PipelineConfig {
@@ -36,6 +40,7 @@ impl PipelineConfig {
             store,
             batch_packets: 512,
             queue_batches: 32,
+            rotate: None,
         }
     }
 }
@@ -105,6 +110,8 @@ struct Batch {
     /// Kernel and interface drops since the previous report (sent to worker 0 only), so they
     /// land in the metadata of the segments open while they happened.
     drops: SourceStats,
+    /// Seal every open segment once this batch is done (rotation).
+    seal: bool,
 }
 
 impl Batch {
@@ -114,6 +121,7 @@ impl Batch {
             headers: Vec::with_capacity(packets),
             now: Nanos::MIN,
             drops: SourceStats::default(),
+            seal: false,
         }
     }
 
@@ -122,6 +130,7 @@ impl Batch {
         self.headers.clear();
         self.now = Nanos::MIN;
         self.drops = SourceStats::default();
+        self.seal = false;
     }
 }
 
@@ -263,6 +272,7 @@ where
                     if flush_every.is_some() && now >= next_tick {
                         next_tick = now.saturating_add(NANOS_PER_SEC);
                         note_drops(&*source, &mut summary.source_stats, &mut links[0].filling);
+                        pass_on_rotation(cfg, &mut links);
                         for link in &mut links {
                             if !send(link, now) {
                                 send_failed = true;
@@ -284,6 +294,7 @@ where
                         now = now.max(clock());
                     }
                     note_drops(&*source, &mut summary.source_stats, &mut links[0].filling);
+                    pass_on_rotation(cfg, &mut links);
                     for link in &mut links {
                         if !send(link, now) {
                             send_failed = true;
@@ -347,6 +358,19 @@ fn add_flow_stats(total: &mut FlowStats, w: &FlowStats) {
     total.flows_created += w.flows_created;
     total.records += w.records;
     total.orphan_fragments += w.orphan_fragments;
+}
+
+/// A rotation request goes to every worker with the batches about to be sent.
+fn pass_on_rotation(cfg: &PipelineConfig, links: &mut [WorkerLink]) {
+    if cfg
+        .rotate
+        .as_ref()
+        .is_some_and(|r| r.swap(false, Ordering::Relaxed))
+    {
+        for link in links {
+            link.filling.seal = true;
+        }
+    }
 }
 
 /// Adds the source's new drops since `last` to `batch` and moves `last` on. Counters only grow;
@@ -475,6 +499,13 @@ fn work(
                         log.note(&e, batch.now, &writer);
                     }
                 }
+            }
+        }
+        if batch.seal {
+            // Flows still open go on into new segments of the same partitions.
+            match writer.seal_before(Nanos::MAX) {
+                Ok(()) => eprintln!("flowkeep: rotation: open segments sealed"),
+                Err(e) => log.note(&e, batch.now, &writer),
             }
         }
         // The reader may have stopped taking batches back; then this one is simply dropped.
