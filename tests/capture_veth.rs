@@ -209,6 +209,8 @@ fn stored_totals(store: &Path) -> PairTotals {
 struct Capture {
     child: Child,
     lines: mpsc::Receiver<String>,
+    /// What it said before "capturing on".
+    preamble: Vec<String>,
 }
 
 impl Capture {
@@ -236,9 +238,18 @@ impl Capture {
                 }
             }
         });
-        let mut cap = Capture { child, lines };
-        cap.wait_for("capturing on");
-        cap
+        let mut cap = Capture {
+            child,
+            lines,
+            preamble: Vec::new(),
+        };
+        loop {
+            match cap.lines.recv_timeout(EVENT_TIMEOUT) {
+                Ok(l) if l.contains("capturing on") => return cap,
+                Ok(l) => cap.preamble.push(l),
+                Err(e) => panic!("waiting for 'capturing on': {e}: {:?}", cap.preamble),
+            }
+        }
     }
 
     /// Blocks until a stderr line contains `what`; returns it.
@@ -471,4 +482,70 @@ fn sighup_seals_open_segments_and_capture_goes_on() {
     add_reference(&mut expected, "nDPI__android.pcap");
     check(&summary, sent, &expected, &stored_totals(store.path()));
     assert!(temp_segments(store.path()).is_empty());
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find(|l| l.split(['{', ' ']).next() == Some(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
+#[test]
+fn metrics_endpoint_reports_what_was_captured() {
+    if let Some(why) = skip_reason() {
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    let wire = Wire::new();
+    let store = store_for("nobody");
+    let cap = Capture::start(&wire.outside, store.path(), &["--metrics", "127.0.0.1:0"]);
+    let addr = cap
+        .preamble
+        .iter()
+        .find_map(|l| l.split("http://").nth(1))
+        .and_then(|rest| rest.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("no metrics address in {:?}", cap.preamble))
+        .to_string();
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    let sent = wire.replay("nDPI__iphone.pcap");
+    let mut expected = PairTotals::new();
+    add_reference(&mut expected, "nDPI__iphone.pcap");
+    let (packets, bytes) = expected
+        .values()
+        .fold((0, 0), |(p, b), (ep, eb)| (p + ep, b + eb));
+    // The reader publishes once a second or when the link goes quiet, the workers after
+    // every batch: scrape until the counts have caught up with what was sent.
+    let deadline = std::time::Instant::now() + EVENT_TIMEOUT;
+    let text = loop {
+        let resp = http_get(&addr, "/metrics");
+        assert!(resp.starts_with("HTTP/1.1 200 OK"), "{resp}");
+        let text = resp.split("\r\n\r\n").nth(1).unwrap().to_string();
+        if metric(&text, "flowkeep_frames_total") == sent
+            && metric(&text, "flowkeep_packets_total") == packets
+        {
+            break text;
+        }
+        assert!(std::time::Instant::now() < deadline, "{text}");
+    };
+    assert_eq!(metric(&text, "flowkeep_bytes_total"), bytes);
+    assert_eq!(metric(&text, "flowkeep_kernel_drops_total"), 0);
+    assert_eq!(metric(&text, "flowkeep_interface_drops_total"), 0);
+    assert_eq!(metric(&text, "flowkeep_malformed_frames_total"), 0);
+    // Nothing has timed out yet (60 s idle): the flows are all still in memory.
+    assert!(metric(&text, "flowkeep_active_flows") > 0, "{text}");
+    assert!(http_get(&addr, "/other").starts_with("HTTP/1.1 404"));
+    let summary = cap.stop();
+    check(&summary, sent, &expected, &stored_totals(store.path()));
 }

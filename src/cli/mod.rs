@@ -2,6 +2,7 @@
 //! besides `capture` that reads the wall clock (for live capture's housekeeping).
 
 mod admin;
+mod metrics;
 mod privs;
 
 use crate::capture::{LiveConfig, LiveSource, PacketSource};
@@ -125,6 +126,10 @@ struct CaptureArgs {
     /// (`flushed <file> block <n> records <k>`).
     #[arg(long, short = 'v')]
     verbose: bool,
+    /// Serve Prometheus metrics (packets, bytes, drops, flows, records, segments) over HTTP at
+    /// this address, e.g. 127.0.0.1:9187. Off unless given; binds only there.
+    #[arg(long, value_name = "IP:PORT")]
+    metrics: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -342,6 +347,8 @@ fn capture(a: CaptureArgs) -> Result<i32> {
         ..LiveConfig::default()
     };
     let source = LiveSource::open(&live)?;
+    // Bound while still root, so any port works; served only once root is gone.
+    let metrics_listener = a.metrics.as_deref().map(metrics::bind).transpose()?;
     // Before any packet is read, any thread started or any store file touched.
     let user = match privs::drop_to(&a.user)? {
         privs::Outcome::NotRoot => None,
@@ -355,6 +362,15 @@ fn capture(a: CaptureArgs) -> Result<i32> {
         privs::Outcome::Dropped(acct) => Some(acct),
     };
     check_store_writable(&cfg, user.as_ref())?;
+    if let Some(listener) = metrics_listener {
+        let m = Arc::new(crate::pipeline::metrics::Metrics::new(cfg.workers.max(1)));
+        let addr = listener
+            .local_addr()
+            .context("--metrics: the bound address")?;
+        metrics::serve(listener, Arc::clone(&m), a.interface.clone())?;
+        cfg.metrics = Some(m);
+        eprintln!("flowkeep: metrics on http://{addr}/metrics");
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&stop))

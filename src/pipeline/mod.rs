@@ -5,6 +5,8 @@
 //! Both directions of a flow reach the same worker because the reader picks the worker with a
 //! symmetric hash of addresses and ports, so workers share nothing and take no locks.
 
+pub mod metrics;
+
 use crate::capture::{CaptureError, LinkType, Next, PacketSource, SourceStats};
 use crate::decode::{self, DecodeError, Dispatcher};
 use crate::flow::{FlowConfig, FlowStats, FlowTable};
@@ -30,6 +32,9 @@ pub struct PipelineConfig {
     /// Set (by SIGHUP) to have every worker seal its open segments and go on: rotation. The
     /// reader clears it and passes it on at its next per-second tick or idle wake-up.
     pub rotate: Option<Arc<AtomicBool>>,
+    /// Running totals for a metrics endpoint, published by the workers after every batch and
+    /// by the reader once a second.
+    pub metrics: Option<Arc<metrics::Metrics>>,
 }
 
 impl PipelineConfig {
@@ -41,6 +46,7 @@ impl PipelineConfig {
             batch_packets: 512,
             queue_batches: 32,
             rotate: None,
+            metrics: None,
         }
     }
 }
@@ -188,6 +194,7 @@ where
             let (tx, rx) = bounded::<Batch>(cfg.queue_batches.max(1));
             let (recycle_tx, recycled) = bounded::<Batch>(cfg.queue_batches.max(1) + 2);
             let flow_cfg = cfg.flow;
+            let metrics = cfg.metrics.clone();
             let handle = thread::Builder::new()
                 .name(format!("flowkeep-worker-{id}"))
                 .spawn(move || {
@@ -197,6 +204,7 @@ where
                         FlowTable::new(flow_cfg),
                         writer,
                         flush_every,
+                        metrics.as_ref().and_then(|m| m.worker(id)),
                     )
                 })
                 .expect("spawning a worker thread");
@@ -272,7 +280,7 @@ where
                     if flush_every.is_some() && now >= next_tick {
                         next_tick = now.saturating_add(NANOS_PER_SEC);
                         note_drops(&*source, &mut summary.source_stats, &mut links[0].filling);
-                        pass_on_rotation(cfg, &mut links);
+                        on_tick(cfg, &summary, &mut links);
                         for link in &mut links {
                             if !send(link, now) {
                                 send_failed = true;
@@ -294,7 +302,7 @@ where
                         now = now.max(clock());
                     }
                     note_drops(&*source, &mut summary.source_stats, &mut links[0].filling);
-                    pass_on_rotation(cfg, &mut links);
+                    on_tick(cfg, &summary, &mut links);
                     for link in &mut links {
                         if !send(link, now) {
                             send_failed = true;
@@ -360,8 +368,13 @@ fn add_flow_stats(total: &mut FlowStats, w: &FlowStats) {
     total.orphan_fragments += w.orphan_fragments;
 }
 
-/// A rotation request goes to every worker with the batches about to be sent.
-fn pass_on_rotation(cfg: &PipelineConfig, links: &mut [WorkerLink]) {
+/// Once a second or when idle, before the batches go out: publish the reader's counters, and
+/// pass a rotation request to every worker with its batch.
+fn on_tick(cfg: &PipelineConfig, summary: &Summary, links: &mut [WorkerLink]) {
+    if let Some(m) = &cfg.metrics {
+        let st = &summary.source_stats;
+        m.publish_reader(summary.frames, st.dropped_kernel, st.dropped_interface);
+    }
     if cfg
         .rotate
         .as_ref()
@@ -428,6 +441,7 @@ fn work(
     mut table: FlowTable,
     mut writer: StoreWriter,
     flush_every: Option<Nanos>,
+    gauges: Option<&metrics::WorkerGauges>,
 ) -> Result<WorkerSummary, StoreError> {
     let mut summary = WorkerSummary::default();
     let mut records: Vec<FlowRecord> = Vec::with_capacity(1024);
@@ -508,6 +522,9 @@ fn work(
                 Err(e) => log.note(&e, batch.now, &writer),
             }
         }
+        if let Some(g) = gauges {
+            g.publish(&worker_totals(&summary, &table, &writer));
+        }
         // The reader may have stopped taking batches back; then this one is simply dropped.
         let _ = recycle.try_send(batch);
     }
@@ -520,6 +537,25 @@ fn work(
     summary.flow = table.stats();
     summary.store = writer.finish()?;
     Ok(summary)
+}
+
+fn worker_totals(
+    s: &WorkerSummary,
+    table: &FlowTable,
+    writer: &StoreWriter,
+) -> metrics::WorkerTotals {
+    let st = writer.stats();
+    metrics::WorkerTotals {
+        packets: s.packets,
+        bytes: s.bytes,
+        non_ip: s.non_ip,
+        malformed: s.malformed,
+        active_flows: table.active_flows() as u64,
+        records_written: st.records.saturating_sub(st.records_lost),
+        records_not_stored: st.records_lost + st.records_refused,
+        segments: st.segments,
+        store_bytes: st.bytes,
+    }
 }
 
 /// Paths to sources, opened lazily so a long list does not hold every file open.
