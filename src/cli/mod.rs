@@ -116,6 +116,10 @@ struct CaptureArgs {
     /// Bytes captured per frame: headers only, payload is never stored.
     #[arg(long, value_name = "BYTES", default_value_t = 128, value_parser = clap::value_parser!(u32).range(64..=262_144))]
     snaplen: u32,
+    /// Kernel capture ring (K/M/G = powers of 1024): what absorbs bursts while the reader
+    /// is busy. At most 2G (libpcap's limit).
+    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_buffer)]
+    buffer: u32,
     #[command(flatten)]
     retention: admin::RetentionArgs,
     /// When started as root: open the capture, then run as this user (groups, gid and uid, as
@@ -154,6 +158,18 @@ fn parse_time(s: &str) -> Result<Nanos, String> {
 
 fn parse_duration(s: &str) -> Result<Nanos, String> {
     time::parse_duration(s).map_err(|e| e.reason)
+}
+
+fn parse_buffer(s: &str) -> Result<u32, String> {
+    let n = crate::retention::parse_size(s)?;
+    if n < 1 << 20 {
+        return Err("must be at least 1M".into());
+    }
+    // libpcap takes an int.
+    u32::try_from(n)
+        .ok()
+        .filter(|&n| n <= i32::MAX as u32)
+        .ok_or_else(|| "must be less than 2G".into())
 }
 
 fn parse_positive_duration(s: &str) -> Result<Nanos, String> {
@@ -343,6 +359,7 @@ fn capture(a: CaptureArgs) -> Result<i32> {
     let live = LiveConfig {
         interface: a.interface.clone(),
         snaplen: a.snaplen,
+        buffer_bytes: a.buffer,
         filter: a.filter.clone(),
         ..LiveConfig::default()
     };
@@ -459,4 +476,31 @@ fn query(a: QueryArgs) -> Result<i32> {
         );
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capture_buffer_sizes() {
+        assert_eq!(parse_buffer("256M"), Ok(256 << 20));
+        assert_eq!(parse_buffer("1M"), Ok(1 << 20));
+        assert_eq!(parse_buffer("2047M"), Ok(2047 << 20));
+        assert!(parse_buffer("2G").unwrap_err().contains("less than 2G"));
+        assert!(parse_buffer("100K").unwrap_err().contains("at least 1M"));
+        assert!(parse_buffer("lots").is_err());
+    }
+
+    #[test]
+    fn capture_defaults() {
+        let cli = Cli::try_parse_from(["flowkeep", "capture", "-i", "eth1", "-s", "/x"]).unwrap();
+        let Command::Capture(a) = cli.command else {
+            panic!("not capture")
+        };
+        assert_eq!(a.buffer, 256 << 20);
+        assert_eq!(a.snaplen, 128);
+        assert_eq!(a.user, "nobody");
+        assert_eq!(a.metrics, None);
+    }
 }
