@@ -21,7 +21,14 @@ fn live_capture_on_loopback_stores_flows_and_stops_cleanly_on_sigint() {
         eprintln!("SKIPPED: live capture needs root (CI runs as root)");
         return;
     }
+    // Capture drops root to `nobody` (its default --user) once the interface is open.
     let store = tempfile::tempdir().unwrap();
+    let nobody = Command::new("id").args(["-u", "nobody"]).output().unwrap();
+    let nobody: u32 = String::from_utf8_lossy(&nobody.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    std::os::unix::fs::chown(store.path(), Some(nobody), None).unwrap();
     let udp_rx = UdpSocket::bind("127.0.0.1:0").unwrap();
     let udp_port = udp_rx.local_addr().unwrap().port();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -79,7 +79,12 @@ impl LiveSource {
             .promisc(promisc)
             .snaplen(snaplen)
             .buffer_size(buffer)
-            .timeout(cfg.timeout_ms)
+            // The kernel hands over a ring block when it fills or when its timer finds it
+            // still open on two consecutive ticks, so a packet can wait up to twice this; at a
+            // third of our read timeout, a packet already seen on the wire is always handed
+            // over before `next_packet` reports `Idle`, and a drain that stops at the first
+            // `Idle` leaves nothing behind in the ring.
+            .timeout((cfg.timeout_ms / 3).max(1))
             .immediate_mode(false);
         // Non-blocking, and we wait on the descriptor ourselves: with TPACKET_V3 libpcap polls
         // without a timeout, so a quiet link would block forever and never see a stop request.
@@ -159,8 +164,10 @@ impl PacketSource for LiveSource {
             // or for a signal (a stop request), whichever comes first.
             let mut fds = [PollFd::new(&self.wake, PollFlags::IN)];
             match poll(&mut fds, Some(&self.timeout)) {
-                Ok(0) | Err(rustix::io::Errno::INTR) => return Ok(Next::Idle),
-                Ok(_) => continue,
+                Ok(0) => return Ok(Next::Idle),
+                // A signal is not a quiet link: `Idle` here could end a drain while the ring
+                // still holds packets. The caller sees its stop request at the next timeout.
+                Ok(_) | Err(rustix::io::Errno::INTR) => continue,
                 Err(e) => {
                     self.done = true;
                     return Err(CaptureError::Live {

@@ -2,12 +2,14 @@
 //! besides `capture` that reads the wall clock (for live capture's housekeeping).
 
 mod admin;
+mod metrics;
+mod privs;
 
 use crate::capture::{LiveConfig, LiveSource, PacketSource};
 use crate::flow::FlowConfig;
 use crate::pipeline::{self, PipelineConfig, Summary};
 use crate::query::{self, Format, Printer};
-use crate::store::{FlushHook, Recovery, Store, WriterConfig};
+use crate::store::{FlushHook, Recovery, Store, StoreWriter, WriterConfig};
 use crate::time::{self, Nanos};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -114,8 +116,24 @@ struct CaptureArgs {
     /// Bytes captured per frame: headers only, payload is never stored.
     #[arg(long, value_name = "BYTES", default_value_t = 128, value_parser = clap::value_parser!(u32).range(64..=262_144))]
     snaplen: u32,
+    /// Kernel capture ring (K/M/G = powers of 1024): what absorbs bursts while the reader
+    /// is busy. At most 2G (libpcap's limit).
+    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_buffer)]
+    buffer: u32,
     #[command(flatten)]
     retention: admin::RetentionArgs,
+    /// When started as root: open the capture, then run as this user (groups, gid and uid, as
+    /// `tcpdump -Z`); the store must be writable by it. `root` keeps root (not advised).
+    #[arg(long, short = 'Z', value_name = "NAME", default_value = "nobody")]
+    user: String,
+    /// Report on stderr each block once it is complete in its segment file
+    /// (`flushed <file> block <n> records <k>`).
+    #[arg(long, short = 'v')]
+    verbose: bool,
+    /// Serve Prometheus metrics (packets, bytes, drops, flows, records, segments) over HTTP at
+    /// this address, e.g. 127.0.0.1:9187. Off unless given; binds only there.
+    #[arg(long, value_name = "IP:PORT")]
+    metrics: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -140,6 +158,18 @@ fn parse_time(s: &str) -> Result<Nanos, String> {
 
 fn parse_duration(s: &str) -> Result<Nanos, String> {
     time::parse_duration(s).map_err(|e| e.reason)
+}
+
+fn parse_buffer(s: &str) -> Result<u32, String> {
+    let n = crate::retention::parse_size(s)?;
+    if n < 1 << 20 {
+        return Err("must be at least 1M".into());
+    }
+    // libpcap takes an int.
+    u32::try_from(n)
+        .ok()
+        .filter(|&n| n <= i32::MAX as u32)
+        .ok_or_else(|| "must be less than 2G".into())
 }
 
 fn parse_positive_duration(s: &str) -> Result<Nanos, String> {
@@ -223,17 +253,21 @@ fn recover_before_writing(dir: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
+fn report_flushes(cfg: &mut PipelineConfig) {
+    cfg.store.on_flush = Some(FlushHook(Arc::new(|r| {
+        eprintln!(
+            "flushed {} block {} records {}",
+            r.path.display(),
+            r.block,
+            r.records
+        )
+    })));
+}
+
 fn replay(a: ReplayArgs) -> Result<i32> {
     let mut cfg = pipeline_config(&a.store, &a.flow);
     if a.verbose {
-        cfg.store.on_flush = Some(FlushHook(Arc::new(|r| {
-            eprintln!(
-                "flushed {} block {} records {}",
-                r.path.display(),
-                r.block,
-                r.records
-            )
-        })));
+        report_flushes(&mut cfg);
     }
     recover_before_writing(&a.store.store)?;
     let stop = AtomicBool::new(false);
@@ -318,22 +352,53 @@ fn wall_clock() -> Nanos {
 }
 
 fn capture(a: CaptureArgs) -> Result<i32> {
-    let cfg = pipeline_config(&a.store, &a.flow);
+    let mut cfg = pipeline_config(&a.store, &a.flow);
+    if a.verbose {
+        report_flushes(&mut cfg);
+    }
     let live = LiveConfig {
         interface: a.interface.clone(),
         snaplen: a.snaplen,
+        buffer_bytes: a.buffer,
         filter: a.filter.clone(),
         ..LiveConfig::default()
     };
     let source = LiveSource::open(&live)?;
-    recover_before_writing(&a.store.store)?;
+    // Bound while still root, so any port works; served only once root is gone.
+    let metrics_listener = a.metrics.as_deref().map(metrics::bind).transpose()?;
+    // Before any packet is read, any thread started or any store file touched.
+    let user = match privs::drop_to(&a.user)? {
+        privs::Outcome::NotRoot => None,
+        privs::Outcome::KeptRoot => {
+            eprintln!(
+                "flowkeep: warning: running as root (--user {}): packets from the wire are decoded with every privilege",
+                a.user
+            );
+            None
+        }
+        privs::Outcome::Dropped(acct) => Some(acct),
+    };
+    check_store_writable(&cfg, user.as_ref())?;
+    if let Some(listener) = metrics_listener {
+        let m = Arc::new(crate::pipeline::metrics::Metrics::new(cfg.workers.max(1)));
+        let addr = listener
+            .local_addr()
+            .context("--metrics: the bound address")?;
+        metrics::serve(listener, Arc::clone(&m), a.interface.clone())?;
+        cfg.metrics = Some(m);
+        eprintln!("flowkeep: metrics on http://{addr}/metrics");
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&stop))
             .context("installing the signal handler")?;
     }
+    let rotate = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&rotate))
+        .context("installing the signal handler")?;
+    cfg.rotate = Some(rotate);
     eprintln!(
-        "flowkeep: capturing on {} into {} (SIGINT or SIGTERM to stop)",
+        "flowkeep: capturing on {} into {} (SIGINT or SIGTERM to stop, SIGHUP to seal segments)",
         a.interface,
         a.store.store.display()
     );
@@ -360,6 +425,28 @@ fn capture(a: CaptureArgs) -> Result<i32> {
     } else {
         1
     })
+}
+
+/// Opens the store as the writers will (as the user capture now runs as), so an unwritable
+/// directory is one clear line now rather than a failure deep in the pipeline. Also seals what
+/// a writer that died left behind, and says so.
+fn check_store_writable(cfg: &PipelineConfig, user: Option<&privs::Account>) -> Result<()> {
+    let dir = &cfg.store.dir;
+    match StoreWriter::create(cfg.store.clone()) {
+        Ok(mut w) => {
+            print_recovery(&w.take_recovery());
+            Ok(())
+        }
+        Err(e) => match user {
+            Some(u) => bail!(
+                "store directory {} is not usable by user '{}' (uid {}), which capture runs as after dropping root: {e}; make it writable by that user or choose another with --user",
+                dir.display(),
+                u.name,
+                u.uid
+            ),
+            None => Err(e).with_context(|| format!("opening the store {}", dir.display())),
+        },
+    }
 }
 
 fn query(a: QueryArgs) -> Result<i32> {
@@ -389,4 +476,31 @@ fn query(a: QueryArgs) -> Result<i32> {
         );
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capture_buffer_sizes() {
+        assert_eq!(parse_buffer("256M"), Ok(256 << 20));
+        assert_eq!(parse_buffer("1M"), Ok(1 << 20));
+        assert_eq!(parse_buffer("2047M"), Ok(2047 << 20));
+        assert!(parse_buffer("2G").unwrap_err().contains("less than 2G"));
+        assert!(parse_buffer("100K").unwrap_err().contains("at least 1M"));
+        assert!(parse_buffer("lots").is_err());
+    }
+
+    #[test]
+    fn capture_defaults() {
+        let cli = Cli::try_parse_from(["flowkeep", "capture", "-i", "eth1", "-s", "/x"]).unwrap();
+        let Command::Capture(a) = cli.command else {
+            panic!("not capture")
+        };
+        assert_eq!(a.buffer, 256 << 20);
+        assert_eq!(a.snaplen, 128);
+        assert_eq!(a.user, "nobody");
+        assert_eq!(a.metrics, None);
+    }
 }

@@ -5,6 +5,8 @@
 //! Both directions of a flow reach the same worker because the reader picks the worker with a
 //! symmetric hash of addresses and ports, so workers share nothing and take no locks.
 
+pub mod metrics;
+
 use crate::capture::{CaptureError, LinkType, Next, PacketSource, SourceStats};
 use crate::decode::{self, DecodeError, Dispatcher, PacketMeta};
 use crate::flow::{FlowConfig, FlowStats, FlowTable};
@@ -14,6 +16,7 @@ use crate::time::{Nanos, NANOS_PER_SEC};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread;
 
 #[derive(Clone, Debug)]
@@ -26,6 +29,12 @@ pub struct PipelineConfig {
     pub batch_packets: usize,
     /// Batches in flight per worker before the reader waits (back-pressure, never loss).
     pub queue_batches: usize,
+    /// Set (by SIGHUP) to have every worker seal its open segments and go on: rotation. The
+    /// reader clears it and passes it on at its next per-second tick or idle wake-up.
+    pub rotate: Option<Arc<AtomicBool>>,
+    /// Running totals for a metrics endpoint, published by the workers after every batch and
+    /// by the reader once a second.
+    pub metrics: Option<Arc<metrics::Metrics>>,
 }
 
 impl PipelineConfig {
@@ -36,6 +45,8 @@ impl PipelineConfig {
             store,
             batch_packets: 512,
             queue_batches: 32,
+            rotate: None,
+            metrics: None,
         }
     }
 }
@@ -105,6 +116,8 @@ struct Batch {
     /// Kernel and interface drops since the previous report (sent to worker 0 only), so they
     /// land in the metadata of the segments open while they happened.
     drops: SourceStats,
+    /// Seal every open segment once this batch is done (rotation).
+    seal: bool,
 }
 
 impl Batch {
@@ -114,6 +127,7 @@ impl Batch {
             headers: Vec::with_capacity(packets),
             now: Nanos::MIN,
             drops: SourceStats::default(),
+            seal: false,
         }
     }
 
@@ -122,6 +136,7 @@ impl Batch {
         self.headers.clear();
         self.now = Nanos::MIN;
         self.drops = SourceStats::default();
+        self.seal = false;
     }
 }
 
@@ -179,6 +194,7 @@ where
             let (tx, rx) = bounded::<Batch>(cfg.queue_batches.max(1));
             let (recycle_tx, recycled) = bounded::<Batch>(cfg.queue_batches.max(1) + 2);
             let flow_cfg = cfg.flow;
+            let metrics = cfg.metrics.clone();
             let handle = thread::Builder::new()
                 .name(format!("flowkeep-worker-{id}"))
                 .spawn(move || {
@@ -188,6 +204,7 @@ where
                         FlowTable::new(flow_cfg),
                         writer,
                         flush_every,
+                        metrics.as_ref().and_then(|m| m.worker(id)),
                     )
                 })
                 .expect("spawning a worker thread");
@@ -263,6 +280,7 @@ where
                     if flush_every.is_some() && now >= next_tick {
                         next_tick = now.saturating_add(NANOS_PER_SEC);
                         note_drops(&*source, &mut summary.source_stats, &mut links[0].filling);
+                        on_tick(cfg, &summary, &mut links);
                         for link in &mut links {
                             if !send(link, now) {
                                 send_failed = true;
@@ -284,6 +302,7 @@ where
                         now = now.max(clock());
                     }
                     note_drops(&*source, &mut summary.source_stats, &mut links[0].filling);
+                    on_tick(cfg, &summary, &mut links);
                     for link in &mut links {
                         if !send(link, now) {
                             send_failed = true;
@@ -349,6 +368,24 @@ fn add_flow_stats(total: &mut FlowStats, w: &FlowStats) {
     total.orphan_fragments += w.orphan_fragments;
 }
 
+/// Once a second or when idle, before the batches go out: publish the reader's counters, and
+/// pass a rotation request to every worker with its batch.
+fn on_tick(cfg: &PipelineConfig, summary: &Summary, links: &mut [WorkerLink]) {
+    if let Some(m) = &cfg.metrics {
+        let st = &summary.source_stats;
+        m.publish_reader(summary.frames, st.dropped_kernel, st.dropped_interface);
+    }
+    if cfg
+        .rotate
+        .as_ref()
+        .is_some_and(|r| r.swap(false, Ordering::Relaxed))
+    {
+        for link in links {
+            link.filling.seal = true;
+        }
+    }
+}
+
 /// Adds the source's new drops since `last` to `batch` and moves `last` on. Counters only grow;
 /// a source whose counters restart (a new source) starts from zero.
 fn note_drops(source: &dyn PacketSource, last: &mut SourceStats, batch: &mut Batch) {
@@ -404,6 +441,7 @@ fn work(
     mut table: FlowTable,
     mut writer: StoreWriter,
     flush_every: Option<Nanos>,
+    gauges: Option<&metrics::WorkerGauges>,
 ) -> Result<WorkerSummary, StoreError> {
     let mut summary = WorkerSummary::default();
     let mut records: Vec<FlowRecord> = Vec::with_capacity(1024);
@@ -482,6 +520,16 @@ fn work(
                 }
             }
         }
+        if batch.seal {
+            // Flows still open go on into new segments of the same partitions.
+            match writer.seal_before(Nanos::MAX) {
+                Ok(()) => eprintln!("flowkeep: rotation: open segments sealed"),
+                Err(e) => log.note(&e, batch.now, &writer),
+            }
+        }
+        if let Some(g) = gauges {
+            g.publish(&worker_totals(&summary, &table, &writer));
+        }
         // The reader may have stopped taking batches back; then this one is simply dropped.
         let _ = recycle.try_send(batch);
     }
@@ -494,6 +542,25 @@ fn work(
     summary.flow = table.stats();
     summary.store = writer.finish()?;
     Ok(summary)
+}
+
+fn worker_totals(
+    s: &WorkerSummary,
+    table: &FlowTable,
+    writer: &StoreWriter,
+) -> metrics::WorkerTotals {
+    let st = writer.stats();
+    metrics::WorkerTotals {
+        packets: s.packets,
+        bytes: s.bytes,
+        non_ip: s.non_ip,
+        malformed: s.malformed,
+        active_flows: table.active_flows() as u64,
+        records_written: st.records.saturating_sub(st.records_lost),
+        records_not_stored: st.records_lost + st.records_refused,
+        segments: st.segments,
+        store_bytes: st.bytes,
+    }
 }
 
 /// Paths to sources, opened lazily so a long list does not hold every file open.

@@ -1,0 +1,233 @@
+//! `--metrics ADDR`: the pipeline's running totals in Prometheus text format over plain HTTP,
+//! from one small thread (std only: a scrape every few seconds needs no web framework).
+
+use crate::pipeline::metrics::{Metrics, Snapshot};
+use anyhow::{Context, Result};
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A request larger than this is not a scrape.
+const MAX_REQUEST: usize = 8192;
+/// A client that stalls cannot hold the (single) serving thread longer than this.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Binds now (before privileges are dropped, so any port the operator chose works); serving
+/// starts with `serve`.
+pub fn bind(addr: &str) -> Result<TcpListener> {
+    let addr: SocketAddr = addr
+        .parse()
+        .with_context(|| format!("--metrics {addr}: expected IP:PORT, e.g. 127.0.0.1:9187"))?;
+    TcpListener::bind(addr).with_context(|| format!("--metrics: cannot listen on {addr}"))
+}
+
+/// Answers scrapes on its own thread for the rest of the process's life.
+pub fn serve(listener: TcpListener, metrics: Arc<Metrics>, interface: String) -> Result<()> {
+    std::thread::Builder::new()
+        .name("flowkeep-metrics".into())
+        .spawn(move || {
+            for stream in listener.incoming().flatten() {
+                // One client's failure (a reset, a timeout) is its own business.
+                let _ = answer(stream, &metrics, &interface);
+            }
+        })
+        .context("starting the metrics thread")?;
+    Ok(())
+}
+
+fn answer(mut stream: TcpStream, metrics: &Metrics, interface: &str) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
+    stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
+    let mut req = [0u8; MAX_REQUEST];
+    let mut len = 0;
+    while len < req.len() && !req[..len].windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut req[len..])? {
+            0 => break,
+            n => len += n,
+        }
+    }
+    let head = String::from_utf8_lossy(&req[..len]);
+    let mut words = head.split_whitespace();
+    let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    let (status, body) = match (method, path) {
+        ("GET", "/metrics" | "/") => ("200 OK", render(&metrics.snapshot(), interface)),
+        ("GET", _) => ("404 Not Found", "not found; try /metrics\n".to_string()),
+        _ => ("405 Method Not Allowed", "GET only\n".to_string()),
+    };
+    write!(
+        stream,
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    stream.flush()
+}
+
+/// Prometheus text exposition format 0.0.4.
+pub fn render(s: &Snapshot, interface: &str) -> String {
+    let iface = interface.replace('\\', "\\\\").replace('"', "\\\"");
+    let w = &s.workers;
+    let rows: [(&str, &str, &str, u64, bool); 13] = [
+        (
+            "flowkeep_frames_total",
+            "counter",
+            "Frames read from the interface.",
+            s.frames,
+            true,
+        ),
+        (
+            "flowkeep_kernel_drops_total",
+            "counter",
+            "Frames the kernel dropped (ring full), per libpcap.",
+            s.kernel_drops,
+            true,
+        ),
+        (
+            "flowkeep_interface_drops_total",
+            "counter",
+            "Frames the interface dropped, per libpcap.",
+            s.interface_drops,
+            true,
+        ),
+        (
+            "flowkeep_packets_total",
+            "counter",
+            "IP packets counted into flows.",
+            w.packets,
+            false,
+        ),
+        (
+            "flowkeep_bytes_total",
+            "counter",
+            "IP-layer bytes counted into flows.",
+            w.bytes,
+            false,
+        ),
+        (
+            "flowkeep_non_ip_frames_total",
+            "counter",
+            "Frames that carried no IP packet.",
+            w.non_ip,
+            false,
+        ),
+        (
+            "flowkeep_malformed_frames_total",
+            "counter",
+            "Frames whose headers could not be decoded.",
+            w.malformed,
+            false,
+        ),
+        (
+            "flowkeep_active_flows",
+            "gauge",
+            "Flows in memory, not yet written.",
+            w.active_flows,
+            false,
+        ),
+        (
+            "flowkeep_records_written_total",
+            "counter",
+            "Flow records written to the store.",
+            w.records_written,
+            false,
+        ),
+        (
+            "flowkeep_records_not_stored_total",
+            "counter",
+            "Flow records the store could not take (see the log).",
+            w.records_not_stored,
+            false,
+        ),
+        (
+            "flowkeep_segments_total",
+            "counter",
+            "Segment files sealed.",
+            w.segments,
+            false,
+        ),
+        (
+            "flowkeep_store_bytes_written_total",
+            "counter",
+            "Bytes written to segment files.",
+            w.store_bytes,
+            false,
+        ),
+        ("flowkeep_up", "gauge", "1 while capturing.", 1, false),
+    ];
+    let mut out = String::with_capacity(2048);
+    for (name, kind, help, value, per_interface) in rows {
+        let labels = if per_interface {
+            format!("{{interface=\"{iface}\"}}")
+        } else {
+            String::new()
+        };
+        let _ = write!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{labels} {value}\n"
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::metrics::WorkerTotals;
+
+    #[test]
+    fn renders_every_metric_once_with_help_and_type() {
+        let s = Snapshot {
+            frames: 10,
+            kernel_drops: 2,
+            interface_drops: 0,
+            workers: WorkerTotals {
+                packets: 7,
+                bytes: 700,
+                active_flows: 3,
+                ..WorkerTotals::default()
+            },
+        };
+        let text = render(&s, "eth\"1");
+        assert!(
+            text.contains("flowkeep_frames_total{interface=\"eth\\\"1\"} 10\n"),
+            "{text}"
+        );
+        assert!(text.contains("flowkeep_kernel_drops_total{interface=\"eth\\\"1\"} 2\n"));
+        assert!(text.contains("\nflowkeep_packets_total 7\n"));
+        assert!(text.contains("\nflowkeep_bytes_total 700\n"));
+        assert!(text.contains("# TYPE flowkeep_active_flows gauge\nflowkeep_active_flows 3\n"));
+        let samples = text.lines().filter(|l| !l.starts_with('#')).count();
+        assert_eq!(samples, 13);
+        assert_eq!(text.lines().filter(|l| l.starts_with("# HELP")).count(), 13);
+    }
+
+    #[test]
+    fn a_bad_address_is_refused_with_an_example() {
+        let err = bind("localhost").unwrap_err().to_string();
+        assert!(err.contains("127.0.0.1:9187"), "{err}");
+    }
+
+    #[test]
+    fn serves_metrics_over_http_and_404_elsewhere() {
+        let listener = bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let m = Arc::new(Metrics::new(1));
+        m.publish_reader(42, 0, 0);
+        serve(listener, Arc::clone(&m), "lo".into()).unwrap();
+        let get = |path: &str| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).unwrap();
+            out
+        };
+        let ok = get("/metrics");
+        assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
+        assert!(
+            ok.contains("flowkeep_frames_total{interface=\"lo\"} 42\n"),
+            "{ok}"
+        );
+        assert!(get("/nope").starts_with("HTTP/1.1 404"));
+    }
+}
