@@ -43,6 +43,12 @@ type Key = (u64, u64);
 
 static HELD: Mutex<Vec<(Key, Weak<StoreLock>)>> = Mutex::new(Vec::new());
 
+/// Held from taking the store lock until recovery has finished, by whoever may recover: a
+/// second writer (or reader) of this process that finds the lock already held must not create
+/// temporary segments while the first one's recovery is still sealing "dead" temporary files,
+/// or recovery would seal a live writer's file from under it.
+pub(crate) static RECOVERING: Mutex<()> = Mutex::new(());
+
 /// How a lock was obtained.
 pub enum Acquired {
     /// This call took the lock from the kernel: no other process writes the store, and no other

@@ -218,6 +218,9 @@ pub fn recover(dir: &Path) -> Result<Recovery, StoreError> {
     if !check_marker(dir)? {
         return Ok(Recovery::default());
     }
+    let _recovering = super::lock::RECOVERING
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     match try_lock(dir) {
         Ok(Acquired::Fresh(_lock)) => Ok(recover_locked(dir)),
         Ok(Acquired::Shared(_) | Acquired::Busy) => Ok(Recovery {

@@ -321,6 +321,9 @@ impl StoreWriter {
         probe_writable(dir, cfg.writer_id)?;
         // The first writer of this process to lock the store finds only dead writers' temporary
         // files, and seals them before it adds its own.
+        let recovering = super::lock::RECOVERING
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let (lock, recovery) = match lock_for_writing(dir)? {
             Acquired::Fresh(lock) => (lock, recover_locked(dir)),
             Acquired::Shared(lock) => (lock, Recovery::default()),
@@ -331,6 +334,7 @@ impl StoreWriter {
                 })
             }
         };
+        drop(recovering);
         Ok(StoreWriter {
             cfg,
             open: Vec::new(),
