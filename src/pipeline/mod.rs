@@ -258,7 +258,12 @@ where
                     summary.frames += 1;
                     now = now.max(pkt.ts);
                     summary.first_ts = Some(summary.first_ts.map_or(pkt.ts, |t| t.min(pkt.ts)));
-                    let w = (dispatcher.hash(&pkt) % workers as u64) as usize;
+                    // One worker takes everything: no need to parse headers for a hash.
+                    let w = if workers == 1 {
+                        0
+                    } else {
+                        (dispatcher.hash(&pkt) % workers as u64) as usize
+                    };
                     let link = &mut links[w];
                     let b = &mut link.filling;
                     // A frame larger than 4 GiB cannot come from any reader; saturate anyway.
