@@ -4,22 +4,17 @@
 //! Needs root (namespaces, veth, packet sockets), iproute2 and tcpreplay (scripts/deps.sh
 //! installs both); skipped, saying why, otherwise.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_flowkeep");
+mod common;
+use common::{add_reference, fixtures, pair_totals, records, PairTotals, BIN};
 /// Only a guard against a hung capture: every wait below ends on an event, not on time.
 const EVENT_TIMEOUT: Duration = Duration::from_secs(60);
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pcaps")
-}
 
 fn skip_reason() -> Option<String> {
     let root = Command::new("id")
@@ -167,48 +162,8 @@ impl Drop for Wire {
     }
 }
 
-type PairTotals = BTreeMap<(u8, IpAddr, IpAddr), (u64, u64)>;
-
-fn add_reference(totals: &mut PairTotals, file: &str) {
-    let path = fixtures().join("reference").join(format!("{file}.l3.tsv"));
-    let text = std::fs::read_to_string(&path).unwrap();
-    for line in text.lines().skip(1).filter(|l| !l.starts_with('#')) {
-        let c: Vec<_> = line.split('\t').collect();
-        let e = totals
-            .entry((
-                c[0].parse().unwrap(),
-                c[1].parse().unwrap(),
-                c[2].parse().unwrap(),
-            ))
-            .or_default();
-        e.0 += c[3].parse::<u64>().unwrap();
-        e.1 += c[4].parse::<u64>().unwrap();
-    }
-}
-
 fn stored_totals(store: &Path) -> PairTotals {
-    let out = Command::new(BIN)
-        .args(["query", "--format", "jsonl", "--store"])
-        .arg(store)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut totals = PairTotals::new();
-    for l in String::from_utf8_lossy(&out.stdout).lines() {
-        let r: serde_json::Value = serde_json::from_str(l).unwrap();
-        let src: IpAddr = r["src"].as_str().unwrap().parse().unwrap();
-        let dst: IpAddr = r["dst"].as_str().unwrap().parse().unwrap();
-        let ver = if src.is_ipv4() { 4 } else { 6 };
-        let (lo, hi) = if src <= dst { (src, dst) } else { (dst, src) };
-        let e = totals.entry((ver, lo, hi)).or_default();
-        e.0 += r["packets"].as_u64().unwrap() + r["rev_packets"].as_u64().unwrap();
-        e.1 += r["bytes"].as_u64().unwrap() + r["rev_bytes"].as_u64().unwrap();
-    }
-    totals
+    pair_totals(&records(store))
 }
 
 /// A running `flowkeep capture`, its stderr lines arriving on a channel.

@@ -2,16 +2,11 @@
 //! `flowkeep query --format jsonl`, and compare the per-address-pair totals with what tshark
 //! counts in the same files (fixtures/pcaps/reference/*.l3.tsv): an oracle nobody here wrote.
 
-use std::collections::BTreeMap;
-use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_flowkeep");
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pcaps")
-}
+mod common;
+use common::{fixtures, pair_totals, records, reference, BIN};
 
 struct Capture {
     file: String,
@@ -42,55 +37,6 @@ fn run(args: &[&str]) -> Output {
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-type PairTotals = BTreeMap<(u8, IpAddr, IpAddr), (u64, u64)>;
-
-fn reference(file: &str) -> PairTotals {
-    let path = fixtures().join("reference").join(format!("{file}.l3.tsv"));
-    let text = std::fs::read_to_string(&path).unwrap();
-    let mut totals = PairTotals::new();
-    for line in text.lines().skip(1).filter(|l| !l.starts_with('#')) {
-        let c: Vec<_> = line.split('\t').collect();
-        totals.insert(
-            (
-                c[0].parse().unwrap(),
-                c[1].parse().unwrap(),
-                c[2].parse().unwrap(),
-            ),
-            (c[3].parse().unwrap(), c[4].parse().unwrap()),
-        );
-    }
-    totals
-}
-
-fn records(store: &Path) -> Vec<serde_json::Value> {
-    let out = run(&[
-        "query",
-        "--store",
-        store.to_str().unwrap(),
-        "--format",
-        "jsonl",
-    ]);
-    assert!(out.status.success(), "query failed: {}", text(&out.stderr));
-    text(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn pair_totals(recs: &[serde_json::Value]) -> PairTotals {
-    let mut totals = PairTotals::new();
-    for r in recs {
-        let src: IpAddr = r["src"].as_str().unwrap().parse().unwrap();
-        let dst: IpAddr = r["dst"].as_str().unwrap().parse().unwrap();
-        let ver = if src.is_ipv4() { 4 } else { 6 };
-        let (lo, hi) = if src <= dst { (src, dst) } else { (dst, src) };
-        let e = totals.entry((ver, lo, hi)).or_default();
-        e.0 += r["packets"].as_u64().unwrap() + r["rev_packets"].as_u64().unwrap();
-        e.1 += r["bytes"].as_u64().unwrap() + r["rev_bytes"].as_u64().unwrap();
-    }
-    totals
 }
 
 fn replay(file: &Path, store: &Path, extra: &[&str]) -> Output {

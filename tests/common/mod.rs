@@ -1,0 +1,75 @@
+//! What the end-to-end tests share: the fixtures, tshark's per-address-pair reference, and
+//! the same totals computed from `flowkeep query`'s JSON lines.
+// Each test crate uses a different part of this module.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_flowkeep");
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pcaps")
+}
+
+/// Packets and IP-layer bytes per (IP version, lower address, higher address).
+pub type PairTotals = BTreeMap<(u8, IpAddr, IpAddr), (u64, u64)>;
+
+/// Adds tshark's counts for one capture (fixtures/pcaps/reference/FILE.l3.tsv) to `totals`.
+pub fn add_reference(totals: &mut PairTotals, file: &str) {
+    let path = fixtures().join("reference").join(format!("{file}.l3.tsv"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    for line in text.lines().skip(1).filter(|l| !l.starts_with('#')) {
+        let c: Vec<_> = line.split('\t').collect();
+        let e = totals
+            .entry((
+                c[0].parse().unwrap(),
+                c[1].parse().unwrap(),
+                c[2].parse().unwrap(),
+            ))
+            .or_default();
+        e.0 += c[3].parse::<u64>().unwrap();
+        e.1 += c[4].parse::<u64>().unwrap();
+    }
+}
+
+pub fn reference(file: &str) -> PairTotals {
+    let mut totals = PairTotals::new();
+    add_reference(&mut totals, file);
+    totals
+}
+
+/// Every record of the store, as `flowkeep query --format jsonl` prints it.
+pub fn records(store: &Path) -> Vec<serde_json::Value> {
+    let out = Command::new(BIN)
+        .args(["query", "--format", "jsonl", "--store"])
+        .arg(store)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "query failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Records summed per address pair, both directions together, as the reference counts them.
+pub fn pair_totals(recs: &[serde_json::Value]) -> PairTotals {
+    let mut totals = PairTotals::new();
+    for r in recs {
+        let src: IpAddr = r["src"].as_str().unwrap().parse().unwrap();
+        let dst: IpAddr = r["dst"].as_str().unwrap().parse().unwrap();
+        let ver = if src.is_ipv4() { 4 } else { 6 };
+        let (lo, hi) = if src <= dst { (src, dst) } else { (dst, src) };
+        let e = totals.entry((ver, lo, hi)).or_default();
+        e.0 += r["packets"].as_u64().unwrap() + r["rev_packets"].as_u64().unwrap();
+        e.1 += r["bytes"].as_u64().unwrap() + r["rev_bytes"].as_u64().unwrap();
+    }
+    totals
+}
