@@ -21,15 +21,19 @@ pub enum EndReason {
     Rst = 3,
     /// The capture ended (end of file, or shutdown) while the flow was open.
     End = 4,
+    /// The flow table was full (`--max-flows`): this flow, among those idle longest, was
+    /// written out early to make room. A later packet of it starts a new record.
+    Evicted = 5,
 }
 
 impl EndReason {
-    pub const ALL: [EndReason; 5] = [
+    pub const ALL: [EndReason; 6] = [
         EndReason::Idle,
         EndReason::Active,
         EndReason::Fin,
         EndReason::Rst,
         EndReason::End,
+        EndReason::Evicted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,6 +43,7 @@ impl EndReason {
             EndReason::Fin => "fin",
             EndReason::Rst => "rst",
             EndReason::End => "end",
+            EndReason::Evicted => "evicted",
         }
     }
 
@@ -148,8 +153,11 @@ mod tests {
             assert_eq!(EndReason::from_u8(e as u8), Some(e));
             assert_eq!(EndReason::parse(e.as_str()), Some(e));
         }
-        assert_eq!(EndReason::from_u8(5), None);
+        assert_eq!(EndReason::from_u8(6), None);
         assert_eq!(EndReason::Rst as u8, 3);
+        assert_eq!(EndReason::End as u8, 4);
+        assert_eq!(EndReason::Evicted as u8, 5);
+        assert_eq!(EndReason::parse("evicted"), Some(EndReason::Evicted));
     }
 
     #[test]

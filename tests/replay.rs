@@ -166,6 +166,43 @@ fn worker_count_does_not_change_the_records() {
 }
 
 #[test]
+fn a_bounded_flow_table_evicts_but_stores_every_packet() {
+    let file = "nDPI__1kxun.pcap";
+    let dir = tempfile::tempdir().unwrap();
+    let out = replay(
+        &fixtures().join(file),
+        dir.path(),
+        &["--max-flows", "8", "--workers", "1"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let recs = records(dir.path());
+    assert_eq!(pair_totals(&recs), reference(file));
+    let evicted = recs.iter().filter(|r| r["end"] == "evicted").count();
+    assert!(evicted > 0, "no record was evicted");
+    assert!(
+        text(&out.stdout).contains(&format!("flows evicted  {evicted} ")),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let info = run(&["info", "--store", dir.path().to_str().unwrap()]);
+    assert!(info.status.success(), "{}", text(&info.stderr));
+    let info = text(&info.stdout);
+    assert!(
+        info.contains(&format!("; {evicted} flows evicted;")),
+        "{evicted} evicted, info says:\n{info}"
+    );
+
+    // Without the limit: nothing evicted, the same totals.
+    let dir = tempfile::tempdir().unwrap();
+    let out = replay(&fixtures().join(file), dir.path(), &["--workers", "1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let recs = records(dir.path());
+    assert!(recs.iter().all(|r| r["end"] != "evicted"));
+    assert_eq!(pair_totals(&recs), reference(file));
+}
+
+#[test]
 fn replay_summary_accounts_for_every_frame() {
     let file = "nDPI__android.pcap";
     let dir = tempfile::tempdir().unwrap();

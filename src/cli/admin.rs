@@ -408,13 +408,14 @@ pub(super) fn info(a: InfoArgs) -> Result<i32> {
     writeln!(
         out,
         "captured       {} frames, {} IP packets, {} non-IP, {} malformed; dropped {} by the \
-         kernel, {} by the interface; {} records not stored",
+         kernel, {} by the interface; {} flows evicted; {} records not stored",
         capture.frames,
         capture.ip_packets,
         capture.non_ip,
         capture.malformed,
         capture.kernel_drops,
         capture.interface_drops,
+        capture.flow_evictions,
         capture.records_not_stored
     )?;
     let bad = segs.len() - good.len();

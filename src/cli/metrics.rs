@@ -68,7 +68,7 @@ fn answer(mut stream: TcpStream, metrics: &Metrics, interface: &str) -> std::io:
 pub fn render(s: &Snapshot, interface: &str) -> String {
     let iface = interface.replace('\\', "\\\\").replace('"', "\\\"");
     let w = &s.workers;
-    let rows: [(&str, &str, &str, u64, bool); 13] = [
+    let rows: [(&str, &str, &str, u64, bool); 14] = [
         (
             "flowkeep_frames_total",
             "counter",
@@ -123,6 +123,13 @@ pub fn render(s: &Snapshot, interface: &str) -> String {
             "gauge",
             "Flows in memory, not yet written.",
             w.active_flows,
+            false,
+        ),
+        (
+            "flowkeep_flow_evictions_total",
+            "counter",
+            "Flow records written early because the flow table was full (--max-flows).",
+            w.evictions,
             false,
         ),
         (
@@ -185,6 +192,7 @@ mod tests {
                 packets: 7,
                 bytes: 700,
                 active_flows: 3,
+                evictions: 4,
                 ..WorkerTotals::default()
             },
         };
@@ -197,9 +205,12 @@ mod tests {
         assert!(text.contains("\nflowkeep_packets_total 7\n"));
         assert!(text.contains("\nflowkeep_bytes_total 700\n"));
         assert!(text.contains("# TYPE flowkeep_active_flows gauge\nflowkeep_active_flows 3\n"));
+        assert!(text.contains(
+            "# TYPE flowkeep_flow_evictions_total counter\nflowkeep_flow_evictions_total 4\n"
+        ));
         let samples = text.lines().filter(|l| !l.starts_with('#')).count();
-        assert_eq!(samples, 13);
-        assert_eq!(text.lines().filter(|l| l.starts_with("# HELP")).count(), 13);
+        assert_eq!(samples, 14);
+        assert_eq!(text.lines().filter(|l| l.starts_with("# HELP")).count(), 14);
     }
 
     #[test]

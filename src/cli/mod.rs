@@ -76,6 +76,11 @@ struct FlowArgs {
     /// How long a TCP flow lingers after both FINs or an RST.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     tcp_end_timeout: Nanos,
+    /// Open flows kept in memory, for the whole process (split evenly across the workers);
+    /// when full, the longest-idle flow is written out early with end reason `evicted`.
+    /// The default bounds flow state to about 600 MB. 0 = no limit.
+    #[arg(long, value_name = "N", default_value_t = 4_000_000)]
+    max_flows: usize,
     /// Worker threads (default: cores - 1, at least 1).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     workers: Option<u16>,
@@ -225,6 +230,7 @@ fn pipeline_config(store: &StoreArgs, flow: &FlowArgs) -> PipelineConfig {
         idle_timeout: flow.idle_timeout,
         active_timeout: flow.active_timeout,
         tcp_end_timeout: flow.tcp_end_timeout,
+        max_flows: (flow.max_flows > 0).then_some(flow.max_flows),
     };
     if let Some(n) = flow.workers {
         cfg.workers = n.into();
@@ -330,6 +336,13 @@ fn print_summary(s: &Summary, elapsed: f64, store: &std::path::Path) -> io::Resu
         "flows written  {}",
         s.store.records - s.store.records_lost
     )?;
+    if s.flow.evictions > 0 {
+        writeln!(
+            out,
+            "flows evicted  {} (written early: --max-flows was reached)",
+            s.flow.evictions
+        )?;
+    }
     if s.store.records_lost + s.store.records_refused > 0 {
         writeln!(
             out,

@@ -69,6 +69,22 @@ impl Wheel {
         Some(e.remove_entry())
     }
 
+    /// Takes one entry number filed under the earliest second (the one filed last there), with
+    /// that second; `None` when nothing is filed.
+    pub(super) fn pop_earliest(&mut self) -> Option<(i64, u32)> {
+        if let Some((s, v)) = self.hot.take() {
+            self.stash(s, v);
+        }
+        loop {
+            let mut e = self.buckets.first_entry()?;
+            if let Some(i) = e.get_mut().pop() {
+                return Some((*e.key(), i));
+            }
+            let v = e.remove();
+            self.pool.push(v);
+        }
+    }
+
     /// Returns a vector from [`Wheel::pop_due`] for reuse.
     pub(super) fn recycle(&mut self, mut v: Vec<u32>) {
         v.clear();
@@ -106,5 +122,22 @@ mod tests {
         assert_eq!(seen, [(-2, vec![6]), (3, vec![2, 5]), (5, vec![1, 3])]);
         assert_eq!(w.pop_due(8), None);
         assert_eq!(w.pop_due(9), Some((9, vec![4])));
+    }
+
+    #[test]
+    fn pop_earliest_takes_entries_of_the_earliest_second_first() {
+        let mut w = Wheel::new();
+        for (sec, e) in [(5, 1), (3, 2), (5, 3), (3, 4)] {
+            w.push(sec, e);
+        }
+        let mut seen = Vec::new();
+        while let Some(x) = w.pop_earliest() {
+            seen.push(x);
+            if x == (3, 2) {
+                w.push(4, 9);
+            }
+        }
+        assert_eq!(seen, [(3, 4), (3, 2), (4, 9), (5, 3), (5, 1)]);
+        assert_eq!(w.len(), 0);
     }
 }

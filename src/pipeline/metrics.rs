@@ -21,6 +21,7 @@ pub struct WorkerGauges {
     non_ip: AtomicU64,
     malformed: AtomicU64,
     active_flows: AtomicU64,
+    evictions: AtomicU64,
     records_written: AtomicU64,
     records_not_stored: AtomicU64,
     segments: AtomicU64,
@@ -35,6 +36,8 @@ pub struct WorkerTotals {
     pub non_ip: u64,
     pub malformed: u64,
     pub active_flows: u64,
+    /// Records ended early because the flow table was full.
+    pub evictions: u64,
     pub records_written: u64,
     pub records_not_stored: u64,
     pub segments: u64,
@@ -80,6 +83,7 @@ impl Metrics {
             w.non_ip += load(&g.non_ip);
             w.malformed += load(&g.malformed);
             w.active_flows += load(&g.active_flows);
+            w.evictions += load(&g.evictions);
             w.records_written += load(&g.records_written);
             w.records_not_stored += load(&g.records_not_stored);
             w.segments += load(&g.segments);
@@ -102,6 +106,7 @@ impl WorkerGauges {
         put(&self.non_ip, t.non_ip);
         put(&self.malformed, t.malformed);
         put(&self.active_flows, t.active_flows);
+        put(&self.evictions, t.evictions);
         put(&self.records_written, t.records_written);
         put(&self.records_not_stored, t.records_not_stored);
         put(&self.segments, t.segments);
@@ -122,6 +127,7 @@ mod tests {
             non_ip: 1,
             malformed: 2,
             active_flows: 3,
+            evictions: n,
             records_written: 4,
             records_not_stored: 0,
             segments: 1,
@@ -138,6 +144,7 @@ mod tests {
         assert_eq!(s.workers.packets, 13);
         assert_eq!(s.workers.bytes, 130);
         assert_eq!(s.workers.active_flows, 6);
+        assert_eq!(s.workers.evictions, 13);
         assert_eq!(s.workers.segments, 2);
         assert_eq!(s.workers.store_bytes, 200);
     }

@@ -193,7 +193,9 @@ where
         .map(|(id, writer)| {
             let (tx, rx) = bounded::<Batch>(cfg.queue_batches.max(1));
             let (recycle_tx, recycled) = bounded::<Batch>(cfg.queue_batches.max(1) + 2);
-            let flow_cfg = cfg.flow;
+            let mut flow_cfg = cfg.flow;
+            // The limit is the process's: each worker holds its share of the flows.
+            flow_cfg.max_flows = cfg.flow.max_flows.map(|n| (n / workers).max(1));
             let metrics = cfg.metrics.clone();
             let handle = thread::Builder::new()
                 .name(format!("flowkeep-worker-{id}"))
@@ -371,6 +373,7 @@ fn add_flow_stats(total: &mut FlowStats, w: &FlowStats) {
     total.flows_created += w.flows_created;
     total.records += w.records;
     total.orphan_fragments += w.orphan_fragments;
+    total.evictions += w.evictions;
 }
 
 /// Once a second or when idle, before the batches go out: publish the reader's counters, and
@@ -466,6 +469,7 @@ fn work(
             summary.malformed,
         );
         let lost_before = writer.stats().records_lost + writer.stats().records_refused;
+        let evictions_before = table.stats().evictions;
         for h in &batch.headers {
             let start = h.offset as usize;
             let Some(data) = batch.data.get(start..start + h.len as usize) else {
@@ -510,6 +514,7 @@ fn work(
             interface_drops: batch.drops.dropped_interface,
             records_not_stored: (writer.stats().records_lost + writer.stats().records_refused)
                 .saturating_sub(lost_before),
+            flow_evictions: table.stats().evictions - evictions_before,
             ..CaptureStats::default()
         });
         if batch.now != Nanos::MIN {
@@ -561,6 +566,7 @@ fn worker_totals(
         non_ip: s.non_ip,
         malformed: s.malformed,
         active_flows: table.active_flows() as u64,
+        evictions: table.stats().evictions,
         records_written: st.records.saturating_sub(st.records_lost),
         records_not_stored: st.records_lost + st.records_refused,
         segments: st.segments,
