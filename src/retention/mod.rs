@@ -104,27 +104,32 @@ pub fn plan(segments: &[SegmentInfo], holds: &[Hold], policy: &Policy, now: Nano
     };
     let mut total = out.bytes_before;
     let mut gone = vec![false; order.len()];
+    // Deletes segment `s` for `reason` unless a standing hold covers it (then it is listed
+    // once, with the first reason that would have deleted it); says whether it was deleted.
+    let settle = |s: &SegmentInfo, reason: Reason, out: &mut Plan, total: &mut u64| {
+        let held = holding(s);
+        if held.is_empty() {
+            *total = total.saturating_sub(s.bytes);
+            out.delete.push(Deletion {
+                segment: s.clone(),
+                reason,
+            });
+            return true;
+        }
+        if !out.kept_for_hold.iter().any(|k| k.segment.path == s.path) {
+            out.kept_for_hold.push(Kept {
+                segment: s.clone(),
+                reason,
+                holds: held,
+            });
+        }
+        false
+    };
     if let Some(retention) = policy.retention {
         let cutoff = now.saturating_sub(retention);
         for (i, s) in order.iter().enumerate() {
-            if s.last >= cutoff {
-                continue;
-            }
-            let reason = Reason::Age { retention, now };
-            let held = holding(s);
-            if held.is_empty() {
-                gone[i] = true;
-                total = total.saturating_sub(s.bytes);
-                out.delete.push(Deletion {
-                    segment: (*s).clone(),
-                    reason,
-                });
-            } else {
-                out.kept_for_hold.push(Kept {
-                    segment: (*s).clone(),
-                    reason,
-                    holds: held,
-                });
+            if s.last < cutoff {
+                gone[i] = settle(s, Reason::Age { retention, now }, &mut out, &mut total);
             }
         }
     }
@@ -133,24 +138,8 @@ pub fn plan(segments: &[SegmentInfo], holds: &[Hold], policy: &Policy, now: Nano
             if total <= max_size {
                 break;
             }
-            if gone[i] {
-                continue;
-            }
-            let reason = Reason::Size { max_size, total };
-            let held = holding(s);
-            if held.is_empty() {
-                gone[i] = true;
-                total = total.saturating_sub(s.bytes);
-                out.delete.push(Deletion {
-                    segment: (*s).clone(),
-                    reason,
-                });
-            } else if !out.kept_for_hold.iter().any(|k| k.segment.path == s.path) {
-                out.kept_for_hold.push(Kept {
-                    segment: (*s).clone(),
-                    reason,
-                    holds: held,
-                });
+            if !gone[i] {
+                gone[i] = settle(s, Reason::Size { max_size, total }, &mut out, &mut total);
             }
         }
         out.over_size = total > max_size;
