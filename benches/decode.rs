@@ -1,12 +1,12 @@
 //! Reader-thread and worker hot paths over real frames: `decode::decode`, `Dispatcher::hash`, and
 //! `FileSource` iteration. Throughput is in packets (frames), so the report reads as packets/s.
 
+mod common;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use flowkeep::capture::{FileSource, LinkType, Next, Packet, PacketSource};
 use flowkeep::decode::{decode, Dispatcher};
 use std::hint::black_box;
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// Real captures with a mix of link types, VLANs, IPv6, tunnels and damage.
 const FIXTURES: &[&str] = &[
@@ -209,10 +209,7 @@ fn bench_decode(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(20);
+    config = common::config();
     targets = bench_decode
 }
 criterion_main!(benches);

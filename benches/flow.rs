@@ -3,13 +3,14 @@
 //! packet trains, TCP connections that end with FIN and are replaced by new ones), with `expire`
 //! called every 1024 packets as a worker does per batch. Throughput is in packets.
 
+mod common;
+use common::Rng;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use flowkeep::decode::PacketMeta;
 use flowkeep::flow::{FlowConfig, FlowTable};
 use flowkeep::record::FlowRecord;
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::time::Duration;
 
 /// Packets in the pre-generated stream per concurrent flow (at least `MIN_STREAM`): enough that
 /// about 95 % of the flows are touched in one pass. The bench cycles through the stream,
@@ -23,23 +24,6 @@ const EXPIRE_EVERY: usize = 1024;
 /// Packet rate of the stream: the flow table sweeps once per second of packet time.
 const PPS: i64 = 200_000;
 const T0: i64 = 1_767_225_600_000_000_000;
-
-/// splitmix64: deterministic on every machine, good enough to spread flows.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 #[derive(Clone, Copy)]
 struct Slot {
@@ -240,10 +224,7 @@ fn bench_flow(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(20);
+    config = common::config();
     targets = bench_flow
 }
 criterion_main!(benches);

@@ -2,13 +2,14 @@
 //! (CRC + unzstd + columns) of a full 8192-record block, and `StoreWriter` append + finish
 //! (segment files, fsync) into a temporary directory. Throughput is in records.
 
+mod common;
+use common::Rng;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use flowkeep::record::{EndReason, FlowRecord};
 use flowkeep::store::block::{BlockDecoder, BlockEncoder, DEFAULT_ZSTD_LEVEL};
 use flowkeep::store::{decode_block, encode_block, StoreWriter, WriterConfig};
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::time::Duration;
 
 const BLOCK: usize = 8192;
 /// Records per writer iteration: eight full blocks, so that opening and sealing the segment
@@ -16,21 +17,7 @@ const BLOCK: usize = 8192;
 const WRITER_RECORDS: usize = 8 * BLOCK;
 const T0: i64 = 1_767_225_600_000_000_000;
 
-struct Rng(u64);
-
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
     /// Heavy-tailed packet count: most flows are a handful of packets, a few are large.
     fn packets(&mut self) -> u64 {
         let shift = self.below(16);
@@ -181,10 +168,7 @@ fn bench_store(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(20);
+    config = common::config();
     targets = bench_store
 }
 criterion_main!(benches);

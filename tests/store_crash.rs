@@ -12,22 +12,10 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_flowkeep");
+mod common;
+use common::{Rng, BIN};
 /// 2026-01-01T00:00:00Z in seconds.
 const T0: u32 = 1_767_225_600;
-
-/// splitmix64: a seeded, reproducible choice of kill points without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
 
 fn ip_checksum(h: &[u8]) -> u16 {
     let mut sum: u32 = h
