@@ -91,6 +91,7 @@ fn records(n: usize, seed: u64) -> Vec<FlowRecord> {
                 dport,
                 vlan,
                 inner_vlan: 0,
+                interface: 0,
                 src_mac: Some([0x02, 0x42, 0, 0, (client >> 8) as u8, client as u8]),
                 dst_mac: Some([0x00, 0x1b, 0x21, 0x0a, 0x0b, (vlan & 0xff) as u8]),
                 packets,

@@ -108,6 +108,9 @@ pub struct FlowRecord {
     pub vlan: u16,
     /// Inner VLAN id (QinQ C-tag); 0 = none.
     pub inner_vlan: u16,
+    /// Which capture source saw the flow: the index of its `--interface` (or input file) in
+    /// the order given, 0 when there is one. Segments map indexes to names.
+    pub interface: u16,
     pub src_mac: Option<Mac>,
     pub dst_mac: Option<Mac>,
     pub packets: u64,

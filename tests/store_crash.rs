@@ -309,6 +309,7 @@ fn noisy_record(rng: &mut Rng, first: i64) -> FlowRecord {
         dport: rng.next() as u16,
         vlan: 0,
         inner_vlan: 0,
+        interface: 0,
         src_mac: None,
         dst_mac: None,
         packets: rng.next() >> 20,

@@ -209,6 +209,7 @@ impl Entry {
             dport: if is_icmp { k.icmp } else { resp.1 },
             vlan: k.vlan,
             inner_vlan: k.inner_vlan,
+            interface: 0,
             src_mac: mac(INIT),
             dst_mac: mac(RESP),
             packets: self.packets[INIT],

@@ -67,6 +67,7 @@ impl Flow {
             dport: if is_icmp { key.icmp } else { resp.port },
             vlan: key.vlan,
             inner_vlan: key.inner_vlan,
+            interface: 0,
             src_mac: self.macs[INIT],
             dst_mac: self.macs[RESP],
             packets: self.packets[INIT],

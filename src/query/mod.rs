@@ -279,6 +279,7 @@ mod tests {
             dport: 443,
             vlan: 100,
             inner_vlan: 0,
+            interface: 0,
             src_mac: Some([2, 0, 0, 0xaa, 0, 1]),
             dst_mac: None,
             packets: 3,

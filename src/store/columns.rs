@@ -650,6 +650,7 @@ pub fn decode(raw: &[u8], n: usize, out: &mut Vec<FlowRecord>) -> Result<(), Str
             dport: u16_at(dport, i),
             vlan: u16_at(vlan, i),
             inner_vlan: u16_at(ivlan, i),
+            interface: 0,
             src_mac,
             dst_mac,
             packets: a.varint()?,

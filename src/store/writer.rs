@@ -45,6 +45,9 @@ pub struct WriterConfig {
     /// Called after each block is complete in its segment's temporary file (so it survives the
     /// process being killed), e.g. for `replay --verbose`.
     pub on_flush: Option<FlushHook>,
+    /// Names of the capture sources (interfaces or input files), indexed by
+    /// `FlowRecord::interface`, so a segment can say where its records were seen.
+    pub interfaces: Vec<String>,
 }
 
 /// A block that is complete in the temporary file of an open segment.
@@ -85,6 +88,7 @@ impl WriterConfig {
             block_records: 8192,
             max_segment_bytes: 256 << 20,
             on_flush: None,
+            interfaces: Vec::new(),
         }
     }
 
