@@ -174,6 +174,25 @@ pub fn render(s: &Snapshot, interface: &str) -> String {
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{labels} {value}\n"
         );
     }
+    if let Some(e) = &s.export {
+        for (name, help, value) in [
+            (
+                "flowkeep_export_records_sent_total",
+                "Flow records sent to the IPFIX collector (--export).",
+                e.sent,
+            ),
+            (
+                "flowkeep_export_records_failed_total",
+                "Flow records not exported: send errors, or the export queue was full. They are in the store.",
+                e.failed,
+            ),
+        ] {
+            let _ = write!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+            );
+        }
+    }
     out
 }
 
@@ -195,6 +214,7 @@ mod tests {
                 evictions: 4,
                 ..WorkerTotals::default()
             },
+            export: None,
         };
         let text = render(&s, "eth\"1");
         assert!(
@@ -211,6 +231,23 @@ mod tests {
         let samples = text.lines().filter(|l| !l.starts_with('#')).count();
         assert_eq!(samples, 14);
         assert_eq!(text.lines().filter(|l| l.starts_with("# HELP")).count(), 14);
+        assert!(!text.contains("export"));
+    }
+
+    #[test]
+    fn export_counters_appear_when_exporting() {
+        let s = Snapshot {
+            export: Some(crate::pipeline::metrics::ExportTotals { sent: 5, failed: 2 }),
+            ..Snapshot::default()
+        };
+        let text = render(&s, "lo");
+        assert!(
+            text.contains("\nflowkeep_export_records_sent_total 5\n"),
+            "{text}"
+        );
+        assert!(text.contains(
+            "# TYPE flowkeep_export_records_failed_total counter\nflowkeep_export_records_failed_total 2\n"
+        ));
     }
 
     #[test]

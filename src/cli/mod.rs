@@ -2,6 +2,7 @@
 //! besides `capture` that reads the wall clock (for live capture's housekeeping).
 
 mod admin;
+mod export;
 mod metrics;
 mod privs;
 
@@ -47,6 +48,8 @@ enum Command {
     Verify(admin::VerifyArgs),
     /// Summarise a store: partitions, segments, records, bytes, time span, holds.
     Info(admin::InfoArgs),
+    /// Send stored records to an IPFIX collector (back-filling a central one).
+    Export(export::ExportArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -104,6 +107,8 @@ struct ReplayArgs {
     /// (`flushed <file> block <n> records <k>`): it survives the process being killed.
     #[arg(long, short = 'v')]
     verbose: bool,
+    #[command(flatten)]
+    export: export::LiveExportArgs,
 }
 
 #[derive(Args, Debug)]
@@ -139,6 +144,8 @@ struct CaptureArgs {
     /// this address, e.g. 127.0.0.1:9187. Off unless given; binds only there.
     #[arg(long, value_name = "IP:PORT")]
     metrics: Option<String>,
+    #[command(flatten)]
+    export: export::LiveExportArgs,
 }
 
 #[derive(Args, Debug)]
@@ -201,6 +208,7 @@ pub fn main() -> i32 {
         Command::Hold(a) => admin::hold(a),
         Command::Verify(a) => admin::verify(a),
         Command::Info(a) => admin::info(a),
+        Command::Export(a) => export::export(a),
     };
     match result {
         Ok(code) => code,
@@ -276,6 +284,7 @@ fn replay(a: ReplayArgs) -> Result<i32> {
         report_flushes(&mut cfg);
     }
     recover_before_writing(&a.store.store)?;
+    let live_export = export::LiveExport::start(&a.export, &mut cfg)?;
     let stop = AtomicBool::new(false);
     let bar = (!a.quiet && io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(a.files.len() as u64);
@@ -311,8 +320,12 @@ fn replay(a: ReplayArgs) -> Result<i32> {
         eprintln!("flowkeep: error: {e}");
     }
     print_summary(&summary, elapsed, &a.store.store)?;
+    let exported = match live_export {
+        Some(e) => e.finish(&mut cfg)?,
+        None => true,
+    };
     admin::after_replay(&a.store.store, &a.retention, summary.last_ts)?;
-    Ok(if summary.source_errors.is_empty() {
+    Ok(if summary.source_errors.is_empty() && exported {
         0
     } else {
         1
@@ -392,8 +405,13 @@ fn capture(a: CaptureArgs) -> Result<i32> {
         privs::Outcome::Dropped(acct) => Some(acct),
     };
     check_store_writable(&cfg, user.as_ref())?;
+    let live_export = export::LiveExport::start(&a.export, &mut cfg)?;
     if let Some(listener) = metrics_listener {
-        let m = Arc::new(crate::pipeline::metrics::Metrics::new(cfg.workers.max(1)));
+        let mut m = crate::pipeline::metrics::Metrics::new(cfg.workers.max(1));
+        if let Some(e) = &live_export {
+            m = m.with_export(e.counters());
+        }
+        let m = Arc::new(m);
         let addr = listener
             .local_addr()
             .context("--metrics: the bound address")?;
@@ -433,7 +451,11 @@ fn capture(a: CaptureArgs) -> Result<i32> {
     if let Some(r) = retention {
         r.finish()?;
     }
-    Ok(if summary.source_errors.is_empty() {
+    let exported = match live_export {
+        Some(e) => e.finish(&mut cfg)?,
+        None => true,
+    };
+    Ok(if summary.source_errors.is_empty() && exported {
         0
     } else {
         1

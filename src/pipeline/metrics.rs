@@ -2,7 +2,9 @@
 //! own slot after every batch (plain relaxed stores: no contention, no lock), and the reader
 //! publishes its frame and drop counts once a second; a reader of the metrics sums the slots.
 
+use crate::export::ExportCounters;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Counters shared between the pipeline and whoever reports them.
 #[derive(Debug, Default)]
@@ -11,6 +13,8 @@ pub struct Metrics {
     frames: AtomicU64,
     kernel_drops: AtomicU64,
     interface_drops: AtomicU64,
+    /// The live IPFIX exporter's counters, when records are exported.
+    export: Option<Arc<ExportCounters>>,
 }
 
 /// One worker's running totals (and its current flow-table size).
@@ -52,6 +56,14 @@ pub struct Snapshot {
     pub kernel_drops: u64,
     pub interface_drops: u64,
     pub workers: WorkerTotals,
+    /// Records exported and records that could not be (`--export` only).
+    pub export: Option<ExportTotals>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ExportTotals {
+    pub sent: u64,
+    pub failed: u64,
 }
 
 impl Metrics {
@@ -61,6 +73,12 @@ impl Metrics {
             workers: (0..workers).map(|_| WorkerGauges::default()).collect(),
             ..Metrics::default()
         }
+    }
+
+    /// Also reports a live exporter's counters.
+    pub fn with_export(mut self, counters: Arc<ExportCounters>) -> Metrics {
+        self.export = Some(counters);
+        self
     }
 
     pub(crate) fn worker(&self, id: usize) -> Option<&WorkerGauges> {
@@ -94,6 +112,10 @@ impl Metrics {
             kernel_drops: load(&self.kernel_drops),
             interface_drops: load(&self.interface_drops),
             workers: w,
+            export: self.export.as_ref().map(|c| ExportTotals {
+                sent: c.sent(),
+                failed: c.failed(),
+            }),
         }
     }
 }

@@ -35,6 +35,8 @@ pub struct PipelineConfig {
     /// Running totals for a metrics endpoint, published by the workers after every batch and
     /// by the reader once a second.
     pub metrics: Option<Arc<metrics::Metrics>>,
+    /// Every record written is also offered to this live exporter (never waiting for it).
+    pub export: Option<crate::export::ExportTee>,
 }
 
 impl PipelineConfig {
@@ -47,6 +49,7 @@ impl PipelineConfig {
             queue_batches: 32,
             rotate: None,
             metrics: None,
+            export: None,
         }
     }
 }
@@ -197,6 +200,7 @@ where
             // The limit is the process's: each worker holds its share of the flows.
             flow_cfg.max_flows = cfg.flow.max_flows.map(|n| (n / workers).max(1));
             let metrics = cfg.metrics.clone();
+            let export = cfg.export.clone();
             let handle = thread::Builder::new()
                 .name(format!("flowkeep-worker-{id}"))
                 .spawn(move || {
@@ -207,6 +211,7 @@ where
                         writer,
                         flush_every,
                         metrics.as_ref().and_then(|m| m.worker(id)),
+                        export,
                     )
                 })
                 .expect("spawning a worker thread");
@@ -450,6 +455,7 @@ fn work(
     mut writer: StoreWriter,
     flush_every: Option<Nanos>,
     gauges: Option<&metrics::WorkerGauges>,
+    export: Option<crate::export::ExportTee>,
 ) -> Result<WorkerSummary, StoreError> {
     let mut summary = WorkerSummary::default();
     let mut records: Vec<FlowRecord> = Vec::with_capacity(1024);
@@ -502,6 +508,9 @@ fn work(
             if let Err(e) = writer.append(&r) {
                 log.note(&e, batch.now, &writer);
             }
+            if let Some(t) = &export {
+                t.offer(&r);
+            }
         }
         // Before any seal, so the counts land in the segments open while they happened.
         writer.add_capture_stats(&CaptureStats {
@@ -547,6 +556,9 @@ fn work(
     for r in records.drain(..) {
         if let Err(e) = writer.append(&r) {
             log.note(&e, Nanos::MAX, &writer);
+        }
+        if let Some(t) = &export {
+            t.offer(&r);
         }
     }
     summary.flow = table.stats();
