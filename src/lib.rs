@@ -8,6 +8,7 @@
 pub mod capture;
 pub mod cli;
 pub mod decode;
+pub mod export;
 pub mod flow;
 pub mod pipeline;
 pub mod query;
