@@ -2,6 +2,7 @@
 //! besides `capture` that reads the wall clock (for live capture's housekeeping).
 
 mod admin;
+mod export;
 mod metrics;
 mod privs;
 
@@ -47,6 +48,8 @@ enum Command {
     Verify(admin::VerifyArgs),
     /// Summarise a store: partitions, segments, records, bytes, time span, holds.
     Info(admin::InfoArgs),
+    /// Send stored records elsewhere: Parquet files (one per partition) for columnar engines.
+    Export(export::ExportArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -201,6 +204,7 @@ pub fn main() -> i32 {
         Command::Hold(a) => admin::hold(a),
         Command::Verify(a) => admin::verify(a),
         Command::Info(a) => admin::info(a),
+        Command::Export(a) => export::export(a),
     };
     match result {
         Ok(code) => code,
