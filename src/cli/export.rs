@@ -3,7 +3,9 @@
 
 use super::{parse_duration, parse_time, print_recovery};
 use crate::export::ipfix::{IpfixConfig, TemplateRefresh};
+use crate::export::parquet::{export_parquet_with, ParquetOptions, ROW_GROUP_ROWS};
 use crate::export::{ExportStats, ExportThread, IpfixExporter, IpfixTarget};
+use crate::record::FlowRecord;
 use crate::store::Store;
 use crate::time::{Nanos, NANOS_PER_SEC};
 use anyhow::{anyhow, bail, Context, Result};
@@ -28,9 +30,17 @@ pub struct ExportArgs {
     #[arg(value_name = "EXPR")]
     pub expr: Vec<String>,
     /// Where to: ipfix+udp://HOST:PORT or ipfix+tcp://HOST:PORT (an IPFIX collector such as
-    /// nfcapd, goflow2 or Akvorado).
+    /// nfcapd, goflow2 or Akvorado), or parquet:OUTDIR (one Parquet file per store partition,
+    /// named flows-<partition start>.parquet, in OUTDIR, created when missing).
     #[arg(long, value_name = "TARGET")]
     pub to: String,
+    /// Parquet: replace existing files of the same names (otherwise they are an error).
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Parquet: rows per row group.
+    #[arg(long, value_name = "N", default_value_t = ROW_GROUP_ROWS as u32, hide = true,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub row_group_rows: u32,
     #[command(flatten)]
     pub ipfix: IpfixArgs,
 }
@@ -98,9 +108,12 @@ fn parse_target(s: &str) -> Result<ExportTarget> {
         return t.map(ExportTarget::Ipfix).map_err(|e| anyhow!(e));
     }
     if let Some(dir) = s.strip_prefix("parquet:") {
+        if dir.is_empty() {
+            bail!("--to parquet: needs a directory, e.g. parquet:/srv/flows");
+        }
         return Ok(ExportTarget::Parquet(PathBuf::from(dir)));
     }
-    bail!("unknown export target '{s}': expected ipfix+udp://HOST:PORT, ipfix+tcp://HOST:PORT or parquet:OUTDIR")
+    bail!("unknown target '{s}': expected ipfix+udp://HOST:PORT, ipfix+tcp://HOST:PORT or parquet:OUTDIR")
 }
 
 pub fn export(a: ExportArgs) -> Result<i32> {
@@ -111,19 +124,60 @@ pub fn export(a: ExportArgs) -> Result<i32> {
     }
     if !a.expr.is_empty() {
         bail!(
-            "filter expressions are not supported by export yet (given: {}); use --since/--until",
+            "filter expressions are not supported yet (given: {}); use --since/--until",
             a.expr.join(" ")
         );
     }
     match parse_target(&a.to)? {
         ExportTarget::Ipfix(target) => export_ipfix(&a, &target),
-        ExportTarget::Parquet(dir) => {
-            bail!(
-                "Parquet export ({}) is not available in this build",
-                dir.display()
-            )
-        }
+        ExportTarget::Parquet(dir) => export_parquet_files(&a, &dir),
     }
+}
+
+fn export_parquet_files(a: &ExportArgs, outdir: &std::path::Path) -> Result<i32> {
+    let keep = |_: &FlowRecord| true;
+    let store = Store::open(&a.store)?;
+    print_recovery(store.recovery());
+    let opts = ParquetOptions {
+        overwrite: a.overwrite,
+        row_group_rows: a.row_group_rows as usize,
+        ..ParquetOptions::default()
+    };
+    let started = Instant::now();
+    let s = export_parquet_with(&store, a.since, a.until, &keep, outdir, &opts)
+        .with_context(|| format!("export to {}", outdir.display()))?;
+    let elapsed = started.elapsed().as_secs_f64();
+    for p in &s.scan.problems {
+        eprintln!("flowkeep: warning: {p}");
+    }
+    if !s.scan.unsealed.is_empty() {
+        eprintln!(
+            "flowkeep: note: {} segment(s) still being written were read up to their last complete block",
+            s.scan.unsealed.len()
+        );
+    }
+    let mut out = io::stdout().lock();
+    for f in &s.files {
+        writeln!(
+            out,
+            "file           {} ({} records, {} bytes)",
+            f.path.display(),
+            f.records,
+            f.bytes
+        )?;
+    }
+    let rate = if elapsed > 0.0 {
+        s.records as f64 / elapsed
+    } else {
+        0.0
+    };
+    writeln!(out, "files          {}", s.files.len())?;
+    writeln!(out, "records        {}", s.records)?;
+    writeln!(out, "bytes          {}", s.bytes)?;
+    writeln!(out, "elapsed        {elapsed:.3} s")?;
+    writeln!(out, "records/s      {rate:.0}")?;
+    out.flush()?;
+    Ok(0)
 }
 
 fn export_ipfix(a: &ExportArgs, target: &IpfixTarget) -> Result<i32> {
@@ -259,6 +313,6 @@ mod tests {
         assert!(e.to_string().contains("HOST:PORT"), "{e}");
         assert!(parse_target("ipfix+udp://h:0").is_err());
         let e = parse_target("netflow://h:2055").err().unwrap();
-        assert!(e.to_string().contains("unknown export target"), "{e}");
+        assert!(e.to_string().contains("unknown target"), "{e}");
     }
 }

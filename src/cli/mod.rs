@@ -48,7 +48,8 @@ enum Command {
     Verify(admin::VerifyArgs),
     /// Summarise a store: partitions, segments, records, bytes, time span, holds.
     Info(admin::InfoArgs),
-    /// Send stored records to an IPFIX collector (back-filling a central one).
+    /// Send stored records elsewhere: an IPFIX collector (back-filling a central one), or
+    /// Parquet files (one per partition) for columnar engines.
     Export(export::ExportArgs),
 }
 

@@ -1,9 +1,11 @@
-//! Sending records to other systems: IPFIX collectors ([`ipfix`]). Stored records are sent by
+//! Sending records to other systems: IPFIX collectors ([`ipfix`]) and Parquet files for
+//! columnar engines ([`parquet`]). Stored records are sent by
 //! `flowkeep export`; a capture sends each record as it is written through an [`ExportTee`],
 //! which never blocks a worker: a full queue or a gone collector costs exported records
 //! (counted), never stored ones.
 
 pub mod ipfix;
+pub mod parquet;
 
 use crate::record::FlowRecord;
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
@@ -345,4 +347,25 @@ fn run_exporter(mut exporter: IpfixExporter, rx: Receiver<FlowRecord>) -> Export
         }
     }
     exporter.link.stats
+}
+
+/// Why a file export failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        source: io::Error,
+    },
+    #[error("{} already exists (--overwrite replaces it)", path.display())]
+    Exists { path: std::path::PathBuf },
+    #[error("{}: writing Parquet: {source}", path.display())]
+    Parquet {
+        path: std::path::PathBuf,
+        source: ::parquet::errors::ParquetError,
+    },
+    #[error("bad export option: {0}")]
+    Option(String),
 }
