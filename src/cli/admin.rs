@@ -391,6 +391,7 @@ pub(super) fn info(a: InfoArgs) -> Result<i32> {
     writeln!(out, "partitions     {}", partitions.len())?;
     writeln!(out, "segments       {}", segs.len())?;
     writeln!(out, "records        {records}")?;
+    writeln!(out, "dhcp leases    {}", store.lease_count()?)?;
     writeln!(out, "bytes          {bytes} ({})", human_bytes(bytes))?;
     let t = |v: Option<Nanos>| v.map_or_else(|| "-".to_string(), format_rfc3339);
     writeln!(out, "first record   {}", t(first))?;
@@ -418,6 +419,17 @@ pub(super) fn info(a: InfoArgs) -> Result<i32> {
         capture.flow_evictions,
         capture.records_not_stored
     )?;
+    let no_mac = good
+        .iter()
+        .filter(|s| s.capture.flags & crate::store::segment::CAPTURE_MACS_NOT_STORED != 0)
+        .count();
+    if no_mac > 0 {
+        writeln!(
+            out,
+            "macs           not stored (--no-mac) in {no_mac} of {} segments",
+            good.len()
+        )?;
+    }
     let bad = segs.len() - good.len();
     if bad > 0 {
         writeln!(out, "unreadable     {bad} segment(s)")?;

@@ -2,6 +2,7 @@
 //! besides `capture` that reads the wall clock (for live capture's housekeeping).
 
 mod admin;
+mod attribution;
 mod export;
 mod metrics;
 mod privs;
@@ -51,6 +52,9 @@ enum Command {
     /// Send stored records elsewhere: an IPFIX collector (back-filling a central one), or
     /// Parquet files (one per partition) for columnar engines.
     Export(export::ExportArgs),
+    /// Which MAC (and hostname) held an address at a time: from DHCP leases, else from the
+    /// MACs on flows around that time. Exit status 1 when nothing is known.
+    WhoHad(attribution::WhoHadArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -67,6 +71,10 @@ struct StoreArgs {
     /// Records per block (testing: small blocks make many blocks).
     #[arg(long, value_name = "N", default_value_t = 8192, hide = true, value_parser = clap::value_parser!(u32).range(1..=65_536))]
     block_records: u32,
+    /// Do not store MAC addresses or DHCP hostnames (flow records and lease observations);
+    /// every segment written records that they were not kept.
+    #[arg(long)]
+    no_mac: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -163,6 +171,10 @@ struct QueryArgs {
     /// Output format (default: table on a terminal, jsonl otherwise).
     #[arg(long, value_enum)]
     format: Option<Format>,
+    /// With jsonl: add `src_lease`/`dst_lease`, who held each address at the record's first
+    /// time by the DHCP leases in the store (null when unknown).
+    #[arg(long)]
+    leases: bool,
 }
 
 fn parse_time(s: &str) -> Result<Nanos, String> {
@@ -210,6 +222,7 @@ pub fn main() -> i32 {
         Command::Verify(a) => admin::verify(a),
         Command::Info(a) => admin::info(a),
         Command::Export(a) => export::export(a),
+        Command::WhoHad(a) => attribution::who_had(a),
     };
     match result {
         Ok(code) => code,
@@ -234,6 +247,7 @@ fn pipeline_config(store: &StoreArgs, flow: &FlowArgs) -> PipelineConfig {
     wcfg.partition = store.partition;
     wcfg.zstd_level = store.zstd_level;
     wcfg.block_records = store.block_records as usize;
+    wcfg.no_mac = store.no_mac;
     let mut cfg = PipelineConfig::new(wcfg);
     cfg.flow = FlowConfig {
         idle_timeout: flow.idle_timeout,
@@ -362,6 +376,13 @@ fn print_summary(s: &Summary, elapsed: f64, store: &std::path::Path) -> io::Resu
             out,
             "flows lost     {} (could not be stored; see the errors above)",
             s.store.records_lost + s.store.records_refused
+        )?;
+    }
+    if s.store.leases + s.dhcp_malformed > 0 {
+        writeln!(
+            out,
+            "dhcp leases    {} observations stored, {} DHCP packets not parsed",
+            s.store.leases, s.dhcp_malformed
         )?;
     }
     writeln!(out, "segments       {}", s.store.segments)?;
@@ -499,7 +520,12 @@ fn query(a: QueryArgs) -> Result<i32> {
     } else {
         Format::Jsonl
     });
-    let mut printer = Printer::new(format, io::BufWriter::new(stdout.lock()));
+    let out: Box<dyn Write> = if a.leases {
+        attribution::lease_annotator(&store, format, a.until, io::BufWriter::new(stdout.lock()))?
+    } else {
+        Box::new(io::BufWriter::new(stdout.lock()))
+    };
+    let mut printer = Printer::new(format, out);
     let stats = query::print_range(&store, a.since, a.until, &mut printer)?;
     printer.finish()?;
     for p in &stats.problems {

@@ -1,5 +1,6 @@
 //! From frame bytes to the few header fields a flow needs ([`PacketMeta`]).
 
+pub mod dhcp;
 mod dispatch;
 mod ip;
 mod link;
@@ -13,6 +14,33 @@ use crate::record::Mac;
 use crate::time::Nanos;
 use ip::Addrs;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// The UDP payload of `pkt` (as far as it was captured, and no further than the UDP length
+/// says), for the few packets whose payload is read (DHCP); `None` for anything else,
+/// including fragments. Parses the headers again: cheaper than carrying an offset for every
+/// packet when almost none need it.
+pub fn udp_payload<'a>(pkt: &Packet<'a>) -> Option<&'a [u8]> {
+    let l2 = link::locate_ip(pkt.link, pkt.data).ok()?;
+    let ip = pkt.data.get(l2.ip_off..)?;
+    let payload = match l2.version {
+        link::IpVersion::V4 => etherparse::LaxIpv4Slice::from_slice(ip)
+            .ok()?
+            .0
+            .payload()
+            .clone(),
+        link::IpVersion::V6 => etherparse::LaxIpv6Slice::from_slice(ip)
+            .ok()?
+            .0
+            .payload()
+            .clone(),
+    };
+    if payload.fragmented || payload.ip_number != etherparse::ip_number::UDP {
+        return None;
+    }
+    let udp = payload.payload;
+    let len = usize::from(link::be16(udp, 4)?);
+    udp.get(8..len.clamp(8, udp.len().max(8)))
+}
 
 /// IPv4/IPv6 fragment identity: non-first fragments carry no ports and are matched to their first
 /// fragment by (addresses, protocol, id).

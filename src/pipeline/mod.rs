@@ -8,9 +8,9 @@
 pub mod metrics;
 
 use crate::capture::{CaptureError, LinkType, Next, PacketSource, SourceStats};
-use crate::decode::{self, DecodeError, Dispatcher, PacketMeta};
+use crate::decode::{self, dhcp, DecodeError, Dispatcher, PacketMeta};
 use crate::flow::{FlowConfig, FlowStats, FlowTable};
-use crate::record::FlowRecord;
+use crate::record::{FlowRecord, LeaseObservation};
 use crate::store::{CaptureStats, Recovery, StoreError, StoreWriter, WriterConfig, WriterStats};
 use crate::time::{Nanos, NANOS_PER_SEC};
 use crossbeam_channel::{bounded, Receiver, Sender};
@@ -82,6 +82,9 @@ pub struct Summary {
     pub last_ts: Option<Nanos>,
     /// Temporary segments of dead writers that opening the store sealed.
     pub recovery: Recovery,
+    /// DHCP packets (by port) whose message could not be parsed (cut by the snap length,
+    /// malformed); their flows still count.
+    pub dhcp_malformed: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -158,6 +161,7 @@ struct WorkerSummary {
     malformed: u64,
     flow: FlowStats,
     store: WriterStats,
+    dhcp_malformed: u64,
 }
 
 /// Runs sources one after another (as one continuous capture) through the workers until every
@@ -357,6 +361,8 @@ where
                 summary.store.blocks += w.store.blocks;
                 summary.store.segments += w.store.segments;
                 summary.store.bytes += w.store.bytes;
+                summary.store.leases += w.store.leases;
+                summary.dhcp_malformed += w.dhcp_malformed;
             }
             Ok(Err(e)) => {
                 first_error.get_or_insert(PipelineError::Store(e));
@@ -461,6 +467,8 @@ fn work(
     let mut records: Vec<FlowRecord> = Vec::with_capacity(1024);
     // A batch's decoded packets, reused from batch to batch.
     let mut metas: Vec<PacketMeta> = Vec::new();
+    // DHCP lease observations of a batch (rare: most batches have none).
+    let mut leases: Vec<LeaseObservation> = Vec::new();
     let seal_delay = table.config().max_lifetime();
     let mut log = ErrorLog {
         last: String::new(),
@@ -490,6 +498,13 @@ fn work(
             };
             match decode::decode(&pkt) {
                 Ok(meta) => {
+                    if dhcp::is_dhcp(&meta) {
+                        let parsed = decode::udp_payload(&pkt)
+                            .map(|payload| dhcp::parse(&meta, payload, &mut leases));
+                        if !matches!(parsed, Some(Ok(()))) {
+                            summary.dhcp_malformed += 1;
+                        }
+                    }
                     summary.packets += 1;
                     summary.bytes += meta.ip_bytes;
                     metas.push(meta);
@@ -510,6 +525,11 @@ fn work(
             }
             if let Some(t) = &export {
                 t.offer(&r);
+            }
+        }
+        for l in leases.drain(..) {
+            if let Err(e) = writer.append_lease(&l) {
+                log.note(&e, batch.now, &writer);
             }
         }
         // Before any seal, so the counts land in the segments open while they happened.

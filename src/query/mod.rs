@@ -1,5 +1,7 @@
 //! Reading records back out: output formats for people (table) and programs (CSV, JSON lines).
 
+pub mod attribution;
+
 use crate::record::{format_mac, proto_name, tcp_flags, FlowRecord, Mac};
 use crate::store::{ScanStats, Store, StoreError};
 use crate::time::{format_rfc3339, Nanos, NANOS_PER_SEC};

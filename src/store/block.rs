@@ -69,7 +69,7 @@ impl BlockHeader {
     }
 
     /// The first 16 bytes; the checksum covers them and the payload.
-    fn prefix(&self) -> [u8; 16] {
+    pub(crate) fn prefix(&self) -> [u8; 16] {
         let mut h = [0u8; 16];
         h[0..4].copy_from_slice(&self.payload_len.to_le_bytes());
         h[4..8].copy_from_slice(&self.records.to_le_bytes());
@@ -78,7 +78,7 @@ impl BlockHeader {
         h
     }
 
-    fn checksum(&self, payload: &[u8]) -> u32 {
+    pub(crate) fn checksum(&self, payload: &[u8]) -> u32 {
         crc32c::crc32c_append(crc32c::crc32c(&self.prefix()), payload)
     }
 }

@@ -16,6 +16,7 @@ pub mod audit;
 pub mod block;
 pub mod columns;
 pub mod holds;
+pub mod leases;
 pub mod lock;
 pub mod reader;
 pub mod recover;
@@ -35,7 +36,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 /// The store format this build writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// Versions below this were development formats, never released: refused, not read.
 pub const OLDEST_READABLE_VERSION: u32 = 2;
 /// Name of the marker file at the top of a store directory.
@@ -102,10 +103,15 @@ fn marker_text() -> String {
 
 /// Checks the marker of an existing store directory. `Ok(false)` when there is no marker.
 pub(crate) fn check_marker(dir: &Path) -> Result<bool, StoreError> {
+    marker_version(dir).map(|v| v.is_some())
+}
+
+/// The format a readable store's marker names; `None` when there is no marker.
+pub(crate) fn marker_version(dir: &Path) -> Result<Option<u32>, StoreError> {
     let path = dir.join(MARKER_NAME);
     let text = match std::fs::read(&path) {
         Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(StoreError::io(path, e)),
     };
     // The marker is a few bytes; a huge file here is not ours, and only the start matters.
@@ -139,7 +145,7 @@ pub(crate) fn check_marker(dir: &Path) -> Result<bool, StoreError> {
             found: version,
         });
     }
-    Ok(true)
+    Ok(Some(version))
 }
 
 /// Writes the marker atomically (temporary file, fsync, rename, directory fsync), so a reader
@@ -249,7 +255,7 @@ mod tests {
             e,
             StoreError::UnsupportedVersion {
                 found: 7,
-                supported: 2,
+                supported: 3,
                 ..
             }
         ));

@@ -6,6 +6,7 @@
 //! seals it, and a mapping of the old length would then fault (SIGBUS) instead of reading short.
 
 use super::block::{BlockDecoder, BlockHeader, BLOCK_HEADER_LEN};
+use super::leases::{decode_lease_block, CODEC_LEASES_ZSTD, KIND_FLOWS, KIND_LEASES};
 use super::lock::{try_lock, Acquired};
 use super::segment::{
     encode_footer_and_trailer, BlockEntry, CaptureStats, SegmentFile, SegmentHeader, SegmentTotals,
@@ -13,7 +14,7 @@ use super::segment::{
 };
 use super::summary::build_for_records;
 use super::{check_marker, parse_partition_dir_name, sync_dir, StoreError};
-use crate::record::FlowRecord;
+use crate::record::{FlowRecord, LeaseObservation};
 use crate::time::Nanos;
 use std::fmt;
 use std::fs::{File, OpenOptions};
@@ -107,10 +108,7 @@ pub(crate) fn read_temp_header(
     SegmentHeader::parse(path, &h).map(Some)
 }
 
-/// Walks the blocks of a temporary segment from the header on and stops at the first one that is
-/// not complete: an all-zero block header is the clean end (the preallocated rest of the file),
-/// anything else that fails the block checks is a torn tail. `on_block` gets each complete
-/// block's records and may stop the walk.
+/// [`read_open_blocks`] for flow records only: lease blocks are walked over unseen.
 pub(crate) fn read_open_segment(
     path: &Path,
     file: &File,
@@ -118,6 +116,41 @@ pub(crate) fn read_open_segment(
     buf: &mut Vec<u8>,
     recs: &mut Vec<FlowRecord>,
     mut on_block: impl FnMut(&BlockEntry, &[FlowRecord]) -> ControlFlow<()>,
+) -> Result<OpenScan, StoreError> {
+    let mut leases = Vec::new();
+    read_open_blocks(
+        path,
+        file,
+        decoder,
+        buf,
+        recs,
+        &mut leases,
+        |e, b| match b {
+            OpenBlock::Flows(r) => on_block(e, r),
+            OpenBlock::Leases(_) => ControlFlow::Continue(()),
+        },
+    )
+}
+
+/// One complete block of an open segment, decoded.
+pub(crate) enum OpenBlock<'a> {
+    Flows(&'a [FlowRecord]),
+    Leases(&'a [LeaseObservation]),
+}
+
+/// Walks the blocks of a temporary segment from the header on and stops at the first one that is
+/// not complete: an all-zero block header is the clean end (the preallocated rest of the file),
+/// anything else that fails the block checks is a torn tail. `on_block` gets each complete
+/// block's records or lease observations (the codec in its header says which) and may stop
+/// the walk.
+pub(crate) fn read_open_blocks(
+    path: &Path,
+    file: &File,
+    decoder: &mut BlockDecoder,
+    buf: &mut Vec<u8>,
+    recs: &mut Vec<FlowRecord>,
+    leases: &mut Vec<LeaseObservation>,
+    mut on_block: impl FnMut(&BlockEntry, OpenBlock<'_>) -> ControlFlow<()>,
 ) -> Result<OpenScan, StoreError> {
     let file_len = file.metadata().map_err(|e| StoreError::io(path, e))?.len();
     let mut scan = OpenScan {
@@ -151,13 +184,23 @@ pub(crate) fn read_open_segment(
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
             Err(e) => return Err(StoreError::io(path, e)),
         }
-        if decoder.decode_into(buf, recs).is_err() {
-            break;
-        }
-        let entry = entry_for(at, len as u32, recs);
+        let (entry, block) = if h.codec == CODEC_LEASES_ZSTD {
+            if decode_lease_block(buf, leases).is_err() {
+                break;
+            }
+            (
+                lease_entry_for(at, len as u32, leases),
+                OpenBlock::Leases(leases),
+            )
+        } else {
+            if decoder.decode_into(buf, recs).is_err() {
+                break;
+            }
+            (entry_for(at, len as u32, recs), OpenBlock::Flows(recs))
+        };
         scan.entries.push(entry);
         scan.end = at + len;
-        if on_block(&entry, recs).is_break() {
+        if on_block(&entry, block).is_break() {
             break;
         }
     }
@@ -175,12 +218,34 @@ fn entry_for(offset: u64, len: u32, recs: &[FlowRecord]) -> BlockEntry {
         // Readers of an open segment read every block; recovery rebuilds the real filter.
         filter_len: 0,
         filter_hashes: 0,
+        kind: KIND_FLOWS,
+    }
+}
+
+fn lease_entry_for(offset: u64, len: u32, leases: &[LeaseObservation]) -> BlockEntry {
+    BlockEntry {
+        offset,
+        len,
+        records: leases.len() as u32,
+        min_first: leases.iter().map(|l| l.time).min().unwrap_or(Nanos::MAX),
+        max_last: leases.iter().map(|l| l.time).max().unwrap_or(Nanos::MIN),
+        filter_len: 0,
+        filter_hashes: 0,
+        kind: KIND_LEASES,
     }
 }
 
 fn totals(entries: &[BlockEntry]) -> SegmentTotals {
     SegmentTotals {
-        records: entries.iter().map(|e| u64::from(e.records)).sum(),
+        records: entries
+            .iter()
+            .filter(|e| e.kind == KIND_FLOWS)
+            .map(|e| u64::from(e.records))
+            .sum(),
+        leases: entries
+            .iter()
+            .filter(|e| e.kind == KIND_LEASES)
+            .fold(0u32, |n, e| n.saturating_add(e.records)),
         min_first: entries
             .iter()
             .map(|e| e.min_first)
@@ -347,21 +412,40 @@ pub fn recover_temp(temp: &Path) -> Result<RecoveredSegment, StoreError> {
         return finish_rename(temp, &sealed, report);
     }
     let mut decoder = BlockDecoder::new().map_err(|e| io_err(io::Error::other(e.reason)))?;
-    let (mut buf, mut recs) = (Vec::new(), Vec::new());
+    let (mut buf, mut recs, mut leases) = (Vec::new(), Vec::new(), Vec::new());
     // The sealed segment gets the same address filters the writer would have written.
     let (mut filters, mut filter_meta, mut one) = (Vec::new(), Vec::new(), Vec::new());
-    let mut scan = read_open_segment(temp, &file, &mut decoder, &mut buf, &mut recs, |_, recs| {
-        let hashes = build_for_records(recs, &mut one);
-        filters.extend_from_slice(&one);
-        filter_meta.push((one.len() as u32, hashes));
-        ControlFlow::Continue(())
-    })?;
+    let mut scan = read_open_blocks(
+        temp,
+        &file,
+        &mut decoder,
+        &mut buf,
+        &mut recs,
+        &mut leases,
+        |_, block| {
+            match block {
+                OpenBlock::Flows(recs) => {
+                    let hashes = build_for_records(recs, &mut one);
+                    filters.extend_from_slice(&one);
+                    filter_meta.push((one.len() as u32, hashes));
+                }
+                // Lease blocks have no address filter.
+                OpenBlock::Leases(_) => filter_meta.push((0, 0)),
+            }
+            ControlFlow::Continue(())
+        },
+    )?;
     for (e, (len, hashes)) in scan.entries.iter_mut().zip(filter_meta) {
         e.filter_len = len;
         e.filter_hashes = hashes;
     }
     report.blocks = scan.entries.len() as u64;
-    report.records = scan.entries.iter().map(|e| u64::from(e.records)).sum();
+    report.records = scan
+        .entries
+        .iter()
+        .filter(|e| e.kind == KIND_FLOWS)
+        .map(|e| u64::from(e.records))
+        .sum();
     report.torn_bytes = end_of_nonzero(temp, &file, scan.end, scan.file_len)? - scan.end;
     if scan.entries.is_empty() {
         drop(file);

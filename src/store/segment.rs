@@ -3,6 +3,8 @@
 //! file is usable only once it is sealed. Layout: `docs/FORMAT.md`.
 
 use super::block::{BLOCK_HEADER_LEN, MAX_BLOCK_RECORDS};
+use super::leases::MAX_BLOCK_LEASES;
+pub use super::leases::{KIND_FLOWS, KIND_LEASES};
 use super::summary::{self, MAX_FILTER_BYTES, MAX_HASHES};
 use super::{StoreError, FORMAT_VERSION, OLDEST_READABLE_VERSION};
 use crate::time::Nanos;
@@ -128,6 +130,9 @@ pub struct BlockEntry {
     /// block can never be skipped by address), and its number of probes.
     pub filter_len: u32,
     pub filter_hashes: u8,
+    /// What the block holds: [`KIND_FLOWS`] (flow records) or [`KIND_LEASES`] (DHCP lease
+    /// observations; `records` counts them, `min_first`/`max_last` are their times).
+    pub kind: u8,
 }
 
 /// What the capture saw while a segment was open, as counted by the pipeline and handed to
@@ -217,7 +222,10 @@ impl CaptureStats {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SegmentTotals {
+    /// Flow records (the blocks of kind flows).
     pub records: u64,
+    /// Lease observations (the blocks of kind leases); always 0 in format 2.
+    pub leases: u32,
     pub min_first: Nanos,
     pub max_last: Nanos,
 }
@@ -234,7 +242,7 @@ pub fn encode_footer_and_trailer(
 ) {
     let start = out.len();
     out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&totals.leases.to_le_bytes());
     out.extend_from_slice(&totals.records.to_le_bytes());
     out.extend_from_slice(&totals.min_first.to_le_bytes());
     out.extend_from_slice(&totals.max_last.to_le_bytes());
@@ -246,7 +254,7 @@ pub fn encode_footer_and_trailer(
         out.extend_from_slice(&e.min_first.to_le_bytes());
         out.extend_from_slice(&e.max_last.to_le_bytes());
         out.extend_from_slice(&e.filter_len.to_le_bytes());
-        out.extend_from_slice(&[e.filter_hashes, 0, 0, 0]);
+        out.extend_from_slice(&[e.filter_hashes, e.kind, 0, 0]);
     }
     out.extend_from_slice(filters);
     let footer_len = out.len() - start;
@@ -310,7 +318,7 @@ impl SegmentFile {
             capture,
             entries,
             filter_at,
-        } = parse_footer(path, &map)?;
+        } = parse_footer(path, &map, header.version)?;
         Ok(SegmentFile {
             path: path.to_path_buf(),
             header,
@@ -360,7 +368,7 @@ struct Footer {
     filter_at: Vec<usize>,
 }
 
-fn parse_footer(path: &Path, map: &[u8]) -> Result<Footer, StoreError> {
+fn parse_footer(path: &Path, map: &[u8], version: u16) -> Result<Footer, StoreError> {
     let len = map.len();
     let t_off = len
         .checked_sub(TRAILER_LEN)
@@ -423,7 +431,8 @@ fn parse_footer(path: &Path, map: &[u8]) -> Result<Footer, StoreError> {
             ),
         ));
     }
-    if le_u32(footer, 4) != 0 {
+    // Format 2 reserved the lease count's place (zero).
+    if version < 3 && le_u32(footer, 4) != 0 {
         return Err(StoreError::corrupt(
             path,
             footer_offset + 4,
@@ -431,6 +440,7 @@ fn parse_footer(path: &Path, map: &[u8]) -> Result<Footer, StoreError> {
         ));
     }
     let totals = SegmentTotals {
+        leases: le_u32(footer, 4),
         records: le_u64(footer, 8),
         min_first: le_u64(footer, 16) as i64,
         max_last: le_u64(footer, 24) as i64,
@@ -445,6 +455,7 @@ fn parse_footer(path: &Path, map: &[u8]) -> Result<Footer, StoreError> {
     let mut entries = Vec::with_capacity(count);
     let mut prev_end = HEADER_LEN as u64;
     let mut sum: u64 = 0;
+    let mut lease_sum: u32 = 0;
     let mut min_first = Nanos::MAX;
     let mut max_last = Nanos::MIN;
     for (i, raw) in footer
@@ -462,13 +473,36 @@ fn parse_footer(path: &Path, map: &[u8]) -> Result<Footer, StoreError> {
             max_last: le_u64(raw, 24) as i64,
             filter_len: le_u32(raw, 32),
             filter_hashes: raw.get(36).copied().unwrap_or(0),
+            kind: raw.get(37).copied().unwrap_or(0),
         };
+        // Format 2 reserved the kind byte (zero: every block holds flows).
+        if e.kind > KIND_LEASES || (version < 3 && e.kind != KIND_FLOWS) {
+            return Err(StoreError::corrupt(
+                path,
+                at + 37,
+                format!(
+                    "index entry {i}: unknown block kind {} (format {version} knows {})",
+                    e.kind,
+                    if version < 3 { "0" } else { "0 and 1" }
+                ),
+            ));
+        }
+        if e.kind == KIND_LEASES && (e.filter_len != 0 || e.records as usize > MAX_BLOCK_LEASES) {
+            return Err(StoreError::corrupt(
+                path,
+                at,
+                format!(
+                    "index entry {i}: impossible lease block ({} observations, {} filter bytes)",
+                    e.records, e.filter_len
+                ),
+            ));
+        }
         let flen = e.filter_len as usize;
         if flen % 8 != 0
             || flen > MAX_FILTER_BYTES
             || (flen == 0) != (e.filter_hashes == 0)
             || e.filter_hashes > MAX_HASHES
-            || raw.get(37..40) != Some(&[0, 0, 0][..])
+            || raw.get(38..40) != Some(&[0, 0][..])
         {
             return Err(StoreError::corrupt(
                 path,
@@ -505,7 +539,11 @@ fn parse_footer(path: &Path, map: &[u8]) -> Result<Footer, StoreError> {
             ));
         }
         prev_end = end.unwrap_or(prev_end);
-        sum = sum.saturating_add(u64::from(e.records));
+        if e.kind == KIND_LEASES {
+            lease_sum = lease_sum.saturating_add(e.records);
+        } else {
+            sum = sum.saturating_add(u64::from(e.records));
+        }
         min_first = min_first.min(e.min_first);
         max_last = max_last.max(e.max_last);
         entries.push(e);
@@ -521,6 +559,7 @@ fn parse_footer(path: &Path, map: &[u8]) -> Result<Footer, StoreError> {
         ));
     }
     if sum != totals.records
+        || lease_sum != totals.leases
         || (count > 0 && (min_first != totals.min_first || max_last != totals.max_last))
     {
         return Err(StoreError::corrupt(
@@ -553,12 +592,14 @@ mod tests {
             max_last: 2,
             filter_len: 24,
             filter_hashes: 6,
+            kind: KIND_FLOWS,
         };
         for n in [0usize, 1, 7, 100] {
             let entries = vec![e; n];
             let filters = vec![0xa5u8; 24 * n];
             let t = SegmentTotals {
                 records: n as u64,
+                leases: 0,
                 min_first: 1,
                 max_last: 2,
             };

@@ -3,6 +3,7 @@
 
 use super::audit::{self, Action, AuditError, ChainProblem};
 use super::block::BlockDecoder;
+use super::leases::{decode_lease_block, KIND_LEASES};
 use super::segment::SegmentFile;
 use super::{SegmentInfo, Store, StoreError};
 use std::collections::BTreeMap;
@@ -116,6 +117,7 @@ impl Store {
         let mut decoder = BlockDecoder::new()
             .map_err(|e| StoreError::io(&info.path, io::Error::other(e.reason)))?;
         let mut recs = Vec::new();
+        let mut leases = Vec::new();
         for e in &seg.entries {
             let problem =
                 |offset: u64, reason: String| StoreError::corrupt(&info.path, offset, reason);
@@ -125,6 +127,26 @@ impl Store {
                     .push(problem(e.offset, "block outside the file".into()).to_string());
                 continue;
             };
+            if e.kind == KIND_LEASES {
+                match decode_lease_block(bytes, &mut leases) {
+                    Err(be) => report
+                        .problems
+                        .push(problem(e.offset.saturating_add(be.offset), be.reason).to_string()),
+                    Ok(()) if leases.len() as u64 != u64::from(e.records) => report.problems.push(
+                        problem(
+                            e.offset,
+                            format!(
+                                "lease block holds {} observations, the index says {}",
+                                leases.len(),
+                                e.records
+                            ),
+                        )
+                        .to_string(),
+                    ),
+                    Ok(()) => report.blocks_ok += 1,
+                }
+                continue;
+            }
             if let Err(be) = decoder.decode_into(bytes, &mut recs) {
                 report
                     .problems

@@ -3,8 +3,10 @@
 //! directory fsync) when its partition can no longer receive records or it grows too large.
 
 use super::block::{BlockEncoder, BLOCK_HEADER_LEN, MAX_BLOCK_RECORDS};
+use super::leases::{encode_lease_block, KIND_FLOWS, KIND_LEASES, MAX_BLOCK_LEASES};
 use super::lock::{lock_for_writing, Acquired, StoreLock};
 use super::recover::{recover_locked, Recovery};
+use super::segment::CAPTURE_MACS_NOT_STORED;
 use super::segment::{
     encode_footer_and_trailer, footer_and_trailer_len, BlockEntry, CaptureStats, SegmentHeader,
     SegmentTotals, HEADER_LEN, SEGMENT_EXT, TEMP_SUFFIX,
@@ -13,7 +15,7 @@ use super::{
     check_marker, partition_dir_name, sync_dir, write_marker, StoreError, FORMAT_VERSION,
     MARKER_NAME,
 };
-use crate::record::FlowRecord;
+use crate::record::{FlowRecord, LeaseObservation};
 use crate::time::{Nanos, NANOS_PER_SEC};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
@@ -48,6 +50,9 @@ pub struct WriterConfig {
     /// Names of the capture sources (interfaces or input files), indexed by
     /// `FlowRecord::interface`, so a segment can say where its records were seen.
     pub interfaces: Vec<String>,
+    /// `--no-mac`: MAC addresses and DHCP hostnames are dropped before anything is written,
+    /// and every segment says so in its capture statistics (`CAPTURE_MACS_NOT_STORED`).
+    pub no_mac: bool,
 }
 
 /// A block that is complete in the temporary file of an open segment.
@@ -89,6 +94,7 @@ impl WriterConfig {
             max_segment_bytes: 256 << 20,
             on_flush: None,
             interfaces: Vec::new(),
+            no_mac: false,
         }
     }
 
@@ -141,6 +147,8 @@ pub struct WriterStats {
     pub segments: u64,
     /// Bytes of sealed segment files.
     pub bytes: u64,
+    /// DHCP lease observations accepted by `append_lease`.
+    pub leases: u64,
 }
 
 /// The temporary file of an open segment and its writable mapping.
@@ -264,6 +272,8 @@ struct OpenSegment {
     /// The entries' address filters, concatenated in entry order.
     filters: Vec<u8>,
     capture: CaptureStats,
+    /// Lease observations for the next lease block (DHCP is rare: a plain list will do).
+    leases: Vec<LeaseObservation>,
 }
 
 pub struct StoreWriter {
@@ -321,6 +331,11 @@ impl StoreWriter {
                     ),
                 });
             }
+        }
+        // Segments of this format are about to be added: an older store's marker must say so,
+        // so that an older flowkeep refuses the store as a whole rather than segment by segment.
+        if super::marker_version(dir)?.is_some_and(|v| v < FORMAT_VERSION) {
+            write_marker(dir)?;
         }
         probe_writable(dir, cfg.writer_id)?;
         // The first writer of this process to lock the store finds only dead writers' temporary
@@ -394,7 +409,14 @@ impl StoreWriter {
             self.stats.records_refused += 1;
             return Ok(());
         };
-        seg.enc.push(rec);
+        if self.cfg.no_mac && (rec.src_mac.is_some() || rec.dst_mac.is_some()) {
+            let mut r = rec.clone();
+            r.src_mac = None;
+            r.dst_mac = None;
+            seg.enc.push(&r);
+        } else {
+            seg.enc.push(rec);
+        }
         self.stats.records += 1;
         if seg.enc.records() >= self.cfg.block_records || seg.enc.raw_len() >= BLOCK_TARGET_BYTES {
             flush_block(seg, &mut self.stats, self.cfg.on_flush.as_ref())?;
@@ -402,6 +424,29 @@ impl StoreWriter {
                 let seg = self.open.swap_remove(idx);
                 self.seal(seg)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Adds a DHCP lease observation to the open segment of the partition holding its time;
+    /// it is written in a lease block when the segment is flushed or sealed (or holds
+    /// `MAX_BLOCK_LEASES` of them). Under `no_mac` its MAC and hostname are dropped first.
+    pub fn append_lease(&mut self, obs: &LeaseObservation) -> Result<(), StoreError> {
+        let idx = self.route(obs.time)?;
+        let no_mac = self.cfg.no_mac;
+        let level = self.cfg.zstd_level;
+        let Some(seg) = self.open.get_mut(idx) else {
+            return Ok(());
+        };
+        let mut obs = obs.clone();
+        if no_mac {
+            obs.client_mac = None;
+            obs.hostname = None;
+        }
+        seg.leases.push(obs);
+        self.stats.leases += 1;
+        if seg.leases.len() >= MAX_BLOCK_LEASES {
+            flush_leases(seg, level)?;
         }
         Ok(())
     }
@@ -434,6 +479,11 @@ impl StoreWriter {
         for seg in &mut self.open {
             if seg.enc.records() > 0 {
                 if let Err(e) = flush_block(seg, &mut self.stats, self.cfg.on_flush.as_ref()) {
+                    first_err.get_or_insert(e);
+                }
+            }
+            if !seg.leases.is_empty() {
+                if let Err(e) = flush_leases(seg, self.cfg.zstd_level) {
                     first_err.get_or_insert(e);
                 }
             }
@@ -540,6 +590,10 @@ impl StoreWriter {
         debug_assert_eq!(out.pos, HEADER_LEN as u64);
         let enc =
             BlockEncoder::new(self.cfg.zstd_level).map_err(|e| StoreError::Config(e.reason))?;
+        let mut capture = std::mem::take(&mut self.pending_capture);
+        if self.cfg.no_mac {
+            capture.flags |= CAPTURE_MACS_NOT_STORED;
+        }
         Ok(OpenSegment {
             start,
             end,
@@ -548,7 +602,8 @@ impl StoreWriter {
             enc,
             entries: Vec::new(),
             filters: Vec::new(),
-            capture: std::mem::take(&mut self.pending_capture),
+            capture,
+            leases: Vec::new(),
         })
     }
 
@@ -564,6 +619,11 @@ impl StoreWriter {
                 block_err = Some(e);
             }
         }
+        if !seg.leases.is_empty() {
+            if let Err(e) = flush_leases(&mut seg, self.cfg.zstd_level) {
+                block_err.get_or_insert(e);
+            }
+        }
         if seg.entries.is_empty() {
             // Every block was lost: nothing to seal, and an empty temporary file is only noise.
             drop(seg.out.map.take());
@@ -572,7 +632,17 @@ impl StoreWriter {
         }
         self.footer.clear();
         let totals = SegmentTotals {
-            records: seg.entries.iter().map(|e| u64::from(e.records)).sum(),
+            records: seg
+                .entries
+                .iter()
+                .filter(|e| e.kind == KIND_FLOWS)
+                .map(|e| u64::from(e.records))
+                .sum(),
+            leases: seg
+                .entries
+                .iter()
+                .filter(|e| e.kind == KIND_LEASES)
+                .fold(0u32, |n, e| n.saturating_add(e.records)),
             min_first: seg
                 .entries
                 .iter()
@@ -668,6 +738,7 @@ fn flush_block(
         max_last: summary.max_last,
         filter_len: summary.filter.len() as u32,
         filter_hashes: summary.filter_hashes,
+        kind: KIND_FLOWS,
     });
     seg.filters.extend_from_slice(summary.filter);
     stats.blocks += 1;
@@ -678,6 +749,35 @@ fn flush_block(
             records: summary.records,
         });
     }
+    Ok(())
+}
+
+/// Writes a segment's pending lease observations as one lease block. On failure they are
+/// dropped (the error says how many): a retry could only fail the same way.
+fn flush_leases(seg: &mut OpenSegment, zstd_level: i32) -> Result<(), StoreError> {
+    let leases = std::mem::take(&mut seg.leases);
+    let lost = |e: String| {
+        StoreError::Config(format!(
+            "{e}; {} DHCP lease observations not stored",
+            leases.len()
+        ))
+    };
+    let (bytes, min, max) = encode_lease_block(&leases, zstd_level).map_err(|e| lost(e.reason))?;
+    let footer_room = footer_and_trailer_len(seg.entries.len() + 1) + seg.filters.len() as u64;
+    let offset = seg
+        .out
+        .append_block(&bytes, footer_room)
+        .map_err(|e| lost(e.to_string()))?;
+    seg.entries.push(BlockEntry {
+        offset,
+        len: bytes.len() as u32,
+        records: leases.len() as u32,
+        min_first: min,
+        max_last: max,
+        filter_len: 0,
+        filter_hashes: 0,
+        kind: KIND_LEASES,
+    });
     Ok(())
 }
 

@@ -1,0 +1,473 @@
+//! DHCP attribution end to end, against what tshark reads in real captures: every DHCP fixture
+//! is replayed into a store, and the lease observations stored, `who-had`'s answers and
+//! `query --leases` are compared with expectations computed from tshark's field dump of the
+//! same capture (fixtures/pcaps/reference/FILE.leases.tsv, made by scripts/dhcp_reference.sh),
+//! following the semantics documented in `record::LeaseObservation` and `query::attribution`.
+
+mod common;
+
+use common::{fixtures, BIN};
+use flowkeep::record::LeaseObservation;
+use flowkeep::store::Store;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::process::Command;
+
+/// Every fixture in which tshark sees DHCP or DHCPv6.
+const FILES: &[&str] = &[
+    "gopacket__be_test202.pcapng",
+    "gopacket__le_test008.pcapng",
+    "gopacket__le_test100.pcapng",
+    "gopacket__le_test901.pcapng",
+    "nDPI__1kxun.pcap",
+    "nDPI__android.pcap",
+    "nDPI__fuzz-2006-06-26-2594.pcap",
+    "nDPI__iphone.pcap",
+    "tcpdump__bootp_asan.pcap",
+    "tcpdump__dhcp-rfc3004.pcap",
+    "tcpdump__dhcp-rfc4388.pcap",
+    "tcpdump__dhcp6_reconf_asan.pcap",
+    "tcpdump__dhcpv4v6-rfc5970-rfc8572.pcap",
+    "tcpdump__dhcpv6-ia-na.pcap",
+    "tcpdump__dhcpv6-ia-pd.pcap",
+];
+
+const NS: i64 = 1_000_000_000;
+
+/// One message as tshark read it.
+type Row = BTreeMap<String, String>;
+
+fn rows(file: &str) -> Vec<Row> {
+    let path = fixtures()
+        .join("reference")
+        .join(format!("{file}.leases.tsv"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines = text.lines().filter(|l| !l.starts_with('#'));
+    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
+    lines
+        .map(|l| {
+            header
+                .iter()
+                .zip(l.split('\t').chain(std::iter::repeat("")))
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+/// `None` for a packet without a timestamp (a pcapng Simple Packet Block).
+fn time_ns(epoch: &str) -> Option<i64> {
+    if epoch.is_empty() {
+        return None;
+    }
+    let (s, f) = epoch.split_once('.').unwrap_or((epoch, "0"));
+    let frac = format!("{f:0<9}");
+    Some(s.parse::<i64>().unwrap() * NS + frac[..9].parse::<i64>().unwrap())
+}
+
+fn first<'a>(r: &'a Row, k: &str) -> Option<&'a str> {
+    r[k].split(',').next().filter(|v| !v.is_empty())
+}
+
+/// tshark prints a MAC as aa:bb:..; ours too.
+fn mac(text: Option<&str>) -> Option<String> {
+    text.map(str::to_string)
+}
+
+/// What an observation is compared by: (time, v6, message, address, mac, lease, hostname,
+/// server).
+type Key = (
+    i64,
+    bool,
+    u8,
+    IpAddr,
+    Option<String>,
+    Option<u32>,
+    Option<String>,
+    Option<IpAddr>,
+);
+
+fn key(l: &LeaseObservation) -> Key {
+    (
+        l.time,
+        l.v6,
+        l.message,
+        l.address,
+        l.client_mac.as_ref().map(flowkeep::record::format_mac),
+        l.lease_secs,
+        l.hostname.clone(),
+        l.server,
+    )
+}
+
+/// The observations the documented semantics make of tshark's rows.
+fn expected(rows: &[Row]) -> Vec<Key> {
+    let mut out = Vec::new();
+    let unspec4: IpAddr = "0.0.0.0".parse().unwrap();
+    for r in rows
+        .iter()
+        .filter(|r| r["malformed"].is_empty() && r["cap_len"] == r["len"])
+    {
+        let time = time_ns(&r["time_epoch"]);
+        // Only messages that make an observation need a time; none of the fixtures' untimed
+        // packets is one.
+        let t = || time.unwrap_or_else(|| panic!("untimed observation: {r:?}"));
+        let ip = |k: &str| first(r, k).map(|v| v.parse::<IpAddr>().unwrap());
+        if let Some(ty) = first(r, "dhcp_type") {
+            let ty: u8 = ty.parse().unwrap();
+            let named = |a: Option<IpAddr>| a.filter(|a| !a.is_unspecified());
+            let server = ip("server_id").or(if matches!(ty, 2 | 5 | 6) {
+                ip("ip_src")
+            } else {
+                None
+            });
+            let hostname = first(r, "hostname").map(str::to_string);
+            let address = match ty {
+                5 => named(ip("yiaddr")),
+                6 => Some(named(ip("ciaddr")).unwrap_or(unspec4)),
+                7 => named(ip("ciaddr")),
+                4 => named(ip("requested")),
+                1 | 3 | 8 if hostname.is_some() => Some(
+                    named(ip("requested"))
+                        .or(named(ip("ciaddr")))
+                        .unwrap_or(unspec4),
+                ),
+                _ => None,
+            };
+            if let Some(a) = address {
+                out.push((
+                    t(),
+                    false,
+                    ty,
+                    a,
+                    mac(first(r, "chaddr")),
+                    first(r, "lease").map(|v| v.parse().unwrap()),
+                    hostname,
+                    server,
+                ));
+            }
+        } else if let Some(ty) = r["v6_type"]
+            .split(',')
+            .next_back()
+            .filter(|v| !v.is_empty())
+        {
+            let ty: u8 = ty.parse().unwrap();
+            let from_server = matches!(ty, 2 | 7 | 10);
+            let client = mac(first(r, if from_server { "eth_dst" } else { "eth_src" }));
+            let hostname = first(r, "client_domain").map(str::to_string);
+            let addrs: Vec<IpAddr> = r["iaaddr"]
+                .split(',')
+                .filter(|v| !v.is_empty())
+                .map(|v| v.parse().unwrap())
+                .collect();
+            let valid: Vec<u32> = r["valid_lifetime"]
+                .split(',')
+                .filter(|v| !v.is_empty())
+                .map(|v| v.parse().unwrap())
+                .collect();
+            let server = from_server.then(|| ip("ipv6_src")).flatten();
+            let obs = |a: IpAddr, lease: Option<u32>| {
+                (
+                    t(),
+                    true,
+                    ty,
+                    a,
+                    client.clone(),
+                    lease,
+                    hostname.clone(),
+                    server,
+                )
+            };
+            match ty {
+                7 => out.extend(addrs.iter().zip(&valid).map(|(&a, &v)| obs(a, Some(v)))),
+                8 | 9 => out.extend(addrs.iter().map(|&a| obs(a, None))),
+                1 | 3 | 5 | 6 if hostname.is_some() => out.push(obs(
+                    addrs.first().copied().unwrap_or("::".parse().unwrap()),
+                    None,
+                )),
+                _ => {}
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn replay(file: &str, store: &Path, extra: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .args(["replay", "-q", "--store"])
+        .arg(store)
+        .args(extra)
+        .arg(fixtures().join(file))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stored(store: &Path) -> Vec<LeaseObservation> {
+    let mut v = Vec::new();
+    let st = Store::open(store)
+        .unwrap()
+        .scan_leases(None, None, |l| {
+            v.push(l.clone());
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert!(st.problems.is_empty(), "{:?}", st.problems);
+    v
+}
+
+fn who_had(store: &Path, addr: IpAddr, at: i64, extra: &[&str]) -> (i32, serde_json::Value) {
+    let out = Command::new(BIN)
+        .args(["who-had", "--format", "jsonl", "--store"])
+        .arg(store)
+        .arg(addr.to_string())
+        .arg("--at")
+        .arg(flowkeep::time::format_rfc3339(at))
+        .args(extra)
+        .output()
+        .unwrap();
+    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "who-had output: {e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap(), v)
+}
+
+/// The hostname who-had should give for an assignment: its own, else the latest hint from the
+/// same MAC from an hour before it up to `at`.
+fn expected_hostname(exp: &[Key], a: &Key, at: i64) -> Option<String> {
+    a.6.clone().or_else(|| {
+        exp.iter()
+            .filter(|h| {
+                h.4 == a.4
+                    && h.6.is_some()
+                    && h.0 >= a.0 - 3600 * NS
+                    && h.0 <= at
+                    && matches!((h.1, h.2), (false, 1 | 3 | 8) | (true, 1 | 3 | 5 | 6))
+            })
+            .max_by_key(|h| h.0)
+            .and_then(|h| h.6.clone())
+    })
+}
+
+#[test]
+fn stored_observations_match_tshark_and_who_had_answers_from_them() {
+    let mut assignments = 0;
+    let mut hostnames_from_hints = 0;
+    let mut observations = 0;
+    for file in FILES {
+        let dir = tempfile::tempdir().unwrap();
+        let summary = replay(file, dir.path(), &[]);
+        let reference = rows(file);
+        let exp = expected(&reference);
+        let mut got: Vec<Key> = stored(dir.path()).iter().map(key).collect();
+        got.sort();
+        assert_eq!(got, exp, "{file}");
+        observations += got.len();
+        // What tshark calls malformed is what flowkeep could not parse, and nothing else.
+        // tshark does not call a message cut by the snap length malformed; flowkeep cannot
+        // parse it either.
+        // flowkeep reads DHCP between DHCP ports only (67/68, 546/547), tshark by either port.
+        let dhcp_ports = |r: &Row| {
+            let p = |k: &str| first(r, k).and_then(|v| v.parse::<u16>().ok());
+            let (s, d) = (p("sport"), p("dport"));
+            let v4 = |x: Option<u16>| matches!(x, Some(67 | 68));
+            let v6 = |x: Option<u16>| matches!(x, Some(546 | 547));
+            (v4(s) && v4(d)) || (v6(s) && v6(d))
+        };
+        let malformed = reference
+            .iter()
+            .filter(|r| dhcp_ports(r) && (!r["malformed"].is_empty() || r["cap_len"] != r["len"]))
+            .count();
+        let not_parsed = summary
+            .lines()
+            .find_map(|l| l.strip_prefix("dhcp leases"))
+            .and_then(|l| l.split(", ").nth(1)?.split(' ').next()?.parse().ok())
+            .unwrap_or(0usize);
+        assert_eq!(not_parsed, malformed, "{file}: {summary}");
+        // Every assignment is who-had's answer just after it, until the next one of its
+        // address or the end of its lease.
+        for a in exp
+            .iter()
+            .filter(|k| (!k.1 && k.2 == 5) || (k.1 && k.2 == 7 && k.5 > Some(0)))
+        {
+            let next = exp
+                .iter()
+                .filter(|k| k.3 == a.3 && k.0 > a.0)
+                .map(|k| k.0)
+                .min();
+            let at = a.0 + 1;
+            if next.is_some_and(|n| n <= at) {
+                continue;
+            }
+            let (code, v) = who_had(dir.path(), a.3, at, &[]);
+            assert_eq!(
+                (code, v["source"].as_str()),
+                (0, Some("dhcp")),
+                "{file}: {v}"
+            );
+            assert_eq!(v["mac"].as_str().map(str::to_string), a.4, "{file}: {v}");
+            let host = expected_hostname(&exp, a, at);
+            if host.is_some() && a.6.is_none() {
+                hostnames_from_hints += 1;
+            }
+            assert_eq!(
+                v["hostname"].as_str().map(str::to_string),
+                host,
+                "{file}: {v}"
+            );
+            assert_eq!(v["lease"]["lease_secs"].as_u64(), a.5.map(u64::from));
+            assert_eq!(
+                v["lease"]["server"].as_str(),
+                a.7.map(|s| s.to_string()).as_deref()
+            );
+            assignments += 1;
+            // After the lease (when nothing came in between): not the lease's answer any more.
+            let end = a.0 + i64::from(a.5.unwrap()) * NS;
+            if next.is_none() {
+                let (_, v) = who_had(dir.path(), a.3, end, &["--window", "1s"]);
+                assert_ne!(v["source"], "dhcp", "{file}: {v}");
+                assert!(
+                    v["last_lease_ended"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("lease expired"),
+                    "{file}: {v}"
+                );
+            }
+        }
+    }
+    eprintln!(
+        "{observations} observations, {assignments} assignments asked, {hostnames_from_hints} hostnames from the client's own message"
+    );
+    // The fixtures hold this much DHCP; the numbers guard against a silently empty test.
+    assert!(observations >= 40, "{observations}");
+    assert!(assignments >= 20, "{assignments}");
+    assert!(hostnames_from_hints >= 1, "{hostnames_from_hints}");
+}
+
+#[test]
+fn who_had_falls_back_to_flows_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    replay("nDPI__iphone.pcap", dir.path(), &[]);
+    let reference = rows("nDPI__iphone.pcap");
+    let exp = expected(&reference);
+    let ack = exp.iter().find(|k| k.2 == 5).unwrap();
+    // Before the ACK no lease says anything; the flows of the address within the window do,
+    // and their MAC is the one tshark's chaddr gives.
+    let (code, v) = who_had(dir.path(), ack.3, ack.0 - NS, &[]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["source"], "flows", "{v}");
+    assert_eq!(v["window_secs"], 3600);
+    assert_eq!(v["mac"].as_str().map(str::to_string), ack.4);
+    assert!(v["flow_records"].as_u64().unwrap() > 0);
+    // Nothing at all: exit status 1.
+    let (code, v) = who_had(dir.path(), "198.51.100.1".parse().unwrap(), ack.0, &[]);
+    assert_eq!((code, v["source"].as_str()), (1, Some("none")), "{v}");
+    // Table output names the source and the evidence.
+    let out = Command::new(BIN)
+        .args(["who-had", "--format", "table", "--store"])
+        .arg(dir.path())
+        .arg(ack.3.to_string())
+        .arg("--at")
+        .arg(flowkeep::time::format_rfc3339(ack.0 + NS))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("source     dhcp lease"), "{text}");
+    assert!(text.contains("DHCPv4 ACK at"), "{text}");
+}
+
+#[test]
+fn query_leases_names_the_holder_of_each_side() {
+    let dir = tempfile::tempdir().unwrap();
+    replay("nDPI__1kxun.pcap", dir.path(), &[]);
+    let exp = expected(&rows("nDPI__1kxun.pcap"));
+    let out = Command::new(BIN)
+        .args(["query", "--format", "jsonl", "--leases", "--store"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let mut annotated = 0;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let t = flowkeep::time::parse_time(v["first"].as_str().unwrap()).unwrap();
+        for (side, field) in [("src", "src_lease"), ("dst", "dst_lease")] {
+            let addr: IpAddr = v[side].as_str().unwrap().parse().unwrap();
+            // The latest ACK of the address at or before the record, if its lease covers it.
+            let holder = exp
+                .iter()
+                .filter(|k| k.3 == addr && k.2 == 5 && k.0 <= t)
+                .max_by_key(|k| k.0)
+                .filter(|k| t < k.0 + i64::from(k.5.unwrap()) * NS);
+            match holder {
+                Some(k) => {
+                    assert_eq!(v[field]["mac"].as_str().map(str::to_string), k.4, "{line}");
+                    annotated += 1;
+                }
+                None => assert!(v[field].is_null(), "{line}"),
+            }
+        }
+    }
+    assert!(annotated > 0);
+    // Any other format is refused: the fields exist only in JSON lines.
+    let out = Command::new(BIN)
+        .args(["query", "--format", "csv", "--leases", "--store"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--format jsonl"));
+}
+
+#[test]
+fn no_mac_keeps_addresses_and_times_but_no_macs_or_hostnames() {
+    let dir = tempfile::tempdir().unwrap();
+    replay("nDPI__iphone.pcap", dir.path(), &["--no-mac"]);
+    let leases = stored(dir.path());
+    assert!(!leases.is_empty());
+    assert!(leases
+        .iter()
+        .all(|l| l.client_mac.is_none() && l.hostname.is_none()));
+    let exp = expected(&rows("nDPI__iphone.pcap"));
+    let ack = exp.iter().find(|k| k.2 == 5).unwrap();
+    let (code, v) = who_had(dir.path(), ack.3, ack.0 + NS, &[]);
+    assert_eq!(code, 0);
+    assert_eq!(v["source"], "dhcp");
+    assert!(v["mac"].is_null() && v["hostname"].is_null(), "{v}");
+    assert_eq!(v["lease"]["lease_secs"].as_u64(), ack.5.map(u64::from));
+    for r in common::records(dir.path()) {
+        assert!(r["src_mac"].is_null() && r["dst_mac"].is_null(), "{r}");
+    }
+    let info = Command::new(BIN)
+        .args(["info", "--store"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&info.stdout);
+    let segs: usize = Store::open(dir.path()).unwrap().segments().unwrap().len();
+    assert!(
+        text.contains(&format!(
+            "macs           not stored (--no-mac) in {segs} of {segs} segments"
+        )),
+        "{text}"
+    );
+    // verify checks lease blocks like record blocks.
+    let verify = Command::new(BIN)
+        .args(["verify", "--store"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+}
