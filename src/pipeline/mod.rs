@@ -51,12 +51,11 @@ impl PipelineConfig {
     }
 }
 
-/// One core for the reader, the rest for workers; at least one worker.
+/// One worker per core. The reader decodes and dispatches, about a third of the work per
+/// packet, so with one core left to it alone (on two cores: one worker) the worker is the
+/// bottleneck; with a worker on every core the scheduler spreads the reader's share over all.
 pub fn default_workers() -> usize {
-    thread::available_parallelism()
-        .map(|n| n.get().saturating_sub(1))
-        .unwrap_or(1)
-        .max(1)
+    thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// What a run did, summed over its workers.
