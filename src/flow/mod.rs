@@ -433,10 +433,10 @@ impl FlowTable {
     fn warm(&self, keys: &[Keyed]) {
         let mut touched = 0u64;
         for k in keys {
-            touched ^= u64::from(self.index.home_entry(k.tag).is_some());
+            touched ^= self.index.home_slot(k.tag);
         }
         for k in keys {
-            if let Some(i) = self.index.home_entry(k.tag) {
+            if let Some(i) = self.index.tagged_entry(k.tag) {
                 touched ^= self.entries.get(i).last as u64;
             }
         }
