@@ -179,6 +179,19 @@ fn bench_decode(c: &mut Criterion) {
             black_box(acc)
         })
     });
+    // What the reader does now: the frames are decoded anyway, and their packets dispatched.
+    let metas: Vec<_> = all.packets().filter_map(|p| decode(&p).ok()).collect();
+    g.throughput(Throughput::Elements(metas.len() as u64));
+    g.bench_function("fixtures_decoded", |b| {
+        let mut d = Dispatcher::new();
+        b.iter(|| {
+            let mut acc = 0u64;
+            for m in &metas {
+                acc ^= d.hash_meta(black_box(m));
+            }
+            black_box(acc)
+        })
+    });
     g.finish();
 
     let mut g = c.benchmark_group("file_source");

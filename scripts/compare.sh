@@ -136,8 +136,7 @@ fi
 
 (cd "$root" && cargo build --release --quiet)
 flowkeep=$root/target/release/flowkeep
-default_workers=$(($(nproc) - 1))
-((default_workers >= 1)) || default_workers=1
+default_workers=$(nproc) # pipeline::default_workers: one per core
 
 # --- one run of each tool ----------------------------------------------------------------------
 # Each prints "SECONDS PACKETS IP_BYTES" ("-" where the tool reports no such count) and fails on

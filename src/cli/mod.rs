@@ -93,7 +93,7 @@ struct FlowArgs {
     /// The default bounds flow state to about 600 MB. 0 = no limit.
     #[arg(long, value_name = "N", default_value_t = 4_000_000)]
     max_flows: usize,
-    /// Worker threads (default: cores - 1, at least 1).
+    /// Worker threads (default: one per core).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     workers: Option<u16>,
 }

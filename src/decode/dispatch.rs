@@ -1,8 +1,9 @@
 //! Which worker gets a packet: a symmetric hash of the flow key, computed on the reader thread.
 
-use super::ip::{parse, Addrs, Parsed};
-use super::Fragment;
+use super::ip::{parse, Addrs};
+use super::{Fragment, PacketMeta};
 use crate::capture::Packet;
+use std::net::IpAddr;
 
 /// Slots in the first-fragment table: a power of two. Overwriting is fine: a lost entry only
 /// sends the later fragments of one datagram by their addresses-only hash.
@@ -60,48 +61,71 @@ impl Dispatcher {
             return 0;
         };
         let (a, b) = addr_words(&p.addrs);
+        self.hash_fields(a, b, is_v6(&p.addrs), p.proto, p.sport, p.dport, p.frag)
+    }
+
+    /// The same hash as [`Dispatcher::hash`] of the frame `meta` was decoded from, without
+    /// parsing the frame again: the reader decodes each frame once and dispatches the result.
+    pub fn hash_meta(&mut self, meta: &PacketMeta) -> u64 {
+        let (a, v6) = ip_word(meta.src);
+        let (b, _) = ip_word(meta.dst);
+        self.hash_fields(a, b, v6, meta.proto, meta.sport, meta.dport, meta.frag)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn hash_fields(
+        &mut self,
+        a: u128,
+        b: u128,
+        v6: bool,
+        proto: u8,
+        sport: u16,
+        dport: u16,
+        frag: Option<Fragment>,
+    ) -> u64 {
         // The flow table joins ICMP replies to their requests, whose type/code (carried in
         // `dport`) differ: hashing ICMP by addresses alone keeps both on one worker.
-        let (sport, dport) = if matches!(p.proto, 1 | 58) {
+        let (sport, dport) = if matches!(proto, 1 | 58) {
             (0, 0)
         } else {
-            (p.sport, p.dport)
+            (sport, dport)
         };
-        match p.frag {
-            None => self.flow_hash(&p, a, b, sport, dport),
+        match frag {
+            None => self.flow_hash(proto, v6, a, b, sport, dport),
             Some(Fragment { id, first: true }) => {
-                let h = self.flow_hash(&p, a, b, sport, dport);
-                let key = self.frag_key(&p, a, b, id);
+                let h = self.flow_hash(proto, v6, a, b, sport, dport);
+                let key = self.frag_key(proto, v6, a, b, id);
                 if let Some(slot) = self.frags.get_mut(slot_index(key)) {
                     *slot = FragSlot { key, hash: h };
                 }
                 h
             }
             Some(Fragment { id, first: false }) => {
-                let key = self.frag_key(&p, a, b, id);
+                let key = self.frag_key(proto, v6, a, b, id);
                 match self.frags.get(slot_index(key)) {
                     Some(slot) if slot.key == key => slot.hash,
-                    _ => self.flow_hash(&p, a, b, 0, 0),
+                    _ => self.flow_hash(proto, v6, a, b, 0, 0),
                 }
             }
         }
     }
 
-    fn flow_hash(&self, p: &Parsed, a: u128, b: u128, pa: u16, pb: u16) -> u64 {
+    fn flow_hash(&self, proto: u8, v6: bool, a: u128, b: u128, pa: u16, pb: u16) -> u64 {
         let ((lo, plo), (hi, phi)) = if (a, pa) <= (b, pb) {
             ((a, pa), (b, pb))
         } else {
             ((b, pb), (a, pa))
         };
-        let tail = (u64::from(plo) << 32) | (u64::from(phi) << 16) | u64::from(p.proto);
-        self.words(lo, hi, tail, is_v6(&p.addrs))
+        let tail = (u64::from(plo) << 32) | (u64::from(phi) << 16) | u64::from(proto);
+        self.words(lo, hi, tail, v6)
     }
 
     /// Directional on purpose: fragments of one datagram all go the same way.
-    fn frag_key(&self, p: &Parsed, src: u128, dst: u128, id: u32) -> u64 {
-        let tail = (u64::from(id) << 8) | u64::from(p.proto);
+    fn frag_key(&self, proto: u8, v6: bool, src: u128, dst: u128, id: u32) -> u64 {
+        let tail = (u64::from(id) << 8) | u64::from(proto);
         // Never 0, which marks an empty slot.
-        self.words(src, dst, tail, is_v6(&p.addrs)) | 1
+        self.words(src, dst, tail, v6) | 1
     }
 
     fn words(&self, a: u128, b: u128, tail: u64, v6: bool) -> u64 {
@@ -132,5 +156,55 @@ fn addr_words(a: &Addrs) -> (u128, u128) {
             u128::from(u32::from_be_bytes(*dst)),
         ),
         Addrs::V6 { src, dst } => (u128::from_be_bytes(*src), u128::from_be_bytes(*dst)),
+    }
+}
+
+/// An address as [`addr_words`] numbers it (IPv4 in the low 32 bits), and whether it is IPv6.
+fn ip_word(a: IpAddr) -> (u128, bool) {
+    match a {
+        IpAddr::V4(a) => (u128::from(u32::from(a)), false),
+        IpAddr::V6(a) => (u128::from(a), true),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::{FileSource, Next, PacketSource};
+
+    /// Over every frame of every fixture capture, in order (so first fragments are remembered
+    /// before their followers), dispatching the decoded packet picks the same worker as
+    /// dispatching the frame.
+    #[test]
+    fn hash_meta_agrees_with_hash_on_every_fixture_frame() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pcaps");
+        let mut paths: Vec<_> = std::fs::read_dir(&dir)
+            .expect("fixtures/pcaps")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.extension()
+                    .is_some_and(|x| x == "pcap" || x == "pcapng" || x == "cap")
+            })
+            .collect();
+        paths.sort();
+        let (mut frames, mut decoded) = (0, 0);
+        for path in &paths {
+            let Ok(mut src) = FileSource::open(path) else {
+                continue;
+            };
+            let (mut by_frame, mut by_meta) = (Dispatcher::new(), Dispatcher::new());
+            while let Ok(Next::Packet(pkt)) = src.next_packet() {
+                frames += 1;
+                let h = by_frame.hash(&pkt);
+                match crate::decode::decode(&pkt) {
+                    Ok(meta) => {
+                        decoded += 1;
+                        assert_eq!(h, by_meta.hash_meta(&meta), "{}", path.display());
+                    }
+                    Err(_) => assert_eq!(h, 0, "{}", path.display()),
+                }
+            }
+        }
+        assert!(paths.len() >= 50 && decoded > 10_000, "{frames} frames");
     }
 }

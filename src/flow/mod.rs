@@ -345,6 +345,15 @@ fn canonical(pkt: &PacketMeta, sport: u16, dport: u16, tcp_flag_bits: u8) -> (Fl
     (key, from_lo, reply_first)
 }
 
+/// A packet's canonical key, its hash tag, and which way it goes (see [`canonical`]).
+#[derive(Clone, Copy, Default)]
+struct Keyed {
+    key: FlowKey,
+    tag: u32,
+    from_lo: bool,
+    reply_first: bool,
+}
+
 fn second(t: Nanos) -> i64 {
     t.div_euclid(NANOS_PER_SEC)
 }
@@ -391,45 +400,57 @@ impl FlowTable {
     /// Counts packets in order, exactly as [`FlowTable::update`] on each would; faster on a
     /// large table, because it reads ahead the memory of several packets at once.
     pub fn update_batch(&mut self, pkts: &[PacketMeta], out: &mut impl Extend<FlowRecord>) {
+        let mut keys = [Keyed::default(); READ_AHEAD];
         for group in pkts.chunks(READ_AHEAD) {
-            self.warm(group);
-            for p in group {
-                self.update(p, out);
+            // Each key is made and hashed once, here, for both the read-ahead and the update.
+            // Hashing the whole group first keeps the load loops in `warm` short, so all their
+            // loads fit in the CPU's reorder window at once.
+            for (k, p) in keys.iter_mut().zip(group) {
+                let (key, from_lo, reply_first) = canonical(p, p.sport, p.dport, p.tcp_flags);
+                *k = Keyed {
+                    tag: self.tag(&key),
+                    key,
+                    from_lo,
+                    reply_first,
+                };
+            }
+            let keys = &keys[..group.len()];
+            self.warm(keys);
+            for (p, k) in group.iter().zip(keys) {
+                if p.frag.is_some() {
+                    // Its ports may come from the fragment table, as of the packets before it.
+                    self.update(p, out);
+                } else {
+                    self.update_keyed(p, k, p.tcp_flags, out);
+                }
             }
         }
     }
 
-    /// Loads the index slots, then the entries, that `pkts` will probably use, so their cache
-    /// misses overlap instead of coming one after another in `update`. Only a guess (it
-    /// ignores the fragment table): what it reads affects nothing but the cache.
-    fn warm(&self, pkts: &[PacketMeta]) {
-        let mut tags = [0u32; READ_AHEAD];
-        let n = pkts.len().min(READ_AHEAD);
-        // Hashing first keeps the loops below short, so all their loads fit in the CPU's
-        // reorder window at once.
-        for (t, p) in tags.iter_mut().zip(pkts) {
-            let (key, _, _) = canonical(p, p.sport, p.dport, p.tcp_flags);
-            *t = (key.hash(&self.hasher) >> 32) as u32;
-        }
+    /// Loads the index slots, then the entries, that `keys` will probably use, so their cache
+    /// misses overlap instead of coming one after another in `update`. Only a guess (fragments
+    /// may get other keys): what it reads affects nothing but the cache.
+    fn warm(&self, keys: &[Keyed]) {
         let mut touched = 0u64;
-        for &t in &tags[..n] {
-            touched ^= u64::from(self.index.home_entry(t).is_some());
+        for k in keys {
+            touched ^= self.index.home_slot(k.tag);
         }
-        for &t in &tags[..n] {
-            if let Some(i) = self.index.home_entry(t) {
+        for k in keys {
+            if let Some(i) = self.index.tagged_entry(k.tag) {
                 touched ^= self.entries.get(i).last as u64;
             }
         }
         std::hint::black_box(touched);
     }
 
+    #[inline]
+    fn tag(&self, key: &FlowKey) -> u32 {
+        (key.hash(&self.hasher) >> 32) as u32
+    }
+
     /// Counts one packet. Records that this packet ends (a port reused after FIN, an active
     /// timeout) go to `out`; time-based endings are found by [`FlowTable::expire`].
     pub fn update(&mut self, pkt: &PacketMeta, out: &mut impl Extend<FlowRecord>) {
-        self.now = self.now.max(pkt.ts);
-        self.stats.packets += 1;
-        self.stats.bytes += pkt.ip_bytes;
-
         let (mut sport, mut dport) = (pkt.sport, pkt.dport);
         let mut tcp_flag_bits = pkt.tcp_flags;
         if let Some(frag) = pkt.frag {
@@ -463,7 +484,34 @@ impl FlowTable {
         }
 
         let (key, from_lo, reply_first) = canonical(pkt, sport, dport, tcp_flag_bits);
-        let tag = (key.hash(&self.hasher) >> 32) as u32;
+        let keyed = Keyed {
+            tag: self.tag(&key),
+            key,
+            from_lo,
+            reply_first,
+        };
+        self.update_keyed(pkt, &keyed, tcp_flag_bits, out);
+    }
+
+    /// [`FlowTable::update`] once the packet's key is known (`tcp_flag_bits` as the fragment
+    /// table corrected them).
+    #[inline]
+    fn update_keyed(
+        &mut self,
+        pkt: &PacketMeta,
+        keyed: &Keyed,
+        tcp_flag_bits: u8,
+        out: &mut impl Extend<FlowRecord>,
+    ) {
+        self.now = self.now.max(pkt.ts);
+        self.stats.packets += 1;
+        self.stats.bytes += pkt.ip_bytes;
+        let Keyed {
+            ref key,
+            from_lo,
+            reply_first,
+            tag,
+        } = *keyed;
         // The sender starts the conversation, unless what we saw first is an answer.
         let initiator_is_lo = from_lo != reply_first;
 
@@ -472,7 +520,7 @@ impl FlowTable {
         // Whether the flow's earliest possible end may have moved earlier (it only moves later
         // otherwise): then it must be filed again.
         let mut refile = false;
-        let idx = match self.index.find(tag, |i| entries.get(i).key == key) {
+        let idx = match self.index.find(tag, |i| entries.get(i).key == *key) {
             Ok(idx) => {
                 let e = self.entries.get_mut(idx);
                 let new_syn = pkt.proto == 6
@@ -510,7 +558,7 @@ impl FlowTable {
                         // Removals shift slots of probe runs: look again where the key goes.
                         let entries = &self.entries;
                         self.index
-                            .find(tag, |i| entries.get(i).key == key)
+                            .find(tag, |i| entries.get(i).key == *key)
                             .err()
                             .unwrap_or(pos)
                     }
@@ -519,7 +567,7 @@ impl FlowTable {
                 self.stats.flows_created += 1;
                 let idx = self.entries.alloc();
                 let e = self.entries.get_mut(idx);
-                e.key = key;
+                e.key = *key;
                 e.sched = i64::MAX;
                 e.reset(pkt.ts, initiator_is_lo);
                 self.index.insert_at(pos, tag, idx);

@@ -118,12 +118,28 @@ impl Index {
         tag as usize & self.mask
     }
 
-    /// The home slot of `tag`: read ahead of a lookup to bring it into the cache, and the
-    /// entry it names if its tag matches (the likely one), or `None`.
+    /// The home slot of `tag`, read ahead of a lookup to bring its line into the cache.
     #[inline]
-    pub(super) fn home_entry(&self, tag: u32) -> Option<u32> {
-        let s = self.slots[self.home(tag)];
-        (s != 0 && (s >> 32) as u32 == tag).then_some((s as u32).wrapping_sub(1))
+    pub(super) fn home_slot(&self, tag: u32) -> u64 {
+        self.slots[self.home(tag)]
+    }
+
+    /// The first entry of `tag`'s probe run whose tag matches (almost always the one a lookup
+    /// will want), or `None`. Following the run, not only the home slot, matters: at the
+    /// table's load a good share of flows sit a slot or more past their home.
+    #[inline]
+    pub(super) fn tagged_entry(&self, tag: u32) -> Option<u32> {
+        let mut pos = self.home(tag);
+        loop {
+            let s = self.slots[pos];
+            if s == 0 {
+                return None;
+            }
+            if (s >> 32) as u32 == tag {
+                return Some((s as u32).wrapping_sub(1));
+            }
+            pos = (pos + 1) & self.mask;
+        }
     }
 
     /// The entry whose tag matches and for which `is_key` holds, or the empty slot where it

@@ -7,7 +7,7 @@
 
 pub mod metrics;
 
-use crate::capture::{CaptureError, LinkType, Next, PacketSource, SourceStats};
+use crate::capture::{CaptureError, Next, PacketSource, SourceStats};
 use crate::decode::{self, dhcp, DecodeError, Dispatcher, PacketMeta};
 use crate::flow::{FlowConfig, FlowStats, FlowTable};
 use crate::record::{FlowRecord, LeaseObservation};
@@ -54,12 +54,11 @@ impl PipelineConfig {
     }
 }
 
-/// One core for the reader, the rest for workers; at least one worker.
+/// One worker per core. The reader decodes and dispatches, about a third of the work per
+/// packet, so with one core left to it alone (on two cores: one worker) the worker is the
+/// bottleneck; with a worker on every core the scheduler spreads the reader's share over all.
 pub fn default_workers() -> usize {
-    thread::available_parallelism()
-        .map(|n| n.get().saturating_sub(1))
-        .unwrap_or(1)
-        .max(1)
+    thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// What a run did, summed over its workers.
@@ -102,20 +101,19 @@ pub type Progress<'a> = &'a mut dyn FnMut(u64, usize);
 /// only ever their packets'.
 pub type Clock = fn() -> Nanos;
 
-#[derive(Clone, Copy)]
-struct PacketHeader {
-    ts: Nanos,
-    wire_len: u32,
-    link: LinkType,
-    offset: u32,
-    len: u32,
-}
-
-/// Packets packed into one buffer, so a batch costs two allocations for its whole life: batches
-/// go back to the reader for reuse.
+/// Decoded packets for one worker. The reader decodes every frame (it needs the headers to
+/// pick the worker anyway), so frame bytes never cross threads: nothing is copied out of a
+/// file's memory map or libpcap's buffer, and each frame is parsed once. Batches go back to
+/// the reader for reuse, so a batch allocates once for its whole life.
 struct Batch {
-    data: Vec<u8>,
-    headers: Vec<PacketHeader>,
+    metas: Vec<PacketMeta>,
+    /// DHCP lease observations parsed from this batch's packets (rare: most batches have
+    /// none). The reader parses them, since only it still holds the frames' bytes.
+    leases: Vec<LeaseObservation>,
+    dhcp_malformed: u64,
+    /// Frames of this batch that gave no packet (counted where they were dispatched).
+    non_ip: u64,
+    malformed: u64,
     /// The newest time the reader knew when it sent the batch (packet time, or the clock while
     /// a live source is idle): workers expire flows up to it.
     now: Nanos,
@@ -129,17 +127,27 @@ struct Batch {
 impl Batch {
     fn with_capacity(packets: usize) -> Batch {
         Batch {
-            data: Vec::with_capacity(packets * 128),
-            headers: Vec::with_capacity(packets),
+            metas: Vec::with_capacity(packets),
+            leases: Vec::new(),
+            dhcp_malformed: 0,
+            non_ip: 0,
+            malformed: 0,
             now: Nanos::MIN,
             drops: SourceStats::default(),
             seal: false,
         }
     }
 
+    fn frames(&self) -> u64 {
+        self.metas.len() as u64 + self.non_ip + self.malformed
+    }
+
     fn clear(&mut self) {
-        self.data.clear();
-        self.headers.clear();
+        self.metas.clear();
+        self.leases.clear();
+        self.dhcp_malformed = 0;
+        self.non_ip = 0;
+        self.malformed = 0;
         self.now = Nanos::MIN;
         self.drops = SourceStats::default();
         self.seal = false;
@@ -269,25 +277,32 @@ where
                     summary.frames += 1;
                     now = now.max(pkt.ts);
                     summary.first_ts = Some(summary.first_ts.map_or(pkt.ts, |t| t.min(pkt.ts)));
-                    // One worker takes everything: no need to parse headers for a hash.
-                    let w = if workers == 1 {
-                        0
-                    } else {
-                        (dispatcher.hash(&pkt) % workers as u64) as usize
+                    let decoded = decode::decode(&pkt);
+                    // One worker takes everything: no need for a hash. Frames without a
+                    // packet are only counted, by worker 0.
+                    let w = match &decoded {
+                        Ok(meta) if workers > 1 => {
+                            (dispatcher.hash_meta(meta) % workers as u64) as usize
+                        }
+                        _ => 0,
                     };
                     let link = &mut links[w];
                     let b = &mut link.filling;
-                    // A frame larger than 4 GiB cannot come from any reader; saturate anyway.
-                    let offset = u32::try_from(b.data.len()).unwrap_or(u32::MAX);
-                    b.data.extend_from_slice(pkt.data);
-                    b.headers.push(PacketHeader {
-                        ts: pkt.ts,
-                        wire_len: pkt.wire_len,
-                        link: pkt.link,
-                        offset,
-                        len: pkt.data.len() as u32,
-                    });
-                    if b.headers.len() >= batch_packets && !send(link, now) {
+                    match decoded {
+                        Ok(meta) => {
+                            if dhcp::is_dhcp(&meta) {
+                                let parsed = decode::udp_payload(&pkt)
+                                    .map(|payload| dhcp::parse(&meta, payload, &mut b.leases));
+                                if !matches!(parsed, Some(Ok(()))) {
+                                    b.dhcp_malformed += 1;
+                                }
+                            }
+                            b.metas.push(meta)
+                        }
+                        Err(DecodeError::NotIp) => b.non_ip += 1,
+                        Err(DecodeError::Malformed(_)) => b.malformed += 1,
+                    }
+                    if b.frames() >= batch_packets as u64 && !send(link, now) {
                         send_failed = true;
                         break 'sources;
                     }
@@ -424,7 +439,7 @@ fn send(link: &mut WorkerLink, now: Nanos) -> bool {
             b.clear();
             b
         }
-        Err(_) => Batch::with_capacity(link.filling.headers.capacity()),
+        Err(_) => Batch::with_capacity(link.filling.metas.capacity()),
     };
     let mut batch = std::mem::replace(&mut link.filling, fresh);
     batch.now = now;
@@ -465,10 +480,6 @@ fn work(
 ) -> Result<WorkerSummary, StoreError> {
     let mut summary = WorkerSummary::default();
     let mut records: Vec<FlowRecord> = Vec::with_capacity(1024);
-    // A batch's decoded packets, reused from batch to batch.
-    let mut metas: Vec<PacketMeta> = Vec::new();
-    // DHCP lease observations of a batch (rare: most batches have none).
-    let mut leases: Vec<LeaseObservation> = Vec::new();
     let seal_delay = table.config().max_lifetime();
     let mut log = ErrorLog {
         last: String::new(),
@@ -476,46 +487,17 @@ fn work(
     };
     let mut next_flush = Nanos::MIN;
     for batch in rx {
-        let before = (
-            summary.packets,
-            summary.bytes,
-            summary.non_ip,
-            summary.malformed,
-        );
         let lost_before = writer.stats().records_lost + writer.stats().records_refused;
         let evictions_before = table.stats().evictions;
-        for h in &batch.headers {
-            let start = h.offset as usize;
-            let Some(data) = batch.data.get(start..start + h.len as usize) else {
-                summary.malformed += 1;
-                continue;
-            };
-            let pkt = crate::capture::Packet {
-                ts: h.ts,
-                wire_len: h.wire_len,
-                link: h.link,
-                data,
-            };
-            match decode::decode(&pkt) {
-                Ok(meta) => {
-                    if dhcp::is_dhcp(&meta) {
-                        let parsed = decode::udp_payload(&pkt)
-                            .map(|payload| dhcp::parse(&meta, payload, &mut leases));
-                        if !matches!(parsed, Some(Ok(()))) {
-                            summary.dhcp_malformed += 1;
-                        }
-                    }
-                    summary.packets += 1;
-                    summary.bytes += meta.ip_bytes;
-                    metas.push(meta);
-                }
-                Err(DecodeError::NotIp) => summary.non_ip += 1,
-                Err(DecodeError::Malformed(_)) => summary.malformed += 1,
-            }
-        }
+        let ip_packets = batch.metas.len() as u64;
+        let ip_bytes: u64 = batch.metas.iter().map(|m| m.ip_bytes).sum();
+        summary.packets += ip_packets;
+        summary.bytes += ip_bytes;
+        summary.non_ip += batch.non_ip;
+        summary.malformed += batch.malformed;
+        summary.dhcp_malformed += batch.dhcp_malformed;
         // The whole batch at once: the table reads ahead the flows of the next few packets.
-        table.update_batch(&metas, &mut records);
-        metas.clear();
+        table.update_batch(&batch.metas, &mut records);
         if batch.now != Nanos::MIN {
             table.expire(batch.now, &mut records);
         }
@@ -527,18 +509,18 @@ fn work(
                 t.offer(&r);
             }
         }
-        for l in leases.drain(..) {
-            if let Err(e) = writer.append_lease(&l) {
+        for l in &batch.leases {
+            if let Err(e) = writer.append_lease(l) {
                 log.note(&e, batch.now, &writer);
             }
         }
         // Before any seal, so the counts land in the segments open while they happened.
         writer.add_capture_stats(&CaptureStats {
-            frames: batch.headers.len() as u64,
-            ip_packets: summary.packets - before.0,
-            ip_bytes: summary.bytes - before.1,
-            non_ip: summary.non_ip - before.2,
-            malformed: summary.malformed - before.3,
+            frames: batch.frames(),
+            ip_packets,
+            ip_bytes,
+            non_ip: batch.non_ip,
+            malformed: batch.malformed,
             kernel_drops: batch.drops.dropped_kernel,
             interface_drops: batch.drops.dropped_interface,
             records_not_stored: (writer.stats().records_lost + writer.stats().records_refused)
