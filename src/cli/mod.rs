@@ -174,11 +174,7 @@ struct SelectArgs {
     /// are joined with spaces). Primitives: [src|dst] host A, [src|dst] net A/LEN,
     /// [src|dst] port N, [src|dst] portrange A-B, proto NAME|N, vlan N, [src|dst] mac M,
     /// packets|bytes >|<|>=|<=|= N, flags LETTERS, end REASON; and, or, not, parentheses.
-    #[arg(
-        value_name = "EXPR",
-        trailing_var_arg = true,
-        allow_hyphen_values = true
-    )]
+    #[arg(value_name = "EXPR")]
     expr: Vec<String>,
 }
 

@@ -65,7 +65,7 @@ impl QueryStats {
              explain: {index}\n\
              explain: segments: {} read, {} skipped by time\n\
              explain: blocks: {} read ({:.2} %), {} skipped by time, {} skipped by address, of {total} in the segments read\n\
-             explain: records: {} decoded in range, {} matched\n",
+             explain: records: {} passed the time and address checks, {} matched the filter\n",
             if filter.is_all() { "(none: every record)" } else { filter.text() },
             s.segments_read,
             s.segments_skipped,
