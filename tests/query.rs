@@ -495,8 +495,9 @@ fn bad_expressions_and_times_say_what_is_wrong() {
     let out = run(&["stats", "--store", s, "--by", "host", "port", "99999"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("'99999' is not a port number"));
+    // A time that cannot be parsed is a usage error, like any bad argument.
     let out = run(&["query", "--store", s, "--since", "last tuesday"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(
         err.contains("--since") && err.contains("'last tuesday'"),

@@ -162,10 +162,10 @@ struct SelectArgs {
     store: PathBuf,
     /// Records that end at or after this time: RFC 3339 (2026-11-26T10:00:00Z), a date
     /// (2026-11-26, midnight UTC), @SECONDS, now, or relative to now (-2h, -30d, -15m, -90s).
-    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true, value_parser = check_query_time)]
     since: Option<String>,
     /// Records that start before this time (same forms as --since).
-    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true, value_parser = check_query_time)]
     until: Option<String>,
     /// Print to stderr how many segments and blocks were read and skipped, and why.
     #[arg(long)]
@@ -234,6 +234,14 @@ struct StatsArgs {
 
 fn parse_time(s: &str) -> Result<Nanos, String> {
     time::parse_time(s).map_err(|e| e.reason)
+}
+
+/// A query time's form is checked while parsing arguments (a bad one is a usage error, status
+/// 2); its value waits for the one wall-clock reading in [`SelectArgs::resolve`].
+fn check_query_time(s: &str) -> Result<String, String> {
+    time::parse_time_at(s, 0)
+        .map(|_| s.to_string())
+        .map_err(|e| e.reason)
 }
 
 fn parse_duration(s: &str) -> Result<Nanos, String> {
