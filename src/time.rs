@@ -57,6 +57,54 @@ pub fn parse_time(input: &str) -> Result<Nanos, TimeError> {
     i64::try_from(ts.as_nanosecond()).map_err(|_| err("out of range".into()))
 }
 
+/// Parses a query time: anything [`parse_time`] takes, a date alone (`2026-11-14`, midnight
+/// UTC), `now`, or a time relative to `now` (`-2h`, `-30d`, `-15m`, `-90s`: any
+/// [`parse_duration`] after a minus sign). `now` is passed in: the library reads no clock.
+pub fn parse_time_at(input: &str, now: Nanos) -> Result<Nanos, TimeError> {
+    let err = |reason: String| TimeError {
+        input: input.to_string(),
+        reason,
+    };
+    let s = input.trim();
+    if s == "now" {
+        return Ok(now);
+    }
+    if let Some(ago) = s.strip_prefix('-') {
+        let d = parse_duration(ago).map_err(|e| {
+            err(format!(
+                "a relative time is a minus sign and a duration such as -2h or -30d ({})",
+                e.reason
+            ))
+        })?;
+        return now.checked_sub(d).ok_or_else(|| err("out of range".into()));
+    }
+    if is_date(s) {
+        let date: jiff::civil::Date = s
+            .parse()
+            .map_err(|e: jiff::Error| err(format!("not a calendar date ({e})")))?;
+        let ts = jiff::tz::TimeZone::UTC
+            .to_timestamp(date.to_datetime(jiff::civil::Time::midnight()))
+            .map_err(|e| err(e.to_string()))?;
+        return i64::try_from(ts.as_nanosecond()).map_err(|_| err("out of range".into()));
+    }
+    parse_time(s).map_err(|e| {
+        err(format!(
+            "expected RFC 3339 (2026-11-26T10:00:00Z), a date (2026-11-26), @SECONDS, now, or -DURATION (-2h): {}",
+            e.reason
+        ))
+    })
+}
+
+/// `YYYY-MM-DD` and nothing else.
+fn is_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            _ => c.is_ascii_digit(),
+        })
+}
+
 /// Parses a duration such as `60s`, `5m`, `1h`, `30d`, `1500ms`; a bare number means seconds.
 pub fn parse_duration(input: &str) -> Result<Nanos, TimeError> {
     let err = |reason: &str| TimeError {
@@ -125,6 +173,50 @@ mod tests {
         assert_eq!(parse_duration("1500ms").unwrap(), 1_500_000_000);
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("-5s").is_err());
+    }
+
+    #[test]
+    fn query_times_absolute_date_and_relative() {
+        let now = parse_time("2026-11-14T12:00:00Z").unwrap();
+        let at = |s| parse_time_at(s, now);
+        assert_eq!(
+            at("2026-11-14T02:00:00Z"),
+            parse_time("2026-11-14T02:00:00Z")
+        );
+        assert_eq!(
+            at("2026-11-14T03:00:00+01:00"),
+            parse_time("2026-11-14T02:00:00Z")
+        );
+        assert_eq!(
+            at("2026-11-14").unwrap(),
+            parse_time("2026-11-14T00:00:00Z").unwrap()
+        );
+        assert_eq!(at(" 2026-11-14 ").unwrap(), now - 12 * 3600 * NANOS_PER_SEC);
+        assert_eq!(at("@10").unwrap(), 10 * NANOS_PER_SEC);
+        assert_eq!(at("now").unwrap(), now);
+        assert_eq!(at("-2h").unwrap(), now - 2 * 3600 * NANOS_PER_SEC);
+        assert_eq!(at("-30d").unwrap(), now - 30 * 86400 * NANOS_PER_SEC);
+        assert_eq!(at("-15m").unwrap(), now - 15 * 60 * NANOS_PER_SEC);
+        assert_eq!(at("-90s").unwrap(), now - 90 * NANOS_PER_SEC);
+        assert_eq!(at("-0s").unwrap(), now);
+        // Leap day exists in 2028, not in 2026.
+        assert!(at("2028-02-29").is_ok());
+        let e = at("2026-02-29").unwrap_err();
+        assert!(e.reason.contains("not a calendar date"), "{e}");
+        let e = at("-2 fortnights").unwrap_err();
+        assert!(e.reason.contains("relative time"), "{e}");
+        let e = at("-").unwrap_err();
+        assert!(e.reason.contains("relative time"), "{e}");
+        let e = at("yesterday").unwrap_err();
+        assert!(
+            e.reason.contains("RFC 3339") && e.to_string().contains("'yesterday'"),
+            "{e}"
+        );
+        assert!(at("2026-11-14T25:00:00Z").is_err());
+        assert!(at("14/11/2026").is_err());
+        // Far before the epoch: an error, not an overflow.
+        let e = parse_time_at("-300000d", i64::MIN / 2).unwrap_err();
+        assert!(e.reason.contains("out of range"), "{e}");
     }
 
     #[test]

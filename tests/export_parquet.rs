@@ -382,7 +382,7 @@ fn check_types(got: &serde_json::Value) {
 }
 
 #[test]
-fn existing_files_need_overwrite_and_expressions_wait_for_the_filter_language() {
+fn existing_files_need_overwrite_and_expressions_select_records() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     let file = common::fixtures().join("suricata-verify__eve-flow-vlan-02_input.pcap");
@@ -413,9 +413,36 @@ fn existing_files_need_overwrite_and_expressions_wait_for_the_filter_language() 
     ok(export(&store, &out, &["--overwrite"]));
     assert_eq!(parquet_files(&out), before);
 
-    let with_expr = export(&store, &dir.path().join("x"), &["proto", "6"]);
-    assert_eq!(with_expr.status.code(), Some(1));
-    assert!(text(&with_expr.stderr).contains("not supported yet"));
+    // The two records differ only in their VLAN tags (6; 1 with inner 10): an expression picks
+    // exactly the one `query` picks with it.
+    for (expr, want) in [
+        (&["vlan", "10"][..], 1),
+        (&["vlan", "6"][..], 1),
+        (&["not", "icmp"][..], 0),
+    ] {
+        let sub = dir.path().join(format!("x-{}", expr.join("-")));
+        let mut args = vec!["--explain"];
+        args.extend_from_slice(expr);
+        let stdout = ok(export(&store, &sub, &args));
+        assert_eq!(summary_value(&stdout, "records"), want, "{expr:?}");
+        let mut q = vec![
+            "query",
+            "--store",
+            store.to_str().unwrap(),
+            "--format",
+            "jsonl",
+        ];
+        q.extend_from_slice(expr);
+        let lines = ok(run(&q)).lines().count() as u64;
+        assert_eq!(lines, want, "{expr:?}");
+    }
+    let bad_expr = export(&store, &dir.path().join("y"), &["vlan", "ten"]);
+    assert_eq!(bad_expr.status.code(), Some(1));
+    assert!(
+        text(&bad_expr.stderr).contains("ten"),
+        "{}",
+        text(&bad_expr.stderr)
+    );
     let bad = run(&[
         "export",
         "--store",

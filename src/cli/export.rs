@@ -1,12 +1,12 @@
 //! `flowkeep export`: stored records to another system (back-filling a central collector), and
 //! the `--export` option of capture and replay (records as they are written).
 
-use super::{parse_duration, parse_time, print_recovery};
+use super::{after_scan, parse_duration, SelectArgs, Selection};
 use crate::export::ipfix::{IpfixConfig, TemplateRefresh};
 use crate::export::parquet::{export_parquet_with, ParquetOptions, ROW_GROUP_ROWS};
 use crate::export::{ExportStats, ExportThread, IpfixExporter, IpfixTarget};
+use crate::query::{self, QueryStats};
 use crate::record::FlowRecord;
-use crate::store::Store;
 use crate::time::{Nanos, NANOS_PER_SEC};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
@@ -16,19 +16,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(Args, Debug)]
-pub struct ExportArgs {
-    /// Store directory.
-    #[arg(long, short = 's', value_name = "DIR")]
-    pub store: PathBuf,
-    /// Records that end at or after this time (RFC 3339, e.g. 2026-11-26T10:00:00Z).
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
-    pub since: Option<Nanos>,
-    /// Records that start before this time.
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
-    pub until: Option<Nanos>,
-    /// Filter expression (not supported yet).
-    #[arg(value_name = "EXPR")]
-    pub expr: Vec<String>,
+pub(super) struct ExportArgs {
+    /// The records to send: store, time range and filter expression, as for `query`.
+    #[command(flatten)]
+    select: SelectArgs,
     /// Where to: ipfix+udp://HOST:PORT or ipfix+tcp://HOST:PORT (an IPFIX collector such as
     /// nfcapd, goflow2 or Akvorado), or parquet:OUTDIR (one Parquet file per store partition,
     /// named flows-<partition start>.parquet, in OUTDIR, created when missing).
@@ -116,46 +107,31 @@ fn parse_target(s: &str) -> Result<ExportTarget> {
     bail!("unknown target '{s}': expected ipfix+udp://HOST:PORT, ipfix+tcp://HOST:PORT or parquet:OUTDIR")
 }
 
-pub fn export(a: ExportArgs) -> Result<i32> {
-    if let (Some(s), Some(u)) = (a.since, a.until) {
-        if u <= s {
-            bail!("--until must be later than --since");
-        }
-    }
-    if !a.expr.is_empty() {
-        bail!(
-            "filter expressions are not supported yet (given: {}); use --since/--until",
-            a.expr.join(" ")
-        );
-    }
-    match parse_target(&a.to)? {
-        ExportTarget::Ipfix(target) => export_ipfix(&a, &target),
-        ExportTarget::Parquet(dir) => export_parquet_files(&a, &dir),
+pub(super) fn export(a: ExportArgs) -> Result<i32> {
+    let target = parse_target(&a.to)?;
+    let sel = a.select.resolve()?;
+    match target {
+        ExportTarget::Ipfix(target) => export_ipfix(&a, &sel, &target),
+        ExportTarget::Parquet(dir) => export_parquet_files(&a, &sel, &dir),
     }
 }
 
-fn export_parquet_files(a: &ExportArgs, outdir: &std::path::Path) -> Result<i32> {
-    let keep = |_: &FlowRecord| true;
-    let store = Store::open(&a.store)?;
-    print_recovery(store.recovery());
+fn export_parquet_files(a: &ExportArgs, sel: &Selection, outdir: &std::path::Path) -> Result<i32> {
+    let keep = |r: &FlowRecord| sel.filter.matches(r);
     let opts = ParquetOptions {
         overwrite: a.overwrite,
         row_group_rows: a.row_group_rows as usize,
         ..ParquetOptions::default()
     };
     let started = Instant::now();
-    let s = export_parquet_with(&store, a.since, a.until, &keep, outdir, &opts)
+    let s = export_parquet_with(&sel.store, sel.since, sel.until, &keep, outdir, &opts)
         .with_context(|| format!("export to {}", outdir.display()))?;
     let elapsed = started.elapsed().as_secs_f64();
-    for p in &s.scan.problems {
-        eprintln!("flowkeep: warning: {p}");
-    }
-    if !s.scan.unsealed.is_empty() {
-        eprintln!(
-            "flowkeep: note: {} segment(s) still being written were read up to their last complete block",
-            s.scan.unsealed.len()
-        );
-    }
+    let q = QueryStats {
+        scan: s.scan.clone(),
+        matched: s.records,
+    };
+    after_scan(sel, &q, a.select.explain);
     let mut out = io::stdout().lock();
     for f in &s.files {
         writeln!(
@@ -180,25 +156,21 @@ fn export_parquet_files(a: &ExportArgs, outdir: &std::path::Path) -> Result<i32>
     Ok(0)
 }
 
-fn export_ipfix(a: &ExportArgs, target: &IpfixTarget) -> Result<i32> {
-    let store = Store::open(&a.store)?;
-    print_recovery(store.recovery());
+fn export_ipfix(a: &ExportArgs, sel: &Selection, target: &IpfixTarget) -> Result<i32> {
     let mut exporter = IpfixExporter::open(target, a.ipfix.config(target.tcp))?;
     exporter.connect().with_context(|| {
         format!("cannot connect to the IPFIX collector {target}; nothing was sent")
     })?;
     let started = Instant::now();
     let mut records = 0u64;
-    let scan = store.scan(a.since, a.until, |_, r| {
+    let q = query::scan_matching(&sel.store, sel.since, sel.until, &sel.filter, |_, r| {
         records += 1;
         exporter.export(r);
         ControlFlow::Continue(())
     })?;
     exporter.flush();
     let elapsed = started.elapsed().as_secs_f64();
-    for p in &scan.problems {
-        eprintln!("flowkeep: warning: {p}");
-    }
+    after_scan(sel, &q, a.select.explain);
     let st = exporter.stats().clone();
     let mut out = io::stdout().lock();
     writeln!(out, "records        {records}")?;

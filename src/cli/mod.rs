@@ -39,8 +39,12 @@ enum Command {
     Replay(ReplayArgs),
     /// Capture live from an interface into a store until SIGINT/SIGTERM.
     Capture(CaptureArgs),
-    /// Print the stored flow records whose time span overlaps a range.
+    /// Print the stored flow records whose time span overlaps a range and that match a
+    /// filter expression.
     Query(QueryArgs),
+    /// Top-N statistics (flows, packets, bytes) by address, port, protocol, pair or MAC, like
+    /// `nfdump -s`.
+    Stats(StatsArgs),
     /// Delete whole segments by age and store size, keeping what legal holds cover.
     Expire(admin::ExpireArgs),
     /// Legal holds: add, list, release.
@@ -159,15 +163,8 @@ struct CaptureArgs {
 
 #[derive(Args, Debug)]
 struct QueryArgs {
-    /// Store directory.
-    #[arg(long, short = 's', value_name = "DIR")]
-    store: PathBuf,
-    /// Records that end at or after this time (RFC 3339, e.g. 2026-11-26T10:00:00Z).
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
-    since: Option<Nanos>,
-    /// Records that start before this time.
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
-    until: Option<Nanos>,
+    #[command(flatten)]
+    select: SelectArgs,
     /// Output format (default: table on a terminal, jsonl otherwise).
     #[arg(long, value_enum)]
     format: Option<Format>,
@@ -177,8 +174,94 @@ struct QueryArgs {
     leases: bool,
 }
 
+/// Which records a query or statistics command looks at.
+#[derive(Args, Debug)]
+struct SelectArgs {
+    /// Store directory.
+    #[arg(long, short = 's', value_name = "DIR")]
+    store: PathBuf,
+    /// Records that end at or after this time: RFC 3339 (2026-11-26T10:00:00Z), a date
+    /// (2026-11-26, midnight UTC), @SECONDS, now, or relative to now (-2h, -30d, -15m, -90s).
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true, value_parser = check_query_time)]
+    since: Option<String>,
+    /// Records that start before this time (same forms as --since).
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true, value_parser = check_query_time)]
+    until: Option<String>,
+    /// Print to stderr how many segments and blocks were read and skipped, and why.
+    #[arg(long)]
+    explain: bool,
+    /// Filter expression, tcpdump-like, e.g. `host 198.51.100.23 and not port 53` (the words
+    /// are joined with spaces). Primitives: [src|dst] host A, [src|dst] net A/LEN,
+    /// [src|dst] port N, [src|dst] portrange A-B, proto NAME|N, vlan N, [src|dst] mac M,
+    /// packets|bytes >|<|>=|<=|= N, flags LETTERS, end REASON; and, or, not, parentheses.
+    #[arg(value_name = "EXPR")]
+    expr: Vec<String>,
+}
+
+struct Selection {
+    store: Store,
+    since: Option<Nanos>,
+    until: Option<Nanos>,
+    filter: query::Filter,
+}
+
+impl SelectArgs {
+    /// Reads the wall clock once, for relative times; parses the filter before opening the
+    /// store, so a typo costs nothing.
+    fn resolve(&self) -> Result<Selection> {
+        let now = wall_clock();
+        let at = |flag: &str, t: &Option<String>| -> Result<Option<Nanos>> {
+            t.as_deref()
+                .map(|t| time::parse_time_at(t, now).with_context(|| format!("--{flag}")))
+                .transpose()
+        };
+        let (since, until) = (at("since", &self.since)?, at("until", &self.until)?);
+        if let (Some(s), Some(u)) = (since, until) {
+            if u <= s {
+                bail!("--until must be later than --since");
+            }
+        }
+        let filter = query::Filter::parse(&self.expr.join(" "))?;
+        let store = Store::open(&self.store)?;
+        print_recovery(store.recovery());
+        Ok(Selection {
+            store,
+            since,
+            until,
+            filter,
+        })
+    }
+}
+
+#[derive(Args, Debug)]
+struct StatsArgs {
+    #[command(flatten)]
+    select: SelectArgs,
+    /// What to count by. `host` and `mac` count each record for both of its addresses; `port`
+    /// is the responder's port with its protocol; `pair` the two addresses, unordered.
+    #[arg(long, value_enum)]
+    by: query::stats::By,
+    /// Rank by this (packets and bytes are both directions summed).
+    #[arg(long, value_enum, default_value = "flows")]
+    order: query::stats::Order,
+    /// How many rows (0: all).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    top: usize,
+    /// Output format (default: table on a terminal, jsonl otherwise).
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+}
+
 fn parse_time(s: &str) -> Result<Nanos, String> {
     time::parse_time(s).map_err(|e| e.reason)
+}
+
+/// A query time's form is checked while parsing arguments (a bad one is a usage error, status
+/// 2); its value waits for the one wall-clock reading in [`SelectArgs::resolve`].
+fn check_query_time(s: &str) -> Result<String, String> {
+    time::parse_time_at(s, 0)
+        .map(|_| s.to_string())
+        .map_err(|e| e.reason)
 }
 
 fn parse_duration(s: &str) -> Result<Nanos, String> {
@@ -217,6 +300,7 @@ pub fn main() -> i32 {
         Command::Replay(a) => replay(a),
         Command::Capture(a) => capture(a),
         Command::Query(a) => query(a),
+        Command::Stats(a) => stats(a),
         Command::Expire(a) => admin::expire(a),
         Command::Hold(a) => admin::hold(a),
         Command::Verify(a) => admin::verify(a),
@@ -506,37 +590,58 @@ fn check_store_writable(cfg: &PipelineConfig, user: Option<&privs::Account>) -> 
     }
 }
 
-fn query(a: QueryArgs) -> Result<i32> {
-    if let (Some(s), Some(u)) = (a.since, a.until) {
-        if u <= s {
-            bail!("--until must be later than --since");
-        }
-    }
-    let store = Store::open(&a.store)?;
-    print_recovery(store.recovery());
-    let stdout = io::stdout();
-    let format = a.format.unwrap_or(if stdout.is_terminal() {
+fn default_format(format: Option<Format>, stdout: &io::Stdout) -> Format {
+    format.unwrap_or(if stdout.is_terminal() {
         Format::Table
     } else {
         Format::Jsonl
-    });
+    })
+}
+
+fn after_scan(sel: &Selection, stats: &query::QueryStats, explain: bool) {
+    if explain {
+        eprint!("{}", stats.explain(&sel.filter));
+    }
+    for p in &stats.scan.problems {
+        eprintln!("flowkeep: warning: {p}");
+    }
+    if !stats.scan.unsealed.is_empty() {
+        eprintln!(
+            "flowkeep: note: {} segment(s) still being written were read up to their last complete block",
+            stats.scan.unsealed.len()
+        );
+    }
+}
+
+fn query(a: QueryArgs) -> Result<i32> {
+    let sel = a.select.resolve()?;
+    let stdout = io::stdout();
+    let format = default_format(a.format, &stdout);
     let out: Box<dyn Write> = if a.leases {
-        attribution::lease_annotator(&store, format, a.until, io::BufWriter::new(stdout.lock()))?
+        attribution::lease_annotator(
+            &sel.store,
+            format,
+            sel.until,
+            io::BufWriter::new(stdout.lock()),
+        )?
     } else {
         Box::new(io::BufWriter::new(stdout.lock()))
     };
     let mut printer = Printer::new(format, out);
-    let stats = query::print_range(&store, a.since, a.until, &mut printer)?;
+    let stats = query::print_matching(&sel.store, sel.since, sel.until, &sel.filter, &mut printer)?;
     printer.finish()?;
-    for p in &stats.problems {
-        eprintln!("flowkeep: warning: {p}");
-    }
-    if !stats.unsealed.is_empty() {
-        eprintln!(
-            "flowkeep: note: {} segment(s) still being written were read up to their last complete block",
-            stats.unsealed.len()
-        );
-    }
+    after_scan(&sel, &stats, a.select.explain);
+    Ok(0)
+}
+
+fn stats(a: StatsArgs) -> Result<i32> {
+    let sel = a.select.resolve()?;
+    let (stats, q) = query::stats::gather(&sel.store, sel.since, sel.until, &sel.filter, a.by)?;
+    let stdout = io::stdout();
+    let format = default_format(a.format, &stdout);
+    let mut out = io::BufWriter::new(stdout.lock());
+    query::stats::print(&mut out, format, &stats, a.order, a.top)?;
+    after_scan(&sel, &q, a.select.explain);
     Ok(0)
 }
 

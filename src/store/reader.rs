@@ -229,6 +229,7 @@ impl Store {
                     &path,
                     partition,
                     &overlaps,
+                    &wanted,
                     &mut decoder,
                     &mut buf,
                     &mut recs,
@@ -488,6 +489,7 @@ fn scan_open_segment(
     path: &Path,
     partition: Nanos,
     overlaps: &dyn Fn(Nanos, Nanos) -> bool,
+    wanted: &dyn Fn(&FlowRecord) -> bool,
     decoder: &mut BlockDecoder,
     buf: &mut Vec<u8>,
     recs: &mut Vec<FlowRecord>,
@@ -511,8 +513,10 @@ fn scan_open_segment(
             return ControlFlow::Continue(());
         }
         stats.blocks_read += 1;
+        // No address summary until the segment is sealed: every block is read, and the
+        // address restriction applied record by record.
         for r in recs {
-            if overlaps(r.first, r.last) {
+            if overlaps(r.first, r.last) && wanted(r) {
                 stats.records += 1;
                 if f(partition, r).is_break() {
                     stopped = true;

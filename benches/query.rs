@@ -1,0 +1,94 @@
+//! Query costs per stored record, through `query::scan_matching` over a real store directory
+//! (segment files, block index, zstd, columns): a full scan with no filter, a full scan with a
+//! filter the block index cannot help (every record decoded and tested), and a one-address
+//! query the index narrows to a few blocks. Throughput is in records of the whole store.
+
+mod common;
+use common::Rng;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use flowkeep::query::{scan_matching, Filter};
+use flowkeep::record::{EndReason, FlowRecord};
+use flowkeep::store::{Store, StoreWriter, WriterConfig};
+use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr};
+use std::ops::ControlFlow;
+
+const RECORDS: usize = 32 * 8192;
+const T0: i64 = 1_767_225_600_000_000_000;
+
+/// An hour of a busy link: 50 000 clients, Zipf-like servers, TCP/UDP 443 and DNS.
+fn fill(dir: &std::path::Path) {
+    let mut w = StoreWriter::create(WriterConfig::new(dir)).unwrap_or_else(|e| panic!("{e}"));
+    let mut rng = Rng(11);
+    let step = 3_600_000_000_000 / RECORDS as i64;
+    for i in 0..RECORDS {
+        let first = T0 + i as i64 * step + rng.below(1_000_000) as i64;
+        let spread = rng.below(4096) + 1;
+        let (proto, dport) = match rng.below(100) {
+            0..75 => (6u8, 443u16),
+            75..90 => (17, 443),
+            _ => (17, 53),
+        };
+        let packets = 1 + rng.below(40);
+        w.append(&FlowRecord {
+            first,
+            last: first + rng.below(30_000_000_000) as i64,
+            proto,
+            src: IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | rng.below(50_000) as u32)),
+            sport: 32_768 + rng.below(28_000) as u16,
+            dst: IpAddr::V4(Ipv4Addr::from(0xc612_0000 | rng.below(spread) as u32)),
+            dport,
+            vlan: 0,
+            inner_vlan: 0,
+            interface: 0,
+            src_mac: Some([2, 0, 0, 0, 0, 1]),
+            dst_mac: Some([2, 0, 0, 0, 0, 2]),
+            packets,
+            bytes: packets * 700,
+            rev_packets: packets,
+            rev_bytes: packets * 900,
+            tcp_flags: if proto == 6 { 0x1b } else { 0 },
+            rev_tcp_flags: if proto == 6 { 0x1b } else { 0 },
+            end: EndReason::Idle,
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    w.finish().unwrap_or_else(|e| panic!("{e}"));
+}
+
+fn bench(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    fill(dir.path());
+    let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let mut g = c.benchmark_group("query");
+    g.throughput(Throughput::Elements(RECORDS as u64));
+    for (name, expr) in [
+        ("full_scan/no_filter", ""),
+        (
+            "full_scan/udp_port_53_and_bytes",
+            "udp and dst port 53 and bytes > 20000",
+        ),
+        ("indexed/one_host", "host 10.0.123.45"),
+    ] {
+        let filter = Filter::parse(expr).unwrap_or_else(|e| panic!("{e}"));
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut n = 0u64;
+                let stats = scan_matching(&store, None, None, &filter, |_, r| {
+                    n += r.packets;
+                    ControlFlow::Continue(())
+                })
+                .unwrap_or_else(|e| panic!("{e}"));
+                black_box((n, stats.matched))
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = common::config();
+    targets = bench
+}
+criterion_main!(benches);

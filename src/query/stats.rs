@@ -1,0 +1,529 @@
+//! Top-N statistics over the matching records, like `nfdump -s`: flows, packets and bytes per
+//! source, destination, host, port, protocol, address pair or MAC.
+//!
+//! Every count is of whole records: `packets` and `bytes` are both directions summed, as the
+//! filter's `packets`/`bytes` are. What one record counts for:
+//!
+//! - `src` / `dst`: its initiator / responder address.
+//! - `host`: both its addresses (once when they are equal), as `nfdump -s ip` does; so the
+//!   hosts' shares add up to about 200 %.
+//! - `port`: its responder (dst) port with its protocol (`tcp/443`): the service. nfdump's
+//!   `-s port` counts both ports; the client's ephemeral port is noise for "what was used".
+//!   Records of protocols without ports (ICMP, GRE, ...) are not counted.
+//! - `proto`: its IP protocol.
+//! - `pair`: its two addresses, unordered (`a <-> b`, smaller first): the conversation.
+//! - `mac`: both its MAC addresses where known (once when equal), like `host`.
+
+use super::{scan_matching, Filter, Format, QueryStats};
+use crate::record::{format_mac, proto_name, FlowRecord, Mac};
+use crate::store::{Store, StoreError};
+use crate::time::{format_rfc3339, Nanos};
+use std::collections::HashMap;
+use std::fmt;
+use std::io::{self, Write};
+use std::net::IpAddr;
+use std::ops::ControlFlow;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum By {
+    /// Initiator address.
+    Src,
+    /// Responder address.
+    Dst,
+    /// Either address: each record counts for both.
+    Host,
+    /// Responder port, with the protocol (tcp/443).
+    Port,
+    /// IP protocol.
+    Proto,
+    /// The two addresses, unordered.
+    Pair,
+    /// Either MAC address.
+    Mac,
+}
+
+impl By {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            By::Src => "src",
+            By::Dst => "dst",
+            By::Host => "host",
+            By::Port => "port",
+            By::Proto => "proto",
+            By::Pair => "pair",
+            By::Mac => "mac",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Order {
+    Flows,
+    Packets,
+    Bytes,
+}
+
+impl Order {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Order::Flows => "flows",
+            Order::Packets => "packets",
+            Order::Bytes => "bytes",
+        }
+    }
+}
+
+/// What the statistics are grouped by.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Key {
+    Addr(IpAddr),
+    Port { proto: u8, port: u16 },
+    Proto(u8),
+    Pair(IpAddr, IpAddr),
+    Mac(Mac),
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let proto = |p: u8| proto_name(p).map_or_else(|| p.to_string(), str::to_string);
+        match self {
+            Key::Addr(a) => write!(f, "{a}"),
+            Key::Port { proto: p, port } => write!(f, "{}/{port}", proto(*p)),
+            Key::Proto(p) => f.write_str(&proto(*p)),
+            Key::Pair(a, b) => write!(f, "{a} <-> {b}"),
+            Key::Mac(m) => f.write_str(&format_mac(m)),
+        }
+    }
+}
+
+/// Counts for one key, or for all matching records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Counts {
+    pub flows: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    /// Earliest `first` and latest `last` of the records counted.
+    pub first: Nanos,
+    pub last: Nanos,
+}
+
+impl Default for Counts {
+    fn default() -> Counts {
+        Counts {
+            flows: 0,
+            packets: 0,
+            bytes: 0,
+            first: Nanos::MAX,
+            last: Nanos::MIN,
+        }
+    }
+}
+
+impl Counts {
+    fn add(&mut self, r: &FlowRecord) {
+        self.flows += 1;
+        self.packets = self
+            .packets
+            .saturating_add(r.packets.saturating_add(r.rev_packets));
+        self.bytes = self
+            .bytes
+            .saturating_add(r.bytes.saturating_add(r.rev_bytes));
+        self.first = self.first.min(r.first);
+        self.last = self.last.max(r.last);
+    }
+
+    fn get(&self, order: Order) -> u64 {
+        match order {
+            Order::Flows => self.flows,
+            Order::Packets => self.packets,
+            Order::Bytes => self.bytes,
+        }
+    }
+}
+
+/// Statistics being gathered.
+#[derive(Debug, Clone)]
+pub struct Stats {
+    by: By,
+    groups: HashMap<Key, Counts>,
+    total: Counts,
+}
+
+impl Stats {
+    pub fn new(by: By) -> Stats {
+        Stats {
+            by,
+            groups: HashMap::new(),
+            total: Counts::default(),
+        }
+    }
+
+    pub fn add(&mut self, r: &FlowRecord) {
+        self.total.add(r);
+        let mut count = |k: Key| self.groups.entry(k).or_default().add(r);
+        match self.by {
+            By::Src => count(Key::Addr(r.src)),
+            By::Dst => count(Key::Addr(r.dst)),
+            By::Host => {
+                count(Key::Addr(r.src));
+                if r.dst != r.src {
+                    count(Key::Addr(r.dst));
+                }
+            }
+            By::Port => {
+                if matches!(r.proto, 6 | 17 | 33 | 132 | 136) {
+                    count(Key::Port {
+                        proto: r.proto,
+                        port: r.dport,
+                    })
+                }
+            }
+            By::Proto => count(Key::Proto(r.proto)),
+            By::Pair => count(if r.src <= r.dst {
+                Key::Pair(r.src, r.dst)
+            } else {
+                Key::Pair(r.dst, r.src)
+            }),
+            By::Mac => {
+                if let Some(m) = r.src_mac {
+                    count(Key::Mac(m));
+                }
+                if let Some(m) = r.dst_mac.filter(|m| Some(*m) != r.src_mac) {
+                    count(Key::Mac(m));
+                }
+            }
+        }
+    }
+
+    /// All matching records together.
+    pub fn total(&self) -> Counts {
+        self.total
+    }
+
+    /// The `n` largest groups by `order` (ties: more flows, then more bytes, then the key),
+    /// largest first; `n = 0` gives all.
+    pub fn top(&self, order: Order, n: usize) -> Vec<(Key, Counts)> {
+        let mut rows: Vec<(Key, Counts)> =
+            self.groups.iter().map(|(k, c)| (k.clone(), *c)).collect();
+        rows.sort_by(|(ka, a), (kb, b)| {
+            (b.get(order), b.flows, b.bytes)
+                .cmp(&(a.get(order), a.flows, a.bytes))
+                .then_with(|| ka.cmp(kb))
+        });
+        if n > 0 {
+            rows.truncate(n);
+        }
+        rows
+    }
+}
+
+/// Gathers statistics over the records of `[since, until)` that match `filter`.
+pub fn gather(
+    store: &Store,
+    since: Option<Nanos>,
+    until: Option<Nanos>,
+    filter: &Filter,
+    by: By,
+) -> Result<(Stats, QueryStats), StoreError> {
+    let mut stats = Stats::new(by);
+    let q = scan_matching(store, since, until, filter, |_, r| {
+        stats.add(r);
+        ControlFlow::Continue(())
+    })?;
+    Ok((stats, q))
+}
+
+#[derive(serde::Serialize)]
+struct JsonRow<'a> {
+    rank: usize,
+    by: &'static str,
+    key: &'a str,
+    flows: u64,
+    flows_pct: f64,
+    packets: u64,
+    packets_pct: f64,
+    bytes: u64,
+    bytes_pct: f64,
+    first: &'a str,
+    last: &'a str,
+}
+
+const CSV_HEADER: &str =
+    "rank,by,key,flows,flows_pct,packets,packets_pct,bytes,bytes_pct,first,last";
+
+fn pct(n: u64, of: u64) -> f64 {
+    if of == 0 {
+        0.0
+    } else {
+        // Two decimals are all a share needs; rounding here keeps CSV and JSON short.
+        (n as f64 * 10_000.0 / of as f64).round() / 100.0
+    }
+}
+
+/// Prints the top rows in `format`. The table starts with a line saying what was counted.
+pub fn print(
+    out: &mut impl Write,
+    format: Format,
+    stats: &Stats,
+    order: Order,
+    n: usize,
+) -> io::Result<()> {
+    let total = stats.total();
+    let rows = stats.top(order, n);
+    match format {
+        Format::Table => {
+            writeln!(
+                out,
+                "top {} {} by {}, of {} flows, {} packets, {} bytes matched",
+                rows.len(),
+                stats.by.as_str(),
+                order.as_str(),
+                total.flows,
+                total.packets,
+                total.bytes
+            )?;
+            let keyw = rows
+                .iter()
+                .map(|(k, _)| k.to_string().len())
+                .max()
+                .unwrap_or(0)
+                .max(stats.by.as_str().len());
+            writeln!(
+                out,
+                "{:<keyw$} {:>9} {:>7} {:>9} {:>7} {:>9} {:>7}  {:<23} {:<23}",
+                stats.by.as_str(),
+                "flows",
+                "%",
+                "packets",
+                "%",
+                "bytes",
+                "%",
+                "first",
+                "last"
+            )?;
+            for (k, c) in &rows {
+                writeln!(
+                    out,
+                    "{:<keyw$} {:>9} {:>6.1}% {:>9} {:>6.1}% {:>9} {:>6.1}%  {:<23} {:<23}",
+                    k.to_string(),
+                    super::human(c.flows),
+                    pct(c.flows, total.flows),
+                    super::human(c.packets),
+                    pct(c.packets, total.packets),
+                    super::human(c.bytes),
+                    pct(c.bytes, total.bytes),
+                    super::format_table_time(c.first),
+                    super::format_table_time(c.last),
+                )?;
+            }
+        }
+        Format::Csv => {
+            writeln!(out, "{CSV_HEADER}")?;
+            for (i, (k, c)) in rows.iter().enumerate() {
+                writeln!(
+                    out,
+                    "{},{},{k},{},{},{},{},{},{},{},{}",
+                    i + 1,
+                    stats.by.as_str(),
+                    c.flows,
+                    pct(c.flows, total.flows),
+                    c.packets,
+                    pct(c.packets, total.packets),
+                    c.bytes,
+                    pct(c.bytes, total.bytes),
+                    format_rfc3339(c.first),
+                    format_rfc3339(c.last),
+                )?;
+            }
+        }
+        Format::Jsonl => {
+            for (i, (k, c)) in rows.iter().enumerate() {
+                let (key, first, last) = (
+                    k.to_string(),
+                    format_rfc3339(c.first),
+                    format_rfc3339(c.last),
+                );
+                serde_json::to_writer(
+                    &mut *out,
+                    &JsonRow {
+                        rank: i + 1,
+                        by: stats.by.as_str(),
+                        key: &key,
+                        flows: c.flows,
+                        flows_pct: pct(c.flows, total.flows),
+                        packets: c.packets,
+                        packets_pct: pct(c.packets, total.packets),
+                        bytes: c.bytes,
+                        bytes_pct: pct(c.bytes, total.bytes),
+                        first: &first,
+                        last: &last,
+                    },
+                )?;
+                writeln!(out)?;
+            }
+        }
+    }
+    out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::EndReason;
+
+    fn r(src: &str, dst: &str, proto: u8, dport: u16, pk: u64, by: u64) -> FlowRecord {
+        FlowRecord {
+            first: 10,
+            last: 20,
+            proto,
+            src: src.parse().unwrap(),
+            sport: 50000,
+            dst: dst.parse().unwrap(),
+            dport,
+            vlan: 0,
+            inner_vlan: 0,
+            interface: 0,
+            src_mac: Some([2, 0, 0, 0, 0, 1]),
+            dst_mac: Some([2, 0, 0, 0, 0, 2]),
+            packets: pk,
+            bytes: by,
+            rev_packets: 1,
+            rev_bytes: 100,
+            tcp_flags: 0,
+            rev_tcp_flags: 0,
+            end: EndReason::Idle,
+        }
+    }
+
+    fn sample() -> Vec<FlowRecord> {
+        vec![
+            r("10.0.0.1", "10.0.0.9", 6, 443, 9, 900),
+            r("10.0.0.2", "10.0.0.9", 6, 443, 1, 100),
+            r("10.0.0.9", "10.0.0.1", 17, 53, 4, 400),
+            r("10.0.0.1", "10.0.0.3", 1, 8 << 8, 1, 84),
+        ]
+    }
+
+    fn top(by: By, order: Order) -> Vec<(String, u64, u64, u64)> {
+        let mut s = Stats::new(by);
+        sample().iter().for_each(|r| s.add(r));
+        s.top(order, 0)
+            .into_iter()
+            .map(|(k, c)| (k.to_string(), c.flows, c.packets, c.bytes))
+            .collect()
+    }
+
+    fn row(k: &str, f: u64, p: u64, b: u64) -> (String, u64, u64, u64) {
+        (k.to_string(), f, p, b)
+    }
+
+    #[test]
+    fn groups_by_each_key() {
+        assert_eq!(
+            top(By::Src, Order::Bytes),
+            [
+                row("10.0.0.1", 2, 12, 1184),
+                row("10.0.0.9", 1, 5, 500),
+                row("10.0.0.2", 1, 2, 200)
+            ]
+        );
+        assert_eq!(
+            top(By::Dst, Order::Flows),
+            [
+                row("10.0.0.9", 2, 12, 1200),
+                row("10.0.0.1", 1, 5, 500),
+                row("10.0.0.3", 1, 2, 184)
+            ]
+        );
+        assert_eq!(
+            top(By::Host, Order::Packets),
+            [
+                row("10.0.0.9", 3, 17, 1700),
+                row("10.0.0.1", 3, 17, 1684),
+                row("10.0.0.2", 1, 2, 200),
+                row("10.0.0.3", 1, 2, 184)
+            ]
+        );
+        assert_eq!(
+            top(By::Port, Order::Flows),
+            [row("tcp/443", 2, 12, 1200), row("udp/53", 1, 5, 500)],
+            "ICMP has no port"
+        );
+        assert_eq!(
+            top(By::Proto, Order::Bytes),
+            [
+                row("tcp", 2, 12, 1200),
+                row("udp", 1, 5, 500),
+                row("icmp", 1, 2, 184)
+            ]
+        );
+        assert_eq!(
+            top(By::Pair, Order::Bytes),
+            [
+                row("10.0.0.1 <-> 10.0.0.9", 2, 15, 1500),
+                row("10.0.0.2 <-> 10.0.0.9", 1, 2, 200),
+                row("10.0.0.1 <-> 10.0.0.3", 1, 2, 184)
+            ]
+        );
+        assert_eq!(
+            top(By::Mac, Order::Flows),
+            [
+                row("02:00:00:00:00:01", 4, 19, 1884),
+                row("02:00:00:00:00:02", 4, 19, 1884)
+            ]
+        );
+    }
+
+    #[test]
+    fn top_n_and_ties_are_deterministic() {
+        let mut s = Stats::new(By::Src);
+        for i in 0..20u8 {
+            s.add(&r(&format!("10.0.1.{i}"), "10.0.0.9", 6, 80, 1, 100));
+        }
+        let t = s.top(Order::Bytes, 3);
+        let keys: Vec<String> = t.iter().map(|(k, _)| k.to_string()).collect();
+        assert_eq!(keys, ["10.0.1.0", "10.0.1.1", "10.0.1.2"]);
+        assert_eq!(s.total().flows, 20);
+        assert_eq!(s.total().packets, 40);
+    }
+
+    #[test]
+    fn outputs() {
+        let mut s = Stats::new(By::Dst);
+        sample().iter().for_each(|r| s.add(r));
+        let render = |f| {
+            let mut v = Vec::new();
+            print(&mut v, f, &s, Order::Bytes, 2).unwrap();
+            String::from_utf8(v).unwrap()
+        };
+        let csv = render(Format::Csv);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines[0], CSV_HEADER);
+        assert_eq!(lines.len(), 3);
+        // 1200 of 1884 bytes = 63.69 %.
+        assert!(
+            lines[1].starts_with("1,dst,10.0.0.9,2,50,12,63.16,1200,63.69,"),
+            "{}",
+            lines[1]
+        );
+        let json = render(Format::Jsonl);
+        let v: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+        assert_eq!(v["key"], "10.0.0.9");
+        assert_eq!(v["bytes"], 1200);
+        assert_eq!(v["bytes_pct"], 63.69);
+        assert_eq!(v["first"], "1970-01-01T00:00:00.000000010Z");
+        let table = render(Format::Table);
+        assert!(
+            table.starts_with("top 2 dst by bytes, of 4 flows, 19 packets, 1884 bytes matched\n")
+        );
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[1].starts_with("dst      "), "{table}");
+        assert!(
+            lines[2].starts_with("10.0.0.9 ") && lines[2].contains(" 63.7%"),
+            "{table}"
+        );
+        // Columns line up: the header's "bytes" ends where the rows' byte counts do.
+        let end = |l: &str, w: &str| l.find(w).map(|i| i + w.len());
+        assert_eq!(end(lines[1], " bytes"), end(lines[2], " 1.2 k"), "{table}");
+    }
+}
