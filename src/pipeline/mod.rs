@@ -103,6 +103,8 @@ struct PacketHeader {
     link: LinkType,
     offset: u32,
     len: u32,
+    /// The source's index for the frame's interface (`FlowRecord::interface`).
+    interface: u16,
 }
 
 /// Packets packed into one buffer, so a batch costs two allocations for its whole life: batches
@@ -271,12 +273,15 @@ where
                     // A frame larger than 4 GiB cannot come from any reader; saturate anyway.
                     let offset = u32::try_from(b.data.len()).unwrap_or(u32::MAX);
                     b.data.extend_from_slice(pkt.data);
+                    let (ts, wire_len, link_type, len) =
+                        (pkt.ts, pkt.wire_len, pkt.link, pkt.data.len() as u32);
                     b.headers.push(PacketHeader {
-                        ts: pkt.ts,
-                        wire_len: pkt.wire_len,
-                        link: pkt.link,
+                        ts,
+                        wire_len,
+                        link: link_type,
                         offset,
-                        len: pkt.data.len() as u32,
+                        len,
+                        interface: source.interface(),
                     });
                     if b.headers.len() >= batch_packets && !send(link, now) {
                         send_failed = true;
@@ -483,7 +488,8 @@ fn work(
                 data,
             };
             match decode::decode(&pkt) {
-                Ok(meta) => {
+                Ok(mut meta) => {
+                    meta.interface = h.interface;
                     summary.packets += 1;
                     summary.bytes += meta.ip_bytes;
                     metas.push(meta);

@@ -35,7 +35,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 /// The store format this build writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// Versions below this were development formats, never released: refused, not read.
 pub const OLDEST_READABLE_VERSION: u32 = 2;
 /// Name of the marker file at the top of a store directory.
@@ -249,7 +249,7 @@ mod tests {
             e,
             StoreError::UnsupportedVersion {
                 found: 7,
-                supported: 2,
+                supported: 3,
                 ..
             }
         ));

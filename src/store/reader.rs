@@ -30,6 +30,9 @@ pub struct SegmentInfo {
     pub bytes: u64,
     /// What the capture saw while the segment was open (all zero if unreadable).
     pub capture: CaptureStats,
+    /// Names of the interfaces its records' `interface` indexes refer to (format 3; empty for
+    /// format 2, recovered or unreadable segments).
+    pub interfaces: Vec<String>,
     /// Set when the segment's header or footer cannot be read: the segment is then unusable and
     /// the other fields hold only what its location says (partition start from the directory
     /// name, end = start, zero counts, first = last = partition start).
@@ -161,6 +164,7 @@ impl Store {
                     last: seg.totals.max_last,
                     bytes: seg.file_len,
                     capture: seg.capture,
+                    interfaces: seg.interfaces,
                     error: None,
                     path,
                 },
@@ -174,6 +178,7 @@ impl Store {
                     last: start,
                     bytes: std::fs::metadata(&path).map_or(0, |m| m.len()),
                     capture: CaptureStats::default(),
+                    interfaces: Vec::new(),
                     error: Some(e.to_string()),
                     path,
                 },
@@ -210,6 +215,19 @@ impl Store {
         addrs: Option<&[IpAddr]>,
         mut f: impl FnMut(Nanos, &FlowRecord) -> ControlFlow<()>,
     ) -> Result<ScanStats, StoreError> {
+        self.scan_with_interfaces(since, until, addrs, |p, _, r| f(p, r))
+    }
+
+    /// [`Store::scan_filtered`], also passing the interface names of the record's segment
+    /// (indexed by `FlowRecord::interface`; empty when the segment names none: format 2, a
+    /// segment sealed by recovery, or one still being written).
+    pub fn scan_with_interfaces(
+        &self,
+        since: Option<Nanos>,
+        until: Option<Nanos>,
+        addrs: Option<&[IpAddr]>,
+        mut f: impl FnMut(Nanos, &[String], &FlowRecord) -> ControlFlow<()>,
+    ) -> Result<ScanStats, StoreError> {
         let keys: Option<Vec<[u8; 16]>> = addrs.map(|a| a.iter().map(addr_key).collect());
         let wanted =
             |r: &FlowRecord| addrs.is_none_or(|a| a.contains(&r.src) || a.contains(&r.dst));
@@ -231,7 +249,7 @@ impl Store {
                     &mut buf,
                     &mut recs,
                     &mut stats,
-                    &mut f,
+                    &mut |p, r| f(p, &[], r),
                 ) {
                     Ok(OpenOutcome::Read) => continue,
                     Ok(OpenOutcome::Stopped) => return Ok(stats),
@@ -299,7 +317,7 @@ impl Store {
                 for r in &recs {
                     if overlaps(r.first, r.last) && wanted(r) {
                         stats.records += 1;
-                        if f(partition, r).is_break() {
+                        if f(partition, &seg.interfaces, r).is_break() {
                             return Ok(stats);
                         }
                     }
@@ -919,7 +937,7 @@ mod tests {
     #[test]
     fn newer_store_format_is_refused_by_writer_and_reader() {
         let d = tempfile::tempdir().unwrap();
-        std::fs::write(d.path().join(MARKER_NAME), "flowkeep store\nformat 3\n").unwrap();
+        std::fs::write(d.path().join(MARKER_NAME), "flowkeep store\nformat 4\n").unwrap();
         let e = StoreWriter::create(WriterConfig::new(d.path()))
             .err()
             .unwrap();
@@ -929,8 +947,8 @@ mod tests {
             matches!(
                 e,
                 StoreError::UnsupportedVersion {
-                    found: 3,
-                    supported: 2,
+                    found: 4,
+                    supported: 3,
                     ..
                 }
             ),
@@ -958,7 +976,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             std::fs::read_to_string(s.join(MARKER_NAME)).unwrap(),
-            "flowkeep store\nformat 2\n"
+            "flowkeep store\nformat 3\n"
         );
         assert!(Store::open(&s).unwrap().segments().unwrap().is_empty());
     }

@@ -6,8 +6,9 @@ use super::block::{BlockEncoder, BLOCK_HEADER_LEN, MAX_BLOCK_RECORDS};
 use super::lock::{lock_for_writing, Acquired, StoreLock};
 use super::recover::{recover_locked, Recovery};
 use super::segment::{
-    encode_footer_and_trailer, footer_and_trailer_len, BlockEntry, CaptureStats, SegmentHeader,
-    SegmentTotals, HEADER_LEN, SEGMENT_EXT, TEMP_SUFFIX,
+    encode_footer_and_trailer, footer_and_trailer_len, interface_names_len, BlockEntry,
+    CaptureStats, SegmentHeader, SegmentTotals, HEADER_LEN, MAX_INTERFACES, SEGMENT_EXT,
+    TEMP_SUFFIX,
 };
 use super::{
     check_marker, partition_dir_name, sync_dir, write_marker, StoreError, FORMAT_VERSION,
@@ -119,6 +120,12 @@ impl WriterConfig {
             return Err(StoreError::Config(
                 "max_segment_bytes must be positive".into(),
             ));
+        }
+        if self.interfaces.len() > MAX_INTERFACES {
+            return Err(StoreError::Config(format!(
+                "{} interfaces, a segment names at most {MAX_INTERFACES}",
+                self.interfaces.len()
+            )));
         }
         Ok(())
     }
@@ -264,6 +271,8 @@ struct OpenSegment {
     /// The entries' address filters, concatenated in entry order.
     filters: Vec<u8>,
     capture: CaptureStats,
+    /// Footer bytes the interface names take, kept free with the rest of the footer.
+    names_len: u64,
 }
 
 pub struct StoreWriter {
@@ -549,6 +558,7 @@ impl StoreWriter {
             entries: Vec::new(),
             filters: Vec::new(),
             capture: std::mem::take(&mut self.pending_capture),
+            names_len: interface_names_len(Some(&self.cfg.interfaces)),
         })
     }
 
@@ -591,6 +601,7 @@ impl StoreWriter {
             &seg.filters,
             &totals,
             &seg.capture,
+            Some(&self.cfg.interfaces),
             seg.out.pos,
             &mut self.footer,
         );
@@ -652,7 +663,8 @@ fn flush_block(
         }
     };
     let footer_room = footer_and_trailer_len(seg.entries.len() + 1)
-        + (seg.filters.len() + summary.filter.len()) as u64;
+        + (seg.filters.len() + summary.filter.len()) as u64
+        + seg.names_len;
     let offset = match seg.out.append_block(bytes, footer_room) {
         Ok(at) => at,
         Err(e) => {
