@@ -375,10 +375,13 @@ fn capture(a: CaptureArgs) -> Result<i32> {
         f.split_whitespace()
             .any(|w| w == "inbound" || w == "outbound")
     }) {
+        // libpcap re-filters in user space the first ring block filled after a filter is set,
+        // and its user-space BPF cannot read the packet type these words compile to: it
+        // rejects every frame of that block, which the kernel has already counted received.
         eprintln!(
-            "flowkeep: warning: --filter with inbound/outbound: on Linux libpcap applies the \
-             direction after the kernel ring, so frames it discards are neither stored nor \
-             counted as dropped (see README, Live capture)"
+            "flowkeep: warning: --filter with inbound/outbound: libpcap discards the frames of \
+             the first ring block after start (up to a few thousand) without counting them as \
+             dropped; prefer a filter on addresses or MACs (see README, flowkeep capture)"
         );
     }
     let live: Vec<LiveConfig> = a
