@@ -692,3 +692,22 @@ fn with_a_small_ring_every_frame_is_either_stored_or_counted_as_dropped() {
         "{captured} vs {kernel}"
     );
 }
+
+#[test]
+fn a_direction_filter_is_warned_about() {
+    if let Some(why) = skip_reason() {
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    let wire = Wire::new();
+    let store = store_for("nobody");
+    let cap = Capture::start(&wire.outside, store.path(), &["--filter", "inbound and ip"]);
+    assert!(
+        cap.preamble
+            .iter()
+            .any(|l| l.contains("warning: --filter with inbound/outbound")),
+        "{:?}",
+        cap.preamble
+    );
+    cap.stop();
+}
