@@ -137,6 +137,7 @@ fn stream(flows: usize, seed: u64) -> Vec<PacketMeta> {
             ip_bytes: 40 + rng.below(1461),
             tcp_flags,
             frag: None,
+            interface: 0,
         });
         if s.sent >= s.total {
             serial += 1;

@@ -176,8 +176,14 @@ struct Capture {
 
 impl Capture {
     fn start(interface: &str, store: &Path, extra: &[&str]) -> Capture {
+        Capture::start_on(&[interface], store, extra)
+    }
+
+    fn start_on(interfaces: &[&str], store: &Path, extra: &[&str]) -> Capture {
         let mut child = Command::new(BIN)
-            .args(["capture", "--interface", interface, "--store"])
+            .arg("capture")
+            .args(interfaces.iter().flat_map(|i| ["--interface", i]))
+            .arg("--store")
             .arg(store)
             // No `--filter inbound`: libpcap 1.10 drops about half of these frames in user
             // space with it while the kernel counts them received. The outside end has no
@@ -305,6 +311,78 @@ fn captures_sent_over_a_veth_pair_match_the_reference_per_address_pair() {
     }
     let summary = cap.stop();
     check(&summary, sent, &expected, &stored_totals(store.path()));
+}
+
+#[test]
+fn two_veth_pairs_in_one_capture_keep_their_records_apart_by_interface() {
+    if let Some(why) = skip_reason() {
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    let (a, b) = (Wire::new(), Wire::new());
+    let store = store_for("nobody");
+    let cap = Capture::start_on(&[&a.outside, &b.outside], store.path(), &[]);
+    // Different captures on each port, and one capture on both: its conversations are seen on
+    // two ports and must give one set of records per port.
+    let on_a = ["nDPI__1kxun.pcap", "nDPI__iphone.pcap"];
+    let on_b = ["nDPI__android.pcap", "nDPI__iphone.pcap"];
+    let mut sent = 0;
+    let mut expected = [PairTotals::new(), PairTotals::new()];
+    for (wire, files, exp) in [(&a, &on_a, 0), (&b, &on_b, 1)] {
+        for f in files {
+            sent += wire.replay(f);
+            add_reference(&mut expected[exp], f);
+        }
+    }
+    let summary = cap.stop();
+    let (frames, dropped) = frames_and_drops(&summary);
+    eprintln!("sent {sent} frames, read {frames}, dropped {dropped}");
+    assert_eq!(sent, frames + dropped, "{summary}");
+    // Each port's counters on its own line too.
+    for w in [&a, &b] {
+        assert!(
+            summary.lines().any(|l| {
+                l.split_whitespace().next() == Some(w.outside.as_str()) && l.contains(" received ")
+            }),
+            "{summary}"
+        );
+    }
+    let recs = records(store.path());
+    for (wire, exp) in [(&a, &expected[0]), (&b, &expected[1])] {
+        let mine: Vec<serde_json::Value> = recs
+            .iter()
+            .filter(|r| r["interface"] == wire.outside.as_str())
+            .cloned()
+            .collect();
+        eprintln!("{}: {} records", wire.outside, mine.len());
+        if dropped == 0 {
+            assert_eq!(&pair_totals(&mine), exp, "{}", wire.outside);
+        }
+    }
+    let tagged = recs
+        .iter()
+        .filter(|r| r["interface"] == a.outside.as_str() || r["interface"] == b.outside.as_str())
+        .count();
+    assert_eq!(
+        tagged,
+        recs.len(),
+        "every record names one of the two ports"
+    );
+    // The store says which ports its segments saw.
+    let info = Command::new(BIN)
+        .args(["info", "--segments", "--store"])
+        .arg(store.path())
+        .output()
+        .unwrap();
+    let info = String::from_utf8_lossy(&info.stdout);
+    let line = info
+        .lines()
+        .find(|l| l.starts_with("interfaces"))
+        .unwrap_or_else(|| panic!("{info}"));
+    assert!(
+        line.ends_with(&format!("{}, {}", a.outside, b.outside)),
+        "{line}"
+    );
 }
 
 fn uid_of(user: &str) -> u32 {
@@ -471,7 +549,19 @@ fn metrics_endpoint_reports_what_was_captured() {
     }
     let wire = Wire::new();
     let store = store_for("nobody");
-    let cap = Capture::start(&wire.outside, store.path(), &["--metrics", "127.0.0.1:0"]);
+    // Flows that end with FIN or RST are written at once (--tcp-end-timeout 0s), so a second
+    // capture below gives something to seal for the store's size; --verbose says when.
+    let mut cap = Capture::start(
+        &wire.outside,
+        store.path(),
+        &[
+            "--metrics",
+            "127.0.0.1:0",
+            "--verbose",
+            "--tcp-end-timeout",
+            "0s",
+        ],
+    );
     let addr = cap
         .preamble
         .iter()
@@ -480,7 +570,7 @@ fn metrics_endpoint_reports_what_was_captured() {
         .unwrap_or_else(|| panic!("no metrics address in {:?}", cap.preamble))
         .to_string();
     assert!(addr.starts_with("127.0.0.1:"), "{addr}");
-    let sent = wire.replay("nDPI__iphone.pcap");
+    let mut sent = wire.replay("nDPI__iphone.pcap");
     let mut expected = PairTotals::new();
     add_reference(&mut expected, "nDPI__iphone.pcap");
     let (packets, bytes) = expected
@@ -507,6 +597,40 @@ fn metrics_endpoint_reports_what_was_captured() {
     // Nothing has timed out yet (60 s idle): the flows are all still in memory.
     assert!(metric(&text, "flowkeep_active_flows") > 0, "{text}");
     assert!(http_get(&addr, "/other").starts_with("HTTP/1.1 404"));
+    // Nothing sealed yet: the store's size counts sealed segments only.
+    assert_eq!(metric(&text, "flowkeep_store_bytes"), 0, "{text}");
+    assert!(
+        !text.contains("\nflowkeep_oldest_record_age_seconds "),
+        "{text}"
+    );
+    // Seal what is open (flows go on in new segments), then the store's size and its oldest
+    // record show, once the listing is read again (at most every 5 s).
+    sent += wire.replay("nDPI__1kxun.pcap");
+    add_reference(&mut expected, "nDPI__1kxun.pcap");
+    cap.wait_for("flushed ");
+    cap.signal("HUP");
+    for _ in 0..2 {
+        cap.wait_for("rotation: open segments sealed");
+    }
+    let sealed: u64 = files_under(store.path())
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "fks"))
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    assert!(sealed > 0);
+    let deadline = std::time::Instant::now() + EVENT_TIMEOUT;
+    let text = loop {
+        let resp = http_get(&addr, "/metrics");
+        let text = resp.split("\r\n\r\n").nth(1).unwrap().to_string();
+        if metric(&text, "flowkeep_store_bytes") > 0 {
+            break text;
+        }
+        assert!(std::time::Instant::now() < deadline, "{text}");
+    };
+    assert_eq!(metric(&text, "flowkeep_store_bytes"), sealed, "{text}");
+    // Live records carry the wall clock's time: the oldest is from this test's own minute.
+    let age = metric(&text, "flowkeep_oldest_record_age_seconds");
+    assert!(age <= EVENT_TIMEOUT.as_secs(), "{text}");
     let summary = cap.stop();
     check(&summary, sent, &expected, &stored_totals(store.path()));
 }
@@ -567,4 +691,23 @@ fn with_a_small_ring_every_frame_is_either_stored_or_counted_as_dropped() {
         )),
         "{captured} vs {kernel}"
     );
+}
+
+#[test]
+fn a_direction_filter_is_warned_about() {
+    if let Some(why) = skip_reason() {
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    let wire = Wire::new();
+    let store = store_for("nobody");
+    let cap = Capture::start(&wire.outside, store.path(), &["--filter", "inbound and ip"]);
+    assert!(
+        cap.preamble
+            .iter()
+            .any(|l| l.contains("warning: --filter with inbound/outbound")),
+        "{:?}",
+        cap.preamble
+    );
+    cap.stop();
 }

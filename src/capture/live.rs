@@ -125,55 +125,93 @@ impl LiveSource {
     }
 }
 
-impl PacketSource for LiveSource {
-    fn next_packet(&mut self) -> Result<Next<'_>, CaptureError> {
+/// What libpcap had for us without waiting.
+enum Fill {
+    /// A packet, copied into the source's frame buffer.
+    Got {
+        ts: Nanos,
+        wire_len: u32,
+    },
+    /// Nothing buffered: wait on the descriptor.
+    Empty,
+    End,
+}
+
+impl LiveSource {
+    /// Copies the next buffered packet into `frame`, without waiting. Returns the header's
+    /// fields rather than a borrowed packet, so a caller can look at several sources in turn.
+    fn fill(&mut self) -> Result<Fill, CaptureError> {
         if self.done {
-            return Ok(Next::End);
+            return Ok(Fill::End);
         }
-        loop {
-            let header = match self.cap.get_mut().next_packet() {
-                Ok(p) => {
-                    self.frame.clear();
-                    self.frame.extend_from_slice(p.data);
-                    Some(*p.header)
-                }
-                Err(pcap::Error::TimeoutExpired) => None,
-                Err(pcap::Error::NoMorePackets) => {
-                    self.done = true;
-                    return Ok(Next::End);
-                }
-                Err(e) => {
-                    self.done = true;
-                    return Err(CaptureError::Live {
-                        interface: self.interface.clone(),
-                        reason: format!("read failed: {}", pcap_text(&e)),
-                    });
-                }
-            };
-            if let Some(h) = header {
-                return Ok(Next::Packet(Packet {
+        match self.cap.get_mut().next_packet() {
+            Ok(p) => {
+                self.frame.clear();
+                self.frame.extend_from_slice(p.data);
+                let h = *p.header;
+                Ok(Fill::Got {
                     // time_t and suseconds_t are 32-bit on some platforms.
                     #[allow(clippy::unnecessary_cast)]
                     ts: timeval_ns(h.ts.tv_sec as i64, h.ts.tv_usec as i64),
                     wire_len: h.len.max(h.caplen),
-                    link: self.link,
-                    data: &self.frame,
-                }));
+                })
+            }
+            Err(pcap::Error::TimeoutExpired) => Ok(Fill::Empty),
+            Err(pcap::Error::NoMorePackets) => {
+                self.done = true;
+                Ok(Fill::End)
+            }
+            Err(e) => {
+                self.done = true;
+                Err(CaptureError::Live {
+                    interface: self.interface.clone(),
+                    reason: format!("read failed: {}", pcap_text(&e)),
+                })
+            }
+        }
+    }
+
+    fn packet(&self, ts: Nanos, wire_len: u32) -> Packet<'_> {
+        Packet {
+            ts,
+            wire_len,
+            link: self.link,
+            data: &self.frame,
+        }
+    }
+}
+
+/// Waits until one of `fds` is readable or the timeout passes: `Ok(false)` on timeout. A
+/// signal counts as readable: `Idle` then could end a drain while a ring still holds packets,
+/// and the caller sees its stop request at the next timeout anyway.
+fn wait(fds: &mut [PollFd<'_>], timeout: &Timespec, interface: &str) -> Result<bool, CaptureError> {
+    match poll(fds, Some(timeout)) {
+        Ok(0) => Ok(false),
+        Ok(_) | Err(rustix::io::Errno::INTR) => Ok(true),
+        Err(e) => Err(CaptureError::Live {
+            interface: interface.to_string(),
+            reason: format!("waiting for packets failed: {e}"),
+        }),
+    }
+}
+
+impl PacketSource for LiveSource {
+    fn next_packet(&mut self) -> Result<Next<'_>, CaptureError> {
+        loop {
+            match self.fill()? {
+                Fill::Got { ts, wire_len } => return Ok(Next::Packet(self.packet(ts, wire_len))),
+                Fill::End => return Ok(Next::End),
+                Fill::Empty => {}
             }
             // Nothing buffered: wait for the kernel to hand over a block, or for the timeout,
             // or for a signal (a stop request), whichever comes first.
             let mut fds = [PollFd::new(&self.wake, PollFlags::IN)];
-            match poll(&mut fds, Some(&self.timeout)) {
-                Ok(0) => return Ok(Next::Idle),
-                // A signal is not a quiet link: `Idle` here could end a drain while the ring
-                // still holds packets. The caller sees its stop request at the next timeout.
-                Ok(_) | Err(rustix::io::Errno::INTR) => continue,
+            match wait(&mut fds, &self.timeout, &self.interface) {
+                Ok(true) => {}
+                Ok(false) => return Ok(Next::Idle),
                 Err(e) => {
                     self.done = true;
-                    return Err(CaptureError::Live {
-                        interface: self.interface.clone(),
-                        reason: format!("waiting for packets failed: {e}"),
-                    });
+                    return Err(e);
                 }
             }
         }
@@ -195,6 +233,172 @@ impl PacketSource for LiveSource {
             self.stats.set(acc);
         }
         acc.total
+    }
+}
+
+/// The most packets one interface hands over in a row while another has some waiting: a
+/// saturated port cannot starve a quiet one, whose ring would then overflow.
+const FAIR_RUN: u32 = 256;
+
+/// Several interfaces read as one source by one thread: each frame is tagged with its
+/// interface's index (`interface()`), so flows seen on two ports stay apart. One reader polls
+/// every descriptor rather than one reader per interface, because the pipeline's reader owns
+/// the batches bound for each worker: a second reader would need its own set of channels, or
+/// locks, and one reader already moves several million packets per second, more than a
+/// 2-core machine's workers can take.
+pub struct LiveSet {
+    sources: Vec<LiveSource>,
+    /// Whose turn it is, and how many packets it has handed over in a row.
+    turn: usize,
+    run: u32,
+    /// Index of the interface the last packet came from.
+    last: u16,
+    timeout: Timespec,
+    failed: bool,
+}
+
+impl LiveSet {
+    /// Opens every interface (in order: the index is the interface's number in the store).
+    pub fn open(cfgs: &[LiveConfig]) -> Result<LiveSet, CaptureError> {
+        let Some(first) = cfgs.first() else {
+            return Err(CaptureError::Live {
+                interface: String::new(),
+                reason: "no interface given".into(),
+            });
+        };
+        if cfgs.len() > usize::from(u16::MAX) {
+            return Err(CaptureError::Live {
+                interface: first.interface.clone(),
+                reason: format!(
+                    "{} interfaces, at most {} can be told apart",
+                    cfgs.len(),
+                    u16::MAX
+                ),
+            });
+        }
+        for (i, c) in cfgs.iter().enumerate() {
+            if cfgs[..i].iter().any(|o| o.interface == c.interface) {
+                return Err(CaptureError::Live {
+                    interface: c.interface.clone(),
+                    reason: "given twice: every frame would be counted twice".into(),
+                });
+            }
+        }
+        let sources = cfgs
+            .iter()
+            .map(LiveSource::open)
+            .collect::<Result<Vec<_>, _>>()?;
+        let timeout = sources.first().map_or(
+            Timespec {
+                tv_sec: 0,
+                tv_nsec: 200_000_000,
+            },
+            |s| s.timeout,
+        );
+        Ok(LiveSet {
+            sources,
+            turn: 0,
+            run: 0,
+            last: 0,
+            timeout,
+            failed: false,
+        })
+    }
+
+    /// The interface names, in index order.
+    pub fn interfaces(&self) -> impl Iterator<Item = &str> {
+        self.sources.iter().map(LiveSource::interface)
+    }
+
+    /// Each interface's libpcap counters since open, in index order.
+    pub fn interface_stats(&self) -> Vec<SourceStats> {
+        self.sources.iter().map(PacketSource::stats).collect()
+    }
+}
+
+impl PacketSource for LiveSet {
+    fn next_packet(&mut self) -> Result<Next<'_>, CaptureError> {
+        let n = self.sources.len();
+        loop {
+            if self.failed {
+                return Ok(Next::End);
+            }
+            let mut got = None;
+            let mut ended = 0;
+            for k in 0..n {
+                let i = (self.turn + k) % n;
+                let Some(src) = self.sources.get_mut(i) else {
+                    continue;
+                };
+                match src.fill() {
+                    Ok(Fill::Got { ts, wire_len }) => {
+                        got = Some((i, ts, wire_len));
+                        break;
+                    }
+                    Ok(Fill::Empty) => {}
+                    Ok(Fill::End) => ended += 1,
+                    Err(e) => {
+                        // One port failing ends the capture loudly rather than leaving a
+                        // silent gap in that port's records.
+                        self.failed = true;
+                        return Err(e);
+                    }
+                }
+            }
+            if let Some((i, ts, wire_len)) = got {
+                if i == self.turn {
+                    self.run += 1;
+                    if self.run >= FAIR_RUN {
+                        self.turn = (i + 1) % n;
+                        self.run = 0;
+                    }
+                } else {
+                    self.turn = i;
+                    self.run = 1;
+                }
+                // i < n ≤ u16::MAX, checked at open.
+                self.last = i as u16;
+                return match self.sources.get(i) {
+                    Some(src) => Ok(Next::Packet(src.packet(ts, wire_len))),
+                    None => Ok(Next::End),
+                };
+            }
+            if ended == n {
+                return Ok(Next::End);
+            }
+            // Every ring is empty. One small vector per wait, not per packet: a wait happens
+            // at most once per ring block handed over, and a block holds many packets.
+            let mut fds: Vec<PollFd<'_>> = self
+                .sources
+                .iter()
+                .filter(|s| !s.done)
+                .map(|s| PollFd::new(&s.wake, PollFlags::IN))
+                .collect();
+            match wait(&mut fds, &self.timeout, "(all)") {
+                Ok(true) => {}
+                Ok(false) => return Ok(Next::Idle),
+                Err(e) => {
+                    self.failed = true;
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Totals over the interfaces.
+    fn stats(&self) -> SourceStats {
+        let mut total = SourceStats::default();
+        for s in &self.sources {
+            let st = s.stats();
+            total.received += st.received;
+            total.dropped_kernel += st.dropped_kernel;
+            total.dropped_interface += st.dropped_interface;
+        }
+        total
+    }
+
+    fn interface(&self) -> u16 {
+        self.last
     }
 }
 
@@ -236,6 +440,23 @@ mod tests {
     #[test]
     fn live_source_is_send() {
         assert_send::<LiveSource>();
+        assert_send::<LiveSet>();
+    }
+
+    #[test]
+    fn a_set_refuses_no_interface_and_the_same_one_twice() {
+        let none = LiveSet::open(&[]).err().expect("must fail");
+        assert!(none.to_string().contains("no interface given"), "{none}");
+        let cfg = LiveConfig {
+            interface: "flowkeep-nx0".into(),
+            ..LiveConfig::default()
+        };
+        let twice = LiveSet::open(&[cfg.clone(), cfg]).err().expect("must fail");
+        let text = twice.to_string();
+        assert!(
+            text.contains("flowkeep-nx0") && text.contains("given twice"),
+            "{text}"
+        );
     }
 
     #[test]

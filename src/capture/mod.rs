@@ -9,7 +9,7 @@ pub mod file;
 pub mod live;
 
 pub use file::{open_file, FileSource, MAX_CAPLEN};
-pub use live::{LiveConfig, LiveSource};
+pub use live::{LiveConfig, LiveSet, LiveSource};
 
 /// A link-layer header type (LINKTYPE_* number), with any FCS/reserved upper bits masked off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -87,5 +87,26 @@ pub trait PacketSource {
 
     fn stats(&self) -> SourceStats {
         SourceStats::default()
+    }
+
+    /// Which of the source's interfaces the packet last returned came from (its index in the
+    /// order given, `FlowRecord::interface`); 0 for a source with one.
+    fn interface(&self) -> u16 {
+        0
+    }
+}
+
+/// A borrowed source reads as the source: the caller keeps it, to ask for its counters after.
+impl<S: PacketSource + ?Sized> PacketSource for &mut S {
+    fn next_packet(&mut self) -> Result<Next<'_>, CaptureError> {
+        (**self).next_packet()
+    }
+
+    fn stats(&self) -> SourceStats {
+        (**self).stats()
+    }
+
+    fn interface(&self) -> u16 {
+        (**self).interface()
     }
 }

@@ -430,6 +430,22 @@ pub(super) fn info(a: InfoArgs) -> Result<i32> {
             good.len()
         )?;
     }
+    // Every interface name the segments give, in order of first appearance.
+    let mut interfaces: Vec<&str> = Vec::new();
+    for name in good.iter().flat_map(|s| &s.interfaces) {
+        if !interfaces.contains(&name.as_str()) {
+            interfaces.push(name);
+        }
+    }
+    writeln!(
+        out,
+        "interfaces     {}",
+        if interfaces.is_empty() {
+            "-".to_string()
+        } else {
+            interfaces.join(", ")
+        }
+    )?;
     let bad = segs.len() - good.len();
     if bad > 0 {
         writeln!(out, "unreadable     {bad} segment(s)")?;
@@ -451,7 +467,7 @@ pub(super) fn info(a: InfoArgs) -> Result<i32> {
         // segment sealed by crash recovery has none (its counts died with the writer).
         writeln!(
             out,
-            "{:<48}  {:>10}  {:<30}  {:<30}  {:>12}  {:>10}  {:>8}  {:>9}",
+            "{:<48}  {:>10}  {:<30}  {:<30}  {:>12}  {:>10}  {:>8}  {:>9}  INTERFACES",
             "SEGMENT", "RECORDS", "FIRST", "LAST", "BYTES", "PACKETS", "DROPS", "MALFORMED"
         )?;
         for s in &segs {
@@ -461,7 +477,7 @@ pub(super) fn info(a: InfoArgs) -> Result<i32> {
             };
             writeln!(
                 out,
-                "{:<48}  {:>10}  {:<30}  {:<30}  {:>12}  {:>10}  {:>8}  {:>9}",
+                "{:<48}  {:>10}  {:<30}  {:<30}  {:>12}  {:>10}  {:>8}  {:>9}  {}",
                 crate::store::audit::relative(&a.store, &s.path),
                 s.records,
                 f,
@@ -469,7 +485,13 @@ pub(super) fn info(a: InfoArgs) -> Result<i32> {
                 s.bytes,
                 s.capture.frames,
                 s.capture.kernel_drops + s.capture.interface_drops,
-                s.capture.malformed
+                s.capture.malformed,
+                // Index order: the records' interface numbers.
+                if s.interfaces.is_empty() {
+                    "-".to_string()
+                } else {
+                    s.interfaces.join(",")
+                }
             )?;
         }
     }

@@ -2,17 +2,65 @@
 //! from one small thread (std only: a scrape every few seconds needs no web framework).
 
 use crate::pipeline::metrics::{Metrics, Snapshot};
+use crate::store::Store;
+use crate::time::{Nanos, NANOS_PER_SEC};
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A request larger than this is not a scrape.
 const MAX_REQUEST: usize = 8192;
 /// A client that stalls cannot hold the (single) serving thread longer than this.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
+/// The store's size and oldest record come from reading every segment's footer: done at most
+/// this often, however often it is scraped.
+const STORE_REFRESH: Duration = Duration::from_secs(5);
+
+/// What the store listing says, as of `at`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreUsage {
+    /// Bytes of the sealed segment files.
+    pub bytes: u64,
+    /// `first` of the oldest record in a readable segment; `None` for an empty store.
+    pub oldest_first: Option<Nanos>,
+}
+
+impl StoreUsage {
+    pub fn read(dir: &Path) -> StoreUsage {
+        let Ok(segs) = Store::open(dir).and_then(|s| s.segments()) else {
+            return StoreUsage::default();
+        };
+        StoreUsage {
+            bytes: segs.iter().map(|s| s.bytes).sum(),
+            oldest_first: segs
+                .iter()
+                .filter(|s| s.error.is_none() && s.records > 0)
+                .map(|s| s.first)
+                .min(),
+        }
+    }
+}
+
+/// The last reading and when it was taken.
+struct StoreCache {
+    dir: PathBuf,
+    usage: StoreUsage,
+    at: Option<Instant>,
+}
+
+impl StoreCache {
+    fn get(&mut self) -> StoreUsage {
+        if self.at.is_none_or(|t| t.elapsed() >= STORE_REFRESH) {
+            self.usage = StoreUsage::read(&self.dir);
+            self.at = Some(Instant::now());
+        }
+        self.usage
+    }
+}
 
 /// Binds now (before privileges are dropped, so any port the operator chose works); serving
 /// starts with `serve`.
@@ -23,21 +71,37 @@ pub fn bind(addr: &str) -> Result<TcpListener> {
     TcpListener::bind(addr).with_context(|| format!("--metrics: cannot listen on {addr}"))
 }
 
-/// Answers scrapes on its own thread for the rest of the process's life.
-pub fn serve(listener: TcpListener, metrics: Arc<Metrics>, interface: String) -> Result<()> {
+/// Answers scrapes on its own thread for the rest of the process's life. `interface` labels
+/// the capture counters (several interfaces: their names joined with commas).
+pub fn serve(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    interface: String,
+    store: PathBuf,
+) -> Result<()> {
+    let mut cache = StoreCache {
+        dir: store,
+        usage: StoreUsage::default(),
+        at: None,
+    };
     std::thread::Builder::new()
         .name("flowkeep-metrics".into())
         .spawn(move || {
             for stream in listener.incoming().flatten() {
                 // One client's failure (a reset, a timeout) is its own business.
-                let _ = answer(stream, &metrics, &interface);
+                let _ = answer(stream, &metrics, &interface, &mut cache);
             }
         })
         .context("starting the metrics thread")?;
     Ok(())
 }
 
-fn answer(mut stream: TcpStream, metrics: &Metrics, interface: &str) -> std::io::Result<()> {
+fn answer(
+    mut stream: TcpStream,
+    metrics: &Metrics,
+    interface: &str,
+    cache: &mut StoreCache,
+) -> std::io::Result<()> {
     stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
     stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
     let mut req = [0u8; MAX_REQUEST];
@@ -52,7 +116,15 @@ fn answer(mut stream: TcpStream, metrics: &Metrics, interface: &str) -> std::io:
     let mut words = head.split_whitespace();
     let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
     let (status, body) = match (method, path) {
-        ("GET", "/metrics" | "/") => ("200 OK", render(&metrics.snapshot(), interface)),
+        ("GET", "/metrics" | "/") => (
+            "200 OK",
+            render(
+                &metrics.snapshot(),
+                interface,
+                &cache.get(),
+                super::wall_clock(),
+            ),
+        ),
         ("GET", _) => ("404 Not Found", "not found; try /metrics\n".to_string()),
         _ => ("405 Method Not Allowed", "GET only\n".to_string()),
     };
@@ -64,11 +136,12 @@ fn answer(mut stream: TcpStream, metrics: &Metrics, interface: &str) -> std::io:
     stream.flush()
 }
 
-/// Prometheus text exposition format 0.0.4.
-pub fn render(s: &Snapshot, interface: &str) -> String {
+/// Prometheus text exposition format 0.0.4. `now` is the wall clock the oldest record's age is
+/// measured against.
+pub fn render(s: &Snapshot, interface: &str, store: &StoreUsage, now: Nanos) -> String {
     let iface = interface.replace('\\', "\\\\").replace('"', "\\\"");
     let w = &s.workers;
-    let rows: [(&str, &str, &str, u64, bool); 14] = [
+    let rows: [(&str, &str, &str, u64, bool); 15] = [
         (
             "flowkeep_frames_total",
             "counter",
@@ -161,6 +234,13 @@ pub fn render(s: &Snapshot, interface: &str) -> String {
             false,
         ),
         ("flowkeep_up", "gauge", "1 while capturing.", 1, false),
+        (
+            "flowkeep_store_bytes",
+            "gauge",
+            "Bytes of the store's sealed segment files (from its listing, at most 5 s old).",
+            store.bytes,
+            false,
+        ),
     ];
     let mut out = String::with_capacity(2048);
     for (name, kind, help, value, per_interface) in rows {
@@ -193,6 +273,17 @@ pub fn render(s: &Snapshot, interface: &str) -> String {
             );
         }
     }
+    // No sample for an empty store: there is no oldest record, and 0 would say there is one
+    // just written.
+    let name = "flowkeep_oldest_record_age_seconds";
+    let _ = write!(
+        out,
+        "# HELP {name} Age of the oldest stored record (its first packet), from the store listing.\n# TYPE {name} gauge\n"
+    );
+    if let Some(first) = store.oldest_first {
+        let age = now.saturating_sub(first).max(0) / NANOS_PER_SEC;
+        let _ = writeln!(out, "{name} {age}");
+    }
     out
 }
 
@@ -216,7 +307,16 @@ mod tests {
             },
             export: None,
         };
-        let text = render(&s, "eth\"1");
+        let store = StoreUsage {
+            bytes: 123_456,
+            oldest_first: Some(1_000 * NANOS_PER_SEC),
+        };
+        let text = render(
+            &s,
+            "eth\"1",
+            &store,
+            3_600 * NANOS_PER_SEC + 1_000 * NANOS_PER_SEC,
+        );
         assert!(
             text.contains("flowkeep_frames_total{interface=\"eth\\\"1\"} 10\n"),
             "{text}"
@@ -228,10 +328,39 @@ mod tests {
         assert!(text.contains(
             "# TYPE flowkeep_flow_evictions_total counter\nflowkeep_flow_evictions_total 4\n"
         ));
+        assert!(text.contains("# TYPE flowkeep_store_bytes gauge\nflowkeep_store_bytes 123456\n"));
+        assert!(text.contains(
+            "# TYPE flowkeep_oldest_record_age_seconds gauge\nflowkeep_oldest_record_age_seconds 3600\n"
+        ));
         let samples = text.lines().filter(|l| !l.starts_with('#')).count();
-        assert_eq!(samples, 14);
-        assert_eq!(text.lines().filter(|l| l.starts_with("# HELP")).count(), 14);
+        assert_eq!(samples, 16);
         assert!(!text.contains("export"));
+        assert_eq!(text.lines().filter(|l| l.starts_with("# HELP")).count(), 16);
+        // An empty store has no oldest record: no sample rather than a misleading 0.
+        let empty = render(&s, "lo", &StoreUsage::default(), 0);
+        assert!(!empty.contains("\nflowkeep_oldest_record_age_seconds "));
+        assert!(empty.contains("\nflowkeep_store_bytes 0\n"));
+    }
+
+    #[test]
+    fn store_usage_comes_from_the_segments() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(StoreUsage::read(d.path()), StoreUsage::default());
+        let mut w =
+            crate::store::StoreWriter::create(crate::store::WriterConfig::new(d.path())).unwrap();
+        let recs = [
+            crate::store::block::tests::sample(5),
+            crate::store::block::tests::sample(2),
+        ];
+        for r in &recs {
+            w.append(r).unwrap();
+        }
+        w.finish().unwrap();
+        let u = StoreUsage::read(d.path());
+        let segs = Store::open(d.path()).unwrap().segments().unwrap();
+        assert!(u.bytes > 0);
+        assert_eq!(u.bytes, segs.iter().map(|s| s.bytes).sum::<u64>());
+        assert_eq!(u.oldest_first, Some(recs[1].first));
     }
 
     #[test]
@@ -240,7 +369,7 @@ mod tests {
             export: Some(crate::pipeline::metrics::ExportTotals { sent: 5, failed: 2 }),
             ..Snapshot::default()
         };
-        let text = render(&s, "lo");
+        let text = render(&s, "lo", &StoreUsage::default(), 0);
         assert!(
             text.contains("\nflowkeep_export_records_sent_total 5\n"),
             "{text}"
@@ -262,7 +391,14 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let m = Arc::new(Metrics::new(1));
         m.publish_reader(42, 0, 0);
-        serve(listener, Arc::clone(&m), "lo".into()).unwrap();
+        let store = tempfile::tempdir().unwrap();
+        serve(
+            listener,
+            Arc::clone(&m),
+            "lo".into(),
+            store.path().to_path_buf(),
+        )
+        .unwrap();
         let get = |path: &str| {
             let mut s = TcpStream::connect(addr).unwrap();
             write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
@@ -276,6 +412,8 @@ mod tests {
             ok.contains("flowkeep_frames_total{interface=\"lo\"} 42\n"),
             "{ok}"
         );
+        // Not a store (no marker): size 0 and no oldest record, not an error page.
+        assert!(ok.contains("\nflowkeep_store_bytes 0\n"), "{ok}");
         assert!(get("/nope").starts_with("HTTP/1.1 404"));
     }
 }

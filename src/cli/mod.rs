@@ -7,7 +7,7 @@ mod export;
 mod metrics;
 mod privs;
 
-use crate::capture::{LiveConfig, LiveSource, PacketSource};
+use crate::capture::{LiveConfig, LiveSet, PacketSource};
 use crate::flow::FlowConfig;
 use crate::pipeline::{self, PipelineConfig, Summary};
 use crate::query::{self, Format, Printer};
@@ -126,9 +126,11 @@ struct ReplayArgs {
 
 #[derive(Args, Debug)]
 struct CaptureArgs {
-    /// Interface to capture on (promiscuous).
-    #[arg(long, short = 'i', value_name = "IF")]
-    interface: String,
+    /// Interface to capture on (promiscuous). Repeat to capture several ports into one store:
+    /// each record names the interface it was seen on, and the same conversation seen on two
+    /// ports is two records.
+    #[arg(long, short = 'i', value_name = "IF", required = true)]
+    interface: Vec<String>,
     #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
@@ -488,14 +490,33 @@ fn capture(a: CaptureArgs) -> Result<i32> {
     if a.verbose {
         report_flushes(&mut cfg);
     }
-    let live = LiveConfig {
-        interface: a.interface.clone(),
-        snaplen: a.snaplen,
-        buffer_bytes: a.buffer,
-        filter: a.filter.clone(),
-        ..LiveConfig::default()
-    };
-    let source = LiveSource::open(&live)?;
+    if a.filter.as_deref().is_some_and(|f| {
+        f.split_whitespace()
+            .any(|w| w == "inbound" || w == "outbound")
+    }) {
+        // libpcap re-filters in user space the first ring block filled after a filter is set,
+        // and its user-space BPF cannot read the packet type these words compile to: it
+        // rejects every frame of that block, which the kernel has already counted received.
+        eprintln!(
+            "flowkeep: warning: --filter with inbound/outbound: libpcap discards the frames of \
+             the first ring block after start (up to a few thousand) without counting them as \
+             dropped; prefer a filter on addresses or MACs (see README, flowkeep capture)"
+        );
+    }
+    let live: Vec<LiveConfig> = a
+        .interface
+        .iter()
+        .map(|name| LiveConfig {
+            interface: name.clone(),
+            snaplen: a.snaplen,
+            buffer_bytes: a.buffer,
+            filter: a.filter.clone(),
+            ..LiveConfig::default()
+        })
+        .collect();
+    let source = LiveSet::open(&live)?;
+    cfg.store.interfaces = a.interface.clone();
+    let interfaces = a.interface.join(",");
     // Bound while still root, so any port works; served only once root is gone.
     let metrics_listener = a.metrics.as_deref().map(metrics::bind).transpose()?;
     // Before any packet is read, any thread started or any store file touched.
@@ -521,7 +542,12 @@ fn capture(a: CaptureArgs) -> Result<i32> {
         let addr = listener
             .local_addr()
             .context("--metrics: the bound address")?;
-        metrics::serve(listener, Arc::clone(&m), a.interface.clone())?;
+        metrics::serve(
+            listener,
+            Arc::clone(&m),
+            interfaces.clone(),
+            a.store.store.clone(),
+        )?;
         cfg.metrics = Some(m);
         eprintln!("flowkeep: metrics on http://{addr}/metrics");
     }
@@ -536,12 +562,14 @@ fn capture(a: CaptureArgs) -> Result<i32> {
     cfg.rotate = Some(rotate);
     eprintln!(
         "flowkeep: capturing on {} into {} (SIGINT or SIGTERM to stop, SIGHUP to seal segments)",
-        a.interface,
+        interfaces,
         a.store.store.display()
     );
     let retention = admin::start_capture_retention(&a.store.store, &a.retention)?;
     let started = Instant::now();
-    let sources = std::iter::once(Ok(Box::new(source) as Box<dyn PacketSource>));
+    // Borrowed, not moved in: its per-interface counters are printed at the end.
+    let mut source = source;
+    let sources = std::iter::once(Ok(Box::new(&mut source) as Box<dyn PacketSource + '_>));
     let summary = pipeline::run(&cfg, sources, &stop, Some(wall_clock), &mut |_, _| {})
         .with_context(|| format!("capture into {}", a.store.store.display()))?;
     print_recovery(&summary.recovery);
@@ -554,6 +582,14 @@ fn capture(a: CaptureArgs) -> Result<i32> {
         "kernel         received {}, dropped {}, interface dropped {}",
         st.received, st.dropped_kernel, st.dropped_interface
     );
+    if a.interface.len() > 1 {
+        for (name, st) in source.interfaces().zip(source.interface_stats()) {
+            println!(
+                "  {name:<12} received {}, dropped {}, interface dropped {}",
+                st.received, st.dropped_kernel, st.dropped_interface
+            );
+        }
+    }
     if let Some(r) = retention {
         r.finish()?;
     }
@@ -669,5 +705,13 @@ mod tests {
         assert_eq!(a.snaplen, 128);
         assert_eq!(a.user, "nobody");
         assert_eq!(a.metrics, None);
+        assert_eq!(a.interface, ["eth1"]);
+        let cli =
+            Cli::try_parse_from(["flowkeep", "capture", "-i", "a", "-i", "b", "-s", "/x"]).unwrap();
+        let Command::Capture(a) = cli.command else {
+            panic!("not capture")
+        };
+        assert_eq!(a.interface, ["a", "b"]);
+        assert!(Cli::try_parse_from(["flowkeep", "capture", "-s", "/x"]).is_err());
     }
 }

@@ -548,6 +548,7 @@ mod tests {
             ip_bytes: 300,
             tcp_flags: 0,
             frag: None,
+            interface: 0,
         }
     }
 

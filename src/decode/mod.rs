@@ -70,6 +70,9 @@ pub struct PacketMeta {
     pub ip_bytes: u64,
     pub tcp_flags: u8,
     pub frag: Option<Fragment>,
+    /// Index of the capture source the frame came from (`FlowRecord::interface`); `decode`
+    /// leaves it 0 and the pipeline sets it.
+    pub interface: u16,
 }
 
 /// Why a frame gave no [`PacketMeta`]; counted, never logged one by one.
@@ -110,5 +113,6 @@ pub fn decode(pkt: &Packet<'_>) -> Result<PacketMeta, DecodeError> {
         ip_bytes: p.ip_bytes,
         tcp_flags: p.tcp_flags,
         frag: p.frag,
+        interface: 0,
     })
 }

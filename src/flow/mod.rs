@@ -99,6 +99,9 @@ struct FlowKey {
     hi_port: u16,
     vlan: u16,
     inner_vlan: u16,
+    /// The capture source: the same conversation seen on two mirror ports is two flows, as
+    /// exporters are kept apart in NetFlow collectors.
+    interface: u16,
     /// ICMP/ICMPv6: the request's type * 256 + code, so that a reply joins its request.
     icmp: u16,
     proto: u8,
@@ -118,7 +121,8 @@ impl FlowKey {
                 | u128::from(self.inner_vlan) << 48
                 | u128::from(self.icmp) << 64
                 | u128::from(self.proto) << 80
-                | u128::from(self.v6) << 88,
+                | u128::from(self.v6) << 88
+                | u128::from(self.interface) << 96,
         );
         h.finish()
     }
@@ -209,7 +213,7 @@ impl Entry {
             dport: if is_icmp { k.icmp } else { resp.1 },
             vlan: k.vlan,
             inner_vlan: k.inner_vlan,
-            interface: 0,
+            interface: k.interface,
             src_mac: mac(INIT),
             dst_mac: mac(RESP),
             packets: self.packets[INIT],
@@ -248,6 +252,7 @@ struct FragmentKey {
     dst: IpAddr,
     proto: u8,
     id: u32,
+    interface: u16,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -338,6 +343,7 @@ fn canonical(pkt: &PacketMeta, sport: u16, dport: u16, tcp_flag_bits: u8) -> (Fl
         hi_port: hi.2,
         vlan: pkt.vlan,
         inner_vlan: pkt.inner_vlan,
+        interface: pkt.interface,
         icmp,
         proto: pkt.proto,
         v6: lo.0 | hi.0 << 1,
@@ -459,6 +465,7 @@ impl FlowTable {
                 dst: pkt.dst,
                 proto: pkt.proto,
                 id: frag.id,
+                interface: pkt.interface,
             };
             if frag.first {
                 if self.fragments.len() < MAX_FRAGMENTS || self.fragments.contains_key(&fkey) {
@@ -785,6 +792,7 @@ mod tests {
             ip_bytes: 100,
             tcp_flags: flags,
             frag: None,
+            interface: 0,
         }
     }
 
@@ -939,6 +947,31 @@ mod tests {
         let mut out = run(&mut t, &[pkt(0, A, 1, B, 2, ACK), p2]);
         t.flush(&mut out);
         assert_eq!(out.len(), 2);
+    }
+
+    #[test]
+    fn interfaces_separate_flows_and_tag_their_records() {
+        // The same conversation on two mirror ports: one record per port, each with both
+        // directions, as nfdump keeps two exporters' flows apart.
+        let mut t = FlowTable::new(FlowConfig::default());
+        let mut pkts = Vec::new();
+        for (i, iface) in [(0, 0u16), (1, 3), (2, 0), (3, 3)] {
+            let mut fwd = pkt(i * S, A, 1000, B, 80, ACK);
+            let mut rev = pkt(i * S + 1, B, 80, A, 1000, ACK);
+            fwd.interface = iface;
+            rev.interface = iface;
+            pkts.extend([fwd, rev]);
+        }
+        run(&mut t, &pkts);
+        let mut out = Vec::new();
+        t.flush(&mut out);
+        out.sort_by_key(|r| r.interface);
+        assert_eq!(out.len(), 2, "{out:?}");
+        for (r, iface) in out.iter().zip([0u16, 3]) {
+            assert_eq!(r.interface, iface);
+            assert_eq!((r.packets, r.rev_packets), (2, 2));
+            assert_eq!((r.src, r.dst), (A, B));
+        }
     }
 
     #[test]

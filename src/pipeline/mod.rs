@@ -289,7 +289,7 @@ where
                     let link = &mut links[w];
                     let b = &mut link.filling;
                     match decoded {
-                        Ok(meta) => {
+                        Ok(mut meta) => {
                             if dhcp::is_dhcp(&meta) {
                                 let parsed = decode::udp_payload(&pkt)
                                     .map(|payload| dhcp::parse(&meta, payload, &mut b.leases));
@@ -297,6 +297,8 @@ where
                                     b.dhcp_malformed += 1;
                                 }
                             }
+                            // After the last use of the frame, which borrows the source.
+                            meta.interface = source.interface();
                             b.metas.push(meta)
                         }
                         Err(DecodeError::NotIp) => b.non_ip += 1,

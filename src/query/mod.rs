@@ -91,12 +91,24 @@ pub fn scan_matching(
     filter: &Filter,
     mut f: impl FnMut(Nanos, &FlowRecord) -> ControlFlow<()>,
 ) -> Result<QueryStats, StoreError> {
+    scan_matching_named(store, since, until, filter, |p, _, r| f(p, r))
+}
+
+/// [`scan_matching`], also passing the interface names of the record's segment (see
+/// [`Store::scan_with_interfaces`]).
+pub fn scan_matching_named(
+    store: &Store,
+    since: Option<Nanos>,
+    until: Option<Nanos>,
+    filter: &Filter,
+    mut f: impl FnMut(Nanos, &[String], &FlowRecord) -> ControlFlow<()>,
+) -> Result<QueryStats, StoreError> {
     let required = filter.required_addresses();
     let mut matched = 0u64;
-    let scan = store.scan_filtered(since, until, required.as_deref(), |p, r| {
+    let scan = store.scan_with_interfaces(since, until, required.as_deref(), |p, names, r| {
         if filter.matches(r) {
             matched += 1;
-            f(p, r)
+            f(p, names, r)
         } else {
             ControlFlow::Continue(())
         }
@@ -133,7 +145,7 @@ pub fn print_matching<W: Write>(
         pending.clear();
         result
     };
-    let stats = scan_matching(store, since, until, filter, |p, r| {
+    let stats = scan_matching_named(store, since, until, filter, |p, names, r| {
         if partition != Some(p) {
             partition = Some(p);
             if let Err(e) = flush(&mut pending, printer) {
@@ -141,7 +153,10 @@ pub fn print_matching<W: Write>(
                 return ControlFlow::Break(());
             }
         }
-        pending.push(r.clone());
+        // Segments number their interfaces each their own way: renumber into the printer's.
+        let mut r = r.clone();
+        r.interface = printer.interface_index(names, r.interface);
+        pending.push(r);
         ControlFlow::Continue(())
     })?;
     if let Some(e) = output_error {
@@ -183,15 +198,19 @@ struct JsonRecord<'a> {
     rev_tcp_flags: u8,
     end: &'static str,
     community_id: &'a str,
+    interface: &'a str,
 }
 
 const CSV_HEADER: &str = "first,last,proto,src,sport,dst,dport,vlan,inner_vlan,src_mac,dst_mac,\
-packets,bytes,rev_packets,rev_bytes,tcp_flags,rev_tcp_flags,end,community_id";
+packets,bytes,rev_packets,rev_bytes,tcp_flags,rev_tcp_flags,end,community_id,interface";
 
 pub struct Printer<W: Write> {
     format: Format,
     out: W,
     started: bool,
+    /// Interface names by the record's `interface` (see `interface_index`); an index without
+    /// a name prints as the number.
+    interfaces: Vec<String>,
 }
 
 fn mac_text(mac: &Option<Mac>) -> Option<String> {
@@ -204,7 +223,25 @@ impl<W: Write> Printer<W> {
             format,
             out,
             started: false,
+            interfaces: Vec::new(),
         }
+    }
+
+    /// The index to print a record with: its segment's name for `interface` (`names`, from the
+    /// footer), or the number itself when the segment names none, as one list across segments.
+    pub fn interface_index(&mut self, names: &[String], interface: u16) -> u16 {
+        let label = match names.get(usize::from(interface)) {
+            Some(name) => std::borrow::Cow::Borrowed(name.as_str()),
+            None => std::borrow::Cow::Owned(interface.to_string()),
+        };
+        if let Some(i) = self.interfaces.iter().position(|n| *n == label) {
+            return i as u16;
+        }
+        if self.interfaces.len() >= usize::from(u16::MAX) {
+            return u16::MAX;
+        }
+        self.interfaces.push(label.into_owned());
+        (self.interfaces.len() - 1) as u16
     }
 
     pub fn print(&mut self, r: &FlowRecord) -> io::Result<()> {
@@ -216,7 +253,7 @@ impl<W: Write> Printer<W> {
                     &mut self.out,
                     [
                         "first", "duration", "proto", "src:port", "dst:port", "vlan", "ivln",
-                        "pkts", "bytes", "rpkts", "rbytes", "flags", "rflags", "end",
+                        "pkts", "bytes", "rpkts", "rbytes", "flags", "rflags", "end", "iface",
                     ],
                 )?,
                 Format::Jsonl => {}
@@ -227,6 +264,10 @@ impl<W: Write> Printer<W> {
         let cid = match self.format {
             Format::Table => String::new(),
             Format::Csv | Format::Jsonl => community_id::of_record(r),
+        };
+        let iface = match self.interfaces.get(usize::from(r.interface)) {
+            Some(name) => std::borrow::Cow::Borrowed(name.as_str()),
+            None => std::borrow::Cow::Owned(r.interface.to_string()),
         };
         match self.format {
             Format::Jsonl => {
@@ -250,13 +291,14 @@ impl<W: Write> Printer<W> {
                     rev_tcp_flags: r.rev_tcp_flags,
                     end: r.end.as_str(),
                     community_id: &cid,
+                    interface: &iface,
                 };
                 serde_json::to_writer(&mut self.out, &j)?;
                 writeln!(self.out)
             }
             Format::Csv => writeln!(
                 self.out,
-                "{first},{last},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{cid}",
+                "{first},{last},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{cid},{}",
                 r.proto,
                 r.src,
                 r.sport,
@@ -272,7 +314,8 @@ impl<W: Write> Printer<W> {
                 r.rev_bytes,
                 r.tcp_flags,
                 r.rev_tcp_flags,
-                r.end
+                r.end,
+                csv_field(&iface)
             ),
             Format::Table => table_row(
                 &mut self.out,
@@ -293,6 +336,7 @@ impl<W: Write> Printer<W> {
                     &tcp_flag_text(r.proto, r.tcp_flags),
                     &tcp_flag_text(r.proto, r.rev_tcp_flags),
                     r.end.as_str(),
+                    &iface,
                 ],
             ),
         }
@@ -306,9 +350,18 @@ impl<W: Write> Printer<W> {
 
 /// Column widths of the table; a wider value (an IPv6 endpoint) pushes its line out rather
 /// than being cut. Negative: left-aligned.
-const TABLE_WIDTHS: [i8; 14] = [-23, 9, -5, 22, 22, 4, 4, 8, 8, 8, 8, -8, -8, -6];
+const TABLE_WIDTHS: [i8; 15] = [-23, 9, -5, 22, 22, 4, 4, 8, 8, 8, 8, -8, -8, -7, -6];
 
-fn table_row(out: &mut impl Write, cols: [&str; 14]) -> io::Result<()> {
+/// An interface name is the operator's text: quoted when it holds a comma or a quote.
+fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains([',', '"', '\n', '\r']) {
+        std::borrow::Cow::Owned(format!("\"{}\"", s.replace('"', "\"\"")))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
+fn table_row(out: &mut impl Write, cols: [&str; 15]) -> io::Result<()> {
     for (i, (col, w)) in cols.iter().zip(TABLE_WIDTHS).enumerate() {
         let sep = if i == 0 { "" } else { " " };
         let w = usize::from(w.unsigned_abs());
@@ -447,7 +500,7 @@ mod tests {
             .lines()
             .nth(1)
             .unwrap()
-            .ends_with(",fin,1:LQU9qZlK+B5F3KDmev6m5PMibrg="));
+            .ends_with(",fin,1:LQU9qZlK+B5F3KDmev6m5PMibrg=,0"));
     }
 
     #[test]
@@ -471,6 +524,38 @@ mod tests {
         assert!(lines[1].starts_with("2026-01-01 00:00:00.000 "));
         // Columns line up: every field of the header starts where the row's does.
         assert_eq!(lines[0].find("proto"), lines[1].find("tcp"));
+    }
+
+    #[test]
+    fn interface_names_are_printed_and_renumbered_across_segments() {
+        let mut p = Printer::new(Format::Csv, Vec::new());
+        let a = ["eth1".to_string(), "eth2".to_string()];
+        let b = ["eth2".to_string(), "x,y".to_string()];
+        // Segment b's index 0 is segment a's index 1: one name, one index.
+        assert_eq!(p.interface_index(&a, 0), 0);
+        assert_eq!(p.interface_index(&a, 1), 1);
+        assert_eq!(p.interface_index(&b, 0), 1);
+        assert_eq!(p.interface_index(&b, 1), 2);
+        // A segment without names (format 2, recovered): the number.
+        assert_eq!(p.interface_index(&[], 1), 3);
+        for (interface, text) in [
+            (0, ",eth1"),
+            (1, ",eth2"),
+            (2, ",\"x,y\""),
+            (3, ",1"),
+            (9, ",9"),
+        ] {
+            p.print(&FlowRecord {
+                interface,
+                ..sample()
+            })
+            .unwrap();
+            let out = String::from_utf8(p.out.clone()).unwrap();
+            assert!(out.trim_end().ends_with(text), "{out}");
+        }
+        let line = render(Format::Jsonl);
+        let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+        assert_eq!(v["interface"], "0");
     }
 
     #[test]

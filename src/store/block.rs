@@ -13,8 +13,10 @@ pub const BLOCK_HEADER_LEN: usize = 20;
 pub const MAX_BLOCK_RECORDS: usize = 65_536;
 /// zstd level used when none is configured.
 pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
-/// The only block codec so far: columns (codec 1 layout) compressed as one zstd frame.
+/// Format 2's codec: columns (codec 1 layout) compressed as one zstd frame. Still read.
 pub const CODEC_COLUMNS_ZSTD: u8 = 1;
+/// Format 3's codec, the one written: codec 1's columns plus the capture interface index.
+pub const CODEC_COLUMNS_IF_ZSTD: u8 = 2;
 
 /// What is wrong with a block; `offset` counts from the start of the block (its header), so the
 /// segment reader can add the block's file offset.
@@ -95,6 +97,7 @@ fn le_u32(b: &[u8], at: usize) -> u32 {
 /// block so that appending a record does not allocate.
 pub struct BlockEncoder {
     cctx: zstd::bulk::Compressor<'static>,
+    codec: u8,
     columns: ColumnEncoder,
     pending: Vec<FlowRecord>,
     min_first: Nanos,
@@ -123,6 +126,7 @@ impl BlockEncoder {
             .map_err(|e| berr(0, format!("zstd level {zstd_level}: {e}")))?;
         Ok(BlockEncoder {
             cctx,
+            codec: CODEC_COLUMNS_IF_ZSTD,
             columns: ColumnEncoder::new(),
             pending: Vec::new(),
             min_first: Nanos::MAX,
@@ -161,9 +165,12 @@ impl BlockEncoder {
             ));
         }
         self.raw.clear();
-        let hashes = self
-            .columns
-            .encode(&self.pending, &mut self.raw, &mut self.filter);
+        let hashes = self.columns.encode(
+            &self.pending,
+            self.codec == CODEC_COLUMNS_IF_ZSTD,
+            &mut self.raw,
+            &mut self.filter,
+        );
         self.payload.clear();
         self.payload
             .reserve(zstd::zstd_safe::compress_bound(self.raw.len()));
@@ -176,7 +183,7 @@ impl BlockEncoder {
             payload_len: self.payload.len() as u32,
             records: records as u32,
             raw_len: self.raw.len() as u32,
-            codec: CODEC_COLUMNS_ZSTD,
+            codec: self.codec,
             crc32c: 0,
         };
         header.crc32c = header.checksum(&self.payload);
@@ -258,12 +265,12 @@ impl BlockDecoder {
                 ),
             ));
         }
-        if h.codec != CODEC_COLUMNS_ZSTD {
+        if h.codec != CODEC_COLUMNS_ZSTD && h.codec != CODEC_COLUMNS_IF_ZSTD {
             return Err(berr(
                 12,
                 format!(
-                    "unknown block codec {} (this flowkeep reads codec {CODEC_COLUMNS_ZSTD}); \
-                     written by a newer flowkeep? upgrade flowkeep",
+                    "unknown block codec {} (this flowkeep reads codecs {CODEC_COLUMNS_ZSTD} and \
+                     {CODEC_COLUMNS_IF_ZSTD}); written by a newer flowkeep? upgrade flowkeep",
                     h.codec
                 ),
             ));
@@ -281,7 +288,8 @@ impl BlockDecoder {
                 format!("payload decompresses to {n} bytes, header says {raw_len}"),
             ));
         }
-        if let Err(reason) = columns::decode(&self.raw, records, out) {
+        let with_interface = h.codec == CODEC_COLUMNS_IF_ZSTD;
+        if let Err(reason) = columns::decode(&self.raw, records, with_interface, out) {
             out.clear();
             return Err(berr(BLOCK_HEADER_LEN, reason));
         }
@@ -299,6 +307,19 @@ pub fn encode_block_with_level(
     zstd_level: i32,
 ) -> Result<Vec<u8>, BlockError> {
     let mut enc = BlockEncoder::new(zstd_level)?;
+    for r in records {
+        enc.push(r);
+    }
+    let (bytes, _) = enc.finish()?;
+    Ok(bytes.to_vec())
+}
+
+/// A block as format 2 wrote it (codec 1, no interface column): for tests that old segments
+/// still read.
+#[cfg(test)]
+pub(crate) fn encode_block_codec1(records: &[FlowRecord]) -> Result<Vec<u8>, BlockError> {
+    let mut enc = BlockEncoder::new(DEFAULT_ZSTD_LEVEL)?;
+    enc.codec = CODEC_COLUMNS_ZSTD;
     for r in records {
         enc.push(r);
     }
@@ -401,14 +422,14 @@ pub(crate) mod tests {
             ),
             (any::<u16>(), any::<u16>(), arb_mac(), arb_mac()),
             (arb_u64(), arb_u64(), arb_u64(), arb_u64()),
-            (any::<u8>(), any::<u8>(), 0u8..5),
+            (any::<u8>(), any::<u8>(), 0u8..5, any::<u16>()),
         )
             .prop_map(
                 |(
                     (first, last, proto, src, dst, sport, dport),
                     (vlan, inner_vlan, src_mac, dst_mac),
                     (packets, bytes, rev_packets, rev_bytes),
-                    (tcp_flags, rev_tcp_flags, end),
+                    (tcp_flags, rev_tcp_flags, end, interface),
                 )| FlowRecord {
                     first,
                     last,
@@ -419,7 +440,7 @@ pub(crate) mod tests {
                     dport,
                     vlan,
                     inner_vlan,
-                    interface: 0,
+                    interface,
                     src_mac,
                     dst_mac,
                     packets,
@@ -523,17 +544,19 @@ pub(crate) mod tests {
         ) {
             let mut raw = Vec::new();
             let mut filter = Vec::new();
-            ColumnEncoder::new().encode(&recs, &mut raw, &mut filter);
+            ColumnEncoder::new().encode(&recs, true, &mut raw, &mut filter);
             let mut out = Vec::new();
             for (at, x) in flips {
                 let i = at.index(raw.len());
                 raw[i] ^= x | 1;
             }
-            let _ = columns::decode(&raw, recs.len(), &mut out);
-            let _ = columns::decode(&raw, recs.len() + extra, &mut out);
+            for with_interface in [true, false] {
+                let _ = columns::decode(&raw, recs.len(), with_interface, &mut out);
+                let _ = columns::decode(&raw, recs.len() + extra, with_interface, &mut out);
+            }
             let c = cut.index(raw.len());
             out.clear();
-            prop_assert!(columns::decode(&raw[..c], recs.len(), &mut out).is_err());
+            prop_assert!(columns::decode(&raw[..c], recs.len(), true, &mut out).is_err());
         }
     }
 
@@ -593,6 +616,34 @@ pub(crate) mod tests {
             decode_block(&encode_block(&recs).unwrap()).unwrap(),
             block_order(&recs)
         );
+    }
+
+    #[test]
+    fn interfaces_round_trip_and_format_2_blocks_read_as_interface_0() {
+        let recs: Vec<FlowRecord> = (0..600u64)
+            .map(|i| FlowRecord {
+                interface: [0, 1, 2, 300, u16::MAX][(i % 5) as usize],
+                ..sample(i)
+            })
+            .collect();
+        let block = encode_block(&recs).unwrap();
+        assert_eq!(block[12], CODEC_COLUMNS_IF_ZSTD);
+        assert_eq!(decode_block(&block).unwrap(), block_order(&recs));
+        let old = encode_block_codec1(&recs).unwrap();
+        assert_eq!(old[12], CODEC_COLUMNS_ZSTD);
+        let expect: Vec<FlowRecord> = block_order(&recs)
+            .into_iter()
+            .map(|r| FlowRecord { interface: 0, ..r })
+            .collect();
+        assert_eq!(decode_block(&old).unwrap(), expect);
+        // A codec byte that does not match the columns is damage, not a silent misreading.
+        for (mut b, codec) in [(block, CODEC_COLUMNS_ZSTD), (old, CODEC_COLUMNS_IF_ZSTD)] {
+            b[12] = codec;
+            let mut h = BlockHeader::parse(&b).unwrap();
+            h.crc32c = h.checksum(&b[BLOCK_HEADER_LEN..]);
+            b[16..20].copy_from_slice(&h.crc32c.to_le_bytes());
+            assert!(decode_block(&b).is_err());
+        }
     }
 
     #[test]

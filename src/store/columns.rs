@@ -12,11 +12,14 @@ use crate::record::{EndReason, FlowRecord, Mac};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// Columns in a codec-1 payload, each preceded by its `u32` byte length.
-pub const COLUMNS: usize = 18;
+/// Columns in a codec-1 payload (format 2), each preceded by its `u32` byte length.
+pub const COLUMNS_V1: usize = 18;
+/// Columns in a codec-2 payload (format 3): codec 1's, then the capture interface index.
+pub const COLUMNS: usize = 19;
 /// Upper bound of the uncompressed payload per record (sum over the columns of a record's
 /// largest contribution: 1 flags + 10 + 10 time varints + 1 proto + 8 ports/VLANs + 2 × (16 + 3)
-/// addresses + 2 × (6 + 3) MACs + 4 × 10 counters + 3 flag/reason bytes = 129), rounded up.
+/// addresses + 2 × (6 + 3) MACs + 4 × 10 counters + 3 flag/reason bytes + 2 interface = 131),
+/// rounded up.
 pub const MAX_BYTES_PER_RECORD: usize = 136;
 /// Fixed part of the payload: column lengths, the time column's exponent and base, and the
 /// three dictionaries' counts and widths.
@@ -176,10 +179,17 @@ impl ColumnEncoder {
         }
     }
 
-    /// Appends the codec-1 payload of `recs` to `out`; `recs.len()` must be at most
-    /// `MAX_BLOCK_RECORDS` (the caller checks). Also builds the address filter into `filter`
-    /// and returns its probe count.
-    pub fn encode(&mut self, recs: &[FlowRecord], out: &mut Vec<u8>, filter: &mut Vec<u8>) -> u8 {
+    /// Appends the codec-2 payload of `recs` to `out` (codec 1's columns when `with_interface`
+    /// is false, for tests of old segments); `recs.len()` must be at most `MAX_BLOCK_RECORDS`
+    /// (the caller checks). Also builds the address filter into `filter` and returns its probe
+    /// count.
+    pub fn encode(
+        &mut self,
+        recs: &[FlowRecord],
+        with_interface: bool,
+        out: &mut Vec<u8>,
+        filter: &mut Vec<u8>,
+    ) -> u8 {
         // Sorting by `first` turns the first-time column into small non-negative deltas; ties
         // keep their order of arrival.
         self.order.clear();
@@ -325,6 +335,14 @@ impl ColumnEncoder {
         for get in bytes {
             col.clear();
             col.extend(sorted().map(get));
+            put_col(out, col);
+        }
+        // Column 18 (codec 2): the capture interface index, byte-planar like the ports. One
+        // interface gives a column of zeros, which zstd reduces to a few bytes.
+        if with_interface {
+            col.clear();
+            col.extend(sorted().map(|r| r.interface as u8));
+            col.extend(sorted().map(|r| (r.interface >> 8) as u8));
             put_col(out, col);
         }
 
@@ -515,17 +533,23 @@ impl<'a, const W: usize> DictCol<'a, W> {
     }
 }
 
-/// Decodes a codec-1 payload of `n` records, appending them to `out` (which the caller clears on
-/// error).
-pub fn decode(raw: &[u8], n: usize, out: &mut Vec<FlowRecord>) -> Result<(), String> {
+/// Decodes a payload of `n` records, appending them to `out` (which the caller clears on
+/// error): codec 1 (format 2, no interface column: every record's interface is 0) or codec 2.
+pub fn decode(
+    raw: &[u8],
+    n: usize,
+    with_interface: bool,
+    out: &mut Vec<FlowRecord>,
+) -> Result<(), String> {
     let mut c = Cur::new(raw, "payload");
     let mut cols: [&[u8]; COLUMNS] = [&[]; COLUMNS];
-    for col in cols.iter_mut() {
+    let count = if with_interface { COLUMNS } else { COLUMNS_V1 };
+    for col in cols.iter_mut().take(count) {
         let len = c.u32()? as usize;
         *col = c.take(len)?;
     }
     c.end()?;
-    let [flags, firsts, durations, proto, sport, dport, vlan, ivlan, v4, v6, macs, pk, by, rpk, rby, tf, rtf, end] =
+    let [flags, firsts, durations, proto, sport, dport, vlan, ivlan, v4, v6, macs, pk, by, rpk, rby, tf, rtf, end, iface] =
         cols;
     let fixed = |col: &[u8], width: usize, what: &str| {
         if col.len() == n * width {
@@ -547,6 +571,9 @@ pub fn decode(raw: &[u8], n: usize, out: &mut Vec<FlowRecord>) -> Result<(), Str
         (ivlan, "inner VLAN"),
     ] {
         fixed(col, 2, what)?;
+    }
+    if with_interface {
+        fixed(iface, 2, "interface")?;
     }
     for (col, what) in [
         (tf, "TCP flags"),
@@ -650,7 +677,8 @@ pub fn decode(raw: &[u8], n: usize, out: &mut Vec<FlowRecord>) -> Result<(), Str
             dport: u16_at(dport, i),
             vlan: u16_at(vlan, i),
             inner_vlan: u16_at(ivlan, i),
-            interface: 0,
+            // An empty column (codec 1) reads as interface 0.
+            interface: u16_at(iface, i),
             src_mac,
             dst_mac,
             packets: a.varint()?,

@@ -1,6 +1,6 @@
 //! Lease blocks: DHCP lease observations kept in the same segments as the flows of their time
 //! (so the same partitions, retention, holds, verification and audit cover them). A lease block
-//! has the 20-byte block header of a record block with codec 2 and its own columns; its footer
+//! has the 20-byte block header of a record block with codec 3 and its own columns; its footer
 //! index entry has kind 1. Layout: `docs/FORMAT.md`, "Lease blocks".
 
 use super::block::{BlockError, BlockHeader, BLOCK_HEADER_LEN};
@@ -10,7 +10,7 @@ use crate::time::Nanos;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Block header codec of a lease block: lease columns compressed as one zstd frame.
-pub const CODEC_LEASES_ZSTD: u8 = 2;
+pub const CODEC_LEASES_ZSTD: u8 = 3;
 /// Footer index entry kinds (byte 37 of the entry).
 pub const KIND_FLOWS: u8 = 0;
 pub const KIND_LEASES: u8 = 1;
@@ -425,7 +425,7 @@ pub(crate) mod tests {
         // A record block where a lease block was expected is refused by codec.
         let flows = crate::store::encode_block(&[crate::store::block::tests::sample(1)]).unwrap();
         let e = decode_lease_block(&flows, &mut out).unwrap_err();
-        assert!(e.reason.contains("codec 1"), "{e}");
+        assert!(e.reason.contains("codec 2"), "{e}");
         // Columns rewritten by hand: wrong counts and leftovers are caught after the checksum.
         let reencode = |raw: Vec<u8>, n: u32| {
             let payload = zstd::bulk::compress(&raw, 3).unwrap();
@@ -619,6 +619,17 @@ pub(crate) mod tests {
             bytes[8..10].copy_from_slice(&2u16.to_le_bytes());
             let crc = crc32c::crc32c(&bytes[..60]);
             bytes[60..64].copy_from_slice(&crc.to_le_bytes());
+            // Format 2 footers end after the filters: drop the (empty) interface list, the
+            // last two footer bytes, and fix the trailer's length and checksum.
+            let n = bytes.len();
+            assert_eq!(bytes[n - 26..n - 24], [0, 0], "an empty interface list");
+            bytes.drain(n - 26..n - 24);
+            let n = bytes.len();
+            let footer_at = u64::from_le_bytes(bytes[n - 24..n - 16].try_into().unwrap()) as usize;
+            let footer_len = (n - 24 - footer_at) as u32;
+            bytes[n - 16..n - 12].copy_from_slice(&footer_len.to_le_bytes());
+            let footer_crc = crc32c::crc32c(&bytes[footer_at..n - 24]);
+            bytes[n - 12..n - 8].copy_from_slice(&footer_crc.to_le_bytes());
             std::fs::write(&path, &bytes).unwrap();
             path
         }

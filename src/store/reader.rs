@@ -32,6 +32,9 @@ pub struct SegmentInfo {
     pub bytes: u64,
     /// What the capture saw while the segment was open (all zero if unreadable).
     pub capture: CaptureStats,
+    /// Names of the interfaces its records' `interface` indexes refer to (format 3; empty for
+    /// format 2, recovered or unreadable segments).
+    pub interfaces: Vec<String>,
     /// Set when the segment's header or footer cannot be read: the segment is then unusable and
     /// the other fields hold only what its location says (partition start from the directory
     /// name, end = start, zero counts, first = last = partition start).
@@ -163,6 +166,7 @@ impl Store {
                     last: seg.totals.max_last,
                     bytes: seg.file_len,
                     capture: seg.capture,
+                    interfaces: seg.interfaces,
                     error: None,
                     path,
                 },
@@ -176,6 +180,7 @@ impl Store {
                     last: start,
                     bytes: std::fs::metadata(&path).map_or(0, |m| m.len()),
                     capture: CaptureStats::default(),
+                    interfaces: Vec::new(),
                     error: Some(e.to_string()),
                     path,
                 },
@@ -212,6 +217,19 @@ impl Store {
         addrs: Option<&[IpAddr]>,
         mut f: impl FnMut(Nanos, &FlowRecord) -> ControlFlow<()>,
     ) -> Result<ScanStats, StoreError> {
+        self.scan_with_interfaces(since, until, addrs, |p, _, r| f(p, r))
+    }
+
+    /// [`Store::scan_filtered`], also passing the interface names of the record's segment
+    /// (indexed by `FlowRecord::interface`; empty when the segment names none: format 2, a
+    /// segment sealed by recovery, or one still being written).
+    pub fn scan_with_interfaces(
+        &self,
+        since: Option<Nanos>,
+        until: Option<Nanos>,
+        addrs: Option<&[IpAddr]>,
+        mut f: impl FnMut(Nanos, &[String], &FlowRecord) -> ControlFlow<()>,
+    ) -> Result<ScanStats, StoreError> {
         let keys: Option<Vec<[u8; 16]>> = addrs.map(|a| a.iter().map(addr_key).collect());
         let wanted =
             |r: &FlowRecord| addrs.is_none_or(|a| a.contains(&r.src) || a.contains(&r.dst));
@@ -234,7 +252,7 @@ impl Store {
                     &mut buf,
                     &mut recs,
                     &mut stats,
-                    &mut f,
+                    &mut |p, r| f(p, &[], r),
                 ) {
                     Ok(OpenOutcome::Read) => continue,
                     Ok(OpenOutcome::Stopped) => return Ok(stats),
@@ -306,7 +324,7 @@ impl Store {
                 for r in &recs {
                     if overlaps(r.first, r.last) && wanted(r) {
                         stats.records += 1;
-                        if f(partition, r).is_break() {
+                        if f(partition, &seg.interfaces, r).is_break() {
                             return Ok(stats);
                         }
                     }

@@ -396,12 +396,12 @@ pub fn recover_temp(temp: &Path) -> Result<RecoveredSegment, StoreError> {
         len_before,
         len_after: 0,
     };
-    if read_temp_header(temp, &file)?.is_none() {
+    let Some(header) = read_temp_header(temp, &file)? else {
         report.torn_bytes = end_of_nonzero(temp, &file, 0, len_before)?;
         drop(file);
         remove_and_sync(temp)?;
         return Ok(report);
-    }
+    };
     // Killed after truncating but before renaming: the file is a whole sealed segment.
     if let Ok(seg) = SegmentFile::open(temp) {
         report.blocks = seg.entries.len() as u64;
@@ -459,6 +459,9 @@ pub fn recover_temp(temp: &Path) -> Result<RecoveredSegment, StoreError> {
         &filters,
         &totals(&scan.entries),
         &CaptureStats::default(),
+        // The names, like the statistics, died with the writer: a format-3 footer then lists
+        // none, and the records' interface indexes stay as they were.
+        (header.version >= 3).then_some(&[][..]),
         scan.end,
         &mut footer,
     );

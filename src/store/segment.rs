@@ -230,13 +230,42 @@ pub struct SegmentTotals {
     pub max_last: Nanos,
 }
 
+/// The longest interface name a footer keeps, in bytes (longer names are cut at a character
+/// boundary; Linux's own limit is 15).
+pub const MAX_INTERFACE_NAME: usize = 255;
+/// The most interface names a footer keeps: `FlowRecord::interface` is a u16.
+pub const MAX_INTERFACES: usize = u16::MAX as usize;
+
+/// The bytes of `name` a footer keeps: at most [`MAX_INTERFACE_NAME`], whole characters.
+fn stored_name(name: &str) -> &[u8] {
+    let mut end = name.len().min(MAX_INTERFACE_NAME);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name.as_bytes().get(..end).unwrap_or_default()
+}
+
+/// Bytes the format-3 interface list takes in the footer (`None`: a format-2 footer, none).
+pub fn interface_names_len(interfaces: Option<&[String]>) -> u64 {
+    interfaces.map_or(0, |names| {
+        2 + names
+            .iter()
+            .take(MAX_INTERFACES)
+            .map(|n| 1 + stored_name(n).len() as u64)
+            .sum::<u64>()
+    })
+}
+
 /// Footer then trailer, appended to `out`, for a footer that will start at `footer_offset`.
-/// `filters` is the concatenation of the entries' filters, in entry order.
+/// `filters` is the concatenation of the entries' filters, in entry order. `interfaces` names
+/// the records' interface indexes (format 3); `None` writes a format-2 footer, for recovering a
+/// segment an older writer started.
 pub fn encode_footer_and_trailer(
     entries: &[BlockEntry],
     filters: &[u8],
     totals: &SegmentTotals,
     capture: &CaptureStats,
+    interfaces: Option<&[String]>,
     footer_offset: u64,
     out: &mut Vec<u8>,
 ) {
@@ -257,6 +286,17 @@ pub fn encode_footer_and_trailer(
         out.extend_from_slice(&[e.filter_hashes, e.kind, 0, 0]);
     }
     out.extend_from_slice(filters);
+    if let Some(names) = interfaces {
+        let names = names
+            .get(..names.len().min(MAX_INTERFACES))
+            .unwrap_or_default();
+        out.extend_from_slice(&(names.len() as u16).to_le_bytes());
+        for n in names {
+            let b = stored_name(n);
+            out.push(b.len() as u8);
+            out.extend_from_slice(b);
+        }
+    }
     let footer_len = out.len() - start;
     let crc = crc32c::crc32c(&out[start..]);
     out.extend_from_slice(&footer_offset.to_le_bytes());
@@ -291,6 +331,9 @@ pub struct SegmentFile {
     pub header: SegmentHeader,
     pub totals: SegmentTotals,
     pub capture: CaptureStats,
+    /// Names of the interfaces the records' `interface` indexes refer to, in index order;
+    /// empty for format 2 and for segments sealed by crash recovery.
+    pub interfaces: Vec<String>,
     pub entries: Vec<BlockEntry>,
     pub file_len: u64,
     /// File offset of each entry's filter (parallel to `entries`).
@@ -318,12 +361,14 @@ impl SegmentFile {
             capture,
             entries,
             filter_at,
+            interfaces,
         } = parse_footer(path, &map, header.version)?;
         Ok(SegmentFile {
             path: path.to_path_buf(),
             header,
             totals,
             capture,
+            interfaces,
             entries,
             filter_at,
             file_len: map.len() as u64,
@@ -366,6 +411,43 @@ struct Footer {
     capture: CaptureStats,
     entries: Vec<BlockEntry>,
     filter_at: Vec<usize>,
+    interfaces: Vec<String>,
+}
+
+/// The format-3 interface list that fills `b` exactly.
+fn parse_interface_names(b: &[u8]) -> Result<Vec<String>, String> {
+    let count = match b {
+        [lo, hi, ..] => usize::from(u16::from_le_bytes([*lo, *hi])),
+        _ => return Err("footer ends before its interface list".into()),
+    };
+    let mut rest = b.get(2..).unwrap_or_default();
+    // Each name takes at least its length byte: the count is backed by bytes in the file.
+    if count > rest.len() {
+        return Err(format!(
+            "interface list claims {count} names in {} bytes",
+            rest.len()
+        ));
+    }
+    let mut names = Vec::with_capacity(count);
+    for i in 0..count {
+        let (len, tail) = rest
+            .split_first()
+            .ok_or_else(|| format!("interface name {i} is cut off"))?;
+        let name = tail
+            .get(..usize::from(*len))
+            .ok_or_else(|| format!("interface name {i} is cut off"))?;
+        let name =
+            std::str::from_utf8(name).map_err(|_| format!("interface name {i} is not UTF-8"))?;
+        names.push(name.to_string());
+        rest = tail.get(usize::from(*len)..).unwrap_or_default();
+    }
+    if !rest.is_empty() {
+        return Err(format!(
+            "{} bytes after the interface list at the end of the footer",
+            rest.len()
+        ));
+    }
+    Ok(names)
 }
 
 fn parse_footer(path: &Path, map: &[u8], version: u16) -> Result<Footer, StoreError> {
@@ -548,6 +630,14 @@ fn parse_footer(path: &Path, map: &[u8], version: u16) -> Result<Footer, StoreEr
         max_last = max_last.max(e.max_last);
         entries.push(e);
     }
+    // Format 3: the interface names fill the rest of the footer.
+    let mut interfaces = Vec::new();
+    if version >= 3 && next_filter <= t_off {
+        let names = map.get(next_filter..t_off).unwrap_or_default();
+        interfaces = parse_interface_names(names)
+            .map_err(|reason| StoreError::corrupt(path, next_filter as u64, reason))?;
+        next_filter = t_off;
+    }
     if next_filter != t_off {
         return Err(StoreError::corrupt(
             path,
@@ -573,6 +663,7 @@ fn parse_footer(path: &Path, map: &[u8], version: u16) -> Result<Footer, StoreEr
         capture,
         entries,
         filter_at,
+        interfaces,
     })
 }
 
@@ -603,19 +694,134 @@ mod tests {
                 min_first: 1,
                 max_last: 2,
             };
-            let mut out = Vec::new();
-            encode_footer_and_trailer(
-                &entries,
-                &filters,
-                &t,
-                &CaptureStats::default(),
-                64,
-                &mut out,
-            );
-            assert_eq!(
-                out.len() as u64,
-                footer_and_trailer_len(n) + filters.len() as u64
-            );
+            let names = ["eth1".to_string(), "é".repeat(200), String::new()];
+            for interfaces in [None, Some(&[][..]), Some(&names[..])] {
+                let mut out = Vec::new();
+                encode_footer_and_trailer(
+                    &entries,
+                    &filters,
+                    &t,
+                    &CaptureStats::default(),
+                    interfaces,
+                    64,
+                    &mut out,
+                );
+                assert_eq!(
+                    out.len() as u64,
+                    footer_and_trailer_len(n)
+                        + filters.len() as u64
+                        + interface_names_len(interfaces)
+                );
+            }
         }
+    }
+
+    /// A one-block segment file as format `version` lays it out.
+    fn segment_file(version: u16, interfaces: Option<&[String]>) -> (tempfile::TempDir, PathBuf) {
+        use super::super::block::{encode_block, encode_block_codec1, tests::sample};
+        use crate::record::FlowRecord;
+        let recs: Vec<FlowRecord> = (0..10u64)
+            .map(|i| FlowRecord {
+                interface: (i % 2) as u16,
+                ..sample(i)
+            })
+            .collect();
+        let block = if version >= 3 {
+            encode_block(&recs).unwrap()
+        } else {
+            encode_block_codec1(&recs).unwrap()
+        };
+        let header = SegmentHeader {
+            version,
+            writer_id: 0,
+            partition_start: 0,
+            partition_end: i64::MAX,
+            sequence: 0,
+            zstd_level: 3,
+        };
+        let entry = BlockEntry {
+            offset: HEADER_LEN as u64,
+            len: block.len() as u32,
+            records: recs.len() as u32,
+            min_first: recs.iter().map(|r| r.first).min().unwrap(),
+            max_last: recs.iter().map(|r| r.last).max().unwrap(),
+            filter_len: 0,
+            filter_hashes: 0,
+            kind: KIND_FLOWS,
+        };
+        let mut file = header.encode().to_vec();
+        file.extend_from_slice(&block);
+        let totals = SegmentTotals {
+            records: 10,
+            min_first: entry.min_first,
+            max_last: entry.max_last,
+            leases: 0,
+        };
+        let at = file.len() as u64;
+        let mut footer = Vec::new();
+        let stats = CaptureStats::default();
+        encode_footer_and_trailer(&[entry], &[], &totals, &stats, interfaces, at, &mut footer);
+        file.extend_from_slice(&footer);
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("seg-0-0.fks");
+        std::fs::write(&path, file).unwrap();
+        (d, path)
+    }
+
+    #[test]
+    fn format_3_names_interfaces_and_format_2_still_reads() {
+        let names = vec!["eth1".to_string(), "mirror-2".to_string()];
+        let (_d, path) = segment_file(3, Some(&names));
+        let seg = SegmentFile::open(&path).unwrap();
+        assert_eq!(seg.interfaces, names);
+        let recs = super::super::decode_block(seg.block(&seg.entries[0]).unwrap()).unwrap();
+        assert_eq!(recs.iter().filter(|r| r.interface == 1).count(), 5);
+
+        let (_d, path) = segment_file(2, None);
+        let seg = SegmentFile::open(&path).unwrap();
+        assert_eq!(seg.header.version, 2);
+        assert!(seg.interfaces.is_empty());
+        let recs = super::super::decode_block(seg.block(&seg.entries[0]).unwrap()).unwrap();
+        assert!(recs.iter().all(|r| r.interface == 0));
+
+        // A format-2 footer under a format-3 header lacks the list: refused, not misread.
+        let (_d, path) = segment_file(3, None);
+        let e = SegmentFile::open(&path).err().unwrap().to_string();
+        assert!(e.contains("interface list"), "{e}");
+        // And a format-3 footer under a format-2 header has bytes left over.
+        let (_d, path) = segment_file(2, Some(&names));
+        assert!(SegmentFile::open(&path).is_err());
+    }
+
+    #[test]
+    fn interface_names_round_trip_cut_at_a_character_boundary() {
+        let long = "é".repeat(200);
+        let names = vec!["eth1".to_string(), long.clone(), String::new()];
+        let mut out = Vec::new();
+        let count = names.len() as u16;
+        out.extend_from_slice(&count.to_le_bytes());
+        for n in &names {
+            let b = stored_name(n);
+            out.push(b.len() as u8);
+            out.extend_from_slice(b);
+        }
+        let back = parse_interface_names(&out).unwrap();
+        assert_eq!(back[0], "eth1");
+        // 255 bytes would split a two-byte character: 254 are kept.
+        assert_eq!(back[1], "é".repeat(127));
+        assert_eq!(back[2], "");
+        assert_eq!(out.len() as u64, interface_names_len(Some(&names)));
+        for cut in 0..out.len() {
+            assert!(parse_interface_names(&out[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut longer = out.clone();
+        longer.push(0);
+        assert!(parse_interface_names(&longer).is_err());
+        assert!(parse_interface_names(&[0xff, 0xff, 1])
+            .unwrap_err()
+            .contains("claims 65535 names"));
+        assert!(parse_interface_names(&[1, 0, 2, 0xc3, 0x28])
+            .unwrap_err()
+            .contains("not UTF-8"));
     }
 }

@@ -8,8 +8,9 @@ use super::lock::{lock_for_writing, Acquired, StoreLock};
 use super::recover::{recover_locked, Recovery};
 use super::segment::CAPTURE_MACS_NOT_STORED;
 use super::segment::{
-    encode_footer_and_trailer, footer_and_trailer_len, BlockEntry, CaptureStats, SegmentHeader,
-    SegmentTotals, HEADER_LEN, SEGMENT_EXT, TEMP_SUFFIX,
+    encode_footer_and_trailer, footer_and_trailer_len, interface_names_len, BlockEntry,
+    CaptureStats, SegmentHeader, SegmentTotals, HEADER_LEN, MAX_INTERFACES, SEGMENT_EXT,
+    TEMP_SUFFIX,
 };
 use super::{
     check_marker, partition_dir_name, sync_dir, write_marker, StoreError, FORMAT_VERSION,
@@ -125,6 +126,12 @@ impl WriterConfig {
             return Err(StoreError::Config(
                 "max_segment_bytes must be positive".into(),
             ));
+        }
+        if self.interfaces.len() > MAX_INTERFACES {
+            return Err(StoreError::Config(format!(
+                "{} interfaces, a segment names at most {MAX_INTERFACES}",
+                self.interfaces.len()
+            )));
         }
         Ok(())
     }
@@ -274,6 +281,8 @@ struct OpenSegment {
     capture: CaptureStats,
     /// Lease observations for the next lease block (DHCP is rare: a plain list will do).
     leases: Vec<LeaseObservation>,
+    /// Footer bytes the interface names take, kept free with the rest of the footer.
+    names_len: u64,
 }
 
 pub struct StoreWriter {
@@ -604,6 +613,7 @@ impl StoreWriter {
             filters: Vec::new(),
             capture,
             leases: Vec::new(),
+            names_len: interface_names_len(Some(&self.cfg.interfaces)),
         })
     }
 
@@ -661,6 +671,7 @@ impl StoreWriter {
             &seg.filters,
             &totals,
             &seg.capture,
+            Some(&self.cfg.interfaces),
             seg.out.pos,
             &mut self.footer,
         );
@@ -722,7 +733,8 @@ fn flush_block(
         }
     };
     let footer_room = footer_and_trailer_len(seg.entries.len() + 1)
-        + (seg.filters.len() + summary.filter.len()) as u64;
+        + (seg.filters.len() + summary.filter.len()) as u64
+        + seg.names_len;
     let offset = match seg.out.append_block(bytes, footer_room) {
         Ok(at) => at,
         Err(e) => {
