@@ -148,7 +148,16 @@ impl Nfcapd {
             .unwrap();
         assert!(status.success());
         self.child.wait().unwrap();
-        let log: Vec<String> = self.log.try_iter().collect();
+        // The stderr reader may still be forwarding nfcapd's last lines (its statistics, printed
+        // on exit): read until it reaches end of file and drops its sender.
+        let mut log = Vec::new();
+        loop {
+            match self.log.recv_timeout(PATIENCE) {
+                Ok(line) => log.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!("nfcapd's stderr stayed open"),
+            }
+        }
         let files: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
             .unwrap()
             .map(|e| e.unwrap().path())
