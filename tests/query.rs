@@ -213,11 +213,16 @@ fn community_id_is_in_every_csv_and_jsonl_record() {
         store.path().to_str().unwrap(),
     ]);
     let csv = text(&out.stdout);
-    assert!(csv.lines().next().unwrap().ends_with(",end,community_id"));
     assert!(csv
         .lines()
-        .skip(1)
-        .all(|l| l.rsplit(',').next().unwrap().starts_with("1:")));
+        .next()
+        .unwrap()
+        .ends_with(",end,community_id,interface"));
+    // Replay names no interface: the last column is the number 0.
+    assert!(csv.lines().skip(1).all(|l| {
+        let mut cols = l.rsplit(',');
+        cols.next() == Some("0") && cols.next().is_some_and(|c| c.starts_with("1:"))
+    }));
 }
 
 fn stats(store: &Path, by: &str, order: &str, top: &str, extra: &[&str]) -> Vec<Value> {

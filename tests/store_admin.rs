@@ -47,6 +47,9 @@ fn replayed(files: &[&str]) -> tempfile::TempDir {
         store.to_str().unwrap().into(),
         "--partition".into(),
         "1m".into(),
+        // One writer, so one segment per partition: the expectations below count segments.
+        "--workers".into(),
+        "1".into(),
     ];
     args.extend(
         files
