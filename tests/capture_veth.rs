@@ -5,6 +5,7 @@
 //! installs both); skipped, saying why, otherwise.
 
 use std::io::{BufRead, BufReader, Read};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -12,7 +13,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 mod common;
-use common::{add_reference, fixtures, pair_totals, records, PairTotals, BIN};
+#[path = "common/leases.rs"]
+mod leases;
+use common::{add_reference, fixtures, pair_totals, records, reference, PairTotals, BIN};
 /// Only a guard against a hung capture: every wait below ends on an event, not on time.
 const EVENT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -710,4 +713,179 @@ fn a_direction_filter_is_warned_about() {
         cap.preamble
     );
     cap.stop();
+}
+
+/// Frames of a capture file that a BPF filter passes, by libpcap (as the capture's handles
+/// filter the same frames off the wire).
+fn frames_passing(file: &str, filter: &str) -> u64 {
+    let mut cap = pcap::Capture::from_file(fixtures().join(file)).unwrap();
+    cap.filter(filter, true).unwrap();
+    let mut n = 0;
+    while cap.next_packet().is_ok() {
+        n += 1;
+    }
+    n
+}
+
+/// "LABEL received R, dropped D, interface dropped I" from the summary.
+fn handle_counts(summary: &str, label: &str) -> [u64; 3] {
+    let line = summary
+        .lines()
+        .find_map(|l| l.strip_prefix(label))
+        .unwrap_or_else(|| panic!("no '{label}' line: {summary}"));
+    let nums: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    nums.try_into()
+        .unwrap_or_else(|n| panic!("{label}: {n:?}: {summary}"))
+}
+
+/// At the default snap length (128 bytes, which cuts every DHCP message) the second, DHCP-only
+/// handle still stores every lease observation tshark reads in the captures, while the flows
+/// count each packet once (the l3 reference) and the main handle's cut copies are not parsed.
+#[test]
+fn leases_are_stored_from_live_capture_at_the_default_snap_length() {
+    if let Some(why) = skip_reason() {
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    // The fixtures with DHCP whose frames are whole and Ethernet (tcpreplay sends those as
+    // they are); leases.tsv is tshark's reading of each.
+    let files = [
+        "nDPI__1kxun.pcap",
+        "nDPI__android.pcap",
+        "nDPI__iphone.pcap",
+        "tcpdump__dhcp-rfc3004.pcap",
+        "tcpdump__dhcp-rfc4388.pcap",
+        "tcpdump__dhcpv4v6-rfc5970-rfc8572.pcap",
+        "tcpdump__dhcpv6-ia-na.pcap",
+        "tcpdump__dhcpv6-ia-pd.pcap",
+    ];
+    let wire = Wire::new();
+    let store = store_for("nobody");
+    let cap = Capture::start(&wire.outside, store.path(), &[]);
+    assert!(
+        cap.preamble.iter().any(|l| l.contains("DHCP read whole")),
+        "{:?}",
+        cap.preamble
+    );
+    let mut sent = 0;
+    let mut dhcp_sent = 0;
+    let mut expected_flows = PairTotals::new();
+    // Live times are the wire's, not the files': observations are compared without them.
+    let mut expected_leases = Vec::new();
+    let mut malformed = 0;
+    for f in files {
+        sent += wire.replay(f);
+        dhcp_sent += frames_passing(f, flowkeep::capture::DHCP_FILTER);
+        add_reference(&mut expected_flows, f);
+        let rows = leases::rows(f);
+        malformed += leases::malformed(&rows);
+        expected_leases.extend(leases::expected(&rows).into_iter().map(untimed));
+    }
+    let summary = cap.stop();
+    check(
+        &summary,
+        sent,
+        &expected_flows,
+        &stored_totals(store.path()),
+    );
+    let [received, dropped, if_dropped] = handle_counts(&summary, "dhcp handle");
+    eprintln!("{dhcp_sent} DHCP-port frames sent; DHCP handle received {received}, dropped {dropped}+{if_dropped}");
+    assert_eq!((dropped, if_dropped), (0, 0), "{summary}");
+    assert_eq!(received, dhcp_sent, "{summary}");
+
+    let stored = leases::stored(store.path());
+    let mut got: Vec<_> = stored.iter().map(leases::key).map(untimed).collect();
+    got.sort();
+    expected_leases.sort();
+    eprintln!("{} lease observations stored", got.len());
+    assert_eq!(got, expected_leases);
+    // The captures hold this much DHCP: a guard against a silently empty comparison.
+    assert!(got.len() >= 45, "{}", got.len());
+    // Every DHCP message was parsed from the whole copy, but those tshark calls malformed;
+    // the cut ones were not tried.
+    assert!(
+        summary.contains(&format!(
+            "dhcp leases    {} observations stored, {malformed} DHCP packets not parsed",
+            got.len()
+        )),
+        "{summary}"
+    );
+
+    // who-had answers from them: the last DHCPv4 ACK is the holder of its address just after.
+    let ack = stored
+        .iter()
+        .filter(|l| !l.v6 && l.message == 5)
+        .max_by_key(|l| l.time)
+        .expect("an ACK");
+    let out = Command::new(BIN)
+        .args(["who-had", "--format", "jsonl", "--store"])
+        .arg(store.path())
+        .arg(ack.address.to_string())
+        .arg("--at")
+        .arg(flowkeep::time::format_rfc3339(ack.time + 1))
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["source"], "dhcp", "{v}");
+    assert_eq!(
+        v["mac"].as_str().map(str::to_string),
+        ack.client_mac.as_ref().map(flowkeep::record::format_mac),
+        "{v}"
+    );
+}
+
+/// With --no-dhcp-handle only the main handle captures: DHCP cut by the snap length gives no
+/// observation, and each cut message is counted as not parsed.
+#[test]
+fn without_the_dhcp_handle_the_default_snap_length_records_no_lease() {
+    if let Some(why) = skip_reason() {
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    let file = "tcpdump__dhcp-rfc4388.pcap";
+    let wire = Wire::new();
+    let store = store_for("nobody");
+    let cap = Capture::start(&wire.outside, store.path(), &["--no-dhcp-handle"]);
+    assert!(
+        !cap.preamble.iter().any(|l| l.contains("DHCP read whole")),
+        "{:?}",
+        cap.preamble
+    );
+    let sent = wire.replay(file);
+    let summary = cap.stop();
+    check(
+        &summary,
+        sent,
+        &reference(file),
+        &stored_totals(store.path()),
+    );
+    assert!(!summary.contains("dhcp handle"), "{summary}");
+    assert!(leases::stored(store.path()).is_empty());
+    let dhcp = frames_passing(file, flowkeep::capture::DHCP_FILTER);
+    assert!(dhcp > 0);
+    assert!(
+        summary.contains(&format!(
+            "dhcp leases    0 observations stored, {dhcp} DHCP packets not parsed"
+        )),
+        "{summary}"
+    );
+}
+
+/// A lease observation without its time (`leases::Key` less its first field).
+type Untimed = (
+    bool,
+    u8,
+    IpAddr,
+    Option<String>,
+    Option<u32>,
+    Option<String>,
+    Option<IpAddr>,
+);
+
+fn untimed(k: leases::Key) -> Untimed {
+    (k.1, k.2, k.3, k.4, k.5, k.6, k.7)
 }

@@ -1,6 +1,6 @@
 //! Live capture from a network interface through libpcap.
 
-use super::{CaptureError, LinkType, Next, Packet, PacketSource, SourceStats};
+use super::{CaptureError, LinkType, Next, Packet, PacketSource, PacketUse, SourceStats};
 use crate::time::{Nanos, NANOS_PER_SEC};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use std::cell::{Cell, RefCell};
@@ -21,7 +21,21 @@ pub struct LiveConfig {
     pub filter: Option<String>,
     /// Read timeout: `next_packet` returns `Idle` after this long without packets.
     pub timeout_ms: i32,
+    /// In a [`LiveSet`], open a second handle for DHCP when `snaplen` would cut its messages
+    /// (below [`DHCP_WHOLE_FROM`]): see [`LiveConfig::dhcp_handle_config`].
+    pub dhcp_handle: bool,
 }
+
+/// Snap length of the DHCP handle: a whole Ethernet frame at a 1500-byte MTU, with VLAN tags.
+pub const DHCP_SNAPLEN: u32 = 2048;
+/// From this snap length on, the main handle keeps DHCP messages whole (they are at most 576
+/// bytes unless a client announces more, and rarely longer than a few hundred): no DHCP handle.
+pub const DHCP_WHOLE_FROM: u32 = 1500;
+/// Kernel ring of the DHCP handle: DHCP is a few packets per client per lease time, so a small
+/// ring absorbs any burst of it.
+pub const DHCP_BUFFER: u32 = 2 << 20;
+/// What the DHCP handle captures: DHCPv4 and DHCPv6 ports, as `decode::dhcp` reads them.
+pub const DHCP_FILTER: &str = "udp and (port 67 or port 68 or port 546 or port 547)";
 
 impl Default for LiveConfig {
     fn default() -> Self {
@@ -32,7 +46,32 @@ impl Default for LiveConfig {
             buffer_bytes: 256 << 20,
             filter: None,
             timeout_ms: 200,
+            dhcp_handle: true,
         }
+    }
+}
+
+impl LiveConfig {
+    /// The DHCP handle's configuration for this interface, or `None` when none is needed (the
+    /// snap length keeps DHCP whole) or wanted. It sees only DHCP ports, of what the operator's
+    /// filter lets through, in whole frames.
+    pub fn dhcp_handle_config(&self) -> Option<LiveConfig> {
+        if !self.dhcp_handle || self.snaplen >= DHCP_WHOLE_FROM {
+            return None;
+        }
+        let filter = match &self.filter {
+            Some(f) if !f.trim().is_empty() => format!("({f}) and ({DHCP_FILTER})"),
+            _ => DHCP_FILTER.to_string(),
+        };
+        Some(LiveConfig {
+            interface: self.interface.clone(),
+            snaplen: DHCP_SNAPLEN,
+            promisc: self.promisc,
+            buffer_bytes: DHCP_BUFFER,
+            filter: Some(filter),
+            timeout_ms: self.timeout_ms,
+            dhcp_handle: false,
+        })
     }
 }
 
@@ -247,18 +286,27 @@ const FAIR_RUN: u32 = 256;
 /// locks, and one reader already moves several million packets per second, more than a
 /// 2-core machine's workers can take.
 pub struct LiveSet {
+    /// The main handles, one per interface in index order, then the DHCP handles.
     sources: Vec<LiveSource>,
+    /// How many of `sources` are main handles.
+    mains: usize,
+    /// For each source, the index of its interface.
+    owner: Vec<u16>,
+    /// Which interfaces have a DHCP handle, by index.
+    has_dhcp: Vec<bool>,
     /// Whose turn it is, and how many packets it has handed over in a row.
     turn: usize,
     run: u32,
-    /// Index of the interface the last packet came from.
-    last: u16,
+    /// The source the last packet came from.
+    last: usize,
     timeout: Timespec,
     failed: bool,
 }
 
 impl LiveSet {
-    /// Opens every interface (in order: the index is the interface's number in the store).
+    /// Opens every interface (in order: the index is the interface's number in the store), and
+    /// the DHCP handles their configurations ask for. Every handle is open when this returns,
+    /// so privileges can be dropped after it.
     pub fn open(cfgs: &[LiveConfig]) -> Result<LiveSet, CaptureError> {
         let Some(first) = cfgs.first() else {
             return Err(CaptureError::Live {
@@ -284,10 +332,32 @@ impl LiveSet {
                 });
             }
         }
-        let sources = cfgs
+        let mut sources = cfgs
             .iter()
             .map(LiveSource::open)
             .collect::<Result<Vec<_>, _>>()?;
+        let mains = sources.len();
+        // cfgs.len() ≤ u16::MAX, checked above.
+        let mut owner: Vec<u16> = (0..mains).map(|i| i as u16).collect();
+        let mut has_dhcp = vec![false; mains];
+        for (i, c) in cfgs.iter().enumerate() {
+            if let Some(dc) = c.dhcp_handle_config() {
+                let src = LiveSource::open(&dc).map_err(|e| match e {
+                    CaptureError::Live { interface, reason } => CaptureError::Live {
+                        interface,
+                        reason: format!(
+                            "DHCP handle (whole DHCP frames; --no-dhcp-handle goes without): {reason}"
+                        ),
+                    },
+                    other => other,
+                })?;
+                sources.push(src);
+                owner.push(i as u16);
+                if let Some(h) = has_dhcp.get_mut(i) {
+                    *h = true;
+                }
+            }
+        }
         let timeout = sources.first().map_or(
             Timespec {
                 tv_sec: 0,
@@ -297,6 +367,9 @@ impl LiveSet {
         );
         Ok(LiveSet {
             sources,
+            mains,
+            owner,
+            has_dhcp,
             turn: 0,
             run: 0,
             last: 0,
@@ -307,17 +380,46 @@ impl LiveSet {
 
     /// The interface names, in index order.
     pub fn interfaces(&self) -> impl Iterator<Item = &str> {
-        self.sources.iter().map(LiveSource::interface)
+        self.main_sources().iter().map(LiveSource::interface)
     }
 
-    /// Each interface's libpcap counters since open, in index order.
+    /// Each interface's libpcap counters since open (its main handle), in index order.
     pub fn interface_stats(&self) -> Vec<SourceStats> {
-        self.sources.iter().map(PacketSource::stats).collect()
+        self.main_sources()
+            .iter()
+            .map(PacketSource::stats)
+            .collect()
     }
+
+    /// The DHCP handles' libpcap counters since open, summed; `None` when none is open.
+    pub fn dhcp_stats(&self) -> Option<SourceStats> {
+        let dhcp = self.sources.get(self.mains..).unwrap_or_default();
+        (!dhcp.is_empty()).then(|| sum_stats(dhcp))
+    }
+
+    fn main_sources(&self) -> &[LiveSource] {
+        self.sources.get(..self.mains).unwrap_or_default()
+    }
+}
+
+fn sum_stats(sources: &[LiveSource]) -> SourceStats {
+    let mut total = SourceStats::default();
+    for s in sources {
+        let st = s.stats();
+        total.received += st.received;
+        total.dropped_kernel += st.dropped_kernel;
+        total.dropped_interface += st.dropped_interface;
+    }
+    total
 }
 
 impl PacketSource for LiveSet {
     fn next_packet(&mut self) -> Result<Next<'_>, CaptureError> {
+        let mut usage = PacketUse::FlowsAndLeases;
+        self.next_packet_for(&mut usage)
+    }
+
+    fn next_packet_for(&mut self, usage: &mut PacketUse) -> Result<Next<'_>, CaptureError> {
         let n = self.sources.len();
         loop {
             if self.failed {
@@ -356,8 +458,14 @@ impl PacketSource for LiveSet {
                     self.turn = i;
                     self.run = 1;
                 }
-                // i < n ≤ u16::MAX, checked at open.
-                self.last = i as u16;
+                self.last = i;
+                *usage = if i >= self.mains {
+                    PacketUse::Leases
+                } else if self.has_dhcp.get(i).copied().unwrap_or(false) {
+                    PacketUse::Flows
+                } else {
+                    PacketUse::FlowsAndLeases
+                };
                 return match self.sources.get(i) {
                     Some(src) => Ok(Next::Packet(src.packet(ts, wire_len))),
                     None => Ok(Next::End),
@@ -385,20 +493,14 @@ impl PacketSource for LiveSet {
         }
     }
 
-    /// Totals over the interfaces.
+    /// Totals over the interfaces' main handles: the DHCP handles' frames are copies of
+    /// frames these count (see `dhcp_stats`).
     fn stats(&self) -> SourceStats {
-        let mut total = SourceStats::default();
-        for s in &self.sources {
-            let st = s.stats();
-            total.received += st.received;
-            total.dropped_kernel += st.dropped_kernel;
-            total.dropped_interface += st.dropped_interface;
-        }
-        total
+        sum_stats(self.main_sources())
     }
 
     fn interface(&self) -> u16 {
-        self.last
+        self.owner.get(self.last).copied().unwrap_or(0)
     }
 }
 
@@ -467,6 +569,50 @@ mod tests {
         assert_eq!(c.buffer_bytes, 256 * 1024 * 1024);
         assert_eq!(c.timeout_ms, 200);
         assert_eq!(c.filter, None);
+        assert!(c.dhcp_handle);
+    }
+
+    #[test]
+    fn a_dhcp_handle_only_below_a_whole_frame_snap_length_and_within_the_filter() {
+        let main = LiveConfig {
+            interface: "eth1".into(),
+            ..LiveConfig::default()
+        };
+        let d = main
+            .dhcp_handle_config()
+            .expect("default snap length cuts DHCP");
+        assert_eq!(d.interface, "eth1");
+        assert_eq!(d.snaplen, DHCP_SNAPLEN);
+        assert_eq!(d.buffer_bytes, DHCP_BUFFER);
+        assert_eq!(d.filter.as_deref(), Some(DHCP_FILTER));
+        assert!(
+            !d.dhcp_handle,
+            "a DHCP handle has no DHCP handle of its own"
+        );
+        assert_eq!(d.dhcp_handle_config(), None);
+        let filtered = LiveConfig {
+            filter: Some("net 10.0.0.0/8 or vlan".into()),
+            ..main.clone()
+        };
+        assert_eq!(
+            filtered.dhcp_handle_config().and_then(|d| d.filter),
+            Some(format!("(net 10.0.0.0/8 or vlan) and ({DHCP_FILTER})"))
+        );
+        let whole = LiveConfig {
+            snaplen: DHCP_WHOLE_FROM,
+            ..main.clone()
+        };
+        assert_eq!(whole.dhcp_handle_config(), None);
+        let just_below = LiveConfig {
+            snaplen: DHCP_WHOLE_FROM - 1,
+            ..main.clone()
+        };
+        assert!(just_below.dhcp_handle_config().is_some());
+        let off = LiveConfig {
+            dhcp_handle: false,
+            ..main
+        };
+        assert_eq!(off.dhcp_handle_config(), None);
     }
 
     #[test]

@@ -9,7 +9,7 @@ pub mod file;
 pub mod live;
 
 pub use file::{open_file, FileSource, MAX_CAPLEN};
-pub use live::{LiveConfig, LiveSet, LiveSource};
+pub use live::{LiveConfig, LiveSet, LiveSource, DHCP_FILTER, DHCP_SNAPLEN};
 
 /// A link-layer header type (LINKTYPE_* number), with any FCS/reserved upper bits masked off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -52,6 +52,20 @@ pub enum Next<'a> {
     End,
 }
 
+/// What the reader does with a packet. Live capture keeps a short snap length that cuts DHCP
+/// messages, so each interface has a second, DHCP-only handle with whole frames: its copies go
+/// to the lease parser only, and the main handle's (cut) copies to the flows only.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PacketUse {
+    /// Flows, and leases if it is DHCP: files, and live handles whose snap length keeps DHCP.
+    #[default]
+    FlowsAndLeases,
+    /// Flows only: the main handle of an interface that has a lease handle.
+    Flows,
+    /// Leases only: the lease handle's copy of a frame its main handle also delivers.
+    Leases,
+}
+
 /// Counters a live source reports (libpcap's `pcap_stats`); files report zeros.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SourceStats {
@@ -85,6 +99,13 @@ pub trait PacketSource {
     /// The next packet. After an `Err`, the source is finished and returns `End`.
     fn next_packet(&mut self) -> Result<Next<'_>, CaptureError>;
 
+    /// `next_packet`, also saying what the packet is for. Sources that deliver every frame
+    /// once, whole enough for DHCP, need not override it.
+    fn next_packet_for(&mut self, usage: &mut PacketUse) -> Result<Next<'_>, CaptureError> {
+        *usage = PacketUse::FlowsAndLeases;
+        self.next_packet()
+    }
+
     fn stats(&self) -> SourceStats {
         SourceStats::default()
     }
@@ -100,6 +121,10 @@ pub trait PacketSource {
 impl<S: PacketSource + ?Sized> PacketSource for &mut S {
     fn next_packet(&mut self) -> Result<Next<'_>, CaptureError> {
         (**self).next_packet()
+    }
+
+    fn next_packet_for(&mut self, usage: &mut PacketUse) -> Result<Next<'_>, CaptureError> {
+        (**self).next_packet_for(usage)
     }
 
     fn stats(&self) -> SourceStats {

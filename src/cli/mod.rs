@@ -145,6 +145,11 @@ struct CaptureArgs {
     /// is busy. At most 2G (libpcap's limit).
     #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_buffer)]
     buffer: u32,
+    /// Below a snap length of 1500, DHCP is read whole through a second capture handle per
+    /// interface (DHCP ports only, within --filter; 2 MiB ring), for the lease observations;
+    /// this goes without it: no leases are recorded from messages the snap length cuts.
+    #[arg(long)]
+    no_dhcp_handle: bool,
     #[command(flatten)]
     retention: admin::RetentionArgs,
     /// When started as root: open the capture, then run as this user (groups, gid and uid, as
@@ -511,6 +516,7 @@ fn capture(a: CaptureArgs) -> Result<i32> {
             snaplen: a.snaplen,
             buffer_bytes: a.buffer,
             filter: a.filter.clone(),
+            dhcp_handle: !a.no_dhcp_handle,
             ..LiveConfig::default()
         })
         .collect();
@@ -560,6 +566,13 @@ fn capture(a: CaptureArgs) -> Result<i32> {
     signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&rotate))
         .context("installing the signal handler")?;
     cfg.rotate = Some(rotate);
+    // After every check that can fail, so a refusal stays one line.
+    if source.dhcp_stats().is_some() {
+        eprintln!(
+            "flowkeep: DHCP read whole (snap length {}) by a second handle per interface, for the leases",
+            crate::capture::DHCP_SNAPLEN
+        );
+    }
     eprintln!(
         "flowkeep: capturing on {} into {} (SIGINT or SIGTERM to stop, SIGHUP to seal segments)",
         interfaces,
@@ -582,6 +595,12 @@ fn capture(a: CaptureArgs) -> Result<i32> {
         "kernel         received {}, dropped {}, interface dropped {}",
         st.received, st.dropped_kernel, st.dropped_interface
     );
+    if let Some(st) = source.dhcp_stats() {
+        println!(
+            "dhcp handle    received {}, dropped {}, interface dropped {}",
+            st.received, st.dropped_kernel, st.dropped_interface
+        );
+    }
     if a.interface.len() > 1 {
         for (name, st) in source.interfaces().zip(source.interface_stats()) {
             println!(
@@ -706,6 +725,7 @@ mod tests {
         assert_eq!(a.user, "nobody");
         assert_eq!(a.metrics, None);
         assert_eq!(a.interface, ["eth1"]);
+        assert!(!a.no_dhcp_handle);
         let cli =
             Cli::try_parse_from(["flowkeep", "capture", "-i", "a", "-i", "b", "-s", "/x"]).unwrap();
         let Command::Capture(a) = cli.command else {

@@ -7,7 +7,7 @@
 
 pub mod metrics;
 
-use crate::capture::{CaptureError, Next, PacketSource, SourceStats};
+use crate::capture::{CaptureError, Next, PacketSource, PacketUse, SourceStats};
 use crate::decode::{self, dhcp, DecodeError, Dispatcher, PacketMeta};
 use crate::flow::{FlowConfig, FlowStats, FlowTable};
 use crate::record::{FlowRecord, LeaseObservation};
@@ -272,7 +272,23 @@ where
                     break 'sources;
                 }
             }
-            match source.next_packet() {
+            let mut usage = PacketUse::FlowsAndLeases;
+            match source.next_packet_for(&mut usage) {
+                Ok(Next::Packet(pkt)) if usage == PacketUse::Leases => {
+                    // A whole copy of a DHCP frame the main handle delivers (cut) for the
+                    // flows: not a frame of its own, and leases need no particular worker.
+                    now = now.max(pkt.ts);
+                    if let Ok(meta) = decode::decode(&pkt) {
+                        if dhcp::is_dhcp(&meta) {
+                            let b = &mut links[0].filling;
+                            let parsed = decode::udp_payload(&pkt)
+                                .map(|payload| dhcp::parse(&meta, payload, &mut b.leases));
+                            if !matches!(parsed, Some(Ok(()))) {
+                                b.dhcp_malformed += 1;
+                            }
+                        }
+                    }
+                }
                 Ok(Next::Packet(pkt)) => {
                     summary.frames += 1;
                     now = now.max(pkt.ts);
@@ -290,7 +306,7 @@ where
                     let b = &mut link.filling;
                     match decoded {
                         Ok(mut meta) => {
-                            if dhcp::is_dhcp(&meta) {
+                            if usage == PacketUse::FlowsAndLeases && dhcp::is_dhcp(&meta) {
                                 let parsed = decode::udp_payload(&pkt)
                                     .map(|payload| dhcp::parse(&meta, payload, &mut b.leases));
                                 if !matches!(parsed, Some(Ok(()))) {
