@@ -35,7 +35,10 @@ pub const DHCP_WHOLE_FROM: u32 = 1500;
 /// ring absorbs any burst of it.
 pub const DHCP_BUFFER: u32 = 2 << 20;
 /// What the DHCP handle captures: DHCPv4 and DHCPv6 ports, as `decode::dhcp` reads them.
-pub const DHCP_FILTER: &str = "udp and (port 67 or port 68 or port 546 or port 547)";
+/// Untagged or 802.1Q-tagged (mirror ports often carry tags): `vlan` shifts the offsets of what
+/// follows it, so the tagged alternative comes last.
+pub const DHCP_FILTER: &str = "(udp and (port 67 or port 68 or port 546 or port 547)) or \
+(vlan and udp and (port 67 or port 68 or port 546 or port 547))";
 
 impl Default for LiveConfig {
     fn default() -> Self {
