@@ -1,7 +1,7 @@
 //! tshark's DHCP reference (fixtures/pcaps/reference/FILE.leases.tsv) turned into the lease
 //! observations flowkeep should store, following the semantics documented in
 //! `record::LeaseObservation`: shared by the tests that store leases from replay and from live
-//! capture. (tests/dhcp.rs keeps its own copy of the same functions.)
+//! capture.
 #![allow(dead_code)]
 
 use super::common::fixtures;
