@@ -430,18 +430,20 @@ impl<'a> Cur<'a> {
         let Some(word) = word else {
             return self.varint_long();
         };
+        // Each column is decoded in its own loop, so this branch is well predicted where one
+        // byte is the rule (packet counts, time deltas of a busy link).
+        if word & 0x80 == 0 {
+            self.pos += 1;
+            return Ok(word & 0x7f);
+        }
         // The lowest byte whose top bit is clear ends the varint.
         let stops = !word & 0x8080_8080_8080_8080;
         if stops == 0 {
             return self.varint_long();
         }
-        let bits = stops.trailing_zeros() + 1; // 8, 16, … 64: the varint's bytes × 8
-        self.pos += (bits / 8) as usize;
-        let x = if bits == 64 {
-            word
-        } else {
-            word & ((1u64 << bits) - 1)
-        } & 0x7f7f_7f7f_7f7f_7f7f;
+        self.pos += (stops.trailing_zeros() / 8 + 1) as usize;
+        // Every bit up to the stop bit: the varint's bytes, and no more.
+        let x = word & (stops ^ stops.wrapping_sub(1)) & 0x7f7f_7f7f_7f7f_7f7f;
         // Squeeze the 7-bit groups together: pairs, then quads, then the two halves.
         let x = (x & 0x007f_007f_007f_007f) | ((x & 0x7f00_7f00_7f00_7f00) >> 1);
         let x = (x & 0x0000_3fff_0000_3fff) | ((x & 0x3fff_0000_3fff_0000) >> 2);
@@ -662,11 +664,12 @@ impl ColumnDecoder {
         .into_iter()
         .zip(&mut self.counters)
         {
+            // Written in place: a push would check the capacity and store the length per value.
             vals.clear();
-            vals.reserve(n);
+            vals.resize(n, 0);
             let mut c = Cur::new(col, what);
-            for _ in 0..n {
-                vals.push(c.varint()?);
+            for v in vals.iter_mut() {
+                *v = c.varint()?;
             }
             c.end()?;
         }
@@ -687,39 +690,37 @@ impl ColumnDecoder {
     fn decode_times(&mut self, firsts: &[u8], durations: &[u8], n: usize) -> Result<(), String> {
         self.firsts.clear();
         self.lasts.clear();
-        self.firsts.reserve(n);
-        self.lasts.reserve(n);
+        self.firsts.resize(n, 0);
+        self.lasts.resize(n, 0);
         let mut t = Cur::new(firsts, "first time");
-        let unit = if n == 0 {
-            1
-        } else {
-            let exp = t.u8()?;
-            if exp > MAX_TIME_EXP {
-                return Err(format!("time unit exponent {exp} above {MAX_TIME_EXP}"));
+        let unit = match self.firsts.split_first_mut() {
+            None => 1,
+            Some((first, rest)) => {
+                let exp = t.u8()?;
+                if exp > MAX_TIME_EXP {
+                    return Err(format!("time unit exponent {exp} above {MAX_TIME_EXP}"));
+                }
+                let mut prev = t.i64()?;
+                let unit = 10u64.pow(u32::from(exp));
+                *first = prev;
+                for (i, slot) in rest.iter_mut().enumerate() {
+                    let delta = t.varint()?.checked_mul(unit);
+                    prev = delta
+                        .and_then(|d| prev.checked_add_unsigned(d))
+                        .ok_or_else(|| format!("record {}: first time overflows", i + 1))?;
+                    *slot = prev;
+                }
+                unit
             }
-            let mut prev = t.i64()?;
-            let unit = 10u64.pow(u32::from(exp));
-            self.firsts.push(prev);
-            for i in 1..n {
-                let delta = t
-                    .varint()?
-                    .checked_mul(unit)
-                    .ok_or_else(|| format!("record {i}: first time overflows"))?;
-                prev = prev
-                    .checked_add_unsigned(delta)
-                    .ok_or_else(|| format!("record {i}: first time overflows"))?;
-                self.firsts.push(prev);
-            }
-            unit
         };
         t.end()?;
         let mut d = Cur::new(durations, "duration");
-        for (i, &first) in self.firsts.iter().enumerate() {
+        for (i, (last, &first)) in self.lasts.iter_mut().zip(&self.firsts).enumerate() {
             let dur = d
                 .varint()?
                 .checked_mul(unit)
                 .ok_or_else(|| format!("record {i}: duration overflows"))?;
-            self.lasts.push(first.wrapping_add(dur as i64));
+            *last = first.wrapping_add(dur as i64);
         }
         d.end()
     }
