@@ -5,7 +5,7 @@
 
 mod common;
 use common::Rng;
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, Criterion, Throughput};
 use flowkeep::query::{scan_matching, Filter};
 use flowkeep::record::{EndReason, FlowRecord};
 use flowkeep::store::{Store, StoreWriter, WriterConfig};
@@ -86,9 +86,60 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
+/// CPU time this thread has run, from the scheduler's own accounting (ns): unlike wall time,
+/// it does not grow while other processes have the core, which on a shared machine is the
+/// difference between a figure per core and a figure per share of one.
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// `FLOWKEEP_SCAN_ITERS=N`: instead of criterion, fill the store once and run the unfiltered
+/// full scan N times, printing records per CPU second. With N = 0 it only fills, so that
+/// `valgrind --tool=callgrind` runs with N and 0 give the scan's instructions by difference.
+fn scan_only(iters: u32) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    fill(dir.path());
+    let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let filter = Filter::all();
+    let (cpu0, wall0) = (thread_cpu_ns(), std::time::Instant::now());
+    let mut n = 0u64;
+    for _ in 0..iters {
+        scan_matching(&store, None, None, &filter, |_, r| {
+            n += r.packets;
+            ControlFlow::Continue(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let (cpu, wall) = (thread_cpu_ns() - cpu0, wall0.elapsed().as_nanos() as u64);
+    let recs = RECORDS as u64 * u64::from(iters);
+    let per_s = |ns: u64| recs as f64 * 1e9 / ns.max(1) as f64 / 1e6;
+    println!(
+        "full scan, no filter: {iters} × {RECORDS} records; {:.2} M records/s per CPU second \
+         ({:.1} ns/record), {:.2} M/s wall; checksum {}",
+        per_s(cpu),
+        cpu as f64 / recs.max(1) as f64,
+        per_s(wall),
+        black_box(n)
+    );
+}
+
 criterion_group! {
     name = benches;
     config = common::config();
     targets = bench
 }
-criterion_main!(benches);
+
+fn main() {
+    if let Some(iters) = std::env::var("FLOWKEEP_SCAN_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        scan_only(iters);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -2,7 +2,9 @@
 //! a 20-byte block header that names the codec and checksums the block. The byte layout is
 //! specified in `docs/FORMAT.md`; the constants here are that promise.
 
-use super::columns::{self, ColumnEncoder, FIXED_BYTES, MAX_BYTES_PER_RECORD};
+#[cfg(test)]
+use super::columns;
+use super::columns::{ColumnDecoder, ColumnEncoder, FIXED_BYTES, MAX_BYTES_PER_RECORD};
 use crate::record::FlowRecord;
 use crate::time::Nanos;
 
@@ -205,10 +207,11 @@ impl BlockEncoder {
     }
 }
 
-/// Decompresses and decodes blocks, reusing its buffer from block to block.
+/// Decompresses and decodes blocks, reusing its buffers from block to block.
 pub struct BlockDecoder {
     dctx: zstd::bulk::Decompressor<'static>,
     raw: Vec<u8>,
+    columns: ColumnDecoder,
 }
 
 impl BlockDecoder {
@@ -218,6 +221,7 @@ impl BlockDecoder {
         Ok(BlockDecoder {
             dctx,
             raw: Vec::new(),
+            columns: ColumnDecoder::new(),
         })
     }
 
@@ -289,7 +293,7 @@ impl BlockDecoder {
             ));
         }
         let with_interface = h.codec == CODEC_COLUMNS_IF_ZSTD;
-        if let Err(reason) = columns::decode(&self.raw, records, with_interface, out) {
+        if let Err(reason) = self.columns.decode(&self.raw, records, with_interface, out) {
             out.clear();
             return Err(berr(BLOCK_HEADER_LEN, reason));
         }

@@ -416,10 +416,48 @@ impl<'a> Cur<'a> {
         Ok(s.try_into().map_or(0, i64::from_le_bytes))
     }
 
+    /// One LEB128 varint. Counters, time deltas and durations are mostly 1 to 4 bytes: with 8
+    /// bytes left in the column, a varint of up to 8 bytes is read from one little-endian word
+    /// without a loop or a branch per byte; the rest (near the column's end, or longer) take
+    /// the general path.
+    #[inline(always)]
     fn varint(&mut self) -> Result<u64, String> {
+        let word = self
+            .b
+            .get(self.pos..)
+            .and_then(|rest| rest.first_chunk::<8>())
+            .map(|w| u64::from_le_bytes(*w));
+        let Some(word) = word else {
+            return self.varint_long();
+        };
+        // Each column is decoded in its own loop, so this branch is well predicted where one
+        // byte is the rule (packet counts, time deltas of a busy link).
+        if word & 0x80 == 0 {
+            self.pos += 1;
+            return Ok(word & 0x7f);
+        }
+        // The lowest byte whose top bit is clear ends the varint.
+        let stops = !word & 0x8080_8080_8080_8080;
+        if stops == 0 {
+            return self.varint_long();
+        }
+        self.pos += (stops.trailing_zeros() / 8 + 1) as usize;
+        // Every bit up to the stop bit: the varint's bytes, and no more.
+        let x = word & (stops ^ stops.wrapping_sub(1)) & 0x7f7f_7f7f_7f7f_7f7f;
+        // Squeeze the 7-bit groups together: pairs, then quads, then the two halves.
+        let x = (x & 0x007f_007f_007f_007f) | ((x & 0x7f00_7f00_7f00_7f00) >> 1);
+        let x = (x & 0x0000_3fff_0000_3fff) | ((x & 0x3fff_0000_3fff_0000) >> 2);
+        Ok((x & 0x0000_0000_0fff_ffff) | ((x & 0x0fff_ffff_0000_0000) >> 4))
+    }
+
+    #[cold]
+    fn varint_long(&mut self) -> Result<u64, String> {
         let mut v = 0u64;
         for i in 0..10 {
-            let b = self.u8()?;
+            let Some(&b) = self.b.get(self.pos) else {
+                return Err(format!("{} column ends early", self.what));
+            };
+            self.pos += 1;
             // The tenth byte may carry only the top bit of a u64.
             if i == 9 && b > 1 {
                 return Err(format!("{} column: varint overflows 64 bits", self.what));
@@ -445,258 +483,325 @@ impl<'a> Cur<'a> {
     }
 }
 
-/// A decoded dictionary column: entries and the src/dst index planes, all checked.
-struct DictCol<'a, const W: usize> {
-    d: usize,
-    w: usize,
-    entries: &'a [u8],
-    src: &'a [u8],
-    dst: &'a [u8],
+/// Decodes a dictionary column into `entries` (one value per entry, in stored order) and
+/// `src`/`dst` (one entry index per use), checking the entry count and index width against the
+/// number of uses, the entries' ascending order, and every index against the entry count.
+fn decode_dict<const W: usize>(
+    b: &[u8],
+    uses: (usize, usize),
+    what: &'static str,
+    entries: &mut Vec<[u8; W]>,
+    src: &mut Vec<u32>,
+    dst: &mut Vec<u32>,
+) -> Result<(), String> {
+    entries.clear();
+    src.clear();
+    dst.clear();
+    let (srcs, dsts) = uses;
+    let total = srcs + dsts;
+    if total == 0 {
+        if !b.is_empty() {
+            return Err(format!("{what} column should be empty"));
+        }
+        return Ok(());
+    }
+    let mut c = Cur::new(b, what);
+    let d = c.u32()? as usize;
+    if d == 0 || d > total {
+        return Err(format!(
+            "{what} dictionary of {d} entries for {total} values"
+        ));
+    }
+    let w = usize::from(c.u8()?);
+    if w != index_width(d) {
+        return Err(format!(
+            "{what} index width {w}, expected {}",
+            index_width(d)
+        ));
+    }
+    // d ≤ uses ≤ 2 × MAX_BLOCK_RECORDS: these products are small, and `d` is bounded by the
+    // record count, not by the column's claim alone.
+    let planes = c.take(d * W)?;
+    let src_planes = c.take(srcs * w)?;
+    let dst_planes = c.take(dsts * w)?;
+    c.end()?;
+    // Entries are byte-planar: byte b of entry i is at b × d + i.
+    entries.resize(d, [0; W]);
+    for (b, plane) in planes.chunks_exact(d).enumerate() {
+        for (e, &x) in entries.iter_mut().zip(plane) {
+            if let Some(slot) = e.get_mut(b) {
+                *slot = x;
+            }
+        }
+    }
+    if entries.windows(2).any(|p| p.first() >= p.get(1)) {
+        return Err(format!("{what} dictionary entries not in ascending order"));
+    }
+    for (ids, planes, count) in [(src, src_planes, srcs), (dst, dst_planes, dsts)] {
+        // Indices are byte-planar too, low bytes first.
+        ids.extend(planes.iter().take(count).map(|&x| u32::from(x)));
+        for (p, plane) in planes.chunks_exact(count.max(1)).enumerate().skip(1) {
+            for (id, &x) in ids.iter_mut().zip(plane) {
+                *id |= u32::from(x) << (8 * p);
+            }
+        }
+        if let Some(i) = ids.iter().position(|&id| id as usize >= d) {
+            return Err(format!("{what} index {i} is outside the dictionary"));
+        }
+    }
+    Ok(())
 }
 
-impl<'a, const W: usize> DictCol<'a, W> {
-    fn parse(
-        b: &'a [u8],
-        srcs: usize,
-        dsts: usize,
-        what: &'static str,
-    ) -> Result<DictCol<'a, W>, String> {
-        let uses = srcs + dsts;
-        if uses == 0 {
-            if !b.is_empty() {
-                return Err(format!("{what} column should be empty"));
-            }
-            return Ok(DictCol {
-                d: 0,
-                w: 1,
-                entries: &[],
-                src: &[],
-                dst: &[],
-            });
-        }
-        let mut c = Cur::new(b, what);
-        let d = c.u32()? as usize;
-        if d == 0 || d > uses {
-            return Err(format!(
-                "{what} dictionary of {d} entries for {uses} values"
-            ));
-        }
-        let w = usize::from(c.u8()?);
-        if w != index_width(d) {
-            return Err(format!(
-                "{what} index width {w}, expected {}",
-                index_width(d)
-            ));
-        }
-        // d ≤ uses ≤ 2 × MAX_BLOCK_RECORDS: these products are small.
-        let entries = c.take(d * W)?;
-        let src = c.take(srcs * w)?;
-        let dst = c.take(dsts * w)?;
-        c.end()?;
-        let col = DictCol {
-            d,
-            w,
-            entries,
-            src,
-            dst,
-        };
-        for i in 1..d {
-            if col.entry(i - 1) >= col.entry(i) {
-                return Err(format!("{what} dictionary entries not in ascending order"));
-            }
-        }
-        for (plane, count) in [(src, srcs), (dst, dsts)] {
-            for i in 0..count {
-                if col.index(plane, count, i) >= d {
-                    return Err(format!("{what} index {i} is outside the dictionary"));
-                }
-            }
-        }
-        Ok(col)
-    }
-
-    /// Index `i` of a plane of `count` indices (planar: low bytes first).
-    fn index(&self, plane: &[u8], count: usize, i: usize) -> usize {
-        (0..self.w).fold(0usize, |acc, p| {
-            let byte = plane.get(p * count + i).copied().unwrap_or(0);
-            acc | usize::from(byte) << (8 * p)
-        })
-    }
-
-    /// Entry `id` (already checked < d).
-    fn entry(&self, id: usize) -> [u8; W] {
-        let mut v = [0u8; W];
-        for (b, out) in v.iter_mut().enumerate() {
-            *out = self.entries.get(b * self.d + id).copied().unwrap_or(0);
-        }
-        v
-    }
+/// Reusable buffers for decoding blocks: the varint columns and dictionaries are decoded (and
+/// checked) column by column into these, then records are assembled in one pass with no
+/// per-record checks left to do. After the first block, decoding allocates nothing.
+#[derive(Default)]
+pub struct ColumnDecoder {
+    firsts: Vec<i64>,
+    lasts: Vec<i64>,
+    counters: [Vec<u64>; 4],
+    v4: Vec<[u8; 4]>,
+    v6: Vec<[u8; 16]>,
+    macs: Vec<Mac>,
+    /// Dictionary indices per use: IPv4 src/dst, IPv6 src/dst, MAC src/dst.
+    ids: [Vec<u32>; 6],
+    /// Codec 1's missing interface column.
+    zeros: Vec<u8>,
 }
 
 /// Decodes a payload of `n` records, appending them to `out` (which the caller clears on
 /// error): codec 1 (format 2, no interface column: every record's interface is 0) or codec 2.
+/// Allocates its scratch buffers; [`ColumnDecoder::decode`] reuses them.
 pub fn decode(
     raw: &[u8],
     n: usize,
     with_interface: bool,
     out: &mut Vec<FlowRecord>,
 ) -> Result<(), String> {
-    let mut c = Cur::new(raw, "payload");
-    let mut cols: [&[u8]; COLUMNS] = [&[]; COLUMNS];
-    let count = if with_interface { COLUMNS } else { COLUMNS_V1 };
-    for col in cols.iter_mut().take(count) {
-        let len = c.u32()? as usize;
-        *col = c.take(len)?;
-    }
-    c.end()?;
-    let [flags, firsts, durations, proto, sport, dport, vlan, ivlan, v4, v6, macs, pk, by, rpk, rby, tf, rtf, end, iface] =
-        cols;
-    let fixed = |col: &[u8], width: usize, what: &str| {
-        if col.len() == n * width {
-            Ok(())
-        } else {
-            Err(format!(
-                "{what} column of {} bytes, expected {} for {n} records",
-                col.len(),
-                n * width
-            ))
-        }
-    };
-    fixed(flags, 1, "flags")?;
-    fixed(proto, 1, "protocol")?;
-    for (col, what) in [
-        (sport, "source port"),
-        (dport, "destination port"),
-        (vlan, "VLAN"),
-        (ivlan, "inner VLAN"),
-    ] {
-        fixed(col, 2, what)?;
-    }
-    if with_interface {
-        fixed(iface, 2, "interface")?;
-    }
-    for (col, what) in [
-        (tf, "TCP flags"),
-        (rtf, "reverse TCP flags"),
-        (end, "end reason"),
-    ] {
-        fixed(col, 1, what)?;
-    }
-    let count = |bit: u8, set: bool| flags.iter().filter(|&&f| (f & bit != 0) == set).count();
-    if let Some(i) = flags.iter().position(|&f| f & !F_KNOWN != 0) {
-        return Err(format!("record {i}: unknown flag bits"));
-    }
-    let v4 = DictCol::<4>::parse(v4, count(F_SRC_V6, false), count(F_DST_V6, false), "IPv4")?;
-    let v6 = DictCol::<16>::parse(v6, count(F_SRC_V6, true), count(F_DST_V6, true), "IPv6")?;
-    let macs = DictCol::<6>::parse(macs, count(F_SRC_MAC, true), count(F_DST_MAC, true), "MAC")?;
-    if let Some(i) = end.iter().position(|&e| EndReason::from_u8(e).is_none()) {
-        return Err(format!("record {i}: unknown end reason"));
+    ColumnDecoder::default().decode(raw, n, with_interface, out)
+}
+
+impl ColumnDecoder {
+    pub fn new() -> ColumnDecoder {
+        ColumnDecoder::default()
     }
 
-    let mut t = Cur::new(firsts, "first time");
-    let mut d = Cur::new(durations, "duration");
-    let mut counters = [
-        Cur::new(pk, "packets"),
-        Cur::new(by, "bytes"),
-        Cur::new(rpk, "reverse packets"),
-        Cur::new(rby, "reverse bytes"),
-    ];
-    let (unit, mut prev) = if n == 0 {
-        (1, 0)
-    } else {
-        let exp = t.u8()?;
-        if exp > MAX_TIME_EXP {
-            return Err(format!("time unit exponent {exp} above {MAX_TIME_EXP}"));
+    /// Decodes a payload of `n` records, appending them to `out`; see [`decode`]. Nothing is
+    /// appended unless the whole payload is valid.
+    pub fn decode(
+        &mut self,
+        raw: &[u8],
+        n: usize,
+        with_interface: bool,
+        out: &mut Vec<FlowRecord>,
+    ) -> Result<(), String> {
+        let mut c = Cur::new(raw, "payload");
+        let mut cols: [&[u8]; COLUMNS] = [&[]; COLUMNS];
+        let count = if with_interface { COLUMNS } else { COLUMNS_V1 };
+        for col in cols.iter_mut().take(count) {
+            let len = c.u32()? as usize;
+            *col = c.take(len)?;
         }
-        (10u64.pow(u32::from(exp)), t.i64()?)
-    };
-    let u16_at = |col: &[u8], i: usize| {
-        u16::from(col.get(i).copied().unwrap_or(0))
-            | u16::from(col.get(n + i).copied().unwrap_or(0)) << 8
-    };
-    let (mut s4, mut d4, mut s6, mut d6, mut sm, mut dm) = (0, 0, 0, 0, 0, 0);
-    let (n_s4, n_d4) = (v4.src.len() / v4.w, v4.dst.len() / v4.w);
-    let (n_s6, n_d6) = (v6.src.len() / v6.w, v6.dst.len() / v6.w);
-    let (n_sm, n_dm) = (macs.src.len() / macs.w, macs.dst.len() / macs.w);
-    out.reserve(n);
-    for i in 0..n {
-        let f = flags.get(i).copied().unwrap_or(0);
-        let first = if i == 0 {
-            prev
-        } else {
-            let delta = t
-                .varint()?
-                .checked_mul(unit)
-                .ok_or_else(|| format!("record {i}: first time overflows"))?;
-            prev.checked_add_unsigned(delta)
-                .ok_or_else(|| format!("record {i}: first time overflows"))?
-        };
-        prev = first;
-        let dur = d
-            .varint()?
-            .checked_mul(unit)
-            .ok_or_else(|| format!("record {i}: duration overflows"))?;
-        let last = first.wrapping_add(dur as i64);
-        let addr = |v6f: bool, s4i: &mut usize, s6i: &mut usize, src: bool| {
-            if v6f {
-                let (plane, cnt) = if src { (v6.src, n_s6) } else { (v6.dst, n_d6) };
-                let id = v6.index(plane, cnt, *s6i);
-                *s6i += 1;
-                IpAddr::V6(Ipv6Addr::from(v6.entry(id)))
+        c.end()?;
+        let [flags, firsts, durations, proto, sport, dport, vlan, ivlan, v4, v6, macs, pk, by, rpk, rby, tf, rtf, end, iface] =
+            cols;
+        let fixed = |col: &[u8], width: usize, what: &str| {
+            if col.len() == n * width {
+                Ok(())
             } else {
-                let (plane, cnt) = if src { (v4.src, n_s4) } else { (v4.dst, n_d4) };
-                let id = v4.index(plane, cnt, *s4i);
-                *s4i += 1;
-                IpAddr::V4(Ipv4Addr::from(v4.entry(id)))
+                Err(format!(
+                    "{what} column of {} bytes, expected {} for {n} records",
+                    col.len(),
+                    n * width
+                ))
             }
         };
-        let src = addr(f & F_SRC_V6 != 0, &mut s4, &mut s6, true);
-        let dst = addr(f & F_DST_V6 != 0, &mut d4, &mut d6, false);
-        let mac = |present: bool, k: &mut usize, src: bool| {
-            present.then(|| {
-                let (plane, cnt) = if src {
-                    (macs.src, n_sm)
-                } else {
-                    (macs.dst, n_dm)
-                };
-                let id = macs.index(plane, cnt, *k);
-                *k += 1;
-                macs.entry(id)
-            })
+        fixed(flags, 1, "flags")?;
+        fixed(proto, 1, "protocol")?;
+        for (col, what) in [
+            (sport, "source port"),
+            (dport, "destination port"),
+            (vlan, "VLAN"),
+            (ivlan, "inner VLAN"),
+        ] {
+            fixed(col, 2, what)?;
+        }
+        if with_interface {
+            fixed(iface, 2, "interface")?;
+        }
+        for (col, what) in [
+            (tf, "TCP flags"),
+            (rtf, "reverse TCP flags"),
+            (end, "end reason"),
+        ] {
+            fixed(col, 1, what)?;
+        }
+        if let Some(i) = flags.iter().position(|&f| f & !F_KNOWN != 0) {
+            return Err(format!("record {i}: unknown flag bits"));
+        }
+        // Uses of each dictionary, counted in one pass: [src v6, dst v6, src MAC, dst MAC].
+        let mut set = [0usize; 4];
+        for &f in flags {
+            for (bit, s) in set.iter_mut().enumerate() {
+                *s += usize::from(f >> bit & 1);
+            }
+        }
+        let [s6, d6, sm, dm] = set;
+        let [i_s4, i_d4, i_s6, i_d6, i_sm, i_dm] = &mut self.ids;
+        decode_dict(v4, (n - s6, n - d6), "IPv4", &mut self.v4, i_s4, i_d4)?;
+        decode_dict(v6, (s6, d6), "IPv6", &mut self.v6, i_s6, i_d6)?;
+        decode_dict(macs, (sm, dm), "MAC", &mut self.macs, i_sm, i_dm)?;
+        if let Some(i) = end.iter().position(|&e| EndReason::from_u8(e).is_none()) {
+            return Err(format!("record {i}: unknown end reason"));
+        }
+        self.decode_times(firsts, durations, n)?;
+        for ((col, what), vals) in [
+            (pk, "packets"),
+            (by, "bytes"),
+            (rpk, "reverse packets"),
+            (rby, "reverse bytes"),
+        ]
+        .into_iter()
+        .zip(&mut self.counters)
+        {
+            // Written in place: a push would check the capacity and store the length per value.
+            vals.clear();
+            vals.resize(n, 0);
+            let mut c = Cur::new(col, what);
+            for v in vals.iter_mut() {
+                *v = c.varint()?;
+            }
+            c.end()?;
+        }
+        if !with_interface {
+            self.zeros.clear();
+            self.zeros.resize(2 * n, 0);
+        }
+        self.assemble(
+            n,
+            [flags, proto, sport, dport, vlan, ivlan, iface, tf, rtf, end],
+            &self.zeros,
+            out,
+        );
+        Ok(())
+    }
+
+    /// Columns 1 and 2 into absolute `first` and `last` times, every step checked for overflow.
+    fn decode_times(&mut self, firsts: &[u8], durations: &[u8], n: usize) -> Result<(), String> {
+        self.firsts.clear();
+        self.lasts.clear();
+        self.firsts.resize(n, 0);
+        self.lasts.resize(n, 0);
+        let mut t = Cur::new(firsts, "first time");
+        let unit = match self.firsts.split_first_mut() {
+            None => 1,
+            Some((first, rest)) => {
+                let exp = t.u8()?;
+                if exp > MAX_TIME_EXP {
+                    return Err(format!("time unit exponent {exp} above {MAX_TIME_EXP}"));
+                }
+                let mut prev = t.i64()?;
+                let unit = 10u64.pow(u32::from(exp));
+                *first = prev;
+                for (i, slot) in rest.iter_mut().enumerate() {
+                    let delta = t.varint()?.checked_mul(unit);
+                    prev = delta
+                        .and_then(|d| prev.checked_add_unsigned(d))
+                        .ok_or_else(|| format!("record {}: first time overflows", i + 1))?;
+                    *slot = prev;
+                }
+                unit
+            }
         };
-        let src_mac = mac(f & F_SRC_MAC != 0, &mut sm, true);
-        let dst_mac = mac(f & F_DST_MAC != 0, &mut dm, false);
-        let [a, b, c2, d2] = &mut counters;
-        out.push(FlowRecord {
-            first,
-            last,
-            proto: proto.get(i).copied().unwrap_or(0),
-            src,
-            sport: u16_at(sport, i),
-            dst,
-            dport: u16_at(dport, i),
-            vlan: u16_at(vlan, i),
-            inner_vlan: u16_at(ivlan, i),
-            // An empty column (codec 1) reads as interface 0.
-            interface: u16_at(iface, i),
-            src_mac,
-            dst_mac,
-            packets: a.varint()?,
-            bytes: b.varint()?,
-            rev_packets: c2.varint()?,
-            rev_bytes: d2.varint()?,
-            tcp_flags: tf.get(i).copied().unwrap_or(0),
-            rev_tcp_flags: rtf.get(i).copied().unwrap_or(0),
-            end: end
-                .get(i)
-                .and_then(|&e| EndReason::from_u8(e))
-                .unwrap_or(EndReason::Idle),
-        });
+        t.end()?;
+        let mut d = Cur::new(durations, "duration");
+        for (i, (last, &first)) in self.lasts.iter_mut().zip(&self.firsts).enumerate() {
+            let dur = d
+                .varint()?
+                .checked_mul(unit)
+                .ok_or_else(|| format!("record {i}: duration overflows"))?;
+            *last = first.wrapping_add(dur as i64);
+        }
+        d.end()
     }
-    t.end()?;
-    d.end()?;
-    for c in &counters {
-        c.end()?;
+
+    /// Builds the records from checked columns: lengths, indices and end reasons were all
+    /// verified, so the fallbacks below are never taken and no per-record error is possible.
+    /// Every column is walked by its own iterator, which leaves no bounds check in the loop.
+    fn assemble<'a>(
+        &self,
+        n: usize,
+        cols: [&'a [u8]; 10],
+        zeros: &'a [u8],
+        out: &mut Vec<FlowRecord>,
+    ) {
+        let [flags, proto, sport, dport, vlan, ivlan, iface, tf, rtf, end] = cols;
+        // Byte-planar u16 columns: n low bytes, then n high bytes.
+        let u16s = |col: &'a [u8]| {
+            let (lo, hi) = col.split_at(n.min(col.len()));
+            lo.iter()
+                .zip(hi)
+                .map(|(&lo, &hi)| u16::from(lo) | u16::from(hi) << 8)
+        };
+        // Codec 1 has no interface column: every record's is 0.
+        let iface = if iface.is_empty() { zeros } else { iface };
+        let bytes = flags.iter().zip(proto).zip(tf).zip(rtf).zip(end);
+        let ports = u16s(sport).zip(u16s(dport));
+        let vlans = u16s(vlan).zip(u16s(ivlan)).zip(u16s(iface));
+        let times = self.firsts.iter().zip(&self.lasts);
+        let [pk, by, rpk, rby] = &self.counters;
+        let counters = pk.iter().zip(by).zip(rpk).zip(rby);
+        let [s4, d4, s6, d6, sm, dm] = &self.ids;
+        let (mut s4, mut d4, mut s6, mut d6) = (s4.iter(), d4.iter(), s6.iter(), d6.iter());
+        let (mut sm, mut dm) = (sm.iter(), dm.iter());
+        let addr = |v6: bool, i4: &mut std::slice::Iter<u32>, i6: &mut std::slice::Iter<u32>| {
+            if v6 {
+                let e = i6.next().and_then(|&id| self.v6.get(id as usize));
+                IpAddr::V6(Ipv6Addr::from(e.copied().unwrap_or([0; 16])))
+            } else {
+                let e = i4.next().and_then(|&id| self.v4.get(id as usize));
+                IpAddr::V4(Ipv4Addr::from(e.copied().unwrap_or([0; 4])))
+            }
+        };
+        let mac = |present: bool, ids: &mut std::slice::Iter<u32>| {
+            if present {
+                ids.next()
+                    .and_then(|&id| self.macs.get(id as usize))
+                    .copied()
+            } else {
+                None
+            }
+        };
+        out.reserve(n);
+        for (
+            (
+                ((((((&f, &proto), &tf), &rtf), &end), (sport, dport)), ((vlan, ivlan), iface)),
+                (&first, &last),
+            ),
+            (((&pk, &by), &rpk), &rby),
+        ) in bytes.zip(ports).zip(vlans).zip(times).zip(counters)
+        {
+            out.push(FlowRecord {
+                first,
+                last,
+                proto,
+                src: addr(f & F_SRC_V6 != 0, &mut s4, &mut s6),
+                sport,
+                dst: addr(f & F_DST_V6 != 0, &mut d4, &mut d6),
+                dport,
+                vlan,
+                inner_vlan: ivlan,
+                interface: iface,
+                src_mac: mac(f & F_SRC_MAC != 0, &mut sm),
+                dst_mac: mac(f & F_DST_MAC != 0, &mut dm),
+                packets: pk,
+                bytes: by,
+                rev_packets: rpk,
+                rev_bytes: rby,
+                tcp_flags: tf,
+                rev_tcp_flags: rtf,
+                end: EndReason::from_u8(end).unwrap_or(EndReason::Idle),
+            });
+        }
     }
-    Ok(())
 }
