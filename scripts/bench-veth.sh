@@ -12,7 +12,7 @@
 #   --tools LIST     any of flowkeep,nfpcapd,softflowd (default all three, in that order)
 #   --buffer MB      give every tool a kernel capture buffer of MB MiB (flowkeep --buffer,
 #                    nfpcapd -b, softflowd -B); default: each tool's own default (256, 20, 2)
-#   --workers N      flowkeep --workers (default: its own, cores - 1)
+#   --workers N      flowkeep --workers (default: its own, one per core)
 #   --settle S       seconds a tool gets to finish what its ring holds after tcpreplay ends,
 #                    before it is stopped (default 3)
 #   --flowkeep BIN   the flowkeep binary (default target/release/flowkeep, built when missing)

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod decode;
 pub mod export;
 pub mod flow;
+mod hint;
 pub mod pipeline;
 pub mod query;
 pub mod record;

@@ -247,6 +247,9 @@ fn u32_at(data: &[u8], off: usize, big_endian: bool) -> Option<u32> {
     Some(u32_from(*b, big_endian))
 }
 
+/// How far ahead of the packet being read the reader asks for the file's bytes.
+const FILE_READ_AHEAD: usize = 8192;
+
 impl Reader {
     fn new(data: &[u8]) -> Result<Reader, String> {
         let Some(magic) = u32_at(data, 0, false) else {
@@ -285,6 +288,9 @@ impl Reader {
         if self.done {
             return Ok(None);
         }
+        // A few dozen packets ahead: the next pages of the file reach the cache while this
+        // packet is decoded. wrapping_add: past the end it is a hint to nowhere, which is fine.
+        crate::hint::prefetch(data.as_ptr().wrapping_add(self.pos + FILE_READ_AHEAD));
         let r = match &mut self.kind {
             Kind::Pcap(f) => pcap_record(f, data, &mut self.pos),
             Kind::PcapNg(ng) => ng.next_packet(data, &mut self.pos),

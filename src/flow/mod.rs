@@ -59,9 +59,12 @@ impl FlowConfig {
 /// late after their timeout.
 const SWEEP_INTERVAL: Nanos = NANOS_PER_SEC;
 
-/// Packets whose memory [`FlowTable::update_batch`] reads ahead at once: enough misses in
-/// flight to hide most of the latency, few enough for the CPU's load queue.
-const READ_AHEAD: usize = 32;
+/// How many packets ahead `update_batch` asks for a packet's index slot, and then its entry
+/// (once the slot is there to say which entry): about a memory latency's worth of updates.
+const SLOT_AHEAD: usize = 16;
+const ENTRY_AHEAD: usize = 8;
+/// Keys made ahead and not yet used; a power of two above SLOT_AHEAD.
+const KEY_RING: usize = 32;
 
 /// Non-first fragments are matched to their first fragment for this long.
 const FRAGMENT_TIMEOUT: Nanos = 30 * NANOS_PER_SEC;
@@ -406,47 +409,54 @@ impl FlowTable {
     /// Counts packets in order, exactly as [`FlowTable::update`] on each would; faster on a
     /// large table, because it reads ahead the memory of several packets at once.
     pub fn update_batch(&mut self, pkts: &[PacketMeta], out: &mut impl Extend<FlowRecord>) {
-        let mut keys = [Keyed::default(); READ_AHEAD];
-        for group in pkts.chunks(READ_AHEAD) {
-            // Each key is made and hashed once, here, for both the read-ahead and the update.
-            // Hashing the whole group first keeps the load loops in `warm` short, so all their
-            // loads fit in the CPU's reorder window at once.
-            for (k, p) in keys.iter_mut().zip(group) {
-                let (key, from_lo, reply_first) = canonical(p, p.sport, p.dport, p.tcp_flags);
-                *k = Keyed {
-                    tag: self.tag(&key),
-                    key,
-                    from_lo,
-                    reply_first,
-                };
+        // A software pipeline over the batch: packet i is counted while the entry of packet
+        // i + ENTRY_AHEAD and the index slot of packet i + SLOT_AHEAD are on their way into
+        // the cache, so the table's cache misses overlap with work instead of stalling it.
+        // Each key is made and hashed once, SLOT_AHEAD packets before its update.
+        let mut ring = [Keyed::default(); KEY_RING];
+        let n = pkts.len();
+        let keyed = |t: &FlowTable, p: &PacketMeta| {
+            let (key, from_lo, reply_first) = canonical(p, p.sport, p.dport, p.tcp_flags);
+            Keyed {
+                tag: t.tag(&key),
+                key,
+                from_lo,
+                reply_first,
             }
-            let keys = &keys[..group.len()];
-            self.warm(keys);
-            for (p, k) in group.iter().zip(keys) {
-                if p.frag.is_some() {
-                    // Its ports may come from the fragment table, as of the packets before it.
-                    self.update(p, out);
-                } else {
-                    self.update_keyed(p, k, p.tcp_flags, out);
-                }
+        };
+        for (j, p) in pkts.iter().enumerate().take(SLOT_AHEAD) {
+            ring[j % KEY_RING] = keyed(self, p);
+            self.index.prefetch_home(ring[j % KEY_RING].tag);
+        }
+        for k in ring.iter().take(ENTRY_AHEAD.min(n)) {
+            self.prefetch_entry(k.tag);
+        }
+        for (i, p) in pkts.iter().enumerate() {
+            if let Some(ahead) = pkts.get(i + SLOT_AHEAD) {
+                let k = keyed(self, ahead);
+                self.index.prefetch_home(k.tag);
+                ring[(i + SLOT_AHEAD) % KEY_RING] = k;
+            }
+            if i + ENTRY_AHEAD < n {
+                self.prefetch_entry(ring[(i + ENTRY_AHEAD) % KEY_RING].tag);
+            }
+            let k = ring[i % KEY_RING];
+            if p.frag.is_some() {
+                // Its ports may come from the fragment table, as of the packets before it.
+                self.update(p, out);
+            } else {
+                self.update_keyed(p, &k, p.tcp_flags, out);
             }
         }
     }
 
-    /// Loads the index slots, then the entries, that `keys` will probably use, so their cache
-    /// misses overlap instead of coming one after another in `update`. Only a guess (fragments
-    /// may get other keys): what it reads affects nothing but the cache.
-    fn warm(&self, keys: &[Keyed]) {
-        let mut touched = 0u64;
-        for k in keys {
-            touched ^= self.index.home_slot(k.tag);
+    /// Asks for the entry a lookup of `tag` will probably use (only a guess: fragments may
+    /// get other keys, and earlier packets of the batch may change the table; a hint only).
+    #[inline]
+    fn prefetch_entry(&self, tag: u32) {
+        if let Some(i) = self.index.tagged_entry(tag) {
+            self.entries.prefetch(i);
         }
-        for k in keys {
-            if let Some(i) = self.index.tagged_entry(k.tag) {
-                touched ^= self.entries.get(i).last as u64;
-            }
-        }
-        std::hint::black_box(touched);
     }
 
     #[inline]

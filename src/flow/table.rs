@@ -57,6 +57,15 @@ impl<T: Clone> Slab<T> {
         &self.chunks[i >> CHUNK_BITS][i & CHUNK_MASK]
     }
 
+    /// Starts loading entry `i` into the cache, ahead of its use (any `i`: a hint only).
+    #[inline]
+    pub(super) fn prefetch(&self, i: u32) {
+        let i = i as usize;
+        if let Some(c) = self.chunks.get(i >> CHUNK_BITS) {
+            crate::hint::prefetch(c.as_ptr().wrapping_add(i & CHUNK_MASK));
+        }
+    }
+
     #[inline]
     pub(super) fn get_mut(&mut self, i: u32) -> &mut T {
         let i = i as usize;
@@ -118,10 +127,10 @@ impl Index {
         tag as usize & self.mask
     }
 
-    /// The home slot of `tag`, read ahead of a lookup to bring its line into the cache.
+    /// Starts loading the home slot of `tag` into the cache, ahead of a lookup.
     #[inline]
-    pub(super) fn home_slot(&self, tag: u32) -> u64 {
-        self.slots[self.home(tag)]
+    pub(super) fn prefetch_home(&self, tag: u32) {
+        crate::hint::prefetch(self.slots.as_ptr().wrapping_add(self.home(tag)));
     }
 
     /// The first entry of `tag`'s probe run whose tag matches (almost always the one a lookup
