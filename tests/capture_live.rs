@@ -49,9 +49,16 @@ fn live_capture_on_loopback_stores_flows_and_stops_cleanly_on_sigint() {
         .unwrap();
     // The capture is open once it says so; no sleeping.
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    assert!(line.contains("capturing on lo"), "{line}");
+    // Notes may come first (the DHCP handle's); "capturing on" comes once every handle is open.
+    let mut said = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "{said}");
+        said.push_str(&line);
+        if line.contains("capturing on lo") {
+            break;
+        }
+    }
 
     let udp_tx = UdpSocket::bind("127.0.0.1:0").unwrap();
     let udp_sport = udp_tx.local_addr().unwrap().port();
