@@ -19,8 +19,9 @@ pub(super) struct WhoHadArgs {
     /// The IPv4 or IPv6 address.
     #[arg(value_name = "ADDRESS")]
     address: IpAddr,
-    /// The moment asked about (RFC 3339, e.g. 2026-11-14T14:02:07Z, or @epoch-seconds).
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    /// The moment asked about: RFC 3339 (2026-11-14T14:02:07Z), a date, @SECONDS, now, or
+    /// relative to now (-2h, -30d).
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true, value_parser = parse_time)]
     at: Nanos,
     /// When no lease answers: look for flows with the address this long before and after.
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_positive_duration)]

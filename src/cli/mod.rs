@@ -259,8 +259,9 @@ struct StatsArgs {
     format: Option<Format>,
 }
 
+/// A time option: RFC 3339, a date, `@SECONDS`, `now` or relative to now (`-2h`), as for query.
 fn parse_time(s: &str) -> Result<Nanos, String> {
-    time::parse_time(s).map_err(|e| e.reason)
+    time::parse_time_at(s, wall_clock()).map_err(|e| e.reason)
 }
 
 /// A query time's form is checked while parsing arguments (a bad one is a usage error, status
