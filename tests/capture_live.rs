@@ -47,6 +47,8 @@ fn live_capture_on_loopback_stores_flows_and_stops_cleanly_on_sigint() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // A failed assertion must not leave a capture running on the machine.
+    let _guard = KillOnPanic(child.id());
     // The capture is open once it says so; no sleeping.
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     // Notes may come first (the DHCP handle's); "capturing on" comes once every handle is open.
@@ -120,4 +122,17 @@ fn live_capture_on_loopback_stores_flows_and_stops_cleanly_on_sigint() {
     assert_eq!(tcp["rev_tcp_flags"].as_u64().unwrap() & fin, fin);
     assert!(tcp["packets"].as_u64().unwrap() >= 4);
     assert_eq!(recs.len(), 2, "{recs:?}");
+}
+
+/// Kills the capture when the test panics before stopping it.
+struct KillOnPanic(u32);
+
+impl Drop for KillOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &self.0.to_string()])
+                .status();
+        }
+    }
 }
