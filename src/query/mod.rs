@@ -116,19 +116,9 @@ pub fn scan_matching_named(
     Ok(QueryStats { scan, matched })
 }
 
-/// Prints the records overlapping `[since, until)` in time order (by `first`). Partitions are
-/// keyed by `first` and scanned in order, so sorting one partition at a time sorts the whole
-/// answer while holding only one partition's matching records in memory.
-pub fn print_range<W: Write>(
-    store: &Store,
-    since: Option<Nanos>,
-    until: Option<Nanos>,
-    printer: &mut Printer<W>,
-) -> Result<ScanStats, QueryError> {
-    print_matching(store, since, until, &Filter::all(), printer).map(|s| s.scan)
-}
-
-/// [`print_range`] for the records that match `filter`.
+/// Prints the records overlapping `[since, until)` that match `filter`, in time order (by
+/// `first`). Partitions are keyed by `first` and scanned in order, so sorting one partition at
+/// a time sorts the whole answer while holding only one partition's matching records in memory.
 pub fn print_matching<W: Write>(
     store: &Store,
     since: Option<Nanos>,
