@@ -41,6 +41,55 @@ pub fn max_raw_len(records: usize) -> usize {
     FIXED_BYTES + records.saturating_mul(MAX_BYTES_PER_RECORD)
 }
 
+/// The checks every block passes before its payload is decompressed, record and lease blocks
+/// alike: the header parses, the payload is exactly as long as it says, the count and the
+/// uncompressed length are within what a block of `what` may hold (so nothing later allocates
+/// by an unchecked claim), and the checksum matches. Returns the header and the payload.
+pub(crate) fn checked_block<'b>(
+    block: &'b [u8],
+    max_count: usize,
+    max_raw_len: fn(usize) -> usize,
+    what: &str,
+) -> Result<(BlockHeader, &'b [u8]), BlockError> {
+    let h = BlockHeader::parse(block)?;
+    let payload = block.get(BLOCK_HEADER_LEN..).unwrap_or_default();
+    if payload.len() as u64 != u64::from(h.payload_len) {
+        return Err(berr(
+            0,
+            format!(
+                "header says {} payload bytes, block has {}",
+                h.payload_len,
+                payload.len()
+            ),
+        ));
+    }
+    let count = h.records as usize;
+    if count > max_count {
+        return Err(berr(
+            4,
+            format!("{count} {what}, more than the {max_count} a block may hold"),
+        ));
+    }
+    let raw_len = h.raw_len as usize;
+    if raw_len > max_raw_len(count) {
+        return Err(berr(
+            8,
+            format!("uncompressed length {raw_len} is too large for {count} {what}"),
+        ));
+    }
+    let crc = h.checksum(payload);
+    if crc != h.crc32c {
+        return Err(berr(
+            16,
+            format!(
+                "block checksum mismatch: stored {:#010x}, computed {crc:#010x}",
+                h.crc32c
+            ),
+        ));
+    }
+    Ok((h, payload))
+}
+
 /// The 20-byte header in front of every block's compressed payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockHeader {
@@ -233,42 +282,8 @@ impl BlockDecoder {
         out: &mut Vec<FlowRecord>,
     ) -> Result<(), BlockError> {
         out.clear();
-        let h = BlockHeader::parse(block)?;
-        let payload = block.get(BLOCK_HEADER_LEN..).unwrap_or_default();
-        if payload.len() as u64 != u64::from(h.payload_len) {
-            return Err(berr(
-                0,
-                format!(
-                    "header says {} payload bytes, block has {}",
-                    h.payload_len,
-                    payload.len()
-                ),
-            ));
-        }
-        let records = h.records as usize;
-        if records > MAX_BLOCK_RECORDS {
-            return Err(berr(
-                4,
-                format!("{records} records, more than the {MAX_BLOCK_RECORDS} a block may hold"),
-            ));
-        }
-        let raw_len = h.raw_len as usize;
-        if raw_len > max_raw_len(records) {
-            return Err(berr(
-                8,
-                format!("uncompressed length {raw_len} is too large for {records} records"),
-            ));
-        }
-        let crc = h.checksum(payload);
-        if crc != h.crc32c {
-            return Err(berr(
-                16,
-                format!(
-                    "block checksum mismatch: stored {:#010x}, computed {crc:#010x}",
-                    h.crc32c
-                ),
-            ));
-        }
+        let (h, payload) = checked_block(block, MAX_BLOCK_RECORDS, max_raw_len, "records")?;
+        let (records, raw_len) = (h.records as usize, h.raw_len as usize);
         if h.codec != CODEC_COLUMNS_ZSTD && h.codec != CODEC_COLUMNS_IF_ZSTD {
             return Err(berr(
                 12,

@@ -3,7 +3,7 @@
 //! has the 20-byte block header of a record block with codec 3 and its own columns; its footer
 //! index entry has kind 1. Layout: `docs/FORMAT.md`, "Lease blocks".
 
-use super::block::{BlockError, BlockHeader, BLOCK_HEADER_LEN};
+use super::block::{checked_block, BlockError, BlockHeader, BLOCK_HEADER_LEN};
 use crate::decode::dhcp::MAX_HOSTNAME_BYTES;
 use crate::record::LeaseObservation;
 use crate::time::Nanos;
@@ -255,42 +255,8 @@ fn decode_columns(raw: &[u8], n: usize, out: &mut Vec<LeaseObservation>) -> Resu
 /// on error `out` is left empty.
 pub fn decode_lease_block(block: &[u8], out: &mut Vec<LeaseObservation>) -> Result<(), BlockError> {
     out.clear();
-    let h = BlockHeader::parse(block)?;
-    let payload = block.get(BLOCK_HEADER_LEN..).unwrap_or_default();
-    if payload.len() as u64 != u64::from(h.payload_len) {
-        return Err(berr(
-            0,
-            format!(
-                "header says {} payload bytes, block has {}",
-                h.payload_len,
-                payload.len()
-            ),
-        ));
-    }
-    let n = h.records as usize;
-    if n > MAX_BLOCK_LEASES {
-        return Err(berr(
-            4,
-            format!("{n} lease observations, more than the {MAX_BLOCK_LEASES} a block may hold"),
-        ));
-    }
-    let raw_len = h.raw_len as usize;
-    if raw_len > max_raw_len(n) {
-        return Err(berr(
-            8,
-            format!("uncompressed length {raw_len} is too large for {n} lease observations"),
-        ));
-    }
-    let crc = h.checksum(payload);
-    if crc != h.crc32c {
-        return Err(berr(
-            16,
-            format!(
-                "block checksum mismatch: stored {:#010x}, computed {crc:#010x}",
-                h.crc32c
-            ),
-        ));
-    }
+    let (h, payload) = checked_block(block, MAX_BLOCK_LEASES, max_raw_len, "lease observations")?;
+    let (n, raw_len) = (h.records as usize, h.raw_len as usize);
     if h.codec != CODEC_LEASES_ZSTD {
         return Err(berr(
             12,
