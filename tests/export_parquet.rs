@@ -332,7 +332,18 @@ fn check_types(got: &serde_json::Value) {
         (&["proto", "tcp_flags", "rev_tcp_flags"], "UTINYINT"),
         (&["sport", "dport", "vlan", "inner_vlan"], "USMALLINT"),
         (&["packets", "bytes", "rev_packets", "rev_bytes"], "UBIGINT"),
-        (&["src", "dst", "src_mac", "dst_mac", "end"], "VARCHAR"),
+        (
+            &[
+                "src",
+                "dst",
+                "src_mac",
+                "dst_mac",
+                "end",
+                "community_id",
+                "interface",
+            ],
+            "VARCHAR",
+        ),
         (&["src_addr", "dst_addr"], "BLOB"),
     ] {
         for c in cols {
@@ -341,7 +352,7 @@ fn check_types(got: &serde_json::Value) {
     }
     // The file's own declarations: name -> [physical, converted, logical, length, repetition].
     let schema = &got["schema"];
-    assert_eq!(schema.as_object().unwrap().len(), 20);
+    assert_eq!(schema.as_object().unwrap().len(), 22);
     let decl = |col: &str, i: usize| schema[col][i].as_str().unwrap_or("").to_string();
     for c in ["first", "last"] {
         assert_eq!(decl(c, 0), "INT64");

@@ -7,6 +7,7 @@
 //! columns of fixed types, and arrow would only add a copy and a long build.
 
 use super::ExportError;
+use crate::query::{community_id, InterfaceLabels};
 use crate::record::{FlowRecord, Mac};
 use crate::store::{partition_dir_name, ScanStats, Store};
 use crate::time::{format_rfc3339, Nanos};
@@ -53,6 +54,8 @@ pub const SCHEMA: &str = "message flow {
   required int32 tcp_flags (INTEGER(8,false));
   required int32 rev_tcp_flags (INTEGER(8,false));
   required binary end (STRING);
+  required binary community_id (STRING);
+  required binary interface (STRING);
   required fixed_len_byte_array(16) src_addr;
   required fixed_len_byte_array(16) dst_addr;
 }";
@@ -143,7 +146,7 @@ pub fn export_parquet_with(
     let mut failed = None;
     // The scan delivers partitions one after the other, so one partition's records are held
     // at a time.
-    let scan = store.scan(since, until, |p, r| {
+    let scan = store.scan_with_interfaces(since, until, None, |p, names, r| {
         if partition != Some(p) {
             if let Some(prev) = partition {
                 match writer.write(prev, &mut pending) {
@@ -157,7 +160,9 @@ pub fn export_parquet_with(
             partition = Some(p);
         }
         if keep(r) {
-            pending.push(r.clone());
+            let mut r = r.clone();
+            r.interface = writer.labels.index(names, r.interface);
+            pending.push(r);
         }
         ControlFlow::Continue(())
     })?;
@@ -189,6 +194,8 @@ struct PartitionWriter<'a> {
     schema: Arc<Type>,
     props: Arc<WriterProperties>,
     buffers: Buffers,
+    /// The records' `interface` numbers are renumbered into this one list across segments.
+    labels: InterfaceLabels,
 }
 
 impl<'a> PartitionWriter<'a> {
@@ -221,6 +228,7 @@ impl<'a> PartitionWriter<'a> {
             schema: Arc::new(schema),
             props: Arc::new(props),
             buffers: Buffers::default(),
+            labels: InterfaceLabels::default(),
         })
     }
 
@@ -299,7 +307,7 @@ impl<'a> PartitionWriter<'a> {
         for rows in records.chunks(self.row_group_rows) {
             let mut rg = w.next_row_group().map_err(parquet_error)?;
             self.buffers
-                .write_row_group(&mut rg, rows)
+                .write_row_group(&mut rg, rows, &self.labels)
                 .map_err(parquet_error)?;
             rg.close().map_err(parquet_error)?;
             row_groups += 1;
@@ -369,6 +377,7 @@ impl Buffers {
         &mut self,
         rg: &mut Rg<'_>,
         rows: &[FlowRecord],
+        labels: &InterfaceLabels,
     ) -> Result<(), ParquetError> {
         self.int64(rg, rows, |r| r.first)?;
         self.int64(rg, rows, |r| r.last)?;
@@ -391,6 +400,14 @@ impl Buffers {
         self.int32(rg, rows, |r| r.rev_tcp_flags.into())?;
         self.text(rg, rows, false, |r, out| {
             out.extend_from_slice(r.end.as_str().as_bytes());
+            true
+        })?;
+        self.text(rg, rows, false, |r, out| {
+            out.extend_from_slice(community_id::of_record(r).as_bytes());
+            true
+        })?;
+        self.text(rg, rows, false, |r, out| {
+            out.extend_from_slice(labels.label(r.interface).as_bytes());
             true
         })?;
         self.addr16(rg, rows, |r| r.src)?;
@@ -626,9 +643,10 @@ mod tests {
             .map(|c| c.name().to_string())
             .collect();
         let jsonl = "first,last,proto,src,sport,dst,dport,vlan,inner_vlan,src_mac,dst_mac,\
-                     packets,bytes,rev_packets,rev_bytes,tcp_flags,rev_tcp_flags,end";
-        assert_eq!(cols[..18].join(","), jsonl);
-        assert_eq!(&cols[18..], ["src_addr", "dst_addr"]);
+                     packets,bytes,rev_packets,rev_bytes,tcp_flags,rev_tcp_flags,end,community_id,\
+                     interface";
+        assert_eq!(cols[..20].join(","), jsonl);
+        assert_eq!(&cols[20..], ["src_addr", "dst_addr"]);
         let col = |name: &str| {
             schema
                 .columns()

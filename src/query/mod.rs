@@ -194,13 +194,46 @@ struct JsonRecord<'a> {
 const CSV_HEADER: &str = "first,last,proto,src,sport,dst,dport,vlan,inner_vlan,src_mac,dst_mac,\
 packets,bytes,rev_packets,rev_bytes,tcp_flags,rev_tcp_flags,end,community_id,interface";
 
+/// Interface labels for output, one list across segments: segments number their interfaces
+/// each their own way (by the `--interface` order of the capture that wrote them), so a
+/// record's number is renumbered into this list as it is read.
+#[derive(Debug, Default)]
+pub struct InterfaceLabels(Vec<String>);
+
+impl InterfaceLabels {
+    /// The index, in this list, of the record's interface: its segment's name for `interface`
+    /// (`names`, from the footer), or the number itself when the segment names none.
+    pub fn index(&mut self, names: &[String], interface: u16) -> u16 {
+        let label = match names.get(usize::from(interface)) {
+            Some(name) => std::borrow::Cow::Borrowed(name.as_str()),
+            None => std::borrow::Cow::Owned(interface.to_string()),
+        };
+        if let Some(i) = self.0.iter().position(|n| *n == label) {
+            return i as u16;
+        }
+        if self.0.len() >= usize::from(u16::MAX) {
+            return u16::MAX;
+        }
+        self.0.push(label.into_owned());
+        (self.0.len() - 1) as u16
+    }
+
+    /// The label of an index [`InterfaceLabels::index`] gave (or the number, for any other).
+    pub fn label(&self, index: u16) -> std::borrow::Cow<'_, str> {
+        match self.0.get(usize::from(index)) {
+            Some(name) => std::borrow::Cow::Borrowed(name.as_str()),
+            None => std::borrow::Cow::Owned(index.to_string()),
+        }
+    }
+}
+
 pub struct Printer<W: Write> {
     format: Format,
     out: W,
     started: bool,
     /// Interface names by the record's `interface` (see `interface_index`); an index without
     /// a name prints as the number.
-    interfaces: Vec<String>,
+    interfaces: InterfaceLabels,
 }
 
 fn mac_text(mac: &Option<Mac>) -> Option<String> {
@@ -213,25 +246,13 @@ impl<W: Write> Printer<W> {
             format,
             out,
             started: false,
-            interfaces: Vec::new(),
+            interfaces: InterfaceLabels::default(),
         }
     }
 
-    /// The index to print a record with: its segment's name for `interface` (`names`, from the
-    /// footer), or the number itself when the segment names none, as one list across segments.
+    /// The index to print a record with: see [`InterfaceLabels::index`].
     pub fn interface_index(&mut self, names: &[String], interface: u16) -> u16 {
-        let label = match names.get(usize::from(interface)) {
-            Some(name) => std::borrow::Cow::Borrowed(name.as_str()),
-            None => std::borrow::Cow::Owned(interface.to_string()),
-        };
-        if let Some(i) = self.interfaces.iter().position(|n| *n == label) {
-            return i as u16;
-        }
-        if self.interfaces.len() >= usize::from(u16::MAX) {
-            return u16::MAX;
-        }
-        self.interfaces.push(label.into_owned());
-        (self.interfaces.len() - 1) as u16
+        self.interfaces.index(names, interface)
     }
 
     pub fn print(&mut self, r: &FlowRecord) -> io::Result<()> {
@@ -255,10 +276,7 @@ impl<W: Write> Printer<W> {
             Format::Table => String::new(),
             Format::Csv | Format::Jsonl => community_id::of_record(r),
         };
-        let iface = match self.interfaces.get(usize::from(r.interface)) {
-            Some(name) => std::borrow::Cow::Borrowed(name.as_str()),
-            None => std::borrow::Cow::Owned(r.interface.to_string()),
-        };
+        let iface = self.interfaces.label(r.interface);
         match self.format {
             Format::Jsonl => {
                 let j = JsonRecord {
