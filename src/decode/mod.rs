@@ -2,6 +2,7 @@
 
 pub mod dhcp;
 mod dispatch;
+mod fast;
 mod ip;
 mod link;
 #[cfg(test)]
@@ -88,6 +89,15 @@ pub enum DecodeError {
 /// outer header is the flow, as NetFlow exporters see it. Frames cut by the snap length still
 /// decode as long as both IP addresses were captured.
 pub fn decode(pkt: &Packet<'_>) -> Result<PacketMeta, DecodeError> {
+    match fast::eth_ipv4(pkt) {
+        Some(meta) => Ok(meta),
+        None => decode_slow(pkt),
+    }
+}
+
+/// [`decode`] without its fast path for plain Ethernet/IPv4/TCP-or-UDP frames: the general walk
+/// every frame can take. Public so that tests and benches can hold the fast path against it.
+pub fn decode_slow(pkt: &Packet<'_>) -> Result<PacketMeta, DecodeError> {
     let p = ip::parse(pkt)?;
     let (src, dst) = match p.addrs {
         Addrs::V4 { src, dst } => (
