@@ -68,6 +68,7 @@ fn bench(c: &mut Criterion) {
             "full_scan/udp_port_53_and_bytes",
             "udp and dst port 53 and bytes > 20000",
         ),
+        ("full_scan/bytes_over_10M", "bytes > 10000000"),
         ("indexed/one_host", "host 10.0.123.45"),
     ] {
         let filter = Filter::parse(expr).unwrap_or_else(|e| panic!("{e}"));
@@ -96,29 +97,34 @@ fn thread_cpu_ns() -> u64 {
         .unwrap_or(0)
 }
 
-/// `FLOWKEEP_SCAN_ITERS=N`: instead of criterion, fill the store once and run the unfiltered
-/// full scan N times, printing records per CPU second. With N = 0 it only fills, so that
-/// `valgrind --tool=callgrind` runs with N and 0 give the scan's instructions by difference.
+/// `FLOWKEEP_SCAN_ITERS=N`: instead of criterion, fill the store once and run a full scan N
+/// times, printing records per CPU second: with no filter (every record built and passed to
+/// the callback), or with the filter in `FLOWKEEP_SCAN_EXPR` (every record tested). With N = 0
+/// it only fills, so that `valgrind --tool=callgrind` runs with N and 0 give the scan's
+/// instructions by difference.
 fn scan_only(iters: u32) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     fill(dir.path());
     let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
-    let filter = Filter::all();
+    let expr = std::env::var("FLOWKEEP_SCAN_EXPR").unwrap_or_default();
+    let filter = Filter::parse(&expr).unwrap_or_else(|e| panic!("{e}"));
+    let mut matched = 0u64;
     let (cpu0, wall0) = (thread_cpu_ns(), std::time::Instant::now());
     let mut n = 0u64;
     for _ in 0..iters {
-        scan_matching(&store, None, None, &filter, |_, r| {
+        let stats = scan_matching(&store, None, None, &filter, |_, r| {
             n += r.packets;
             ControlFlow::Continue(())
         })
         .unwrap_or_else(|e| panic!("{e}"));
+        matched += stats.matched;
     }
     let (cpu, wall) = (thread_cpu_ns() - cpu0, wall0.elapsed().as_nanos() as u64);
     let recs = RECORDS as u64 * u64::from(iters);
     let per_s = |ns: u64| recs as f64 * 1e9 / ns.max(1) as f64 / 1e6;
     println!(
-        "full scan, no filter: {iters} × {RECORDS} records; {:.2} M records/s per CPU second \
-         ({:.1} ns/record), {:.2} M/s wall; checksum {}",
+        "full scan, filter '{expr}': {iters} × {RECORDS} records, {matched} matched; {:.2} M \
+         records/s per CPU second ({:.1} ns/record), {:.2} M/s wall; checksum {}",
         per_s(cpu),
         cpu as f64 / recs.max(1) as f64,
         per_s(wall),

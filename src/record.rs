@@ -123,6 +123,87 @@ pub struct FlowRecord {
     pub end: EndReason,
 }
 
+/// Read access to a record's fields, so that a query filter can be tested on a [`FlowRecord`]
+/// or on a row of a block still in columns (`store::columns::Row`): a scan tests the filter
+/// before it builds records, and builds only the ones that match.
+pub trait FlowFields {
+    fn first(&self) -> Nanos;
+    fn last(&self) -> Nanos;
+    fn proto(&self) -> u8;
+    fn src(&self) -> IpAddr;
+    fn dst(&self) -> IpAddr;
+    fn sport(&self) -> u16;
+    fn dport(&self) -> u16;
+    fn vlan(&self) -> u16;
+    fn inner_vlan(&self) -> u16;
+    fn src_mac(&self) -> Option<Mac>;
+    fn dst_mac(&self) -> Option<Mac>;
+    fn packets(&self) -> u64;
+    fn bytes(&self) -> u64;
+    fn rev_packets(&self) -> u64;
+    fn rev_bytes(&self) -> u64;
+    fn tcp_flags(&self) -> u8;
+    fn rev_tcp_flags(&self) -> u8;
+    fn end(&self) -> EndReason;
+}
+
+impl FlowFields for FlowRecord {
+    fn first(&self) -> Nanos {
+        self.first
+    }
+    fn last(&self) -> Nanos {
+        self.last
+    }
+    fn proto(&self) -> u8 {
+        self.proto
+    }
+    fn src(&self) -> IpAddr {
+        self.src
+    }
+    fn dst(&self) -> IpAddr {
+        self.dst
+    }
+    fn sport(&self) -> u16 {
+        self.sport
+    }
+    fn dport(&self) -> u16 {
+        self.dport
+    }
+    fn vlan(&self) -> u16 {
+        self.vlan
+    }
+    fn inner_vlan(&self) -> u16 {
+        self.inner_vlan
+    }
+    fn src_mac(&self) -> Option<Mac> {
+        self.src_mac
+    }
+    fn dst_mac(&self) -> Option<Mac> {
+        self.dst_mac
+    }
+    fn packets(&self) -> u64 {
+        self.packets
+    }
+    fn bytes(&self) -> u64 {
+        self.bytes
+    }
+    fn rev_packets(&self) -> u64 {
+        self.rev_packets
+    }
+    fn rev_bytes(&self) -> u64 {
+        self.rev_bytes
+    }
+    fn tcp_flags(&self) -> u8 {
+        self.tcp_flags
+    }
+    fn rev_tcp_flags(&self) -> u8 {
+        self.rev_tcp_flags
+    }
+    fn end(&self) -> EndReason {
+        self.end
+    }
+}
+
 /// What a DHCP exchange said about an address at one moment: an assignment (DHCPv4 ACK, BOOTP
 /// reply, DHCPv6 Reply with an IA address), the end of one (DHCPv4 RELEASE, DECLINE, NAK;
 /// DHCPv6 Release, Decline, or a Reply with valid lifetime 0), or a client naming itself

@@ -24,7 +24,8 @@
 //! `host a or host b and port 80` is `(host a or host b) and port 80`. Use parentheses.
 //! An empty expression matches every record.
 
-use crate::record::{EndReason, FlowRecord, Mac};
+use crate::record::{EndReason, FlowFields, Mac};
+use crate::store::{ColumnSet, RecordFilter};
 use std::fmt;
 use std::net::IpAddr;
 
@@ -136,41 +137,66 @@ fn side_matches<T>(side: Side, src: T, dst: T, f: impl Fn(T) -> bool) -> bool {
 }
 
 impl Prim {
-    fn matches(&self, r: &FlowRecord) -> bool {
+    fn matches<R: FlowFields>(&self, r: &R) -> bool {
         match self {
-            Prim::Host(side, a) => side_matches(*side, &r.src, &r.dst, |x| x == a),
-            Prim::Net(side, p) => side_matches(*side, &r.src, &r.dst, |x| p.contains(x)),
+            Prim::Host(side, a) => side_matches(*side, r.src(), r.dst(), |x| x == *a),
+            Prim::Net(side, p) => side_matches(*side, r.src(), r.dst(), |x| p.contains(&x)),
             Prim::Port(side, lo, hi) => {
-                has_ports(r.proto)
-                    && side_matches(*side, r.sport, r.dport, |p| (*lo..=*hi).contains(&p))
+                has_ports(r.proto())
+                    && side_matches(*side, r.sport(), r.dport(), |p| (*lo..=*hi).contains(&p))
             }
-            Prim::Proto(p) => r.proto == *p,
-            Prim::Family { v6 } => r.src.is_ipv6() == *v6,
-            Prim::Vlan(0) => r.vlan == 0,
-            Prim::Vlan(v) => r.vlan == *v || r.inner_vlan == *v,
+            Prim::Proto(p) => r.proto() == *p,
+            Prim::Family { v6 } => r.src().is_ipv6() == *v6,
+            Prim::Vlan(0) => r.vlan() == 0,
+            Prim::Vlan(v) => r.vlan() == *v || r.inner_vlan() == *v,
             Prim::Mac(side, m) => {
-                side_matches(*side, &r.src_mac, &r.dst_mac, |x| x.as_ref() == Some(m))
+                side_matches(*side, r.src_mac(), r.dst_mac(), |x| x.as_ref() == Some(m))
             }
             Prim::Count(what, cmp, n) => {
                 let total = match what {
-                    Counter::Packets => r.packets.saturating_add(r.rev_packets),
-                    Counter::Bytes => r.bytes.saturating_add(r.rev_bytes),
+                    Counter::Packets => r.packets().saturating_add(r.rev_packets()),
+                    Counter::Bytes => r.bytes().saturating_add(r.rev_bytes()),
                 };
                 cmp.holds(total, *n)
             }
-            Prim::Flags(f) => (r.tcp_flags | r.rev_tcp_flags) & f != 0,
-            Prim::End(e) => r.end == *e,
+            Prim::Flags(f) => (r.tcp_flags() | r.rev_tcp_flags()) & f != 0,
+            Prim::End(e) => r.end() == *e,
+        }
+    }
+
+    /// The columns [`Prim::matches`] reads.
+    fn columns(&self) -> ColumnSet {
+        match self {
+            Prim::Host(..) | Prim::Net(..) => ColumnSet::ADDRS,
+            Prim::Port(..) => ColumnSet::PROTO | ColumnSet::SPORT | ColumnSet::DPORT,
+            Prim::Proto(_) => ColumnSet::PROTO,
+            // Which family an address is comes with the flags, which are always loaded.
+            Prim::Family { .. } => ColumnSet::FLAGS,
+            Prim::Vlan(_) => ColumnSet::VLAN | ColumnSet::INNER_VLAN,
+            Prim::Mac(..) => ColumnSet::MACS,
+            Prim::Count(Counter::Packets, ..) => ColumnSet::PACKETS,
+            Prim::Count(Counter::Bytes, ..) => ColumnSet::BYTES,
+            Prim::Flags(_) => ColumnSet::TCP_FLAGS,
+            Prim::End(_) => ColumnSet::END,
         }
     }
 }
 
 impl Expr {
-    fn matches(&self, r: &FlowRecord) -> bool {
+    fn matches<R: FlowFields>(&self, r: &R) -> bool {
         match self {
             Expr::Not(e) => !e.matches(r),
             Expr::And(a, b) => a.matches(r) && b.matches(r),
             Expr::Or(a, b) => a.matches(r) || b.matches(r),
             Expr::Prim(p) => p.matches(r),
+        }
+    }
+
+    fn columns(&self) -> ColumnSet {
+        match self {
+            Expr::Not(e) => e.columns(),
+            Expr::And(a, b) | Expr::Or(a, b) => a.columns() | b.columns(),
+            Expr::Prim(p) => p.columns(),
         }
     }
 
@@ -234,7 +260,7 @@ impl Filter {
         })
     }
 
-    pub fn matches(&self, r: &FlowRecord) -> bool {
+    pub fn matches<R: FlowFields>(&self, r: &R) -> bool {
         self.expr.as_ref().is_none_or(|e| e.matches(r))
     }
 
@@ -781,6 +807,20 @@ fn proto_number(name: &str) -> Option<u8> {
         "sctp" => 132,
         _ => return None,
     })
+}
+
+impl RecordFilter for Filter {
+    fn columns(&self) -> ColumnSet {
+        self.expr.as_ref().map_or(ColumnSet::NONE, Expr::columns)
+    }
+
+    fn accepts_all(&self) -> bool {
+        self.expr.is_none()
+    }
+
+    fn matches<R: FlowFields>(&self, r: &R) -> bool {
+        Filter::matches(self, r)
+    }
 }
 
 #[cfg(test)]

@@ -105,13 +105,9 @@ pub fn scan_matching_named(
 ) -> Result<QueryStats, StoreError> {
     let required = filter.required_addresses();
     let mut matched = 0u64;
-    let scan = store.scan_with_interfaces(since, until, required.as_deref(), |p, names, r| {
-        if filter.matches(r) {
-            matched += 1;
-            f(p, names, r)
-        } else {
-            ControlFlow::Continue(())
-        }
+    let scan = store.scan_where(since, until, required.as_deref(), filter, |p, names, r| {
+        matched += 1;
+        f(p, names, r)
     })?;
     Ok(QueryStats { scan, matched })
 }

@@ -8,7 +8,7 @@
 //! flags before it is read, every index against its dictionary, every time against overflow.
 
 use super::summary;
-use crate::record::{EndReason, FlowRecord, Mac};
+use crate::record::{EndReason, FlowFields, FlowRecord, Mac};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -34,6 +34,25 @@ const F_KNOWN: u8 = F_SRC_V6 | F_DST_V6 | F_SRC_MAC | F_DST_MAC;
 const MAX_TIME_EXP: u8 = 9;
 
 type Map<K> = HashMap<K, u32, foldhash::fast::FixedState>;
+
+/// How a block's columns are laid out, by the codec that names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// Codec 1 (format 2): 18 columns, no interface; times and counters as varints.
+    Codec1,
+    /// Codec 2 (format 3): codec 1's columns and the interface column.
+    Codec2,
+    /// Codec 4 (format 4): codec 2's columns, but times and counters are fixed-width per
+    /// block and byte-planar, which a reader unpacks in a few instructions per value where a
+    /// varint takes a few dozen.
+    Codec4,
+}
+
+impl Layout {
+    fn with_interface(self) -> bool {
+        self != Layout::Codec1
+    }
+}
 
 /// A dictionary column under construction: distinct values in order of first appearance, and
 /// one index per use.
@@ -161,6 +180,62 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+/// Codec 4's fixed-width column: the width `w` (1 to 8 bytes, the fewest that hold the
+/// largest value), then the values byte-planar (every value's low byte, then every value's
+/// next byte...). High planes of small values are runs of zeros, which zstd all but removes.
+/// No values: nothing at all.
+fn put_planar<I: Iterator<Item = u64>>(col: &mut Vec<u8>, vals: impl Fn() -> I) {
+    let Some(max) = vals().max() else {
+        return;
+    };
+    let w = (64 - max.leading_zeros()).div_ceil(8).max(1);
+    col.push(w as u8);
+    for p in 0..w {
+        col.extend(vals().map(|v| (v >> (8 * p)) as u8));
+    }
+}
+
+/// Reads a column written by [`put_planar`] holding `count` values into `vals`.
+fn get_planar(col: &[u8], count: usize, what: &str, vals: &mut Vec<u64>) -> Result<(), String> {
+    vals.clear();
+    if count == 0 {
+        return if col.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{what} column should be empty"))
+        };
+    }
+    let (&w, planes) = col
+        .split_first()
+        .ok_or_else(|| format!("{what} column ends early"))?;
+    if !(1..=8).contains(&w) {
+        return Err(format!("{what} column: value width {w}, not 1 to 8"));
+    }
+    if planes.len() != usize::from(w) * count {
+        return Err(format!(
+            "{what} column of {} bytes, expected {} for {count} values of {w} bytes",
+            col.len(),
+            1 + usize::from(w) * count
+        ));
+    }
+    // The low plane sets the values, the others add their bytes: no zeroing pass first.
+    let mut planes = planes.chunks_exact(count);
+    vals.extend(
+        planes
+            .next()
+            .unwrap_or_default()
+            .iter()
+            .map(|&b| u64::from(b)),
+    );
+    for (p, plane) in planes.enumerate() {
+        let shift = 8 * (p as u32 + 1);
+        for (v, &b) in vals.iter_mut().zip(plane) {
+            *v |= u64::from(b) << shift;
+        }
+    }
+    Ok(())
+}
+
 fn mac_key(m: &Mac) -> u64 {
     let mut b = [0u8; 8];
     b[..6].copy_from_slice(m);
@@ -179,17 +254,18 @@ impl ColumnEncoder {
         }
     }
 
-    /// Appends the codec-2 payload of `recs` to `out` (codec 1's columns when `with_interface`
-    /// is false, for tests of old segments); `recs.len()` must be at most `MAX_BLOCK_RECORDS`
+    /// Appends the column data of `recs` in `layout` to `out` (codecs 1 and 2 only for tests of
+    /// old segments); `recs.len()` must be at most `MAX_BLOCK_RECORDS`
     /// (the caller checks). Also builds the address filter into `filter` and returns its probe
     /// count.
     pub fn encode(
         &mut self,
         recs: &[FlowRecord],
-        with_interface: bool,
+        layout: Layout,
         out: &mut Vec<u8>,
         filter: &mut Vec<u8>,
     ) -> u8 {
+        let planar = layout == Layout::Codec4;
         // Sorting by `first` turns the first-time column into small non-negative deltas; ties
         // keep their order of arrival.
         self.order.clear();
@@ -244,14 +320,22 @@ impl ColumnEncoder {
         if let Some(base) = base {
             col.push(exp);
             col.extend_from_slice(&base.to_le_bytes());
-            for d in deltas().skip(1) {
-                put_varint(col, d / unit);
+            if planar {
+                put_planar(col, || deltas().skip(1).map(|d| d / unit));
+            } else {
+                for d in deltas().skip(1) {
+                    put_varint(col, d / unit);
+                }
             }
         }
         put_col(out, col);
         col.clear();
-        for d in durations() {
-            put_varint(col, d / unit);
+        if planar {
+            put_planar(col, || durations().map(|d| d / unit));
+        } else {
+            for d in durations() {
+                put_varint(col, d / unit);
+            }
         }
         put_col(out, col);
 
@@ -325,8 +409,12 @@ impl ColumnEncoder {
         ];
         for get in counters {
             col.clear();
-            for r in sorted() {
-                put_varint(col, get(r));
+            if planar {
+                put_planar(col, || sorted().map(get));
+            } else {
+                for r in sorted() {
+                    put_varint(col, get(r));
+                }
             }
             put_col(out, col);
         }
@@ -339,7 +427,7 @@ impl ColumnEncoder {
         }
         // Column 18 (codec 2): the capture interface index, byte-planar like the ports. One
         // interface gives a column of zeros, which zstd reduces to a few bytes.
-        if with_interface {
+        if layout.with_interface() {
             col.clear();
             col.extend(sorted().map(|r| r.interface as u8));
             col.extend(sorted().map(|r| (r.interface >> 8) as u8));
@@ -526,14 +614,9 @@ fn decode_dict<const W: usize>(
     let dst_planes = c.take(dsts * w)?;
     c.end()?;
     // Entries are byte-planar: byte b of entry i is at b × d + i.
-    entries.resize(d, [0; W]);
-    for (b, plane) in planes.chunks_exact(d).enumerate() {
-        for (e, &x) in entries.iter_mut().zip(plane) {
-            if let Some(slot) = e.get_mut(b) {
-                *slot = x;
-            }
-        }
-    }
+    let planes: [&[u8]; W] =
+        std::array::from_fn(|b| planes.get(b * d..(b + 1) * d).unwrap_or_default());
+    entries.extend((0..d).map(|i| std::array::from_fn(|b| planes[b].get(i).copied().unwrap_or(0))));
     if entries.windows(2).any(|p| p.first() >= p.get(1)) {
         return Err(format!("{what} dictionary entries not in ascending order"));
     }
@@ -545,40 +628,153 @@ fn decode_dict<const W: usize>(
                 *id |= u32::from(x) << (8 * p);
             }
         }
-        if let Some(i) = ids.iter().position(|&id| id as usize >= d) {
+        // One pass that vectorizes; the position is looked for only when something is wrong.
+        if ids.iter().fold(0, |m, &id| m.max(id)) as usize >= d {
+            let i = ids.iter().position(|&id| id as usize >= d).unwrap_or(0);
             return Err(format!("{what} index {i} is outside the dictionary"));
         }
     }
     Ok(())
 }
 
-/// Reusable buffers for decoding blocks: the varint columns and dictionaries are decoded (and
-/// checked) column by column into these, then records are assembled in one pass with no
-/// per-record checks left to do. After the first block, decoding allocates nothing.
+/// Which columns a reader wants: bit `i` for column `i`, in payload order (`docs/FORMAT.md`
+/// § "Column data"). A scan loads the columns its filter reads first, and the others only for
+/// blocks where something matched; with codec 4 each column is its own zstd frame, so columns
+/// left out are not even decompressed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ColumnSet(u32);
+
+impl ColumnSet {
+    pub const NONE: ColumnSet = ColumnSet(0);
+    pub const FLAGS: ColumnSet = ColumnSet(1);
+    /// `first` and `last`: the duration column needs the first-time column's unit and values.
+    pub const TIMES: ColumnSet = ColumnSet(1 << 1 | 1 << 2);
+    pub const PROTO: ColumnSet = ColumnSet(1 << 3);
+    pub const SPORT: ColumnSet = ColumnSet(1 << 4);
+    pub const DPORT: ColumnSet = ColumnSet(1 << 5);
+    pub const VLAN: ColumnSet = ColumnSet(1 << 6);
+    pub const INNER_VLAN: ColumnSet = ColumnSet(1 << 7);
+    /// Both address dictionaries: which one a record's address is in depends on its flags.
+    pub const ADDRS: ColumnSet = ColumnSet(1 << 8 | 1 << 9);
+    pub const MACS: ColumnSet = ColumnSet(1 << 10);
+    /// `packets` and `rev_packets`.
+    pub const PACKETS: ColumnSet = ColumnSet(1 << 11 | 1 << 13);
+    /// `bytes` and `rev_bytes`.
+    pub const BYTES: ColumnSet = ColumnSet(1 << 12 | 1 << 14);
+    pub const TCP_FLAGS: ColumnSet = ColumnSet(1 << 15 | 1 << 16);
+    pub const END: ColumnSet = ColumnSet(1 << 17);
+    pub const INTERFACE: ColumnSet = ColumnSet(1 << 18);
+    pub const ALL: ColumnSet = ColumnSet((1 << COLUMNS) - 1);
+
+    pub const fn union(self, other: ColumnSet) -> ColumnSet {
+        ColumnSet(self.0 | other.0)
+    }
+
+    pub fn contains(self, other: ColumnSet) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    fn without(self, other: ColumnSet) -> ColumnSet {
+        ColumnSet(self.0 & !other.0)
+    }
+
+    fn meets(self, other: ColumnSet) -> bool {
+        self.0 & other.0 != 0
+    }
+
+    /// Whether column `i` is in the set.
+    pub fn has(self, i: usize) -> bool {
+        i < COLUMNS && self.0 >> i & 1 == 1
+    }
+}
+
+impl std::ops::BitOr for ColumnSet {
+    type Output = ColumnSet;
+    fn bitor(self, other: ColumnSet) -> ColumnSet {
+        self.union(other)
+    }
+}
+
+impl std::ops::BitOrAssign for ColumnSet {
+    fn bitor_assign(&mut self, other: ColumnSet) {
+        *self = self.union(other);
+    }
+}
+
+/// A record whose MAC column says it has no MAC.
+const NO_MAC: u32 = u32::MAX;
+
+/// A block's columns decoded into typed, reused buffers. Columns are loaded on demand (see
+/// [`ColumnSet`]); every column is checked whole when it is loaded (its length against the
+/// record count and flags, every index against its dictionary, every time against overflow),
+/// so reading a loaded column's values has no error path left. After the first block,
+/// decoding allocates nothing.
 #[derive(Default)]
 pub struct ColumnDecoder {
+    n: usize,
+    loaded: ColumnSet,
+    /// Uses of each dictionary, from the flags: [src v6, dst v6, src MAC, dst MAC].
+    uses: [usize; 4],
+    flags: Vec<u8>,
+    proto: Vec<u8>,
+    /// Source port, destination port, VLAN, inner VLAN, interface.
+    u16s: [Vec<u16>; 5],
     firsts: Vec<i64>,
     lasts: Vec<i64>,
+    /// Packets, bytes, reverse packets, reverse bytes.
     counters: [Vec<u64>; 4],
+    /// TCP flags, reverse TCP flags, end reason (checked to be a known one).
+    small: [Vec<u8>; 3],
     v4: Vec<[u8; 4]>,
     v6: Vec<[u8; 16]>,
     macs: Vec<Mac>,
-    /// Dictionary indices per use: IPv4 src/dst, IPv6 src/dst, MAC src/dst.
+    /// Dictionary indices per use, as stored: IPv4 src/dst, IPv6 src/dst, MAC src/dst.
     ids: [Vec<u32>; 6],
-    /// Codec 1's missing interface column.
-    zeros: Vec<u8>,
+    /// Per record, its source and destination address's entry: in `v6` when its flags say so,
+    /// else in `v4`.
+    addr: [Vec<u32>; 2],
+    /// Per record, its source and destination MAC's entry in `macs`, or `NO_MAC`.
+    mac: [Vec<u32>; 2],
+    /// Time deltas and durations before they become times.
+    scratch: Vec<u64>,
 }
 
-/// Decodes a payload of `n` records, appending them to `out` (which the caller clears on
-/// error): codec 1 (format 2, no interface column: every record's interface is 0) or codec 2.
-/// Allocates its scratch buffers; [`ColumnDecoder::decode`] reuses them.
+/// Splits column data (each column behind its `u32` length) into its columns; codec 1 has no
+/// interface column (left empty).
+pub fn split_columns(raw: &[u8], layout: Layout) -> Result<[&[u8]; COLUMNS], String> {
+    let mut c = Cur::new(raw, "payload");
+    let mut cols: [&[u8]; COLUMNS] = [&[]; COLUMNS];
+    let count = if layout.with_interface() {
+        COLUMNS
+    } else {
+        COLUMNS_V1
+    };
+    for col in cols.iter_mut().take(count) {
+        let len = c.u32()? as usize;
+        *col = c.take(len)?;
+    }
+    c.end()?;
+    Ok(cols)
+}
+
+/// Decodes the column data of `n` records, appending them to `out` (which the caller clears on
+/// error). Allocates its scratch buffers; [`ColumnDecoder`] reuses them.
 pub fn decode(
     raw: &[u8],
     n: usize,
-    with_interface: bool,
+    layout: Layout,
     out: &mut Vec<FlowRecord>,
 ) -> Result<(), String> {
-    ColumnDecoder::default().decode(raw, n, with_interface, out)
+    let cols = split_columns(raw, layout)?;
+    let mut d = ColumnDecoder::new();
+    d.reset(n);
+    d.load(&cols, ColumnSet::ALL, layout)?;
+    d.assemble(0..n, out);
+    Ok(())
 }
 
 impl ColumnDecoder {
@@ -586,108 +782,217 @@ impl ColumnDecoder {
         ColumnDecoder::default()
     }
 
-    /// Decodes a payload of `n` records, appending them to `out`; see [`decode`]. Nothing is
-    /// appended unless the whole payload is valid.
-    pub fn decode(
-        &mut self,
-        raw: &[u8],
-        n: usize,
-        with_interface: bool,
-        out: &mut Vec<FlowRecord>,
-    ) -> Result<(), String> {
-        let mut c = Cur::new(raw, "payload");
-        let mut cols: [&[u8]; COLUMNS] = [&[]; COLUMNS];
-        let count = if with_interface { COLUMNS } else { COLUMNS_V1 };
-        for col in cols.iter_mut().take(count) {
-            let len = c.u32()? as usize;
-            *col = c.take(len)?;
+    /// Starts a block of `n` records, with no column loaded.
+    pub fn reset(&mut self, n: usize) {
+        self.n = n;
+        self.loaded = ColumnSet::NONE;
+        // Emptied (which frees nothing) so that a column not loaded reads as zero, never as
+        // the previous block's values.
+        for v in [&mut self.flags, &mut self.proto]
+            .into_iter()
+            .chain(&mut self.small)
+        {
+            v.clear();
         }
-        c.end()?;
-        let [flags, firsts, durations, proto, sport, dport, vlan, ivlan, v4, v6, macs, pk, by, rpk, rby, tf, rtf, end, iface] =
-            cols;
-        let fixed = |col: &[u8], width: usize, what: &str| {
-            if col.len() == n * width {
-                Ok(())
+        self.u16s.iter_mut().for_each(Vec::clear);
+        self.counters.iter_mut().for_each(Vec::clear);
+        self.addr
+            .iter_mut()
+            .chain(&mut self.mac)
+            .for_each(Vec::clear);
+        self.firsts.clear();
+        self.lasts.clear();
+    }
+
+    pub fn records(&self) -> usize {
+        self.n
+    }
+
+    pub fn loaded(&self) -> ColumnSet {
+        self.loaded
+    }
+
+    /// Decodes and checks the columns of `want` not loaded yet, and the flags, which every
+    /// other column's reading depends on. `cols[i]` holds column `i`'s bytes; only the columns
+    /// being loaded are looked at. On error the block must be dropped whole.
+    pub fn load(
+        &mut self,
+        cols: &[&[u8]; COLUMNS],
+        want: ColumnSet,
+        layout: Layout,
+    ) -> Result<(), String> {
+        let todo = want.union(ColumnSet::FLAGS).without(self.loaded);
+        if todo.is_empty() {
+            return Ok(());
+        }
+        let n = self.n;
+        let col = |i: usize| cols.get(i).copied().unwrap_or_default();
+        let fixed = |i: usize, width: usize, what: &str| {
+            let c = col(i);
+            if c.len() == n * width {
+                Ok(c)
             } else {
                 Err(format!(
                     "{what} column of {} bytes, expected {} for {n} records",
-                    col.len(),
+                    c.len(),
                     n * width
                 ))
             }
         };
-        fixed(flags, 1, "flags")?;
-        fixed(proto, 1, "protocol")?;
-        for (col, what) in [
-            (sport, "source port"),
-            (dport, "destination port"),
-            (vlan, "VLAN"),
-            (ivlan, "inner VLAN"),
-        ] {
-            fixed(col, 2, what)?;
-        }
-        if with_interface {
-            fixed(iface, 2, "interface")?;
-        }
-        for (col, what) in [
-            (tf, "TCP flags"),
-            (rtf, "reverse TCP flags"),
-            (end, "end reason"),
-        ] {
-            fixed(col, 1, what)?;
-        }
-        if let Some(i) = flags.iter().position(|&f| f & !F_KNOWN != 0) {
-            return Err(format!("record {i}: unknown flag bits"));
-        }
-        // Uses of each dictionary, counted in one pass: [src v6, dst v6, src MAC, dst MAC].
-        let mut set = [0usize; 4];
-        for &f in flags {
-            for (bit, s) in set.iter_mut().enumerate() {
-                *s += usize::from(f >> bit & 1);
+        if todo.meets(ColumnSet::FLAGS) {
+            let flags = fixed(0, 1, "flags")?;
+            if let Some(i) = flags.iter().position(|&f| f & !F_KNOWN != 0) {
+                return Err(format!("record {i}: unknown flag bits"));
             }
+            // Uses of each dictionary, counted in one pass.
+            let mut uses = [0usize; 4];
+            for &f in flags {
+                for (bit, u) in uses.iter_mut().enumerate() {
+                    *u += usize::from(f >> bit & 1);
+                }
+            }
+            self.uses = uses;
+            self.flags.clear();
+            self.flags.extend_from_slice(flags);
         }
-        let [s6, d6, sm, dm] = set;
-        let [i_s4, i_d4, i_s6, i_d6, i_sm, i_dm] = &mut self.ids;
-        decode_dict(v4, (n - s6, n - d6), "IPv4", &mut self.v4, i_s4, i_d4)?;
-        decode_dict(v6, (s6, d6), "IPv6", &mut self.v6, i_s6, i_d6)?;
-        decode_dict(macs, (sm, dm), "MAC", &mut self.macs, i_sm, i_dm)?;
-        if let Some(i) = end.iter().position(|&e| EndReason::from_u8(e).is_none()) {
-            return Err(format!("record {i}: unknown end reason"));
+        if todo.meets(ColumnSet::TIMES) {
+            self.decode_times(col(1), col(2), layout)?;
         }
-        self.decode_times(firsts, durations, n)?;
-        for ((col, what), vals) in [
-            (pk, "packets"),
-            (by, "bytes"),
-            (rpk, "reverse packets"),
-            (rby, "reverse bytes"),
+        if todo.meets(ColumnSet::PROTO) {
+            let proto = fixed(3, 1, "protocol")?;
+            self.proto.clear();
+            self.proto.extend_from_slice(proto);
+        }
+        for (k, (i, what)) in [
+            (4, "source port"),
+            (5, "destination port"),
+            (6, "VLAN"),
+            (7, "inner VLAN"),
+            (18, "interface"),
         ]
         .into_iter()
-        .zip(&mut self.counters)
+        .enumerate()
         {
+            if !todo.has(i) {
+                continue;
+            }
+            let vals = &mut self.u16s[k];
+            vals.clear();
+            if i == 18 && !layout.with_interface() {
+                // Codec 1 has no interface column: every record's is 0.
+                vals.resize(n, 0);
+                continue;
+            }
+            // Byte-planar: n low bytes, then n high bytes.
+            let (lo, hi) = fixed(i, 2, what)?.split_at(n);
+            vals.extend(
+                lo.iter()
+                    .zip(hi)
+                    .map(|(&lo, &hi)| u16::from(lo) | u16::from(hi) << 8),
+            );
+        }
+        if todo.meets(ColumnSet::ADDRS) {
+            let [s6, d6, ..] = self.uses;
+            let [i_s4, i_d4, i_s6, i_d6, ..] = &mut self.ids;
+            decode_dict(col(8), (n - s6, n - d6), "IPv4", &mut self.v4, i_s4, i_d4)?;
+            decode_dict(col(9), (s6, d6), "IPv6", &mut self.v6, i_s6, i_d6)?;
+            for (side, bit, v4_ids, v6_ids) in
+                [(0, F_SRC_V6, &*i_s4, &*i_s6), (1, F_DST_V6, i_d4, i_d6)]
+            {
+                let out = &mut self.addr[side];
+                out.clear();
+                // One family on this side, the usual case: the indices are the column.
+                if v6_ids.is_empty() || v4_ids.is_empty() {
+                    out.extend_from_slice(if v6_ids.is_empty() { v4_ids } else { v6_ids });
+                    continue;
+                }
+                let (mut v4_ids, mut v6_ids) = (v4_ids.iter(), v6_ids.iter());
+                // The use counts came from these flags, so each `next` finds its index.
+                out.extend(self.flags.iter().map(|&f| {
+                    if f & bit != 0 {
+                        v6_ids.next()
+                    } else {
+                        v4_ids.next()
+                    }
+                    .copied()
+                    .unwrap_or(0)
+                }));
+            }
+        }
+        if todo.meets(ColumnSet::MACS) {
+            let [.., sm, dm] = self.uses;
+            let [.., i_sm, i_dm] = &mut self.ids;
+            decode_dict(col(10), (sm, dm), "MAC", &mut self.macs, i_sm, i_dm)?;
+            for (side, bit, ids) in [(0, F_SRC_MAC, &*i_sm), (1, F_DST_MAC, i_dm)] {
+                let out = &mut self.mac[side];
+                out.clear();
+                // Every record has this MAC, the usual case: the indices are the column.
+                if ids.len() == n {
+                    out.extend_from_slice(ids);
+                    continue;
+                }
+                let mut ids = ids.iter();
+                out.extend(self.flags.iter().map(|&f| {
+                    if f & bit != 0 {
+                        ids.next().copied().unwrap_or(NO_MAC)
+                    } else {
+                        NO_MAC
+                    }
+                }));
+            }
+        }
+        for (k, what) in ["packets", "bytes", "reverse packets", "reverse bytes"]
+            .into_iter()
+            .enumerate()
+        {
+            if !todo.has(11 + k) {
+                continue;
+            }
+            let vals = &mut self.counters[k];
+            if layout == Layout::Codec4 {
+                get_planar(col(11 + k), n, what, vals)?;
+                continue;
+            }
             // Written in place: a push would check the capacity and store the length per value.
             vals.clear();
             vals.resize(n, 0);
-            let mut c = Cur::new(col, what);
+            let mut c = Cur::new(col(11 + k), what);
             for v in vals.iter_mut() {
                 *v = c.varint()?;
             }
             c.end()?;
         }
-        if !with_interface {
-            self.zeros.clear();
-            self.zeros.resize(2 * n, 0);
+        for (k, what) in ["TCP flags", "reverse TCP flags", "end reason"]
+            .into_iter()
+            .enumerate()
+        {
+            if !todo.has(15 + k) {
+                continue;
+            }
+            let vals = fixed(15 + k, 1, what)?;
+            if k == 2 {
+                if let Some(i) = vals.iter().position(|&e| EndReason::from_u8(e).is_none()) {
+                    return Err(format!("record {i}: unknown end reason"));
+                }
+            }
+            self.small[k].clear();
+            self.small[k].extend_from_slice(vals);
         }
-        self.assemble(
-            n,
-            [flags, proto, sport, dport, vlan, ivlan, iface, tf, rtf, end],
-            &self.zeros,
-            out,
-        );
+        self.loaded = self.loaded.union(todo);
         Ok(())
     }
 
     /// Columns 1 and 2 into absolute `first` and `last` times, every step checked for overflow.
-    fn decode_times(&mut self, firsts: &[u8], durations: &[u8], n: usize) -> Result<(), String> {
+    fn decode_times(
+        &mut self,
+        firsts: &[u8],
+        durations: &[u8],
+        layout: Layout,
+    ) -> Result<(), String> {
+        if layout == Layout::Codec4 {
+            return self.decode_planar_times(firsts, durations);
+        }
+        let n = self.n;
         self.firsts.clear();
         self.lasts.clear();
         self.firsts.resize(n, 0);
@@ -725,83 +1030,265 @@ impl ColumnDecoder {
         d.end()
     }
 
-    /// Builds the records from checked columns: lengths, indices and end reasons were all
-    /// verified, so the fallbacks below are never taken and no per-record error is possible.
-    /// Every column is walked by its own iterator, which leaves no bounds check in the loop.
-    fn assemble<'a>(
-        &self,
-        n: usize,
-        cols: [&'a [u8]; 10],
-        zeros: &'a [u8],
-        out: &mut Vec<FlowRecord>,
-    ) {
-        let [flags, proto, sport, dport, vlan, ivlan, iface, tf, rtf, end] = cols;
-        // Byte-planar u16 columns: n low bytes, then n high bytes.
-        let u16s = |col: &'a [u8]| {
-            let (lo, hi) = col.split_at(n.min(col.len()));
-            lo.iter()
-                .zip(hi)
-                .map(|(&lo, &hi)| u16::from(lo) | u16::from(hi) << 8)
-        };
-        // Codec 1 has no interface column: every record's is 0.
-        let iface = if iface.is_empty() { zeros } else { iface };
-        let bytes = flags.iter().zip(proto).zip(tf).zip(rtf).zip(end);
-        let ports = u16s(sport).zip(u16s(dport));
-        let vlans = u16s(vlan).zip(u16s(ivlan)).zip(u16s(iface));
-        let times = self.firsts.iter().zip(&self.lasts);
-        let [pk, by, rpk, rby] = &self.counters;
-        let counters = pk.iter().zip(by).zip(rpk).zip(rby);
-        let [s4, d4, s6, d6, sm, dm] = &self.ids;
-        let (mut s4, mut d4, mut s6, mut d6) = (s4.iter(), d4.iter(), s6.iter(), d6.iter());
-        let (mut sm, mut dm) = (sm.iter(), dm.iter());
-        let addr = |v6: bool, i4: &mut std::slice::Iter<u32>, i6: &mut std::slice::Iter<u32>| {
-            if v6 {
-                let e = i6.next().and_then(|&id| self.v6.get(id as usize));
-                IpAddr::V6(Ipv6Addr::from(e.copied().unwrap_or([0; 16])))
-            } else {
-                let e = i4.next().and_then(|&id| self.v4.get(id as usize));
-                IpAddr::V4(Ipv4Addr::from(e.copied().unwrap_or([0; 4])))
+    /// Codec 4's columns 1 and 2: the unit and base as before, deltas and durations planar.
+    fn decode_planar_times(&mut self, firsts: &[u8], durations: &[u8]) -> Result<(), String> {
+        let n = self.n;
+        self.firsts.clear();
+        self.lasts.clear();
+        let mut unit = 1;
+        if n > 0 {
+            let mut t = Cur::new(firsts, "first time");
+            let exp = t.u8()?;
+            if exp > MAX_TIME_EXP {
+                return Err(format!("time unit exponent {exp} above {MAX_TIME_EXP}"));
             }
-        };
-        let mac = |present: bool, ids: &mut std::slice::Iter<u32>| {
-            if present {
-                ids.next()
-                    .and_then(|&id| self.macs.get(id as usize))
-                    .copied()
-            } else {
-                None
+            unit = 10u64.pow(u32::from(exp));
+            let mut prev = t.i64()?;
+            let deltas = firsts.get(9..).unwrap_or_default();
+            get_planar(deltas, n - 1, "first time", &mut self.scratch)?;
+            self.firsts.reserve(n);
+            self.firsts.push(prev);
+            for (i, &d) in self.scratch.iter().enumerate() {
+                prev = d
+                    .checked_mul(unit)
+                    .and_then(|d| prev.checked_add_unsigned(d))
+                    .ok_or_else(|| format!("record {}: first time overflows", i + 1))?;
+                self.firsts.push(prev);
             }
-        };
-        out.reserve(n);
-        for (
-            (
-                ((((((&f, &proto), &tf), &rtf), &end), (sport, dport)), ((vlan, ivlan), iface)),
-                (&first, &last),
-            ),
-            (((&pk, &by), &rpk), &rby),
-        ) in bytes.zip(ports).zip(vlans).zip(times).zip(counters)
-        {
-            out.push(FlowRecord {
-                first,
-                last,
-                proto,
-                src: addr(f & F_SRC_V6 != 0, &mut s4, &mut s6),
-                sport,
-                dst: addr(f & F_DST_V6 != 0, &mut d4, &mut d6),
-                dport,
-                vlan,
-                inner_vlan: ivlan,
-                interface: iface,
-                src_mac: mac(f & F_SRC_MAC != 0, &mut sm),
-                dst_mac: mac(f & F_DST_MAC != 0, &mut dm),
-                packets: pk,
-                bytes: by,
-                rev_packets: rpk,
-                rev_bytes: rby,
-                tcp_flags: tf,
-                rev_tcp_flags: rtf,
-                end: EndReason::from_u8(end).unwrap_or(EndReason::Idle),
-            });
+        } else if !firsts.is_empty() {
+            return Err("first time column should be empty".into());
         }
+        get_planar(durations, n, "duration", &mut self.scratch)?;
+        self.lasts.reserve(n);
+        for (i, (&d, &first)) in self.scratch.iter().zip(&self.firsts).enumerate() {
+            let dur = d
+                .checked_mul(unit)
+                .ok_or_else(|| format!("record {i}: duration overflows"))?;
+            self.lasts.push(first.wrapping_add(dur as i64));
+        }
+        Ok(())
+    }
+
+    /// Record `i` of the block, read from the loaded columns; fields of columns not loaded
+    /// read as zero or absent.
+    pub fn row(&self, i: usize) -> Row<'_> {
+        Row { d: self, i }
+    }
+
+    /// Appends records `rows` (a range within the block) to `out`, built from the loaded
+    /// columns, which must be all of them. Callers take ranges small enough for the records to
+    /// stay in cache until they are used. The records are filled in three passes of a few
+    /// columns each: one pass over all nineteen columns keeps more iterators than there are
+    /// registers, and spilling them cost more than walking the (cached) records three times.
+    pub fn assemble(&self, rows: std::ops::Range<usize>, out: &mut Vec<FlowRecord>) {
+        fn part<'v, T>(v: &'v [T], rows: &std::ops::Range<usize>) -> &'v [T] {
+            v.get(rows.clone()).unwrap_or_default()
+        }
+        let [sport, dport, vlan, ivlan, iface] = &self.u16s;
+        let [tf, rtf, end] = &self.small;
+        let [pk, by, rpk, rby] = &self.counters;
+        let start = out.len();
+        // Times, counters and the one-byte columns.
+        let times = part(&self.firsts, &rows)
+            .iter()
+            .zip(part(&self.lasts, &rows));
+        let counters = part(pk, &rows)
+            .iter()
+            .zip(part(by, &rows))
+            .zip(part(rpk, &rows))
+            .zip(part(rby, &rows));
+        let bytes = part(&self.proto, &rows)
+            .iter()
+            .zip(part(tf, &rows))
+            .zip(part(rtf, &rows))
+            .zip(part(end, &rows));
+        out.extend(times.zip(counters).zip(bytes).map(
+            |(((&first, &last), (((&pk, &by), &rpk), &rby)), (((&proto, &tf), &rtf), &end))| {
+                FlowRecord {
+                    first,
+                    last,
+                    proto,
+                    src: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                    sport: 0,
+                    dst: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                    dport: 0,
+                    vlan: 0,
+                    inner_vlan: 0,
+                    interface: 0,
+                    src_mac: None,
+                    dst_mac: None,
+                    packets: pk,
+                    bytes: by,
+                    rev_packets: rpk,
+                    rev_bytes: rby,
+                    tcp_flags: tf,
+                    rev_tcp_flags: rtf,
+                    end: EndReason::from_u8(end).unwrap_or(EndReason::Idle),
+                }
+            },
+        ));
+        let built = out.get_mut(start..).unwrap_or_default();
+        // Addresses and MACs.
+        let addrs = part(&self.addr[0], &rows)
+            .iter()
+            .zip(part(&self.addr[1], &rows));
+        let macs = part(&self.mac[0], &rows)
+            .iter()
+            .zip(part(&self.mac[1], &rows));
+        for ((r, &f), ((&src, &dst), (&src_mac, &dst_mac))) in built
+            .iter_mut()
+            .zip(part(&self.flags, &rows))
+            .zip(addrs.zip(macs))
+        {
+            r.src = self.addr_of(f & F_SRC_V6 != 0, src);
+            r.dst = self.addr_of(f & F_DST_V6 != 0, dst);
+            r.src_mac = self.mac_of(src_mac);
+            r.dst_mac = self.mac_of(dst_mac);
+        }
+        // Ports, VLANs, interface.
+        let u16s = part(sport, &rows)
+            .iter()
+            .zip(part(dport, &rows))
+            .zip(part(vlan, &rows))
+            .zip(part(ivlan, &rows))
+            .zip(part(iface, &rows));
+        for (r, ((((&sport, &dport), &vlan), &ivlan), &iface)) in built.iter_mut().zip(u16s) {
+            r.sport = sport;
+            r.dport = dport;
+            r.vlan = vlan;
+            r.inner_vlan = ivlan;
+            r.interface = iface;
+        }
+    }
+
+    #[inline]
+    fn addr_of(&self, v6: bool, id: u32) -> IpAddr {
+        if v6 {
+            IpAddr::V6(Ipv6Addr::from(
+                self.v6.get(id as usize).copied().unwrap_or([0; 16]),
+            ))
+        } else {
+            IpAddr::V4(Ipv4Addr::from(
+                self.v4.get(id as usize).copied().unwrap_or([0; 4]),
+            ))
+        }
+    }
+
+    #[inline]
+    fn mac_of(&self, id: u32) -> Option<Mac> {
+        self.macs.get(id as usize).copied()
+    }
+}
+
+/// One record of a decoded block, read in place from its columns.
+#[derive(Clone, Copy)]
+pub struct Row<'a> {
+    d: &'a ColumnDecoder,
+    i: usize,
+}
+
+impl Row<'_> {
+    pub fn index(&self) -> usize {
+        self.i
+    }
+
+    fn flag(&self, bit: u8) -> bool {
+        self.d.flags.get(self.i).is_some_and(|f| f & bit != 0)
+    }
+
+    fn at<T: Copy + Default>(&self, v: &[T]) -> T {
+        v.get(self.i).copied().unwrap_or_default()
+    }
+
+    fn addr(&self, side: usize, v6_bit: u8) -> IpAddr {
+        self.d
+            .addr_of(self.flag(v6_bit), self.at(&self.d.addr[side]))
+    }
+
+    fn mac(&self, side: usize) -> Option<Mac> {
+        self.d
+            .mac_of(self.d.mac[side].get(self.i).copied().unwrap_or(NO_MAC))
+    }
+
+    /// The whole record: all columns must be loaded.
+    pub fn to_record(&self) -> FlowRecord {
+        FlowRecord {
+            first: self.first(),
+            last: self.last(),
+            proto: self.proto(),
+            src: self.src(),
+            sport: self.sport(),
+            dst: self.dst(),
+            dport: self.dport(),
+            vlan: self.vlan(),
+            inner_vlan: self.inner_vlan(),
+            interface: self.at(&self.d.u16s[4]),
+            src_mac: self.src_mac(),
+            dst_mac: self.dst_mac(),
+            packets: self.packets(),
+            bytes: self.bytes(),
+            rev_packets: self.rev_packets(),
+            rev_bytes: self.rev_bytes(),
+            tcp_flags: self.tcp_flags(),
+            rev_tcp_flags: self.rev_tcp_flags(),
+            end: self.end(),
+        }
+    }
+}
+
+impl FlowFields for Row<'_> {
+    fn first(&self) -> i64 {
+        self.at(&self.d.firsts)
+    }
+    fn last(&self) -> i64 {
+        self.at(&self.d.lasts)
+    }
+    fn proto(&self) -> u8 {
+        self.at(&self.d.proto)
+    }
+    fn src(&self) -> IpAddr {
+        self.addr(0, F_SRC_V6)
+    }
+    fn dst(&self) -> IpAddr {
+        self.addr(1, F_DST_V6)
+    }
+    fn sport(&self) -> u16 {
+        self.at(&self.d.u16s[0])
+    }
+    fn dport(&self) -> u16 {
+        self.at(&self.d.u16s[1])
+    }
+    fn vlan(&self) -> u16 {
+        self.at(&self.d.u16s[2])
+    }
+    fn inner_vlan(&self) -> u16 {
+        self.at(&self.d.u16s[3])
+    }
+    fn src_mac(&self) -> Option<Mac> {
+        self.mac(0)
+    }
+    fn dst_mac(&self) -> Option<Mac> {
+        self.mac(1)
+    }
+    fn packets(&self) -> u64 {
+        self.at(&self.d.counters[0])
+    }
+    fn bytes(&self) -> u64 {
+        self.at(&self.d.counters[1])
+    }
+    fn rev_packets(&self) -> u64 {
+        self.at(&self.d.counters[2])
+    }
+    fn rev_bytes(&self) -> u64 {
+        self.at(&self.d.counters[3])
+    }
+    fn tcp_flags(&self) -> u8 {
+        self.at(&self.d.small[0])
+    }
+    fn rev_tcp_flags(&self) -> u8 {
+        self.at(&self.d.small[1])
+    }
+    fn end(&self) -> EndReason {
+        EndReason::from_u8(self.at(&self.d.small[2])).unwrap_or(EndReason::Idle)
     }
 }

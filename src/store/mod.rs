@@ -26,7 +26,8 @@ pub mod verify;
 pub mod writer;
 
 pub use block::{decode_block, encode_block, encode_block_with_level, BlockError};
-pub use reader::{ScanStats, SegmentInfo, Store};
+pub use columns::ColumnSet;
+pub use reader::{AllRecords, RecordFilter, ScanStats, SegmentInfo, Store};
 pub use recover::{recover, RecoveredSegment, Recovery};
 pub use segment::CaptureStats;
 pub use writer::{FlushHook, FlushReport, StoreWriter, WriterConfig, WriterStats};
@@ -36,7 +37,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 /// The store format this build writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// Versions below this were development formats, never released: refused, not read.
 pub const OLDEST_READABLE_VERSION: u32 = 2;
 /// Name of the marker file at the top of a store directory.
@@ -255,7 +256,7 @@ mod tests {
             e,
             StoreError::UnsupportedVersion {
                 found: 7,
-                supported: 3,
+                supported: 4,
                 ..
             }
         ));

@@ -3,13 +3,14 @@
 //! over: one bad block must not hide the rest of the store.
 
 use super::block::BlockDecoder;
+use super::columns::ColumnSet;
 use super::leases::{decode_lease_block, KIND_FLOWS, KIND_LEASES};
 use super::recover::{read_open_blocks, OpenBlock};
 use super::recover::{read_open_segment, read_temp_header, recover, sealed_name, Recovery};
 use super::segment::{CaptureStats, SegmentFile, SEGMENT_EXT, TEMP_SUFFIX};
 use super::summary::addr_key;
 use super::{check_marker, parse_partition_dir_name, StoreError};
-use crate::record::{FlowRecord, LeaseObservation};
+use crate::record::{FlowFields, FlowRecord, LeaseObservation};
 use crate::time::Nanos;
 use std::io;
 use std::net::IpAddr;
@@ -54,13 +55,49 @@ pub struct ScanStats {
     /// Blocks in the time range skipped because their address summary rules out every address
     /// of the query ([`Store::scan_filtered`]).
     pub blocks_skipped_by_address: u64,
-    /// Records passed to the callback.
+    /// Records that passed the time and address checks (those the record filter, if any,
+    /// was tested on); the callback gets the ones the filter also matched.
     pub records: u64,
     /// Unreadable segments and damaged blocks, one line each: path, byte offset, reason.
     pub problems: Vec<String>,
     /// Open segments (still under their temporary name, a live writer's): read up to their
     /// last complete block, a torn tail ignored.
     pub unsealed: Vec<PathBuf>,
+}
+
+/// A test on records that a scan applies before it builds them: only the columns the test
+/// reads are decoded for every record, and records are built only for blocks with a match (see
+/// [`Store::scan_where`]). The query filter is one.
+pub trait RecordFilter {
+    /// The columns [`RecordFilter::matches`] reads.
+    fn columns(&self) -> ColumnSet;
+    /// True when every record matches, so that nothing needs testing.
+    fn accepts_all(&self) -> bool;
+    fn matches<R: FlowFields>(&self, r: &R) -> bool;
+}
+
+/// The filter that every record passes.
+pub struct AllRecords;
+
+impl RecordFilter for AllRecords {
+    fn columns(&self) -> ColumnSet {
+        ColumnSet::NONE
+    }
+    fn accepts_all(&self) -> bool {
+        true
+    }
+    fn matches<R: FlowFields>(&self, _: &R) -> bool {
+        true
+    }
+}
+
+/// Records are built this many at a time, so that they are still in cache when the callback
+/// reads them (8192 records of 112 bytes would not be).
+const BUILD_CHUNK: usize = 256;
+
+/// Whether `r`'s source or destination is one of `addrs` (`None`: no restriction).
+fn wanted<R: FlowFields>(addrs: Option<&[IpAddr]>, r: &R) -> bool {
+    addrs.is_none_or(|a| a.contains(&r.src()) || a.contains(&r.dst()))
 }
 
 /// A store directory opened for reading.
@@ -228,11 +265,24 @@ impl Store {
         since: Option<Nanos>,
         until: Option<Nanos>,
         addrs: Option<&[IpAddr]>,
+        f: impl FnMut(Nanos, &[String], &FlowRecord) -> ControlFlow<()>,
+    ) -> Result<ScanStats, StoreError> {
+        self.scan_where(since, until, addrs, &AllRecords, f)
+    }
+
+    /// [`Store::scan_with_interfaces`], passing `f` only the records `filter` matches. The
+    /// time, address and filter tests run on the block's columns before any record is built:
+    /// only the columns they read are decompressed and decoded (codec 4), and the rest only
+    /// for blocks where a record matched.
+    pub fn scan_where(
+        &self,
+        since: Option<Nanos>,
+        until: Option<Nanos>,
+        addrs: Option<&[IpAddr]>,
+        filter: &impl RecordFilter,
         mut f: impl FnMut(Nanos, &[String], &FlowRecord) -> ControlFlow<()>,
     ) -> Result<ScanStats, StoreError> {
         let keys: Option<Vec<[u8; 16]>> = addrs.map(|a| a.iter().map(addr_key).collect());
-        let wanted =
-            |r: &FlowRecord| addrs.is_none_or(|a| a.contains(&r.src) || a.contains(&r.dst));
         let since = since.unwrap_or(Nanos::MIN);
         let overlaps = |first: Nanos, last: Nanos| last >= since && until.is_none_or(|u| first < u);
         let listing = self.list()?;
@@ -241,13 +291,15 @@ impl Store {
             .map_err(|e| StoreError::io(&self.dir, io::Error::other(e.reason)))?;
         let mut recs = Vec::new();
         let mut buf = Vec::new();
+        let mut selected: Vec<u32> = Vec::new();
         for (partition, mut path, temp) in listing.all {
             if temp {
                 match scan_open_segment(
                     &path,
                     partition,
                     &overlaps,
-                    &wanted,
+                    addrs,
+                    filter,
                     &mut decoder,
                     &mut buf,
                     &mut recs,
@@ -303,28 +355,51 @@ impl Store {
                         .push(problem(e.offset, "block outside the file".into()));
                     continue;
                 };
-                if let Err(be) = decoder.decode_into(bytes, &mut recs) {
-                    stats
-                        .problems
-                        .push(problem(e.offset.saturating_add(be.offset), be.reason));
-                    continue;
-                }
-                if recs.len() as u64 != u64::from(e.records) {
-                    stats.problems.push(problem(
-                        e.offset,
-                        format!(
-                            "block holds {} records, the index says {}",
-                            recs.len(),
-                            e.records
-                        ),
-                    ));
-                    continue;
-                }
+                // Every record's `first` and `last` lie within the block's: a block inside
+                // the range needs no record's times tested.
+                let inside = e.min_first >= since && until.is_none_or(|u| e.max_last < u);
+                let test = !(inside && addrs.is_none() && filter.accepts_all());
+                let tested = match select_rows(
+                    &mut decoder,
+                    bytes,
+                    e.records,
+                    test.then_some((inside, &overlaps, addrs, filter)),
+                    &mut selected,
+                ) {
+                    Ok(tested) => tested,
+                    Err((offset, reason)) => {
+                        stats
+                            .problems
+                            .push(problem(e.offset.saturating_add(offset), reason));
+                        continue;
+                    }
+                };
                 stats.blocks_read += 1;
-                for r in &recs {
-                    if overlaps(r.first, r.last) && wanted(r) {
-                        stats.records += 1;
+                stats.records += tested;
+                let cols = decoder.columns();
+                let n = cols.records();
+                let mut call = |recs: &mut Vec<FlowRecord>| {
+                    for r in recs.iter() {
                         if f(partition, &seg.interfaces, r).is_break() {
+                            return ControlFlow::Break(());
+                        }
+                    }
+                    recs.clear();
+                    ControlFlow::Continue(())
+                };
+                if test {
+                    for chunk in selected.chunks(BUILD_CHUNK) {
+                        recs.clear();
+                        recs.extend(chunk.iter().map(|&i| cols.row(i as usize).to_record()));
+                        if call(&mut recs).is_break() {
+                            return Ok(stats);
+                        }
+                    }
+                } else {
+                    for start in (0..n).step_by(BUILD_CHUNK) {
+                        recs.clear();
+                        cols.assemble(start..n.min(start + BUILD_CHUNK), &mut recs);
+                        if call(&mut recs).is_break() {
                             return Ok(stats);
                         }
                     }
@@ -333,6 +408,57 @@ impl Store {
         }
         Ok(stats)
     }
+}
+
+/// Opens a sealed block and, when `test` is given, tests its records on their columns, leaving
+/// the matching ones' indexes in `selected`; then loads every column if any record is to be
+/// built. Returns how many records passed the time and address tests (all of them when
+/// nothing is tested). An error (offset within the block, reason) drops the block whole,
+/// before any of its records reached the caller.
+#[allow(clippy::type_complexity)]
+fn select_rows<F: RecordFilter>(
+    decoder: &mut BlockDecoder,
+    bytes: &[u8],
+    records: u32,
+    test: Option<(bool, &dyn Fn(Nanos, Nanos) -> bool, Option<&[IpAddr]>, &F)>,
+    selected: &mut Vec<u32>,
+) -> Result<u64, (u64, String)> {
+    let be = |e: super::block::BlockError| (e.offset, e.reason);
+    let n = decoder.open(bytes).map_err(be)?;
+    if n as u64 != u64::from(records) {
+        return Err((
+            0,
+            format!("block holds {n} records, the index says {records}"),
+        ));
+    }
+    selected.clear();
+    let Some((inside, overlaps, addrs, filter)) = test else {
+        decoder.load(bytes, ColumnSet::ALL).map_err(be)?;
+        return Ok(n as u64);
+    };
+    let mut need = filter.columns();
+    if !inside {
+        need |= ColumnSet::TIMES;
+    }
+    if addrs.is_some() {
+        need |= ColumnSet::ADDRS;
+    }
+    decoder.load(bytes, need).map_err(be)?;
+    let cols = decoder.columns();
+    let mut passed = 0u64;
+    for i in 0..n {
+        let row = cols.row(i);
+        if (inside || overlaps(row.first(), row.last())) && wanted(addrs, &row) {
+            passed += 1;
+            if filter.matches(&row) {
+                selected.push(i as u32);
+            }
+        }
+    }
+    if !selected.is_empty() {
+        decoder.load(bytes, ColumnSet::ALL).map_err(be)?;
+    }
+    Ok(passed)
 }
 
 impl Store {
@@ -507,7 +633,8 @@ fn scan_open_segment(
     path: &Path,
     partition: Nanos,
     overlaps: &dyn Fn(Nanos, Nanos) -> bool,
-    wanted: &dyn Fn(&FlowRecord) -> bool,
+    addrs: Option<&[IpAddr]>,
+    filter: &impl RecordFilter,
     decoder: &mut BlockDecoder,
     buf: &mut Vec<u8>,
     recs: &mut Vec<FlowRecord>,
@@ -532,11 +659,12 @@ fn scan_open_segment(
         }
         stats.blocks_read += 1;
         // No address summary until the segment is sealed: every block is read, and the
-        // address restriction applied record by record.
+        // address restriction applied record by record. Open segments are few (one per
+        // writer), so their records are built first and tested after.
         for r in recs {
-            if overlaps(r.first, r.last) && wanted(r) {
+            if overlaps(r.first, r.last) && wanted(addrs, r) {
                 stats.records += 1;
-                if f(partition, r).is_break() {
+                if filter.matches(r) && f(partition, r).is_break() {
                     stopped = true;
                     return ControlFlow::Break(());
                 }
@@ -1103,7 +1231,7 @@ mod tests {
     #[test]
     fn newer_store_format_is_refused_by_writer_and_reader() {
         let d = tempfile::tempdir().unwrap();
-        std::fs::write(d.path().join(MARKER_NAME), "flowkeep store\nformat 4\n").unwrap();
+        std::fs::write(d.path().join(MARKER_NAME), "flowkeep store\nformat 5\n").unwrap();
         let e = StoreWriter::create(WriterConfig::new(d.path()))
             .err()
             .unwrap();
@@ -1113,8 +1241,8 @@ mod tests {
             matches!(
                 e,
                 StoreError::UnsupportedVersion {
-                    found: 4,
-                    supported: 3,
+                    found: 5,
+                    supported: 4,
                     ..
                 }
             ),
@@ -1142,7 +1270,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             std::fs::read_to_string(s.join(MARKER_NAME)).unwrap(),
-            "flowkeep store\nformat 3\n"
+            "flowkeep store\nformat 4\n"
         );
         assert!(Store::open(&s).unwrap().segments().unwrap().is_empty());
     }
