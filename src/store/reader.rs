@@ -7,7 +7,7 @@ use super::columns::ColumnSet;
 use super::leases::{decode_lease_block, KIND_FLOWS, KIND_LEASES};
 use super::recover::{read_open_blocks, OpenBlock};
 use super::recover::{read_open_segment, read_temp_header, recover, sealed_name, Recovery};
-use super::segment::{CaptureStats, SegmentFile, SEGMENT_EXT, TEMP_SUFFIX};
+use super::segment::{BlockEntry, CaptureStats, SegmentFile, SEGMENT_EXT, TEMP_SUFFIX};
 use super::summary::addr_key;
 use super::{check_marker, parse_partition_dir_name, StoreError};
 use crate::record::{FlowFields, FlowRecord, LeaseObservation};
@@ -285,52 +285,36 @@ impl Store {
         let keys: Option<Vec<[u8; 16]>> = addrs.map(|a| a.iter().map(addr_key).collect());
         let since = since.unwrap_or(Nanos::MIN);
         let overlaps = |first: Nanos, last: Nanos| last >= since && until.is_none_or(|u| first < u);
-        let listing = self.list()?;
         let mut stats = ScanStats::default();
         let mut decoder = BlockDecoder::new()
             .map_err(|e| StoreError::io(&self.dir, io::Error::other(e.reason)))?;
         let mut recs = Vec::new();
         let mut buf = Vec::new();
         let mut selected: Vec<u32> = Vec::new();
-        for (partition, mut path, temp) in listing.all {
-            if temp {
-                match scan_open_segment(
-                    &path,
-                    partition,
-                    &overlaps,
-                    addrs,
-                    filter,
-                    &mut decoder,
-                    &mut buf,
-                    &mut recs,
-                    &mut stats,
-                    &mut |p, r| f(p, &[], r),
-                ) {
-                    Ok(OpenOutcome::Read) => continue,
-                    Ok(OpenOutcome::Stopped) => return Ok(stats),
-                    // Sealed (renamed) since the listing: read the sealed file instead.
-                    Ok(OpenOutcome::Gone) => match sealed_name(&path) {
-                        Some(p) if p.exists() => path = p,
-                        _ => continue,
-                    },
-                    Err(e) => {
-                        stats.problems.push(e.to_string());
-                        continue;
-                    }
+        self.walk_segments(&mut stats, |partition, path, seg, stats| {
+            let seg = match seg {
+                SegmentRef::Open(file) => {
+                    return scan_open_segment(
+                        path,
+                        file,
+                        partition,
+                        &overlaps,
+                        addrs,
+                        filter,
+                        &mut decoder,
+                        &mut buf,
+                        &mut recs,
+                        stats,
+                        &mut |p, r| f(p, &[], r),
+                    )
                 }
-            }
-            let seg = match SegmentFile::open(&path) {
-                Ok(s) => s,
-                Err(e) => {
-                    stats.problems.push(e.to_string());
-                    continue;
-                }
+                SegmentRef::Sealed(seg) => seg,
             };
             // The footer's extremes bound every block and record in the file; an empty segment
             // has (MAX, MIN) and never overlaps.
             if !overlaps(seg.totals.min_first, seg.totals.max_last) {
                 stats.segments_skipped += 1;
-                continue;
+                return Ok(ControlFlow::Continue(()));
             }
             stats.segments_read += 1;
             for (i, e) in seg.entries.iter().enumerate() {
@@ -346,13 +330,7 @@ impl Store {
                     stats.blocks_skipped_by_address += 1;
                     continue;
                 }
-                let problem = |offset: u64, reason: String| {
-                    StoreError::corrupt(&path, offset, reason).to_string()
-                };
-                let Some(bytes) = seg.block(e) else {
-                    stats
-                        .problems
-                        .push(problem(e.offset, "block outside the file".into()));
+                let Some(bytes) = block_bytes(path, seg, e, stats) else {
                     continue;
                 };
                 // Every record's `first` and `last` lie within the block's: a block inside
@@ -370,7 +348,7 @@ impl Store {
                     Err((offset, reason)) => {
                         stats
                             .problems
-                            .push(problem(e.offset.saturating_add(offset), reason));
+                            .push(block_problem(path, e.offset, offset, reason));
                         continue;
                     }
                 };
@@ -392,7 +370,7 @@ impl Store {
                         recs.clear();
                         recs.extend(chunk.iter().map(|&i| cols.row(i as usize).to_record()));
                         if call(&mut recs).is_break() {
-                            return Ok(stats);
+                            return Ok(ControlFlow::Break(()));
                         }
                     }
                 } else {
@@ -400,14 +378,118 @@ impl Store {
                         recs.clear();
                         cols.assemble(start..n.min(start + BUILD_CHUNK), &mut recs);
                         if call(&mut recs).is_break() {
-                            return Ok(stats);
+                            return Ok(ControlFlow::Break(()));
                         }
                     }
                 }
             }
-        }
+            Ok(ControlFlow::Continue(()))
+        })?;
         Ok(stats)
     }
+
+    /// Walks the segments in partition order for a scan, giving `visit` each one: an open
+    /// segment (a live writer's temporary file) as its file, unless it was sealed since the
+    /// listing, in which case the sealed file is read instead; a sealed segment parsed from
+    /// its footer. A segment that cannot be opened, or whose visit fails, is described in
+    /// `problems` and skipped; `visit` returning `Break` ends the walk.
+    fn walk_segments(
+        &self,
+        stats: &mut ScanStats,
+        mut visit: impl FnMut(
+            Nanos,
+            &Path,
+            SegmentRef<'_>,
+            &mut ScanStats,
+        ) -> Result<ControlFlow<()>, StoreError>,
+    ) -> Result<(), StoreError> {
+        for (partition, mut path, temp) in self.list()?.all {
+            if temp {
+                let file = match std::fs::File::open(&path) {
+                    Ok(file) => Some(file),
+                    // Sealed (renamed) since the listing: read the sealed file instead.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => match sealed_name(&path) {
+                        Some(p) if p.exists() => {
+                            path = p;
+                            None
+                        }
+                        _ => continue,
+                    },
+                    Err(e) => {
+                        stats.problems.push(StoreError::io(&path, e).to_string());
+                        continue;
+                    }
+                };
+                if let Some(file) = file {
+                    match read_temp_header(&path, &file) {
+                        // No header yet: a writer that has not written its first block.
+                        Ok(None) => continue,
+                        Ok(Some(_)) => {}
+                        Err(e) => {
+                            stats.problems.push(e.to_string());
+                            continue;
+                        }
+                    }
+                    stats.unsealed.push(path.clone());
+                    stats.segments_read += 1;
+                    match visit(partition, &path, SegmentRef::Open(&file), stats) {
+                        Ok(ControlFlow::Continue(())) => continue,
+                        Ok(ControlFlow::Break(())) => return Ok(()),
+                        Err(e) => {
+                            stats.problems.push(e.to_string());
+                            continue;
+                        }
+                    }
+                }
+            }
+            let seg = match SegmentFile::open(&path) {
+                Ok(s) => s,
+                Err(e) => {
+                    stats.problems.push(e.to_string());
+                    continue;
+                }
+            };
+            match visit(partition, &path, SegmentRef::Sealed(&seg), stats) {
+                Ok(ControlFlow::Continue(())) => {}
+                Ok(ControlFlow::Break(())) => return Ok(()),
+                Err(e) => stats.problems.push(e.to_string()),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A segment as [`Store::walk_segments`] hands it to a scan.
+enum SegmentRef<'a> {
+    /// A live writer's temporary file, read up to its last complete block.
+    Open(&'a std::fs::File),
+    Sealed(&'a SegmentFile),
+}
+
+/// The bytes of a sealed segment's block, or `None` (described in `problems`) when its index
+/// entry points outside the file.
+fn block_bytes<'s>(
+    path: &Path,
+    seg: &'s SegmentFile,
+    e: &BlockEntry,
+    stats: &mut ScanStats,
+) -> Option<&'s [u8]> {
+    let bytes = seg.block(e);
+    if bytes.is_none() {
+        stats.problems.push(block_problem(
+            path,
+            e.offset,
+            0,
+            "block outside the file".into(),
+        ));
+    }
+    bytes
+}
+
+/// A damaged block's line in `problems`: the file, the byte offset (the block's, plus where in
+/// the block), and what is wrong.
+fn block_problem(path: &Path, block: u64, within: u64, reason: String) -> String {
+    StoreError::corrupt(path, block.saturating_add(within), reason).to_string()
 }
 
 /// Opens a sealed block and, when `test` is given, tests its records on their columns, leaving
@@ -478,32 +560,24 @@ impl Store {
         let overlaps = |lo: Nanos, hi: Nanos| hi >= since && until.is_none_or(|u| lo < u);
         let mut stats = ScanStats::default();
         let mut leases = Vec::new();
-        for (_, mut path, temp) in self.list()?.all {
-            if temp {
-                match scan_open_leases(&path, &overlaps, &in_range, &mut leases, &mut stats, &mut f)
-                {
-                    Ok(OpenOutcome::Read) => continue,
-                    Ok(OpenOutcome::Stopped) => return Ok(stats),
-                    Ok(OpenOutcome::Gone) => match sealed_name(&path) {
-                        Some(p) if p.exists() => path = p,
-                        _ => continue,
-                    },
-                    Err(e) => {
-                        stats.problems.push(e.to_string());
-                        continue;
-                    }
+        self.walk_segments(&mut stats, |_, path, seg, stats| {
+            let seg = match seg {
+                SegmentRef::Open(file) => {
+                    return scan_open_leases(
+                        path,
+                        file,
+                        &overlaps,
+                        &in_range,
+                        &mut leases,
+                        stats,
+                        &mut f,
+                    )
                 }
-            }
-            let seg = match SegmentFile::open(&path) {
-                Ok(s) => s,
-                Err(e) => {
-                    stats.problems.push(e.to_string());
-                    continue;
-                }
+                SegmentRef::Sealed(seg) => seg,
             };
             if seg.totals.leases == 0 || !overlaps(seg.totals.min_first, seg.totals.max_last) {
                 stats.segments_skipped += 1;
-                continue;
+                return Ok(ControlFlow::Continue(()));
             }
             stats.segments_read += 1;
             for e in seg.entries.iter().filter(|e| e.kind == KIND_LEASES) {
@@ -511,24 +585,20 @@ impl Store {
                     stats.blocks_skipped += 1;
                     continue;
                 }
-                let problem = |offset: u64, reason: String| {
-                    StoreError::corrupt(&path, offset, reason).to_string()
-                };
-                let Some(bytes) = seg.block(e) else {
-                    stats
-                        .problems
-                        .push(problem(e.offset, "block outside the file".into()));
+                let Some(bytes) = block_bytes(path, seg, e, stats) else {
                     continue;
                 };
                 if let Err(be) = decode_lease_block(bytes, &mut leases) {
                     stats
                         .problems
-                        .push(problem(e.offset.saturating_add(be.offset), be.reason));
+                        .push(block_problem(path, e.offset, be.offset, be.reason));
                     continue;
                 }
                 if leases.len() as u64 != u64::from(e.records) {
-                    stats.problems.push(problem(
+                    stats.problems.push(block_problem(
+                        path,
                         e.offset,
+                        0,
                         format!(
                             "lease block holds {} observations, the index says {}",
                             leases.len(),
@@ -541,11 +611,12 @@ impl Store {
                 for l in leases.iter().filter(|l| in_range(l.time)) {
                     stats.records += 1;
                     if f(l).is_break() {
-                        return Ok(stats);
+                        return Ok(ControlFlow::Break(()));
                     }
                 }
             }
-        }
+            Ok(ControlFlow::Continue(()))
+        })?;
         Ok(stats)
     }
 
@@ -564,29 +635,20 @@ impl Store {
 /// The lease blocks of an open segment, as [`scan_open_segment`] reads its record blocks.
 fn scan_open_leases(
     path: &Path,
+    file: &std::fs::File,
     overlaps: &dyn Fn(Nanos, Nanos) -> bool,
     in_range: &dyn Fn(Nanos) -> bool,
     leases: &mut Vec<LeaseObservation>,
     stats: &mut ScanStats,
     f: &mut impl FnMut(&LeaseObservation) -> ControlFlow<()>,
-) -> Result<OpenOutcome, StoreError> {
-    let file = match std::fs::File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(OpenOutcome::Gone),
-        Err(e) => return Err(StoreError::io(path, e)),
-    };
-    if read_temp_header(path, &file)?.is_none() {
-        return Ok(OpenOutcome::Read);
-    }
-    stats.unsealed.push(path.to_path_buf());
-    stats.segments_read += 1;
+) -> Result<ControlFlow<()>, StoreError> {
     let mut decoder =
         BlockDecoder::new().map_err(|e| StoreError::io(path, io::Error::other(e.reason)))?;
     let (mut buf, mut recs) = (Vec::new(), Vec::new());
     let mut stopped = false;
     read_open_blocks(
         path,
-        &file,
+        file,
         &mut decoder,
         &mut buf,
         &mut recs,
@@ -611,18 +673,10 @@ fn scan_open_leases(
         },
     )?;
     Ok(if stopped {
-        OpenOutcome::Stopped
+        ControlFlow::Break(())
     } else {
-        OpenOutcome::Read
+        ControlFlow::Continue(())
     })
-}
-
-enum OpenOutcome {
-    Read,
-    /// The callback asked to stop.
-    Stopped,
-    /// The temporary file is gone (its writer sealed it, or recovery did).
-    Gone,
 }
 
 /// Reads an open segment's complete blocks, passing the records that overlap the query to `f`.
@@ -631,6 +685,7 @@ enum OpenOutcome {
 #[allow(clippy::too_many_arguments)]
 fn scan_open_segment(
     path: &Path,
+    file: &std::fs::File,
     partition: Nanos,
     overlaps: &dyn Fn(Nanos, Nanos) -> bool,
     addrs: Option<&[IpAddr]>,
@@ -640,19 +695,9 @@ fn scan_open_segment(
     recs: &mut Vec<FlowRecord>,
     stats: &mut ScanStats,
     f: &mut impl FnMut(Nanos, &FlowRecord) -> ControlFlow<()>,
-) -> Result<OpenOutcome, StoreError> {
-    let file = match std::fs::File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(OpenOutcome::Gone),
-        Err(e) => return Err(StoreError::io(path, e)),
-    };
-    if read_temp_header(path, &file)?.is_none() {
-        return Ok(OpenOutcome::Read);
-    }
-    stats.unsealed.push(path.to_path_buf());
-    stats.segments_read += 1;
+) -> Result<ControlFlow<()>, StoreError> {
     let mut stopped = false;
-    read_open_segment(path, &file, decoder, buf, recs, |e, recs| {
+    read_open_segment(path, file, decoder, buf, recs, |e, recs| {
         if !overlaps(e.min_first, e.max_last) {
             stats.blocks_skipped += 1;
             return ControlFlow::Continue(());
@@ -673,9 +718,9 @@ fn scan_open_segment(
         ControlFlow::Continue(())
     })?;
     Ok(if stopped {
-        OpenOutcome::Stopped
+        ControlFlow::Break(())
     } else {
-        OpenOutcome::Read
+        ControlFlow::Continue(())
     })
 }
 
