@@ -594,6 +594,35 @@ fn verify_catches_a_flipped_byte() {
     verify_fails(&dir, &[seg.path.to_str().unwrap()]);
 }
 
+/// A damaged block is skipped and the rest answered, but the answer is marked incomplete: a
+/// script passing it on must not mistake it for the whole truth.
+#[test]
+fn questions_over_a_damaged_block_exit_incomplete() {
+    let (_d, dir, segs) = small_store();
+    let store = dir.to_str().unwrap();
+    let jsonl = |o: &Output| String::from_utf8_lossy(&o.stdout).lines().count();
+    let whole = run(&["query", "--store", store, "--format", "jsonl"]);
+    assert_eq!(whole.status.code(), Some(0), "{}", out(&whole));
+    let seg = &segs[1];
+    let mut bytes = std::fs::read(&seg.path).unwrap();
+    bytes[64 + 20] ^= 0x01;
+    std::fs::write(&seg.path, bytes).unwrap();
+    let damaged = run(&["query", "--store", store, "--format", "jsonl"]);
+    assert_eq!(damaged.status.code(), Some(3), "{}", out(&damaged));
+    let err = String::from_utf8_lossy(&damaged.stderr);
+    assert!(err.contains(seg.path.to_str().unwrap()), "{err}");
+    assert!(err.contains("answer is incomplete"), "{err}");
+    // Only that block's records are missing.
+    let lost = jsonl(&whole) - jsonl(&damaged);
+    assert!(
+        lost > 0 && lost as u64 <= seg.records,
+        "lost {lost} of {}",
+        seg.records
+    );
+    let stats = run(&["stats", "--store", store, "--by", "proto"]);
+    assert_eq!(stats.status.code(), Some(3), "{}", out(&stats));
+}
+
 #[test]
 fn verify_catches_a_truncated_segment() {
     let (_d, dir, segs) = small_store();

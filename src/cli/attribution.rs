@@ -54,7 +54,15 @@ pub(super) fn who_had(a: WhoHadArgs) -> Result<i32> {
         Format::Csv => bail!("who-had prints table or jsonl"),
     }
     out.flush()?;
-    Ok(if answer.known() { 0 } else { 1 })
+    // Unreadable data may hold the lease that would answer: not a clean "unknown" then.
+    Ok(if !problems.is_empty() {
+        super::warn_incomplete(problems.len());
+        super::INCOMPLETE
+    } else if answer.known() {
+        0
+    } else {
+        1
+    })
 }
 
 /// The output of `query --leases`: JSON lines with `src_lease`/`dst_lease` added.

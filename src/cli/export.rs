@@ -131,7 +131,7 @@ fn export_parquet_files(a: &ExportArgs, sel: &Selection, outdir: &std::path::Pat
         scan: s.scan.clone(),
         matched: s.records,
     };
-    after_scan(sel, &q, a.select.explain);
+    let status = after_scan(sel, &q, a.select.explain);
     let mut out = io::stdout().lock();
     for f in &s.files {
         writeln!(
@@ -153,7 +153,7 @@ fn export_parquet_files(a: &ExportArgs, sel: &Selection, outdir: &std::path::Pat
     writeln!(out, "elapsed        {elapsed:.3} s")?;
     writeln!(out, "records/s      {rate:.0}")?;
     out.flush()?;
-    Ok(0)
+    Ok(status)
 }
 
 fn export_ipfix(a: &ExportArgs, sel: &Selection, target: &IpfixTarget) -> Result<i32> {
@@ -170,7 +170,7 @@ fn export_ipfix(a: &ExportArgs, sel: &Selection, target: &IpfixTarget) -> Result
     })?;
     exporter.flush();
     let elapsed = started.elapsed().as_secs_f64();
-    after_scan(sel, &q, a.select.explain);
+    let status = after_scan(sel, &q, a.select.explain);
     let st = exporter.stats().clone();
     let mut out = io::stdout().lock();
     writeln!(out, "records        {records}")?;
@@ -195,7 +195,7 @@ fn export_ipfix(a: &ExportArgs, sel: &Selection, target: &IpfixTarget) -> Result
         );
         return Ok(1);
     }
-    Ok(0)
+    Ok(status)
 }
 
 /// A live exporter started for capture or replay.

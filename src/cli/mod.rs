@@ -654,18 +654,41 @@ fn default_format(format: Option<Format>, stdout: &io::Stdout) -> Format {
     })
 }
 
-fn after_scan(sel: &Selection, stats: &query::QueryStats, explain: bool) {
+/// Exit status of a question (query, stats, export, who-had) answered from what could be read
+/// while some stored data could not be: the answer may be missing records, and a script that
+/// hands it on must be able to tell, not only a person reading the warnings.
+pub(super) const INCOMPLETE: i32 = 3;
+
+fn warn_incomplete(problems: usize) {
+    eprintln!(
+        "flowkeep: warning: the answer is incomplete: {problems} unreadable part(s) of the store \
+         were skipped (see `flowkeep verify`)"
+    );
+}
+
+/// Explains and reports the scan on stderr; returns the exit status it calls for: 0, or
+/// [`INCOMPLETE`] when blocks or segments were skipped as unreadable.
+fn after_scan(sel: &Selection, stats: &query::QueryStats, explain: bool) -> i32 {
     if explain {
         eprint!("{}", stats.explain(&sel.filter));
     }
     for p in &stats.scan.problems {
         eprintln!("flowkeep: warning: {p}");
     }
+    let incomplete = !stats.scan.problems.is_empty();
+    if incomplete {
+        warn_incomplete(stats.scan.problems.len());
+    }
     if !stats.scan.unsealed.is_empty() {
         eprintln!(
             "flowkeep: note: {} segment(s) still being written were read up to their last complete block",
             stats.scan.unsealed.len()
         );
+    }
+    if incomplete {
+        INCOMPLETE
+    } else {
+        0
     }
 }
 
@@ -686,8 +709,7 @@ fn query(a: QueryArgs) -> Result<i32> {
     let mut printer = Printer::new(format, out);
     let stats = query::print_matching(&sel.store, sel.since, sel.until, &sel.filter, &mut printer)?;
     printer.finish()?;
-    after_scan(&sel, &stats, a.select.explain);
-    Ok(0)
+    Ok(after_scan(&sel, &stats, a.select.explain))
 }
 
 fn stats(a: StatsArgs) -> Result<i32> {
@@ -697,8 +719,7 @@ fn stats(a: StatsArgs) -> Result<i32> {
     let format = default_format(a.format, &stdout);
     let mut out = io::BufWriter::new(stdout.lock());
     query::stats::print(&mut out, format, &stats, a.order, a.top)?;
-    after_scan(&sel, &q, a.select.explain);
-    Ok(0)
+    Ok(after_scan(&sel, &q, a.select.explain))
 }
 
 #[cfg(test)]
