@@ -25,6 +25,7 @@
 //! An empty expression matches every record.
 
 use crate::record::{EndReason, FlowFields, Mac};
+use crate::store::columns::{ColumnDecoder, F_SRC_V6};
 use crate::store::{ColumnSet, RecordFilter};
 use std::fmt;
 use std::net::IpAddr;
@@ -164,6 +165,63 @@ impl Prim {
         }
     }
 
+    /// [`Prim::matches`] for every record of a decoded block at once (`out`: one entry per
+    /// record): one tight loop per column instead of a walk of the expression per record, and
+    /// addresses and MACs tested once per distinct value.
+    fn select(&self, c: &ColumnDecoder, out: &mut [bool]) {
+        fn each<T: Copy>(out: &mut [bool], col: &[T], f: impl Fn(T) -> bool) {
+            for (o, &x) in out.iter_mut().zip(col) {
+                *o = f(x);
+            }
+        }
+        fn pairs<T: Copy>(out: &mut [bool], a: &[T], b: &[T], f: impl Fn(T, T) -> bool) {
+            for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+                *o = f(x, y);
+            }
+        }
+        // A column not loaded (never, by `columns`) leaves its records unmatched.
+        out.fill(false);
+        let [tf, rtf, end] = c.flag_bytes();
+        match self {
+            Prim::Host(side, a) => addr_select(c, *side, |x| x == *a, out),
+            Prim::Net(side, p) => addr_select(c, *side, |x| p.contains(&x), out),
+            Prim::Port(side, lo, hi) => {
+                let ports = c.sports().iter().zip(c.dports());
+                for ((o, &proto), (&s, &d)) in out.iter_mut().zip(c.protos()).zip(ports) {
+                    *o =
+                        has_ports(proto) && side_matches(*side, s, d, |p| (*lo..=*hi).contains(&p));
+                }
+            }
+            Prim::Proto(p) => each(out, c.protos(), |x| x == *p),
+            Prim::Family { v6 } => each(out, c.flags(), |f| (f & F_SRC_V6 != 0) == *v6),
+            Prim::Vlan(0) => each(out, c.vlans(), |v| v == 0),
+            Prim::Vlan(v) => pairs(out, c.vlans(), c.inner_vlans(), |o, i| o == *v || i == *v),
+            Prim::Mac(side, m) => {
+                let pred = |x: Option<Mac>| x == Some(*m);
+                match side {
+                    Side::Src => c.mac_hits(true, pred, out),
+                    Side::Dst => c.mac_hits(false, pred, out),
+                    Side::Either => {
+                        c.mac_hits(true, pred, out);
+                        let mut dst = vec![false; out.len()];
+                        c.mac_hits(false, pred, &mut dst);
+                        or_into(out, &dst);
+                    }
+                }
+            }
+            Prim::Count(what, cmp, n) => {
+                let [pk, by, rpk, rby] = c.counters();
+                let (a, b) = match what {
+                    Counter::Packets => (pk, rpk),
+                    Counter::Bytes => (by, rby),
+                };
+                pairs(out, a, b, |x, y| cmp.holds(x.saturating_add(y), *n));
+            }
+            Prim::Flags(f) => pairs(out, tf, rtf, |a, b| (a | b) & f != 0),
+            Prim::End(e) => each(out, end, |x| x == *e as u8),
+        }
+    }
+
     /// The columns [`Prim::matches`] reads.
     fn columns(&self) -> ColumnSet {
         match self {
@@ -189,6 +247,29 @@ impl Expr {
             Expr::And(a, b) => a.matches(r) && b.matches(r),
             Expr::Or(a, b) => a.matches(r) || b.matches(r),
             Expr::Prim(p) => p.matches(r),
+        }
+    }
+
+    /// [`Expr::matches`] for every record of a decoded block (see [`Prim::select`]). `and`
+    /// and `or` evaluate both sides for every record: branch-free loops over a block cost less
+    /// than skipping half the work record by record.
+    fn select(&self, c: &ColumnDecoder, out: &mut [bool]) {
+        match self {
+            Expr::Prim(p) => p.select(c, out),
+            Expr::Not(e) => {
+                e.select(c, out);
+                out.iter_mut().for_each(|o| *o = !*o);
+            }
+            Expr::And(a, b) | Expr::Or(a, b) => {
+                a.select(c, out);
+                let mut other = vec![false; out.len()];
+                b.select(c, &mut other);
+                if matches!(self, Expr::And(..)) {
+                    out.iter_mut().zip(&other).for_each(|(o, &x)| *o &= x);
+                } else {
+                    or_into(out, &other);
+                }
+            }
         }
     }
 
@@ -809,6 +890,24 @@ fn proto_number(name: &str) -> Option<u8> {
     })
 }
 
+fn or_into(out: &mut [bool], other: &[bool]) {
+    out.iter_mut().zip(other).for_each(|(o, &x)| *o |= x);
+}
+
+/// An address test on a decoded block's source, destination or either address.
+fn addr_select(c: &ColumnDecoder, side: Side, pred: impl Fn(IpAddr) -> bool, out: &mut [bool]) {
+    match side {
+        Side::Src => c.addr_hits(true, &pred, out),
+        Side::Dst => c.addr_hits(false, &pred, out),
+        Side::Either => {
+            c.addr_hits(true, &pred, out);
+            let mut dst = vec![false; out.len()];
+            c.addr_hits(false, &pred, &mut dst);
+            or_into(out, &dst);
+        }
+    }
+}
+
 impl RecordFilter for Filter {
     fn columns(&self) -> ColumnSet {
         self.expr.as_ref().map_or(ColumnSet::NONE, Expr::columns)
@@ -820,6 +919,12 @@ impl RecordFilter for Filter {
 
     fn matches<R: FlowFields>(&self, r: &R) -> bool {
         Filter::matches(self, r)
+    }
+
+    fn select(&self, cols: &ColumnDecoder, keep: &mut [bool]) {
+        if let Some(e) = &self.expr {
+            e.select(cols, keep);
+        }
     }
 }
 

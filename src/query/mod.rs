@@ -673,7 +673,7 @@ mod column_filter_tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(12))]
+        #![proptest_config(ProptestConfig::with_cases(32))]
         #[test]
         fn column_scan_equals_filtering_whole_records(
             recs in proptest::collection::vec(arb_flow(), 1..400),

@@ -1104,27 +1104,7 @@ impl ColumnDecoder {
             .zip(part(end, &rows));
         out.extend(times.zip(counters).zip(bytes).map(
             |(((&first, &last), (((&pk, &by), &rpk), &rby)), (((&proto, &tf), &rtf), &end))| {
-                FlowRecord {
-                    first,
-                    last,
-                    proto,
-                    src: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                    sport: 0,
-                    dst: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                    dport: 0,
-                    vlan: 0,
-                    inner_vlan: 0,
-                    interface: 0,
-                    src_mac: None,
-                    dst_mac: None,
-                    packets: pk,
-                    bytes: by,
-                    rev_packets: rpk,
-                    rev_bytes: rby,
-                    tcp_flags: tf,
-                    rev_tcp_flags: rtf,
-                    end: EndReason::from_u8(end).unwrap_or(EndReason::Idle),
-                }
+                record_core(first, last, proto, [pk, by, rpk, rby], [tf, rtf, end])
             },
         ));
         let built = out.get_mut(start..).unwrap_or_default();
@@ -1161,6 +1141,107 @@ impl ColumnDecoder {
         }
     }
 
+    /// [`ColumnDecoder::assemble`] for chosen records (ascending indexes within the block),
+    /// in the same three passes.
+    pub fn assemble_rows(&self, rows: &[u32], out: &mut Vec<FlowRecord>) {
+        fn at<T: Copy + Default>(v: &[T], i: u32) -> T {
+            v.get(i as usize).copied().unwrap_or_default()
+        }
+        let [sport, dport, vlan, ivlan, iface] = &self.u16s;
+        let [tf, rtf, end] = &self.small;
+        let [pk, by, rpk, rby] = &self.counters;
+        let start = out.len();
+        out.extend(rows.iter().map(|&i| {
+            record_core(
+                at(&self.firsts, i),
+                at(&self.lasts, i),
+                at(&self.proto, i),
+                [at(pk, i), at(by, i), at(rpk, i), at(rby, i)],
+                [at(tf, i), at(rtf, i), at(end, i)],
+            )
+        }));
+        let built = out.get_mut(start..).unwrap_or_default();
+        for (r, &i) in built.iter_mut().zip(rows) {
+            let f = at(&self.flags, i);
+            r.src = self.addr_of(f & F_SRC_V6 != 0, at(&self.addr[0], i));
+            r.dst = self.addr_of(f & F_DST_V6 != 0, at(&self.addr[1], i));
+            r.src_mac = self.mac_of(self.mac[0].get(i as usize).copied().unwrap_or(NO_MAC));
+            r.dst_mac = self.mac_of(self.mac[1].get(i as usize).copied().unwrap_or(NO_MAC));
+        }
+        for (r, &i) in built.iter_mut().zip(rows) {
+            r.sport = at(sport, i);
+            r.dport = at(dport, i);
+            r.vlan = at(vlan, i);
+            r.inner_vlan = at(ivlan, i);
+            r.interface = at(iface, i);
+        }
+    }
+
+    /// The loaded columns as slices of `records()` values, for filters that test a whole block
+    /// at once; a column not loaded is empty.
+    pub fn flags(&self) -> &[u8] {
+        &self.flags
+    }
+    pub fn protos(&self) -> &[u8] {
+        &self.proto
+    }
+    pub fn sports(&self) -> &[u16] {
+        &self.u16s[0]
+    }
+    pub fn dports(&self) -> &[u16] {
+        &self.u16s[1]
+    }
+    pub fn vlans(&self) -> &[u16] {
+        &self.u16s[2]
+    }
+    pub fn inner_vlans(&self) -> &[u16] {
+        &self.u16s[3]
+    }
+    /// Packets, bytes, reverse packets, reverse bytes.
+    pub fn counters(&self) -> [&[u64]; 4] {
+        let [a, b, c, d] = &self.counters;
+        [a, b, c, d]
+    }
+    /// TCP flags, reverse TCP flags, end reason codes.
+    pub fn flag_bytes(&self) -> [&[u8]; 3] {
+        let [a, b, c] = &self.small;
+        [a, b, c]
+    }
+
+    /// Sets `out[i]` to whether record `i`'s source (`src`) or destination address passes
+    /// `pred`, which is asked once per distinct address of the block, not once per record.
+    pub fn addr_hits(&self, src: bool, pred: impl Fn(IpAddr) -> bool, out: &mut [bool]) {
+        let v4: Vec<bool> = self
+            .v4
+            .iter()
+            .map(|e| pred(IpAddr::V4(Ipv4Addr::from(*e))))
+            .collect();
+        let v6: Vec<bool> = self
+            .v6
+            .iter()
+            .map(|e| pred(IpAddr::V6(Ipv6Addr::from(*e))))
+            .collect();
+        let (ids, bit) = if src {
+            (&self.addr[0], F_SRC_V6)
+        } else {
+            (&self.addr[1], F_DST_V6)
+        };
+        for ((o, &id), &f) in out.iter_mut().zip(ids).zip(&self.flags) {
+            let hits = if f & bit != 0 { &v6 } else { &v4 };
+            *o = hits.get(id as usize).copied().unwrap_or(false);
+        }
+    }
+
+    /// [`ColumnDecoder::addr_hits`] for the source or destination MAC (`None`: no MAC).
+    pub fn mac_hits(&self, src: bool, pred: impl Fn(Option<Mac>) -> bool, out: &mut [bool]) {
+        let hits: Vec<bool> = self.macs.iter().map(|m| pred(Some(*m))).collect();
+        let none = pred(None);
+        let ids = if src { &self.mac[0] } else { &self.mac[1] };
+        for (o, &id) in out.iter_mut().zip(ids) {
+            *o = hits.get(id as usize).copied().unwrap_or(none);
+        }
+    }
+
     #[inline]
     fn addr_of(&self, v6: bool, id: u32) -> IpAddr {
         if v6 {
@@ -1177,6 +1258,39 @@ impl ColumnDecoder {
     #[inline]
     fn mac_of(&self, id: u32) -> Option<Mac> {
         self.macs.get(id as usize).copied()
+    }
+}
+
+/// The first of the three passes that build a record: times, counters and the one-byte
+/// columns; the addresses, MACs, ports, VLANs and interface are filled in by the later passes.
+#[inline(always)]
+fn record_core(
+    first: i64,
+    last: i64,
+    proto: u8,
+    [packets, bytes, rev_packets, rev_bytes]: [u64; 4],
+    [tcp_flags, rev_tcp_flags, end]: [u8; 3],
+) -> FlowRecord {
+    FlowRecord {
+        first,
+        last,
+        proto,
+        src: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        sport: 0,
+        dst: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        dport: 0,
+        vlan: 0,
+        inner_vlan: 0,
+        interface: 0,
+        src_mac: None,
+        dst_mac: None,
+        packets,
+        bytes,
+        rev_packets,
+        rev_bytes,
+        tcp_flags,
+        rev_tcp_flags,
+        end: EndReason::from_u8(end).unwrap_or(EndReason::Idle),
     }
 }
 
