@@ -251,21 +251,27 @@ impl<W: Write> Printer<W> {
         self.interfaces.index(names, interface)
     }
 
-    pub fn print(&mut self, r: &FlowRecord) -> io::Result<()> {
-        if !self.started {
-            self.started = true;
-            match self.format {
-                Format::Csv => writeln!(self.out, "{CSV_HEADER}")?,
-                Format::Table => table_row(
-                    &mut self.out,
-                    [
-                        "first", "duration", "proto", "src:port", "dst:port", "vlan", "ivln",
-                        "pkts", "bytes", "rpkts", "rbytes", "flags", "rflags", "end", "iface",
-                    ],
-                )?,
-                Format::Jsonl => {}
-            }
+    /// The header, before the first record.
+    fn start(&mut self) -> io::Result<()> {
+        if self.started {
+            return Ok(());
         }
+        self.started = true;
+        match self.format {
+            Format::Csv => writeln!(self.out, "{CSV_HEADER}"),
+            Format::Table => table_row(
+                &mut self.out,
+                [
+                    "first", "duration", "proto", "src:port", "dst:port", "vlan", "ivln", "pkts",
+                    "bytes", "rpkts", "rbytes", "flags", "rflags", "end", "iface",
+                ],
+            ),
+            Format::Jsonl => Ok(()),
+        }
+    }
+
+    pub fn print(&mut self, r: &FlowRecord) -> io::Result<()> {
+        self.start()?;
         let first = format_rfc3339(r.first);
         let last = format_rfc3339(r.last);
         let cid = match self.format {
@@ -347,6 +353,10 @@ impl<W: Write> Printer<W> {
     }
 
     pub fn finish(mut self) -> io::Result<W> {
+        // An empty answer in CSV is still a table: its header, no rows.
+        if self.format == Format::Csv {
+            self.start()?;
+        }
         self.out.flush()?;
         Ok(self.out)
     }
@@ -505,6 +515,15 @@ mod tests {
             .nth(1)
             .unwrap()
             .ends_with(",fin,1:LQU9qZlK+B5F3KDmev6m5PMibrg=,0"));
+    }
+
+    #[test]
+    fn csv_without_records_is_its_header() {
+        let p = Printer::new(Format::Csv, Vec::new());
+        let out = String::from_utf8(p.finish().unwrap()).unwrap();
+        assert_eq!(out, format!("{CSV_HEADER}\n"));
+        let p = Printer::new(Format::Jsonl, Vec::new());
+        assert!(p.finish().unwrap().is_empty());
     }
 
     #[test]
