@@ -516,6 +516,23 @@ fn hold_add_list_release() {
         "2020-01-01T00:00:00Z",
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    // A filter `query` would not understand is refused, pointing at the word.
+    let o = run(&[
+        "hold",
+        "add",
+        "--store",
+        s,
+        "--name",
+        "TYPO",
+        "--from",
+        "2020-01-01T00:00:00Z",
+        "--until",
+        "2020-02-01T00:00:00Z",
+        "--filter",
+        "host 203.0.113.7 andd port 53",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(out(&o).contains("'andd'"), "{}", out(&o));
     let list = ok(&["hold", "list", "--store", s]);
     let lines: Vec<&str> = list.lines().collect();
     assert_eq!(lines.len(), 2, "{list}");

@@ -292,6 +292,11 @@ pub(super) fn hold(a: HoldArgs) -> Result<i32> {
             note,
             now,
         } => {
+            // Not applied yet, but it is the record of what a court asked to keep: it must at
+            // least be an expression `query` understands.
+            if let Some(f) = &filter {
+                crate::query::Filter::parse(f)?;
+            }
             Store::open(&store)?;
             let hold = Hold {
                 name,
