@@ -238,10 +238,23 @@ pub struct LeaseObservation {
 }
 
 pub fn format_mac(mac: &Mac) -> String {
-    format!(
-        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]
-    )
+    let mut s = String::with_capacity(17);
+    // Writing to a String cannot fail.
+    let _ = write_mac(&mut s, mac);
+    s
+}
+
+/// [`format_mac`] into `out`: `aa:bb:cc:dd:ee:ff`.
+pub fn write_mac(out: &mut impl fmt::Write, mac: &Mac) -> fmt::Result {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (i, &b) in mac.iter().enumerate() {
+        if i > 0 {
+            out.write_char(':')?;
+        }
+        out.write_char(char::from(HEX[usize::from(b >> 4)]))?;
+        out.write_char(char::from(HEX[usize::from(b & 15)]))?;
+    }
+    Ok(())
 }
 
 /// IANA protocol names for the common numbers; others print as the number.

@@ -10,9 +10,9 @@ pub use filter::{Filter, FilterError};
 
 pub mod attribution;
 
-use crate::record::{format_mac, proto_name, tcp_flags, FlowRecord, Mac};
+use crate::record::{format_mac, proto_name, tcp_flags, write_mac, FlowRecord, Mac};
 use crate::store::{ScanStats, Store, StoreError};
-use crate::time::{format_rfc3339, Nanos, NANOS_PER_SEC};
+use crate::time::{format_rfc3339, write_rfc3339, Nanos, NANOS_PER_SEC};
 use serde::Serialize;
 use std::io::{self, Write};
 use std::ops::ControlFlow;
@@ -230,6 +230,9 @@ pub struct Printer<W: Write> {
     /// Interface names by the record's `interface` (see `interface_index`); an index without
     /// a name prints as the number.
     interfaces: InterfaceLabels,
+    /// A CSV line is put together here and written whole: one write per record instead of
+    /// one per field through the formatter's `io::Write` adapter.
+    line: String,
 }
 
 fn mac_text(mac: &Option<Mac>) -> Option<String> {
@@ -243,6 +246,7 @@ impl<W: Write> Printer<W> {
             out,
             started: false,
             interfaces: InterfaceLabels::default(),
+            line: String::new(),
         }
     }
 
@@ -272,6 +276,13 @@ impl<W: Write> Printer<W> {
 
     pub fn print(&mut self, r: &FlowRecord) -> io::Result<()> {
         self.start()?;
+        if self.format == Format::Csv {
+            let iface = self.interfaces.label(r.interface);
+            self.line.clear();
+            // Writing to a String cannot fail.
+            let _ = csv_line(&mut self.line, r, &iface);
+            return self.out.write_all(self.line.as_bytes());
+        }
         let first = format_rfc3339(r.first);
         let last = format_rfc3339(r.last);
         let cid = match self.format {
@@ -306,27 +317,7 @@ impl<W: Write> Printer<W> {
                 serde_json::to_writer(&mut self.out, &j)?;
                 writeln!(self.out)
             }
-            Format::Csv => writeln!(
-                self.out,
-                "{first},{last},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{cid},{}",
-                r.proto,
-                r.src,
-                r.sport,
-                r.dst,
-                r.dport,
-                r.vlan,
-                r.inner_vlan,
-                mac_text(&r.src_mac).unwrap_or_default(),
-                mac_text(&r.dst_mac).unwrap_or_default(),
-                r.packets,
-                r.bytes,
-                r.rev_packets,
-                r.rev_bytes,
-                r.tcp_flags,
-                r.rev_tcp_flags,
-                r.end,
-                csv_field(&iface)
-            ),
+            Format::Csv => Ok(()),
             Format::Table => table_row(
                 &mut self.out,
                 [
@@ -365,6 +356,38 @@ impl<W: Write> Printer<W> {
 /// Column widths of the table; a wider value (an IPv6 endpoint) pushes its line out rather
 /// than being cut. Negative: left-aligned.
 const TABLE_WIDTHS: [i8; 15] = [-23, 9, -5, 22, 22, 4, 4, 8, 8, 8, 8, -8, -8, -7, -6];
+
+/// One CSV row, in `CSV_HEADER`'s order, with its newline.
+fn csv_line(line: &mut String, r: &FlowRecord, iface: &str) -> std::fmt::Result {
+    use std::fmt::Write as _;
+    write_rfc3339(line, r.first)?;
+    line.push(',');
+    write_rfc3339(line, r.last)?;
+    write!(
+        line,
+        ",{},{},{},{},{},{},{},",
+        r.proto, r.src, r.sport, r.dst, r.dport, r.vlan, r.inner_vlan
+    )?;
+    for mac in [&r.src_mac, &r.dst_mac] {
+        if let Some(m) = mac {
+            write_mac(line, m)?;
+        }
+        line.push(',');
+    }
+    writeln!(
+        line,
+        "{},{},{},{},{},{},{},{},{}",
+        r.packets,
+        r.bytes,
+        r.rev_packets,
+        r.rev_bytes,
+        r.tcp_flags,
+        r.rev_tcp_flags,
+        r.end,
+        community_id::of_record(r),
+        csv_field(iface)
+    )
+}
 
 /// An interface name is the operator's text: quoted when it holds a comma or a quote.
 fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
