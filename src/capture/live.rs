@@ -498,8 +498,17 @@ impl PacketSource for LiveSet {
 
     /// Totals over the interfaces' main handles: the DHCP handles' frames are copies of
     /// frames these count (see `dhcp_stats`).
+    /// The main handles' counters, plus what the DHCP handles dropped: their frames are
+    /// copies of frames the main handles also see, so they add nothing to `received`, but a
+    /// DHCP frame lost there is a lease observation lost, and the store must say so (see
+    /// `who-had`'s caution). The exit summary still shows the DHCP handles on their own.
     fn stats(&self) -> SourceStats {
-        sum_stats(self.main_sources())
+        let mut total = sum_stats(self.main_sources());
+        if let Some(dhcp) = self.dhcp_stats() {
+            total.dropped_kernel += dhcp.dropped_kernel;
+            total.dropped_interface += dhcp.dropped_interface;
+        }
+        total
     }
 
     fn interface(&self) -> u16 {

@@ -300,6 +300,39 @@ pub struct WhoHad {
     pub lease: LeaseAnswer,
     /// The flow fallback, when the leases did not answer: the window, the flows seen, the MACs.
     pub flows: Option<(Nanos, u64, Vec<FlowMac>)>,
+    /// Frames the capture reported dropped (kernel and interface, every handle) in the
+    /// segments covering the time the answer rests on: from the lease's evidence (or `at −
+    /// window`) to `at + window`. Not zero: a DHCP message that would change the answer (a
+    /// release, a new assignment) may have been among them.
+    pub drops: CaptureGap,
+}
+
+/// Drops reported by the segments overlapping `[from, until]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CaptureGap {
+    pub from: Nanos,
+    pub until: Nanos,
+    pub frames_dropped: u64,
+}
+
+impl CaptureGap {
+    fn of(store: &Store, from: Nanos, until: Nanos) -> Result<CaptureGap, StoreError> {
+        let frames_dropped = store
+            .segments()?
+            .iter()
+            .filter(|s| s.partition_start <= until && s.partition_end > from)
+            .map(|s| {
+                s.capture
+                    .kernel_drops
+                    .saturating_add(s.capture.interface_drops)
+            })
+            .fold(0u64, u64::saturating_add);
+        Ok(CaptureGap {
+            from,
+            until,
+            frames_dropped,
+        })
+    }
 }
 
 impl WhoHad {
@@ -320,12 +353,24 @@ impl WhoHad {
             problems.extend(st.problems);
             Some((window, n, macs))
         };
+        let evidence = match &lease {
+            LeaseAnswer::Held { assignment, .. } | LeaseAnswer::Ended { assignment, .. } => {
+                assignment.time
+            }
+            LeaseAnswer::Unknown => at,
+        };
+        let drops = CaptureGap::of(
+            store,
+            evidence.min(at.saturating_sub(window)),
+            at.saturating_add(window),
+        )?;
         Ok((
             WhoHad {
                 address,
                 at,
                 lease,
                 flows,
+                drops,
             },
             problems,
         ))
@@ -396,6 +441,7 @@ impl WhoHad {
                 })
                 .collect();
         }
+        v["capture_drops"] = json!(self.drops.frames_dropped);
         v
     }
 
@@ -476,6 +522,16 @@ impl WhoHad {
                     format_rfc3339(m.last)
                 )?;
             }
+        }
+        if self.drops.frames_dropped > 0 {
+            writeln!(
+                out,
+                "caution    the capture dropped {} frames in the segments covering {} .. {}: a \
+                 DHCP message that would change this answer may be among them",
+                self.drops.frames_dropped,
+                format_rfc3339(self.drops.from),
+                format_rfc3339(self.drops.until)
+            )?;
         }
         Ok(())
     }
@@ -569,6 +625,54 @@ mod tests {
             LeaseAnswer::Held { assignment, .. } => assignment.client_mac,
             _ => None,
         }
+    }
+
+    /// Drops in the time an answer rests on are said with it; drops elsewhere are not.
+    #[test]
+    fn who_had_reports_the_captures_drops_behind_its_answer() {
+        use crate::store::{CaptureStats, StoreWriter, WriterConfig};
+        const HOUR: Nanos = 3600 * S;
+        let t0: Nanos = 1_767_225_600 * S; // 2026-01-01T00:00:00Z, an hour boundary
+        let d = tempfile::tempdir().unwrap();
+        let mut w = StoreWriter::create(WriterConfig::new(d.path())).unwrap();
+        // Hour 0: the assignment, and 7 frames lost. Hour 5: 1000 frames lost.
+        w.append_lease(&obs(t0 + 10 * S, v4::ACK, M1, Some(86_400)))
+            .unwrap();
+        w.add_capture_stats(&CaptureStats {
+            kernel_drops: 5,
+            interface_drops: 2,
+            ..CaptureStats::default()
+        });
+        w.seal_before(t0 + HOUR).unwrap();
+        w.append_lease(&obs(t0 + 5 * HOUR + S, v4::ACK, M2, Some(60)))
+            .unwrap();
+        w.add_capture_stats(&CaptureStats {
+            kernel_drops: 1000,
+            ..CaptureStats::default()
+        });
+        w.finish().unwrap();
+        let store = Store::open(d.path()).unwrap();
+        let ask = |at: Nanos| WhoHad::ask(&store, A, at, 60 * S).unwrap().0;
+        // At 02:00 the hour-0 lease answers: its evidence and the 7 frames lost with it.
+        let a = ask(t0 + 2 * HOUR);
+        assert_eq!(a.source(), "dhcp");
+        assert_eq!(a.drops.frames_dropped, 7);
+        assert_eq!(a.to_json()["capture_drops"], 7);
+        let mut text = Vec::new();
+        a.write_table(&mut text).unwrap();
+        assert!(String::from_utf8(text)
+            .unwrap()
+            .contains("dropped 7 frames"));
+        // At 05:00:30 the hour-5 assignment answers: only that hour's drops.
+        assert_eq!(ask(t0 + 5 * HOUR + 30 * S).drops.frames_dropped, 1000);
+        // At 03:00 with nothing dropped around it, no caution is printed.
+        let quiet = WhoHad::ask(&store, "10.9.9.9".parse().unwrap(), t0 + 3 * HOUR, 60 * S)
+            .unwrap()
+            .0;
+        assert_eq!(quiet.drops.frames_dropped, 0);
+        let mut text = Vec::new();
+        quiet.write_table(&mut text).unwrap();
+        assert!(!String::from_utf8(text).unwrap().contains("caution"));
     }
 
     #[test]
