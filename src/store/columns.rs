@@ -1,11 +1,15 @@
-//! The columnar layout of a block's records before compression (codec 1, `docs/FORMAT.md`
-//! § "Block payload"). Records are sorted by `first` and written column by column: like values
-//! next to like values is what lets zstd find the repetition that rows hide (ports, protocols,
-//! VLANs, flags), times become small deltas, and addresses and MACs, which repeat a lot within a
-//! block, become small indices into per-block dictionaries.
+//! The columnar layout of a block's records before compression (`docs/FORMAT.md` § "Column
+//! data"; [`Layout`] names the three codecs' variants). Records are sorted by `first` and
+//! written column by column: like values next to like values is what lets zstd find the
+//! repetition that rows hide (ports, protocols, VLANs, flags), times become small deltas, and
+//! addresses and MACs, which repeat a lot within a block, become small indices into per-block
+//! dictionaries.
 //!
-//! Decoding trusts nothing: every column's length is checked against the record count and the
-//! flags before it is read, every index against its dictionary, every time against overflow.
+//! Reading is by column: a [`ColumnDecoder`] loads the columns a reader asks for
+//! ([`ColumnSet`]), and a query tests its filter on them ([`Row`], or whole columns) before
+//! any record is built. Decoding trusts nothing: every column's length is checked against the
+//! record count and the flags before it is read, every index against its dictionary, every
+//! time against overflow.
 
 use super::summary;
 use crate::record::{EndReason, FlowFields, FlowRecord, Mac};
@@ -14,12 +18,14 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Columns in a codec-1 payload (format 2), each preceded by its `u32` byte length.
 pub const COLUMNS_V1: usize = 18;
-/// Columns in a codec-2 payload (format 3): codec 1's, then the capture interface index.
+/// Columns in a codec-2 or codec-4 payload (formats 3 and 4): codec 1's, then the capture
+/// interface index.
 pub const COLUMNS: usize = 19;
 /// Upper bound of the uncompressed payload per record (sum over the columns of a record's
 /// largest contribution: 1 flags + 10 + 10 time varints + 1 proto + 8 ports/VLANs + 2 × (16 + 3)
 /// addresses + 2 × (6 + 3) MACs + 4 × 10 counters + 3 flag/reason bytes + 2 interface = 131),
-/// rounded up.
+/// rounded up. Codec 4 stays within it: its six fixed-width columns take at most 8 bytes per
+/// value where a varint takes 10, which pays for their six width bytes from the first record.
 pub const MAX_BYTES_PER_RECORD: usize = 136;
 /// Fixed part of the payload: column lengths, the time column's exponent and base, and the
 /// three dictionaries' counts and widths.
