@@ -364,20 +364,15 @@ impl Store {
                 stats.records += tested;
                 let cols = decoder.columns();
                 let n = cols.records();
-                let mut call = |recs: &mut Vec<FlowRecord>| {
-                    for r in recs.iter() {
-                        if f(partition, &seg.interfaces, r).is_break() {
-                            return ControlFlow::Break(());
-                        }
-                    }
-                    recs.clear();
-                    ControlFlow::Continue(())
+                let mut call = |recs: &[FlowRecord]| {
+                    recs.iter()
+                        .try_for_each(|r| f(partition, &seg.interfaces, r))
                 };
                 if test {
                     for chunk in selection.rows.chunks(BUILD_CHUNK) {
                         recs.clear();
                         cols.assemble_rows(chunk, &mut recs);
-                        if call(&mut recs).is_break() {
+                        if call(&recs).is_break() {
                             return Ok(ControlFlow::Break(()));
                         }
                     }
@@ -385,7 +380,7 @@ impl Store {
                     for start in (0..n).step_by(BUILD_CHUNK) {
                         recs.clear();
                         cols.assemble(start..n.min(start + BUILD_CHUNK), &mut recs);
-                        if call(&mut recs).is_break() {
+                        if call(&recs).is_break() {
                             return Ok(ControlFlow::Break(()));
                         }
                     }
