@@ -183,8 +183,12 @@ impl Prim {
         out.fill(false);
         let [tf, rtf, end] = c.flag_bytes();
         match self {
-            Prim::Host(side, a) => addr_select(c, *side, |x| x == *a, out),
-            Prim::Net(side, p) => addr_select(c, *side, |x| p.contains(&x), out),
+            Prim::Host(side, a) => {
+                side_select(*side, out, |src, o| c.addr_hits(src, |x| x == *a, o))
+            }
+            Prim::Net(side, p) => {
+                side_select(*side, out, |src, o| c.addr_hits(src, |x| p.contains(&x), o))
+            }
             Prim::Port(side, lo, hi) => {
                 let ports = c.sports().iter().zip(c.dports());
                 for ((o, &proto), (&s, &d)) in out.iter_mut().zip(c.protos()).zip(ports) {
@@ -197,17 +201,7 @@ impl Prim {
             Prim::Vlan(0) => each(out, c.vlans(), |v| v == 0),
             Prim::Vlan(v) => pairs(out, c.vlans(), c.inner_vlans(), |o, i| o == *v || i == *v),
             Prim::Mac(side, m) => {
-                let pred = |x: Option<Mac>| x == Some(*m);
-                match side {
-                    Side::Src => c.mac_hits(true, pred, out),
-                    Side::Dst => c.mac_hits(false, pred, out),
-                    Side::Either => {
-                        c.mac_hits(true, pred, out);
-                        let mut dst = vec![false; out.len()];
-                        c.mac_hits(false, pred, &mut dst);
-                        or_into(out, &dst);
-                    }
-                }
+                side_select(*side, out, |src, o| c.mac_hits(src, |x| x == Some(*m), o))
             }
             Prim::Count(what, cmp, n) => {
                 let [pk, by, rpk, rby] = c.counters();
@@ -894,15 +888,16 @@ fn or_into(out: &mut [bool], other: &[bool]) {
     out.iter_mut().zip(other).for_each(|(o, &x)| *o |= x);
 }
 
-/// An address test on a decoded block's source, destination or either address.
-fn addr_select(c: &ColumnDecoder, side: Side, pred: impl Fn(IpAddr) -> bool, out: &mut [bool]) {
+/// A test of one side of every record of a block (`hits(true, out)`: the sources), applied to
+/// `side`: `Either` is both sides, ORed.
+fn side_select(side: Side, out: &mut [bool], hits: impl Fn(bool, &mut [bool])) {
     match side {
-        Side::Src => c.addr_hits(true, &pred, out),
-        Side::Dst => c.addr_hits(false, &pred, out),
+        Side::Src => hits(true, out),
+        Side::Dst => hits(false, out),
         Side::Either => {
-            c.addr_hits(true, &pred, out);
+            hits(true, out);
             let mut dst = vec![false; out.len()];
-            c.addr_hits(false, &pred, &mut dst);
+            hits(false, &mut dst);
             or_into(out, &dst);
         }
     }
