@@ -330,32 +330,40 @@ impl<W: Write> Printer<W> {
 /// than being cut. Negative: left-aligned.
 const TABLE_WIDTHS: [i8; 15] = [-23, 9, -5, 22, 22, 4, 4, 8, 8, 8, 8, -8, -8, -7, -6];
 
+/// Appends `sep` then `v` in decimal.
+fn push_int(line: &mut String, sep: &str, v: impl itoa::Integer) {
+    line.push_str(sep);
+    line.push_str(itoa::Buffer::new().format(v));
+}
+
 /// One CSV row, in `CSV_HEADER`'s order, with its newline.
 fn csv_line(line: &mut String, r: &FlowRecord, iface: &str) -> std::fmt::Result {
     use std::fmt::Write as _;
     write_rfc3339(line, r.first)?;
     line.push(',');
     write_rfc3339(line, r.last)?;
-    write!(
-        line,
-        ",{},{},{},{},{},{},{},",
-        r.proto, r.src, r.sport, r.dst, r.dport, r.vlan, r.inner_vlan
-    )?;
+    push_int(line, ",", r.proto);
+    write!(line, ",{}", r.src)?;
+    push_int(line, ",", r.sport);
+    write!(line, ",{}", r.dst)?;
+    for v in [r.dport, r.vlan, r.inner_vlan] {
+        push_int(line, ",", v);
+    }
     for mac in [&r.src_mac, &r.dst_mac] {
+        line.push(',');
         if let Some(m) = mac {
             write_mac(line, m)?;
         }
-        line.push(',');
+    }
+    for v in [r.packets, r.bytes, r.rev_packets, r.rev_bytes] {
+        push_int(line, ",", v);
+    }
+    for v in [r.tcp_flags, r.rev_tcp_flags] {
+        push_int(line, ",", v);
     }
     writeln!(
         line,
-        "{},{},{},{},{},{},{},{},{}",
-        r.packets,
-        r.bytes,
-        r.rev_packets,
-        r.rev_bytes,
-        r.tcp_flags,
-        r.rev_tcp_flags,
+        ",{},{},{}",
         r.end,
         community_id::of_record(r),
         csv_field(iface)
@@ -371,11 +379,13 @@ fn jsonl_line(line: &mut String, r: &FlowRecord, iface: &str) -> std::fmt::Resul
     write_rfc3339(line, r.first)?;
     line.push_str("\",\"last\":\"");
     write_rfc3339(line, r.last)?;
-    write!(
-        line,
-        "\",\"proto\":{},\"src\":\"{}\",\"sport\":{},\"dst\":\"{}\",\"dport\":{},\"vlan\":{},\"inner_vlan\":{}",
-        r.proto, r.src, r.sport, r.dst, r.dport, r.vlan, r.inner_vlan
-    )?;
+    push_int(line, "\",\"proto\":", r.proto);
+    write!(line, ",\"src\":\"{}\"", r.src)?;
+    push_int(line, ",\"sport\":", r.sport);
+    write!(line, ",\"dst\":\"{}\"", r.dst)?;
+    push_int(line, ",\"dport\":", r.dport);
+    push_int(line, ",\"vlan\":", r.vlan);
+    push_int(line, ",\"inner_vlan\":", r.inner_vlan);
     for (name, mac) in [("src_mac", &r.src_mac), ("dst_mac", &r.dst_mac)] {
         write!(line, ",\"{name}\":")?;
         match mac {
@@ -387,15 +397,15 @@ fn jsonl_line(line: &mut String, r: &FlowRecord, iface: &str) -> std::fmt::Resul
             None => line.push_str("null"),
         }
     }
+    push_int(line, ",\"packets\":", r.packets);
+    push_int(line, ",\"bytes\":", r.bytes);
+    push_int(line, ",\"rev_packets\":", r.rev_packets);
+    push_int(line, ",\"rev_bytes\":", r.rev_bytes);
+    push_int(line, ",\"tcp_flags\":", r.tcp_flags);
+    push_int(line, ",\"rev_tcp_flags\":", r.rev_tcp_flags);
     write!(
         line,
-        ",\"packets\":{},\"bytes\":{},\"rev_packets\":{},\"rev_bytes\":{},\"tcp_flags\":{},\"rev_tcp_flags\":{},\"end\":\"{}\",\"community_id\":\"{}\",\"interface\":",
-        r.packets,
-        r.bytes,
-        r.rev_packets,
-        r.rev_bytes,
-        r.tcp_flags,
-        r.rev_tcp_flags,
+        ",\"end\":\"{}\",\"community_id\":\"{}\",\"interface\":",
         r.end,
         community_id::of_record(r),
     )?;
