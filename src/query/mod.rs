@@ -633,9 +633,9 @@ mod tests {
     proptest::proptest! {
         /// The hand-written JSON line is exactly what serde writes for the promised record,
         /// for any record and any interface name (quotes, backslashes, control characters,
-        /// non-ASCII).
+        /// non-ASCII), and the CSV row is the same values through `Display`, joined.
         #[test]
-        fn jsonl_line_equals_serde(
+        fn jsonl_and_csv_lines_equal_their_references(
             r in crate::store::block::tests::arb_record(),
             iface in "\\PC{0,12}|[\"\\\\\u{0}-\u{1f}a-z]{0,6}",
         ) {
@@ -667,6 +667,21 @@ mod tests {
             let mut line = String::new();
             jsonl_line(&mut line, &r, &iface).unwrap();
             proptest::prop_assert_eq!(line, serde_json::to_string(&reference).unwrap() + "\n");
+            // The CSV row: the same values through std's Display, joined.
+            let j = &reference;
+            let csv = [
+                j.first.to_string(), j.last.to_string(), j.proto.to_string(), j.src.clone(),
+                j.sport.to_string(), j.dst.clone(), j.dport.to_string(), j.vlan.to_string(),
+                j.inner_vlan.to_string(), j.src_mac.clone().unwrap_or_default(),
+                j.dst_mac.clone().unwrap_or_default(), j.packets.to_string(),
+                j.bytes.to_string(), j.rev_packets.to_string(), j.rev_bytes.to_string(),
+                j.tcp_flags.to_string(), j.rev_tcp_flags.to_string(), j.end.to_string(),
+                j.community_id.to_string(), csv_field(&iface).into_owned(),
+            ]
+            .join(",");
+            let mut line = String::new();
+            csv_line(&mut line, &r, &iface).unwrap();
+            proptest::prop_assert_eq!(line, csv + "\n");
         }
     }
 
