@@ -249,7 +249,7 @@ pub(super) fn start_capture_retention(
                     if let Err(e) =
                         run_expire(&thread_dir, &policy, now, false, &mut io::stderr().lock())
                     {
-                        eprintln!("flowkeep: retention: {e:#}");
+                        eprintln!("flowkeep: retention: {}", super::error_text(&e));
                     }
                 }
             }

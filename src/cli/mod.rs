@@ -320,10 +320,28 @@ pub fn main() -> i32 {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
-            eprintln!("flowkeep: error: {e:#}");
+            eprintln!("flowkeep: error: {}", error_text(&e));
             1
         }
     }
+}
+
+/// The error and its causes, `: `-separated, each said once: our errors name the path and
+/// include their cause's text (`/x: No such file or directory`), so a cause whose text the
+/// message already ends with is not repeated.
+pub(super) fn error_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 /// `flowkeep query | head` closes our stdout early: that is success, not an error.
@@ -725,6 +743,20 @@ fn stats(a: StatsArgs) -> Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_text_says_each_cause_once() {
+        let io = io::Error::new(io::ErrorKind::NotFound, "No such file or directory");
+        let e: anyhow::Error = crate::store::StoreError::io("/x", io).into();
+        assert_eq!(error_text(&e), "/x: No such file or directory");
+        let e = e.context("export to /y");
+        assert_eq!(
+            error_text(&e),
+            "export to /y: /x: No such file or directory"
+        );
+        let e = anyhow::anyhow!("plain");
+        assert_eq!(error_text(&e), "plain");
+    }
 
     #[test]
     fn capture_buffer_sizes() {
