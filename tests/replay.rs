@@ -278,6 +278,19 @@ fn bad_arguments_get_one_line_and_a_failure_status() {
     let err = text(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("/nonexistent/x.pcap"), "{err}");
+    // Refused before anything was written, even beside a readable capture.
+    let ok_pcap = fixtures().join("nDPI__nats.pcap");
+    let out = run(&[
+        "replay",
+        ok_pcap.to_str().unwrap(),
+        "/nonexistent/x.pcap",
+        "--store",
+        store,
+        "-q",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("nothing was written"));
+    assert!(!Path::new(store).exists());
 
     // A store path under a regular file cannot be created.
     let file = dir.path().join("plain");

@@ -404,6 +404,13 @@ fn report_flushes(cfg: &mut PipelineConfig) {
 }
 
 fn replay(a: ReplayArgs) -> Result<i32> {
+    // A mistyped name is refused before anything is written: a store made of the files that
+    // did open would look like an answer. Damage inside a file is another matter (read up to
+    // it, counted, reported).
+    for f in &a.files {
+        std::fs::File::open(f)
+            .with_context(|| format!("cannot read {}; nothing was written", f.display()))?;
+    }
     let mut cfg = pipeline_config(&a.store, &a.flow);
     if a.verbose {
         report_flushes(&mut cfg);
