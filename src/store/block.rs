@@ -807,10 +807,9 @@ pub(crate) mod tests {
             let mut d = BlockDecoder::new().unwrap();
             for first in [ColumnSet::ADDRS, ColumnSet::TIMES | ColumnSet::BYTES, ColumnSet::END] {
                 if d.open(&block).is_ok() && d.load(&block, first).is_ok() {
-                    let n = d.columns().records();
-                    for i in 0..n {
-                        let _ = d.columns().row(i).to_record();
-                    }
+                    let n = d.columns().records() as u32;
+                    let rows: Vec<u32> = (0..n).collect();
+                    d.columns().assemble_rows(&rows, &mut Vec::new());
                     let _ = d.load(&block, ColumnSet::ALL);
                 }
             }

@@ -768,7 +768,8 @@ pub fn split_columns(raw: &[u8], layout: Layout) -> Result<[&[u8]; COLUMNS], Str
 }
 
 /// Decodes the column data of `n` records, appending them to `out` (which the caller clears on
-/// error). Allocates its scratch buffers; [`ColumnDecoder`] reuses them.
+/// error): the whole path at once, for tests.
+#[cfg(test)]
 pub fn decode(
     raw: &[u8],
     n: usize,
@@ -1308,10 +1309,6 @@ pub struct Row<'a> {
 }
 
 impl Row<'_> {
-    pub fn index(&self) -> usize {
-        self.i
-    }
-
     fn flag(&self, bit: u8) -> bool {
         self.d.flags.get(self.i).is_some_and(|f| f & bit != 0)
     }
@@ -1328,31 +1325,6 @@ impl Row<'_> {
     fn mac(&self, side: usize) -> Option<Mac> {
         self.d
             .mac_of(self.d.mac[side].get(self.i).copied().unwrap_or(NO_MAC))
-    }
-
-    /// The whole record: all columns must be loaded.
-    pub fn to_record(&self) -> FlowRecord {
-        FlowRecord {
-            first: self.first(),
-            last: self.last(),
-            proto: self.proto(),
-            src: self.src(),
-            sport: self.sport(),
-            dst: self.dst(),
-            dport: self.dport(),
-            vlan: self.vlan(),
-            inner_vlan: self.inner_vlan(),
-            interface: self.at(&self.d.u16s[4]),
-            src_mac: self.src_mac(),
-            dst_mac: self.dst_mac(),
-            packets: self.packets(),
-            bytes: self.bytes(),
-            rev_packets: self.rev_packets(),
-            rev_bytes: self.rev_bytes(),
-            tcp_flags: self.tcp_flags(),
-            rev_tcp_flags: self.rev_tcp_flags(),
-            end: self.end(),
-        }
     }
 }
 
