@@ -16,4 +16,6 @@ pub mod query;
 pub mod record;
 pub mod retention;
 pub mod store;
+#[cfg(test)]
+mod testing;
 pub mod time;

@@ -348,10 +348,7 @@ mod tests {
         assert_eq!(StoreUsage::read(d.path()), StoreUsage::default());
         let mut w =
             crate::store::StoreWriter::create(crate::store::WriterConfig::new(d.path())).unwrap();
-        let recs = [
-            crate::store::block::tests::sample(5),
-            crate::store::block::tests::sample(2),
-        ];
+        let recs = [crate::testing::sample(5), crate::testing::sample(2)];
         for r in &recs {
             w.append(r).unwrap();
         }

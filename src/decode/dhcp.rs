@@ -7,13 +7,12 @@
 //! [`LeaseObservation`](crate::record::LeaseObservation).
 
 use super::PacketMeta;
+use crate::record::dhcp::{
+    v4, v6, DHCP4_CLIENT_PORT, DHCP4_SERVER_PORT, DHCP6_CLIENT_PORT, DHCP6_SERVER_PORT,
+    MAX_HOSTNAME_BYTES,
+};
 use crate::record::{LeaseObservation, Mac};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-
-pub const DHCP4_SERVER_PORT: u16 = 67;
-pub const DHCP4_CLIENT_PORT: u16 = 68;
-pub const DHCP6_CLIENT_PORT: u16 = 546;
-pub const DHCP6_SERVER_PORT: u16 = 547;
 
 /// The fixed BOOTP header in front of the magic cookie.
 const BOOTP_FIXED_LEN: usize = 236;
@@ -21,45 +20,12 @@ const MAGIC_COOKIE: [u8; 4] = [99, 130, 83, 99];
 const SNAME: std::ops::Range<usize> = 44..108;
 const FILE: std::ops::Range<usize> = 108..236;
 
-/// DHCPv4 message types (option 53) that observations are made of.
-pub mod v4 {
-    pub const DISCOVER: u8 = 1;
-    pub const OFFER: u8 = 2;
-    pub const REQUEST: u8 = 3;
-    pub const DECLINE: u8 = 4;
-    pub const ACK: u8 = 5;
-    pub const NAK: u8 = 6;
-    pub const RELEASE: u8 = 7;
-    pub const INFORM: u8 = 8;
-    /// The highest type RFC 2132 and its successors (RFC 4388, 6926, 7724) define.
-    pub const MAX_KNOWN: u8 = 18;
-}
-
-/// DHCPv6 message types (RFC 8415 section 7.3).
-pub mod v6 {
-    pub const SOLICIT: u8 = 1;
-    pub const ADVERTISE: u8 = 2;
-    pub const REQUEST: u8 = 3;
-    pub const CONFIRM: u8 = 4;
-    pub const RENEW: u8 = 5;
-    pub const REBIND: u8 = 6;
-    pub const REPLY: u8 = 7;
-    pub const RELEASE: u8 = 8;
-    pub const DECLINE: u8 = 9;
-    pub const RECONFIGURE: u8 = 10;
-    pub const INFORMATION_REQUEST: u8 = 11;
-    pub const RELAY_FORW: u8 = 12;
-    pub const RELAY_REPL: u8 = 13;
-}
-
 const OPT6_CLIENTID: u16 = 1;
 const OPT6_IA_NA: u16 = 3;
 const OPT6_IA_TA: u16 = 4;
 const OPT6_IAADDR: u16 = 5;
 const OPT6_RELAY_MSG: u16 = 9;
 const OPT6_FQDN: u16 = 39;
-/// The longest hostname kept (a DNS name's limit; the store's too).
-pub const MAX_HOSTNAME_BYTES: usize = 255;
 /// Relay-forward/reply nesting RFC 8415 allows (HOP_COUNT_LIMIT).
 const MAX_RELAY_DEPTH: usize = 32;
 

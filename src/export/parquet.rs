@@ -7,7 +7,7 @@
 //! columns of fixed types, and arrow would only add a copy and a long build.
 
 use super::ExportError;
-use crate::query::{community_id, InterfaceLabels};
+use crate::record::{community_id, InterfaceLabels};
 use crate::record::{FlowRecord, Mac};
 use crate::store::{partition_dir_name, ScanStats, Store};
 use crate::time::{format_rfc3339, Nanos};
@@ -533,8 +533,8 @@ fn push_mac(out: &mut Vec<u8>, mac: Option<&Mac>) -> bool {
 mod tests {
     use super::*;
     use crate::record::{format_mac, EndReason};
-    use crate::store::block::tests::sample;
     use crate::store::{StoreWriter, WriterConfig};
+    use crate::testing::sample;
     use crate::time::NANOS_PER_SEC;
     use parquet::basic::{LogicalType, Type as PhysicalType};
     use parquet::file::reader::{FileReader, SerializedFileReader};

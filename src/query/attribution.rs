@@ -12,7 +12,7 @@
 //! The hostname is the assignment's own, else the latest one the same MAC sent (DISCOVER,
 //! REQUEST, INFORM, Solicit, Request, Renew, Rebind) from an hour before the assignment up to T.
 
-use crate::decode::dhcp::{v4, v6};
+use crate::record::dhcp::{v4, v6};
 use crate::record::{format_mac, LeaseObservation, Mac};
 use crate::store::{ScanStats, Store, StoreError};
 use crate::time::{format_rfc3339, Nanos, NANOS_PER_SEC};

@@ -2,7 +2,6 @@
 //! (table) and programs (CSV, JSON lines, each with the record's [`community_id`]), and
 //! top-N statistics ([`stats`]).
 
-pub mod community_id;
 pub mod filter;
 pub mod stats;
 
@@ -10,7 +9,7 @@ pub use filter::{Filter, FilterError};
 
 pub mod attribution;
 
-use crate::record::{proto_name, tcp_flags, write_mac, FlowRecord};
+use crate::record::{community_id, proto_name, tcp_flags, write_mac, FlowRecord, InterfaceLabels};
 use crate::store::{ScanStats, Store, StoreError};
 use crate::time::{format_rfc3339, write_rfc3339, Nanos, NANOS_PER_SEC};
 #[cfg(test)]
@@ -192,39 +191,6 @@ struct JsonRecord<'a> {
 
 const CSV_HEADER: &str = "first,last,proto,src,sport,dst,dport,vlan,inner_vlan,src_mac,dst_mac,\
 packets,bytes,rev_packets,rev_bytes,tcp_flags,rev_tcp_flags,end,community_id,interface";
-
-/// Interface labels for output, one list across segments: segments number their interfaces
-/// each their own way (by the `--interface` order of the capture that wrote them), so a
-/// record's number is renumbered into this list as it is read.
-#[derive(Debug, Default)]
-pub struct InterfaceLabels(Vec<String>);
-
-impl InterfaceLabels {
-    /// The index, in this list, of the record's interface: its segment's name for `interface`
-    /// (`names`, from the footer), or the number itself when the segment names none.
-    pub fn index(&mut self, names: &[String], interface: u16) -> u16 {
-        let label = match names.get(usize::from(interface)) {
-            Some(name) => std::borrow::Cow::Borrowed(name.as_str()),
-            None => std::borrow::Cow::Owned(interface.to_string()),
-        };
-        if let Some(i) = self.0.iter().position(|n| *n == label) {
-            return i as u16;
-        }
-        if self.0.len() >= usize::from(u16::MAX) {
-            return u16::MAX;
-        }
-        self.0.push(label.into_owned());
-        (self.0.len() - 1) as u16
-    }
-
-    /// The label of an index [`InterfaceLabels::index`] gave (or the number, for any other).
-    pub fn label(&self, index: u16) -> std::borrow::Cow<'_, str> {
-        match self.0.get(usize::from(index)) {
-            Some(name) => std::borrow::Cow::Borrowed(name.as_str()),
-            None => std::borrow::Cow::Owned(index.to_string()),
-        }
-    }
-}
 
 pub struct Printer<W: Write> {
     format: Format,
@@ -636,7 +602,7 @@ mod tests {
         /// non-ASCII), and the CSV row is the same values through `Display`, joined.
         #[test]
         fn jsonl_and_csv_lines_equal_their_references(
-            r in crate::store::block::tests::arb_record(),
+            r in crate::testing::arb_record(),
             iface in "\\PC{0,12}|[\"\\\\\u{0}-\u{1f}a-z]{0,6}",
         ) {
             let first = format_rfc3339(r.first);

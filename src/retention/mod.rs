@@ -343,7 +343,7 @@ mod tests {
             let mut w =
                 crate::store::StoreWriter::create(crate::store::WriterConfig::new(d.path()))
                     .unwrap();
-            w.append(&crate::store::block::tests::sample(1)).unwrap();
+            w.append(&crate::testing::sample(1)).unwrap();
             w.finish().unwrap();
             crate::store::Store::open(d.path())
                 .unwrap()

@@ -4,7 +4,7 @@
 //! index entry has kind 1. Layout: `docs/FORMAT.md`, "Lease blocks".
 
 use super::block::{checked_block, BlockError, BlockHeader, BLOCK_HEADER_LEN};
-use crate::decode::dhcp::MAX_HOSTNAME_BYTES;
+use crate::record::dhcp::MAX_HOSTNAME_BYTES;
 use crate::record::LeaseObservation;
 use crate::time::Nanos;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -389,7 +389,7 @@ pub(crate) mod tests {
         let too_many = vec![lease(0); MAX_BLOCK_LEASES + 1];
         assert!(encode_lease_block(&too_many, 3).is_err());
         // A record block where a lease block was expected is refused by codec.
-        let flows = crate::store::encode_block(&[crate::store::block::tests::sample(1)]).unwrap();
+        let flows = crate::store::encode_block(&[crate::testing::sample(1)]).unwrap();
         let e = decode_lease_block(&flows, &mut out).unwrap_err();
         assert!(e.reason.contains("codec 4"), "{e}");
         // Columns rewritten by hand: wrong counts and leftovers are caught after the checksum.
@@ -440,9 +440,9 @@ pub(crate) mod tests {
     mod in_segments {
         use super::lease;
         use crate::record::{FlowRecord, LeaseObservation};
-        use crate::store::block::tests::sample;
         use crate::store::segment::{SegmentFile, CAPTURE_MACS_NOT_STORED, KIND_LEASES};
         use crate::store::{Store, StoreWriter, WriterConfig, MARKER_NAME};
+        use crate::testing::sample;
         use std::ops::ControlFlow;
         use std::path::Path;
 

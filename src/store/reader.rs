@@ -764,8 +764,8 @@ fn read_dir(dir: &Path) -> Result<Vec<std::fs::DirEntry>, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::block::tests::{arb_record, sample};
     use crate::store::{StoreWriter, WriterConfig, MARKER_NAME};
+    use crate::testing::{arb_record, sample};
     use crate::time::NANOS_PER_SEC;
     use proptest::prelude::*;
     use std::net::IpAddr;

@@ -506,8 +506,8 @@ fn remove_and_sync(temp: &Path) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::block::tests::sample;
     use crate::store::{FlushHook, FlushReport, Store, StoreWriter, WriterConfig};
+    use crate::testing::sample;
     use std::sync::{Arc, Mutex};
 
     fn collecting(cfg: &mut WriterConfig) -> Arc<Mutex<Vec<FlushReport>>> {

@@ -718,8 +718,9 @@ mod tests {
 
     /// A one-block segment file as format `version` lays it out.
     fn segment_file(version: u16, interfaces: Option<&[String]>) -> (tempfile::TempDir, PathBuf) {
-        use super::super::block::{encode_block, encode_block_codec1, tests::sample};
+        use super::super::block::{encode_block, encode_block_codec1};
         use crate::record::FlowRecord;
+        use crate::testing::sample;
         let recs: Vec<FlowRecord> = (0..10u64)
             .map(|i| FlowRecord {
                 interface: (i % 2) as u16,

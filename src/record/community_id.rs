@@ -241,7 +241,7 @@ mod tests {
 
     #[test]
     fn records_use_the_icmp_type_and_code_they_store() {
-        let mut r = crate::store::block::tests::sample(1);
+        let mut r = crate::testing::sample(1);
         r.proto = ICMP;
         r.src = "192.168.0.1".parse().unwrap();
         r.dst = "192.168.0.89".parse().unwrap();

@@ -1,6 +1,13 @@
 //! The data contract between the stages: what a bidirectional flow record is. `flow` produces
 //! these, `store` keeps them, `query` prints them; none of those needs to know the others.
 
+pub mod community_id;
+pub mod dhcp;
+mod interfaces;
+
+pub use dhcp::LeaseObservation;
+pub use interfaces::InterfaceLabels;
+
 use crate::time::Nanos;
 use std::fmt;
 use std::net::IpAddr;
@@ -202,39 +209,6 @@ impl FlowFields for FlowRecord {
     fn end(&self) -> EndReason {
         self.end
     }
-}
-
-/// What a DHCP exchange said about an address at one moment: an assignment (DHCPv4 ACK, BOOTP
-/// reply, DHCPv6 Reply with an IA address), the end of one (DHCPv4 RELEASE, DECLINE, NAK;
-/// DHCPv6 Release, Decline, or a Reply with valid lifetime 0), or a client naming itself
-/// (DHCPv4 DISCOVER, REQUEST, INFORM; DHCPv6 Solicit, Request, Renew, Rebind, only when they
-/// carry a hostname). `decode::dhcp` makes these, `store` keeps them next to the flows of the
-/// same time, `query::attribution` answers "who had this address" from them.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LeaseObservation {
-    /// The packet's capture time.
-    pub time: Nanos,
-    /// DHCPv6 (RFC 8415 numbering of `message`) rather than DHCPv4 (RFC 2132 option 53).
-    pub v6: bool,
-    /// The DHCP message type (DHCPv4 option 53; DHCPv6 msg-type); 0 for a BOOTP reply
-    /// without options.
-    pub message: u8,
-    /// The address assigned (yiaddr / IAADDR), released or declined (ciaddr / requested
-    /// address / IAADDR), or requested. `0.0.0.0` / `::` when the message names none (a NAK).
-    pub address: IpAddr,
-    /// DHCPv4 chaddr (Ethernet only); DHCPv6 the link-layer address in a type 1 or 3 client
-    /// DUID, else the Ethernet address of the client side of the packet. `None` under
-    /// `--no-mac`.
-    pub client_mac: Option<Mac>,
-    /// DHCPv4 option 51 (0xffffffff = infinite); DHCPv6 IAADDR valid lifetime.
-    pub lease_secs: Option<u32>,
-    /// DHCPv4 option 12, DHCPv6 option 39 (FQDN, dotted). `None` under `--no-mac`.
-    pub hostname: Option<String>,
-    /// DHCPv4 option 54 (server identifier), else the packet's source for server messages;
-    /// DHCPv6: the packet's source address of a Reply (the server or its relay).
-    pub server: Option<IpAddr>,
-    /// Transaction id (DHCPv6: 24 bits).
-    pub xid: u32,
 }
 
 pub fn format_mac(mac: &Mac) -> String {
