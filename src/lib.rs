@@ -1,17 +1,18 @@
 //! flowkeep: packets in, bidirectional flow records out, kept in a retention-exact store.
 //!
 //! The pipeline, in the order data moves through it:
-//! [`capture`] → [`decode`] → [`flow`] → [`store`] → [`query`]; [`pipeline`] runs the first four on
-//! threads, [`cli`] turns arguments into configurations.
+//! [`capture`] → [`decode`] → [`flow`] → [`store`] → [`query`] / [`export`]; [`pipeline`] runs the
+//! first four on threads. The `flowkeep` binary (`src/cli`) turns arguments into their
+//! configurations.
 #![deny(unsafe_code)]
 
 pub mod capture;
-pub mod cli;
 pub mod decode;
 pub mod export;
 pub mod flow;
 mod hint;
 pub mod pipeline;
+pub mod privs;
 pub mod query;
 pub mod record;
 pub mod retention;

@@ -9,6 +9,10 @@ pub type Nanos = i64;
 
 pub const NANOS_PER_SEC: Nanos = 1_000_000_000;
 
+/// Where code that must know "now" gets it: the wall clock, read in one place (the
+/// `flowkeep` binary) and handed down, or a fixed time in tests.
+pub type Clock = fn() -> Nanos;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("bad time '{input}': {reason}")]
 pub struct TimeError {

@@ -1,119 +1,15 @@
 //! Store administration commands: `expire`, `hold`, `verify`, `info`, and the retention options
-//! of `replay` and `capture`. "Now" is read from the wall clock here, never in the library.
+//! of `replay` and `capture`.
 
-use super::{parse_duration, parse_time, wall_clock};
-use crate::retention::{
-    self, format_duration, format_size, parse_size, Plan, Policy, RetentionTicker,
-};
-use crate::store::holds::{self, Hold};
-use crate::store::{SegmentInfo, Store};
-use crate::time::{format_rfc3339, Nanos, NANOS_PER_SEC};
+use super::args::{ExpireArgs, HoldArgs, HoldCommand, InfoArgs, RetentionArgs, VerifyArgs};
+use super::wall_clock;
 use anyhow::{bail, Context, Result};
-use clap::{Args, Subcommand};
+use flowkeep::retention::{self, format_duration, format_size, Plan, Policy};
+use flowkeep::store::holds::{self, Hold};
+use flowkeep::store::{SegmentInfo, Store};
+use flowkeep::time::{format_rfc3339, Nanos, NANOS_PER_SEC};
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
-
-/// `--retention` / `--max-size` for replay and capture.
-#[derive(Args, Debug, Clone, Default)]
-pub(super) struct RetentionArgs {
-    /// Delete segments whose newest record is older than this (e.g. 30d) after the run
-    /// (replay: "now" is the newest packet time) or every minute (capture: the wall clock).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    retention: Option<Nanos>,
-    /// Then delete the oldest segments while the store is larger than this (K/M/G/T = powers
-    /// of 1024, e.g. 500G).
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-    max_size: Option<u64>,
-}
-
-impl RetentionArgs {
-    fn policy(&self) -> Option<Policy> {
-        (self.retention.is_some() || self.max_size.is_some()).then_some(Policy {
-            retention: self.retention,
-            max_size: self.max_size,
-        })
-    }
-}
-
-#[derive(Args, Debug)]
-pub(super) struct ExpireArgs {
-    /// Store directory.
-    #[arg(long, short = 's', value_name = "DIR")]
-    store: PathBuf,
-    #[command(flatten)]
-    policy: RetentionArgs,
-    /// Print what would be deleted and kept, and why; change nothing.
-    #[arg(long)]
-    dry_run: bool,
-    /// The time to measure ages from (RFC 3339 or @seconds; default: the wall clock).
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
-    now: Option<Nanos>,
-}
-
-#[derive(Args, Debug)]
-pub(super) struct HoldArgs {
-    #[command(subcommand)]
-    command: HoldCommand,
-}
-
-#[derive(Subcommand, Debug)]
-enum HoldCommand {
-    /// Place a legal hold: no segment overlapping [FROM, UNTIL) is expired while it stands.
-    Add {
-        #[arg(long, short = 's', value_name = "DIR")]
-        store: PathBuf,
-        /// Unique name, e.g. the case number.
-        #[arg(long, value_name = "NAME")]
-        name: String,
-        #[arg(long, value_name = "TIME", value_parser = parse_time)]
-        from: Nanos,
-        /// Exclusive end.
-        #[arg(long, value_name = "TIME", value_parser = parse_time)]
-        until: Nanos,
-        /// Recorded with the hold; not yet applied: the hold keeps every overlapping segment.
-        #[arg(long, value_name = "EXPR")]
-        filter: Option<String>,
-        #[arg(long, value_name = "TEXT")]
-        note: Option<String>,
-        /// Time recorded as "added" (default: the wall clock).
-        #[arg(long, value_name = "TIME", value_parser = parse_time)]
-        now: Option<Nanos>,
-    },
-    /// List the standing holds.
-    List {
-        #[arg(long, short = 's', value_name = "DIR")]
-        store: PathBuf,
-    },
-    /// Release a hold by name.
-    Release {
-        #[arg(long, short = 's', value_name = "DIR")]
-        store: PathBuf,
-        name: String,
-        /// Time recorded in the audit log (default: the wall clock).
-        #[arg(long, value_name = "TIME", value_parser = parse_time)]
-        now: Option<Nanos>,
-    },
-}
-
-#[derive(Args, Debug)]
-pub(super) struct VerifyArgs {
-    /// Store directory.
-    #[arg(long, short = 's', value_name = "DIR")]
-    store: PathBuf,
-}
-
-#[derive(Args, Debug)]
-pub(super) struct InfoArgs {
-    /// Store directory.
-    #[arg(long, short = 's', value_name = "DIR")]
-    store: PathBuf,
-    /// Ages are relative to this time (default: the wall clock).
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
-    now: Option<Nanos>,
-    /// Also list every segment.
-    #[arg(long)]
-    segments: bool,
-}
+use std::path::Path;
 
 pub(super) fn expire(a: ExpireArgs) -> Result<i32> {
     let Some(policy) = a.policy.policy() else {
@@ -125,7 +21,7 @@ pub(super) fn expire(a: ExpireArgs) -> Result<i32> {
 }
 
 /// Plans, prints and (unless `dry_run`) applies retention at `now`.
-fn run_expire(
+pub(super) fn run_expire(
     dir: &Path,
     policy: &Policy,
     now: Nanos,
@@ -138,7 +34,7 @@ fn run_expire(
     let segments = store.segments()?;
     let holds = holds::load_holds(dir)?;
     let plan = retention::plan(&segments, &holds, policy, now);
-    let rel = |s: &SegmentInfo| crate::store::audit::relative(dir, &s.path);
+    let rel = |s: &SegmentInfo| flowkeep::store::audit::relative(dir, &s.path);
     let verb = if dry_run { "would delete" } else { "deleted" };
     writeln!(
         out,
@@ -212,75 +108,6 @@ pub(super) fn after_replay(dir: &Path, args: &RetentionArgs, last_ts: Option<Nan
     Ok(())
 }
 
-/// Capture's retention: once at startup, every minute of wall time on a thread of its own while
-/// the capture runs (expire only touches sealed segments, which writers never change), and once
-/// more at exit through the returned guard.
-pub(super) struct CaptureRetention {
-    stop: Option<std::sync::mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    dir: PathBuf,
-    policy: Policy,
-}
-
-pub(super) fn start_capture_retention(
-    dir: &Path,
-    args: &RetentionArgs,
-) -> Result<Option<CaptureRetention>> {
-    let Some(policy) = args.policy() else {
-        return Ok(None);
-    };
-    if dir.join(crate::store::MARKER_NAME).exists() {
-        run_expire(dir, &policy, wall_clock(), false, &mut io::stderr().lock())?;
-    }
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
-    let thread_dir = dir.to_path_buf();
-    let thread = std::thread::Builder::new()
-        .name("retention".into())
-        .spawn(move || {
-            let mut ticker = RetentionTicker::new(60 * NANOS_PER_SEC);
-            ticker.due(wall_clock());
-            loop {
-                match rx.recv_timeout(std::time::Duration::from_secs(1)) {
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                    _ => return,
-                }
-                let now = wall_clock();
-                if ticker.due(now) {
-                    if let Err(e) =
-                        run_expire(&thread_dir, &policy, now, false, &mut io::stderr().lock())
-                    {
-                        eprintln!("flowkeep: retention: {}", super::error_text(&e));
-                    }
-                }
-            }
-        })
-        .context("starting the retention thread")?;
-    Ok(Some(CaptureRetention {
-        stop: Some(tx),
-        thread: Some(thread),
-        dir: dir.to_path_buf(),
-        policy,
-    }))
-}
-
-impl CaptureRetention {
-    /// Stops the periodic runs and expires once more at the wall clock.
-    pub(super) fn finish(mut self) -> Result<()> {
-        drop(self.stop.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        run_expire(
-            &self.dir,
-            &self.policy,
-            wall_clock(),
-            false,
-            &mut io::stderr().lock(),
-        )?;
-        Ok(())
-    }
-}
-
 pub(super) fn hold(a: HoldArgs) -> Result<i32> {
     match a.command {
         HoldCommand::Add {
@@ -295,7 +122,7 @@ pub(super) fn hold(a: HoldArgs) -> Result<i32> {
             // Not applied yet, but it is the record of what a court asked to keep: it must at
             // least be an expression `query` understands.
             if let Some(f) = &filter {
-                crate::query::Filter::parse(f)?;
+                flowkeep::query::Filter::parse(f)?;
             }
             Store::open(&store)?;
             let hold = Hold {
@@ -407,7 +234,7 @@ pub(super) fn info(a: InfoArgs) -> Result<i32> {
         first.map_or_else(|| "-".into(), |f| human_age(now.saturating_sub(f))),
         format_rfc3339(now)
     )?;
-    let mut capture = crate::store::CaptureStats::default();
+    let mut capture = flowkeep::store::CaptureStats::default();
     for s in &good {
         capture.add(&s.capture);
     }
@@ -426,7 +253,7 @@ pub(super) fn info(a: InfoArgs) -> Result<i32> {
     )?;
     let no_mac = good
         .iter()
-        .filter(|s| s.capture.flags & crate::store::segment::CAPTURE_MACS_NOT_STORED != 0)
+        .filter(|s| s.capture.flags & flowkeep::store::segment::CAPTURE_MACS_NOT_STORED != 0)
         .count();
     if no_mac > 0 {
         writeln!(
@@ -467,41 +294,47 @@ pub(super) fn info(a: InfoArgs) -> Result<i32> {
         )?;
     }
     if a.segments {
-        writeln!(out)?;
-        // Capture statistics are those the pipeline counted while the segment was open; a
-        // segment sealed by crash recovery has none (its counts died with the writer).
-        writeln!(
-            out,
-            "{:<48}  {:>10}  {:<30}  {:<30}  {:>12}  {:>10}  {:>8}  {:>9}  INTERFACES",
-            "SEGMENT", "RECORDS", "FIRST", "LAST", "BYTES", "PACKETS", "DROPS", "MALFORMED"
-        )?;
-        for s in &segs {
-            let (f, l) = match &s.error {
-                Some(_) => ("unreadable".to_string(), "-".to_string()),
-                None => (format_rfc3339(s.first), format_rfc3339(s.last)),
-            };
-            writeln!(
-                out,
-                "{:<48}  {:>10}  {:<30}  {:<30}  {:>12}  {:>10}  {:>8}  {:>9}  {}",
-                crate::store::audit::relative(&a.store, &s.path),
-                s.records,
-                f,
-                l,
-                s.bytes,
-                s.capture.frames,
-                s.capture.kernel_drops + s.capture.interface_drops,
-                s.capture.malformed,
-                // Index order: the records' interface numbers.
-                if s.interfaces.is_empty() {
-                    "-".to_string()
-                } else {
-                    s.interfaces.join(",")
-                }
-            )?;
-        }
+        print_segments(&a.store, &segs, &mut out)?;
     }
     out.flush()?;
     Ok(0)
+}
+
+/// `info --segments`: one line per segment.
+fn print_segments(store: &Path, segs: &[SegmentInfo], out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out)?;
+    // Capture statistics are those the pipeline counted while the segment was open; a
+    // segment sealed by crash recovery has none (its counts died with the writer).
+    writeln!(
+        out,
+        "{:<48}  {:>10}  {:<30}  {:<30}  {:>12}  {:>10}  {:>8}  {:>9}  INTERFACES",
+        "SEGMENT", "RECORDS", "FIRST", "LAST", "BYTES", "PACKETS", "DROPS", "MALFORMED"
+    )?;
+    for s in segs {
+        let (f, l) = match &s.error {
+            Some(_) => ("unreadable".to_string(), "-".to_string()),
+            None => (format_rfc3339(s.first), format_rfc3339(s.last)),
+        };
+        writeln!(
+            out,
+            "{:<48}  {:>10}  {:<30}  {:<30}  {:>12}  {:>10}  {:>8}  {:>9}  {}",
+            flowkeep::store::audit::relative(store, &s.path),
+            s.records,
+            f,
+            l,
+            s.bytes,
+            s.capture.frames,
+            s.capture.kernel_drops + s.capture.interface_drops,
+            s.capture.malformed,
+            // Index order: the records' interface numbers.
+            if s.interfaces.is_empty() {
+                "-".to_string()
+            } else {
+                s.interfaces.join(",")
+            }
+        )?;
+    }
+    Ok(())
 }
 
 fn human_bytes(b: u64) -> String {

@@ -1,35 +1,14 @@
 //! `flowkeep who-had` and `query --leases`: the command-line side of `query::attribution`.
 
-use super::{parse_positive_duration, parse_time, print_recovery};
-use crate::query::attribution::{LeaseAnnotator, LeaseIndex, WhoHad};
-use crate::query::Format;
-use crate::store::Store;
-use crate::time::Nanos;
+use super::args::WhoHadArgs;
+use super::print_recovery;
+use super::query::default_format;
 use anyhow::{bail, Result};
-use clap::Args;
-use std::io::{self, IsTerminal, Write};
-use std::net::IpAddr;
-use std::path::PathBuf;
-
-#[derive(Args, Debug)]
-pub(super) struct WhoHadArgs {
-    /// Store directory.
-    #[arg(long, short = 's', value_name = "DIR")]
-    store: PathBuf,
-    /// The IPv4 or IPv6 address.
-    #[arg(value_name = "ADDRESS")]
-    address: IpAddr,
-    /// The moment asked about: RFC 3339 (2026-11-14T14:02:07Z), a date, @SECONDS, now, or
-    /// relative to now (-2h, -30d).
-    #[arg(long, value_name = "TIME", allow_hyphen_values = true, value_parser = parse_time)]
-    at: Nanos,
-    /// When no lease answers: look for flows with the address this long before and after.
-    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_positive_duration)]
-    window: Nanos,
-    /// Output format (default: table on a terminal, jsonl otherwise).
-    #[arg(long, value_enum)]
-    format: Option<Format>,
-}
+use flowkeep::query::attribution::{LeaseAnnotator, LeaseIndex, WhoHad};
+use flowkeep::query::Format;
+use flowkeep::store::Store;
+use flowkeep::time::Nanos;
+use std::io::{self, Write};
 
 pub(super) fn who_had(a: WhoHadArgs) -> Result<i32> {
     let store = Store::open(&a.store)?;
@@ -39,11 +18,7 @@ pub(super) fn who_had(a: WhoHadArgs) -> Result<i32> {
         eprintln!("flowkeep: warning: {p}");
     }
     let stdout = io::stdout();
-    let format = a.format.unwrap_or(if stdout.is_terminal() {
-        Format::Table
-    } else {
-        Format::Jsonl
-    });
+    let format = default_format(a.format, &stdout);
     let mut out = io::BufWriter::new(stdout.lock());
     match format {
         Format::Jsonl => {

@@ -152,7 +152,7 @@ pub fn print_matching<W: Write>(
     Ok(stats)
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     /// Aligned columns for reading on a terminal.
     Table,

@@ -28,7 +28,7 @@ use std::io::{self, Write};
 use std::net::IpAddr;
 use std::ops::ControlFlow;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum By {
     /// Initiator address.
     Src,
@@ -60,7 +60,7 @@ impl By {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Order {
     Flows,
     Packets,

@@ -2,6 +2,13 @@
 //! own slot after every batch (plain relaxed stores: no contention, no lock), and the reader
 //! publishes its frame and drop counts once a second; a reader of the metrics sums the slots.
 
+mod http;
+mod render;
+
+pub(crate) use http::MetricsServer;
+pub use http::{bind, Endpoint};
+pub use render::{render, StoreUsage};
+
 use crate::export::ExportCounters;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -1,0 +1,489 @@
+//! The command line as clap parses it: every subcommand's arguments, their defaults, help and
+//! value checks. Nothing here acts: `config` turns these into the library's configurations.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use flowkeep::export::ipfix::IpfixConfig;
+use flowkeep::export::parquet::ROW_GROUP_ROWS;
+use flowkeep::query::{self, stats};
+use flowkeep::retention::parse_size;
+use flowkeep::time::{self, Nanos};
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// `--format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// Aligned columns for reading on a terminal.
+    Table,
+    /// Comma-separated, with a header row.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+impl From<FormatArg> for query::Format {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Table => query::Format::Table,
+            FormatArg::Csv => query::Format::Csv,
+            FormatArg::Jsonl => query::Format::Jsonl,
+        }
+    }
+}
+
+/// `stats --by`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum By {
+    /// Initiator address.
+    Src,
+    /// Responder address.
+    Dst,
+    /// Either address: each record counts for both.
+    Host,
+    /// Responder port, with the protocol (tcp/443).
+    Port,
+    /// IP protocol.
+    Proto,
+    /// The two addresses, unordered.
+    Pair,
+    /// Either MAC address.
+    Mac,
+}
+
+impl From<By> for stats::By {
+    fn from(b: By) -> Self {
+        match b {
+            By::Src => stats::By::Src,
+            By::Dst => stats::By::Dst,
+            By::Host => stats::By::Host,
+            By::Port => stats::By::Port,
+            By::Proto => stats::By::Proto,
+            By::Pair => stats::By::Pair,
+            By::Mac => stats::By::Mac,
+        }
+    }
+}
+
+/// `stats --order`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Order {
+    Flows,
+    Packets,
+    Bytes,
+}
+
+impl From<Order> for stats::Order {
+    fn from(o: Order) -> Self {
+        match o {
+            Order::Flows => stats::Order::Flows,
+            Order::Packets => stats::Order::Packets,
+            Order::Bytes => stats::Order::Bytes,
+        }
+    }
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "flowkeep",
+    version,
+    about = "Packets to bidirectional flow records, kept in a compact store with exact retention",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Read pcap/pcapng files into a store (as one continuous capture, in the order given).
+    Replay(ReplayArgs),
+    /// Capture live from an interface into a store until SIGINT/SIGTERM.
+    Capture(CaptureArgs),
+    /// Print the stored flow records whose time span overlaps a range and that match a
+    /// filter expression.
+    Query(QueryArgs),
+    /// Top-N statistics (flows, packets, bytes) by address, port, protocol, pair or MAC, like
+    /// `nfdump -s`.
+    Stats(StatsArgs),
+    /// Delete whole segments by age and store size, keeping what legal holds cover.
+    Expire(ExpireArgs),
+    /// Legal holds: add, list, release.
+    Hold(HoldArgs),
+    /// Check every segment's checksums and the store against its audit log.
+    Verify(VerifyArgs),
+    /// Summarise a store: partitions, segments, records, bytes, time span, holds.
+    Info(InfoArgs),
+    /// Send stored records elsewhere: an IPFIX collector (back-filling a central one), or
+    /// Parquet files (one per partition) for columnar engines.
+    Export(ExportArgs),
+    /// Which MAC (and hostname) held an address at a time: from DHCP leases, else from the
+    /// MACs on flows around that time. Exit status 1 when nothing is known.
+    WhoHad(WhoHadArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// Store directory (created when missing).
+    #[arg(long, short = 's', value_name = "DIR")]
+    pub store: PathBuf,
+    /// Width of a time partition: one directory of segment files per window.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_positive_duration)]
+    pub partition: Nanos,
+    /// zstd compression level of segment blocks.
+    #[arg(long, value_name = "LEVEL", default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=22))]
+    pub zstd_level: i32,
+    /// Records per block (testing: small blocks make many blocks).
+    #[arg(long, value_name = "N", default_value_t = 8192, hide = true, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub block_records: u32,
+    /// Do not store MAC addresses or DHCP hostnames (flow records and lease observations);
+    /// every segment written records that they were not kept.
+    #[arg(long)]
+    pub no_mac: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct FlowArgs {
+    /// A flow with no packet for this long ends.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_positive_duration)]
+    pub idle_timeout: Nanos,
+    /// A flow open this long is written out and continues in a new record.
+    #[arg(long, value_name = "DURATION", default_value = "300s", value_parser = parse_positive_duration)]
+    pub active_timeout: Nanos,
+    /// How long a TCP flow lingers after both FINs or an RST.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub tcp_end_timeout: Nanos,
+    /// Open flows kept in memory, for the whole process (split evenly across the workers);
+    /// when full, the longest-idle flow is written out early with end reason `evicted`.
+    /// The default bounds flow state to about 600 MB. 0 = no limit.
+    #[arg(long, value_name = "N", default_value_t = 4_000_000)]
+    pub max_flows: usize,
+    /// Worker threads (default: one per core).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub workers: Option<u16>,
+}
+
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// Capture files (pcap or pcapng, any byte order and timestamp resolution).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub flow: FlowArgs,
+    /// No progress bar, even on a terminal.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
+    /// Report on stderr each block once it is complete in its segment file
+    /// (`flushed <file> block <n> records <k>`): it survives the process being killed.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+    #[command(flatten)]
+    pub export: LiveExportArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct CaptureArgs {
+    /// Interface to capture on (promiscuous). Repeat to capture several ports into one store:
+    /// each record names the interface it was seen on, and the same conversation seen on two
+    /// ports is two records.
+    #[arg(long, short = 'i', value_name = "IF", required = true)]
+    pub interface: Vec<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub flow: FlowArgs,
+    /// BPF filter expression, as for tcpdump.
+    #[arg(long, short = 'f', value_name = "BPF")]
+    pub filter: Option<String>,
+    /// Bytes captured per frame: headers only, payload is never stored.
+    #[arg(long, value_name = "BYTES", default_value_t = 128, value_parser = clap::value_parser!(u32).range(64..=262_144))]
+    pub snaplen: u32,
+    /// Kernel capture ring (K/M/G = powers of 1024): what absorbs bursts while the reader
+    /// is busy. At most 2G (libpcap's limit).
+    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_buffer)]
+    pub buffer: u32,
+    /// Below a snap length of 1500, DHCP is read whole through a second capture handle per
+    /// interface (DHCP ports only, within --filter; 2 MiB ring), for the lease observations;
+    /// this goes without it: no leases are recorded from messages the snap length cuts.
+    #[arg(long)]
+    pub no_dhcp_handle: bool,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
+    /// When started as root: open the capture, then run as this user (groups, gid and uid, as
+    /// `tcpdump -Z`); the store must be writable by it. `root` keeps root (not advised).
+    #[arg(long, short = 'Z', value_name = "NAME", default_value = "nobody")]
+    pub user: String,
+    /// Report on stderr each block once it is complete in its segment file
+    /// (`flushed <file> block <n> records <k>`).
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+    /// Serve Prometheus metrics (packets, bytes, drops, flows, records, segments) over HTTP at
+    /// this address, e.g. 127.0.0.1:9187. Off unless given; binds only there.
+    #[arg(long, value_name = "IP:PORT")]
+    pub metrics: Option<String>,
+    #[command(flatten)]
+    pub export: LiveExportArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Output format (default: table on a terminal, jsonl otherwise).
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// With jsonl: add `src_lease`/`dst_lease`, who held each address at the record's first
+    /// time by the DHCP leases in the store (null when unknown).
+    #[arg(long)]
+    pub leases: bool,
+}
+
+/// Which records a query or statistics command looks at.
+#[derive(Args, Debug)]
+pub struct SelectArgs {
+    /// Store directory.
+    #[arg(long, short = 's', value_name = "DIR")]
+    pub store: PathBuf,
+    /// Records that end at or after this time: RFC 3339 (2026-11-26T10:00:00Z), a date
+    /// (2026-11-26, midnight UTC), @SECONDS, now, or relative to now (-2h, -30d, -15m, -90s).
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true, value_parser = check_query_time)]
+    pub since: Option<String>,
+    /// Records that start before this time (same forms as --since).
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true, value_parser = check_query_time)]
+    pub until: Option<String>,
+    /// Print to stderr how many segments and blocks were read and skipped, and why.
+    #[arg(long)]
+    pub explain: bool,
+    /// Filter expression, tcpdump-like, e.g. `host 198.51.100.23 and not port 53` (the words
+    /// are joined with spaces). Primitives: [src|dst] host A, [src|dst] net A/LEN,
+    /// [src|dst] port N, [src|dst] portrange A-B, proto NAME|N, vlan N, [src|dst] mac M,
+    /// packets|bytes >|<|>=|<=|= N, flags LETTERS, end REASON; and, or, not, parentheses.
+    #[arg(value_name = "EXPR")]
+    pub expr: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// What to count by. `host` and `mac` count each record for both of its addresses; `port`
+    /// is the responder's port with its protocol; `pair` the two addresses, unordered.
+    #[arg(long, value_enum)]
+    pub by: By,
+    /// Rank by this (packets and bytes are both directions summed).
+    #[arg(long, value_enum, default_value = "flows")]
+    pub order: Order,
+    /// How many rows (0: all).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub top: usize,
+    /// Output format (default: table on a terminal, jsonl otherwise).
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+}
+
+/// A time option: RFC 3339, a date, `@SECONDS`, `now` or relative to now (`-2h`), as for query.
+pub(super) fn parse_time(s: &str) -> Result<Nanos, String> {
+    time::parse_time_at(s, super::wall_clock()).map_err(|e| e.reason)
+}
+
+/// A query time's form is checked while parsing arguments (a bad one is a usage error, status
+/// 2); its value waits for the one wall-clock reading in [`SelectArgs::resolve`].
+pub(super) fn check_query_time(s: &str) -> Result<String, String> {
+    time::parse_time_at(s, 0)
+        .map(|_| s.to_string())
+        .map_err(|e| e.reason)
+}
+
+pub(super) fn parse_duration(s: &str) -> Result<Nanos, String> {
+    time::parse_duration(s).map_err(|e| e.reason)
+}
+
+pub(super) fn parse_buffer(s: &str) -> Result<u32, String> {
+    let n = parse_size(s)?;
+    if n < 1 << 20 {
+        return Err("must be at least 1M".into());
+    }
+    // libpcap takes an int.
+    u32::try_from(n)
+        .ok()
+        .filter(|&n| n <= i32::MAX as u32)
+        .ok_or_else(|| "must be less than 2G".into())
+}
+
+pub(super) fn parse_positive_duration(s: &str) -> Result<Nanos, String> {
+    match parse_duration(s)? {
+        0 => Err("must be greater than zero".into()),
+        ns => Ok(ns),
+    }
+}
+
+/// `--retention` / `--max-size` for replay and capture.
+#[derive(Args, Debug, Clone, Default)]
+pub struct RetentionArgs {
+    /// Delete segments whose newest record is older than this (e.g. 30d) after the run
+    /// (replay: "now" is the newest packet time) or every minute (capture: the wall clock).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub retention: Option<Nanos>,
+    /// Then delete the oldest segments while the store is larger than this (K/M/G/T = powers
+    /// of 1024, e.g. 500G).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_size: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExpireArgs {
+    /// Store directory.
+    #[arg(long, short = 's', value_name = "DIR")]
+    pub store: PathBuf,
+    #[command(flatten)]
+    pub policy: RetentionArgs,
+    /// Print what would be deleted and kept, and why; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The time to measure ages from (RFC 3339 or @seconds; default: the wall clock).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub now: Option<Nanos>,
+}
+
+#[derive(Args, Debug)]
+pub struct HoldArgs {
+    #[command(subcommand)]
+    pub command: HoldCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum HoldCommand {
+    /// Place a legal hold: no segment overlapping [FROM, UNTIL) is expired while it stands.
+    Add {
+        #[arg(long, short = 's', value_name = "DIR")]
+        store: PathBuf,
+        /// Unique name, e.g. the case number.
+        #[arg(long, value_name = "NAME")]
+        name: String,
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        from: Nanos,
+        /// Exclusive end.
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        until: Nanos,
+        /// Recorded with the hold; not yet applied: the hold keeps every overlapping segment.
+        #[arg(long, value_name = "EXPR")]
+        filter: Option<String>,
+        #[arg(long, value_name = "TEXT")]
+        note: Option<String>,
+        /// Time recorded as "added" (default: the wall clock).
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        now: Option<Nanos>,
+    },
+    /// List the standing holds.
+    List {
+        #[arg(long, short = 's', value_name = "DIR")]
+        store: PathBuf,
+    },
+    /// Release a hold by name.
+    Release {
+        #[arg(long, short = 's', value_name = "DIR")]
+        store: PathBuf,
+        name: String,
+        /// Time recorded in the audit log (default: the wall clock).
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        now: Option<Nanos>,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// Store directory.
+    #[arg(long, short = 's', value_name = "DIR")]
+    pub store: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct InfoArgs {
+    /// Store directory.
+    #[arg(long, short = 's', value_name = "DIR")]
+    pub store: PathBuf,
+    /// Ages are relative to this time (default: the wall clock).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub now: Option<Nanos>,
+    /// Also list every segment.
+    #[arg(long)]
+    pub segments: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The records to send: store, time range and filter expression, as for `query`.
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Where to: ipfix+udp://HOST:PORT or ipfix+tcp://HOST:PORT (an IPFIX collector such as
+    /// nfcapd, goflow2 or Akvorado), or parquet:OUTDIR (one Parquet file per store partition,
+    /// named flows-<partition start>.parquet, in OUTDIR, created when missing).
+    #[arg(long, value_name = "TARGET")]
+    pub to: String,
+    /// Parquet: replace existing files of the same names (otherwise they are an error).
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Parquet: rows per row group.
+    #[arg(long, value_name = "N", default_value_t = ROW_GROUP_ROWS as u32, hide = true,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub row_group_rows: u32,
+    #[command(flatten)]
+    pub ipfix: IpfixArgs,
+}
+
+/// How records are encoded for an IPFIX collector (export, and capture/replay `--export`).
+#[derive(Args, Debug, Clone)]
+pub struct IpfixArgs {
+    /// Send two one-way records per flow (initiator, then responder if it sent anything)
+    /// instead of one RFC 5103 biflow record, for collectors without biflow support.
+    #[arg(long)]
+    pub unidirectional: bool,
+    /// IPFIX observation domain id in every message header.
+    #[arg(long, value_name = "ID", default_value_t = 0)]
+    pub observation_domain: u32,
+    /// Largest IPFIX message in bytes (UDP: keep the datagram under the path MTU).
+    #[arg(long, value_name = "BYTES", default_value_t = IpfixConfig::DEFAULT_MAX_MESSAGE)]
+    pub ipfix_message_size: usize,
+    /// UDP: send the templates again after this much time...
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub template_refresh: Nanos,
+    /// ...or this many messages, whichever comes first (TCP: once per connection).
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub template_refresh_messages: u32,
+}
+
+/// The option capture and replay take to export records as they are written.
+#[derive(Args, Debug, Clone)]
+pub struct LiveExportArgs {
+    /// Also send every record, as it is written, to this IPFIX collector
+    /// (ipfix+udp://HOST:PORT or ipfix+tcp://HOST:PORT). Never slows the capture: what cannot
+    /// be sent is counted, and stays in the store.
+    #[arg(long, value_name = "TARGET")]
+    pub export: Option<String>,
+    #[command(flatten)]
+    pub ipfix: IpfixArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct WhoHadArgs {
+    /// Store directory.
+    #[arg(long, short = 's', value_name = "DIR")]
+    pub store: PathBuf,
+    /// The IPv4 or IPv6 address.
+    #[arg(value_name = "ADDRESS")]
+    pub address: IpAddr,
+    /// The moment asked about: RFC 3339 (2026-11-14T14:02:07Z), a date, @SECONDS, now, or
+    /// relative to now (-2h, -30d).
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true, value_parser = parse_time)]
+    pub at: Nanos,
+    /// When no lease answers: look for flows with the address this long before and after.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_positive_duration)]
+    pub window: Nanos,
+    /// Output format (default: table on a terminal, jsonl otherwise).
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+}

@@ -1,0 +1,358 @@
+//! The commands that write a store: `replay` (capture files) and `capture` (live interfaces).
+
+use super::admin::{after_replay, run_expire};
+use super::args::{CaptureArgs, LiveExportArgs, ReplayArgs, RetentionArgs};
+use super::config::{live_configs, pipeline_config};
+use super::export::print_live_summary;
+use super::{error_text, print_recovery, wall_clock};
+use anyhow::{bail, Context, Result};
+use flowkeep::capture::{LiveSet, PacketSource, DHCP_SNAPLEN};
+use flowkeep::export::IpfixTarget;
+use flowkeep::pipeline::housekeeping::Finished;
+use flowkeep::pipeline::metrics::{self, Endpoint};
+use flowkeep::pipeline::{
+    self, Housekeeping, HousekeepingConfig, Periodic, PipelineConfig, Summary,
+};
+use flowkeep::privs;
+use flowkeep::store::{FlushHook, StoreWriter, MARKER_NAME};
+use flowkeep::time::NANOS_PER_SEC;
+use std::io::{self, IsTerminal, Write};
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Before writing: seal what a writer that died left behind, and say so now rather than at the
+/// end of the run. (The writers would do it too; this is only about when it is reported.)
+/// An unusable store path is left for the writer to refuse, with its own clearer message.
+fn recover_before_writing(dir: &Path) {
+    if let Ok(r) = flowkeep::store::recover(dir) {
+        print_recovery(&r);
+    }
+}
+
+fn report_flushes(cfg: &mut PipelineConfig) {
+    cfg.store.on_flush = Some(FlushHook(Arc::new(|r| {
+        eprintln!(
+            "flushed {} block {} records {}",
+            r.path.display(),
+            r.block,
+            r.records
+        )
+    })));
+}
+
+/// `--export`: the exporter for the housekeeping threads, and its target for the summary.
+fn live_export(a: &LiveExportArgs, hk: &mut HousekeepingConfig) -> Result<Option<IpfixTarget>> {
+    Ok(a.exporter()?.map(|(exporter, target)| {
+        hk.export = Some(exporter);
+        eprintln!("flowkeep: exporting records to {target}");
+        target
+    }))
+}
+
+/// Prints what the exporter did; false when records could not be sent.
+fn report_export(finished: &Finished, target: Option<&IpfixTarget>) -> io::Result<bool> {
+    match (&finished.export, target) {
+        (Some(st), Some(target)) => {
+            print_live_summary(st, target)?;
+            Ok(st.records_failed == 0)
+        }
+        _ => Ok(true),
+    }
+}
+
+pub(super) fn replay(a: ReplayArgs) -> Result<i32> {
+    // A mistyped name is refused before anything is written: a store made of the files that
+    // did open would look like an answer. Damage inside a file is another matter (read up to
+    // it, counted, reported).
+    for f in &a.files {
+        std::fs::File::open(f)
+            .with_context(|| format!("cannot read {}; nothing was written", f.display()))?;
+    }
+    let mut cfg = pipeline_config(&a.store, &a.flow);
+    if a.verbose {
+        report_flushes(&mut cfg);
+    }
+    recover_before_writing(&a.store.store);
+    let mut hk = HousekeepingConfig::default();
+    let target = live_export(&a.export, &mut hk)?;
+    let housekeeping = Housekeeping::start(hk, &mut cfg, wall_clock)?;
+    let stop = AtomicBool::new(false);
+    let bar = (!a.quiet && io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(a.files.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {elapsed} files {pos}/{len}, {msg} packets",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar
+    });
+    let mut progress = |frames: u64, files_done: usize| {
+        if let Some(bar) = &bar {
+            bar.set_position(files_done as u64);
+            bar.set_message(frames.to_string());
+        }
+    };
+    let started = Instant::now();
+    let summary = pipeline::run(
+        &cfg,
+        pipeline::file_sources(&a.files),
+        &stop,
+        None,
+        &mut progress,
+    )
+    .with_context(|| format!("replay into {}", a.store.store.display()));
+    let finished = housekeeping.finish(&mut cfg);
+    let summary = summary?;
+    print_recovery(&summary.recovery);
+    let elapsed = started.elapsed().as_secs_f64();
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    for e in &summary.source_errors {
+        eprintln!("flowkeep: error: {e}");
+    }
+    print_summary(&summary, elapsed, &a.store.store)?;
+    let exported = report_export(&finished, target.as_ref())?;
+    after_replay(&a.store.store, &a.retention, summary.last_ts)?;
+    Ok(if summary.source_errors.is_empty() && exported {
+        0
+    } else {
+        1
+    })
+}
+
+fn print_summary(s: &Summary, elapsed: f64, store: &Path) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    let pps = if elapsed > 0.0 {
+        s.frames as f64 / elapsed
+    } else {
+        0.0
+    };
+    writeln!(out, "packets        {}", s.frames)?;
+    writeln!(out, "ip packets     {}", s.packets)?;
+    writeln!(out, "ip bytes       {}", s.bytes)?;
+    writeln!(out, "non-ip frames  {}", s.non_ip)?;
+    writeln!(out, "malformed      {}", s.malformed)?;
+    writeln!(
+        out,
+        "flows written  {}",
+        s.store.records - s.store.records_lost
+    )?;
+    if s.flow.evictions > 0 {
+        writeln!(
+            out,
+            "flows evicted  {} (written early: --max-flows was reached)",
+            s.flow.evictions
+        )?;
+    }
+    if s.store.records_lost + s.store.records_refused > 0 {
+        writeln!(
+            out,
+            "flows lost     {} (could not be stored; see the errors above)",
+            s.store.records_lost + s.store.records_refused
+        )?;
+    }
+    if s.store.leases + s.dhcp_malformed > 0 {
+        writeln!(
+            out,
+            "dhcp leases    {} observations stored, {} DHCP packets not parsed",
+            s.store.leases, s.dhcp_malformed
+        )?;
+    }
+    writeln!(out, "segments       {}", s.store.segments)?;
+    writeln!(out, "store          {}", store.display())?;
+    writeln!(out, "elapsed        {elapsed:.3} s")?;
+    writeln!(out, "packets/s      {pps:.0}")?;
+    out.flush()
+}
+
+/// libpcap re-filters in user space the first ring block filled after a filter is set, and
+/// its user-space BPF cannot read the packet type these words compile to: it rejects every
+/// frame of that block, which the kernel has already counted received.
+fn warn_inbound_outbound(filter: Option<&str>) {
+    if filter.is_some_and(|f| {
+        f.split_whitespace()
+            .any(|w| w == "inbound" || w == "outbound")
+    }) {
+        eprintln!(
+            "flowkeep: warning: --filter with inbound/outbound: libpcap discards the frames of \
+             the first ring block after start (up to a few thousand) without counting them as \
+             dropped; prefer a filter on addresses or MACs (see README, flowkeep capture)"
+        );
+    }
+}
+
+/// Gives up root (before any packet is read, any thread started or any store file touched);
+/// the account it became, when it did.
+fn drop_root(user: &str) -> Result<Option<privs::Account>> {
+    Ok(match privs::drop_to(user)? {
+        privs::Outcome::NotRoot => None,
+        privs::Outcome::KeptRoot => {
+            eprintln!(
+                "flowkeep: warning: running as root (--user {user}): packets from the wire are decoded with every privilege"
+            );
+            None
+        }
+        privs::Outcome::Dropped(acct) => Some(acct),
+    })
+}
+
+/// SIGINT and SIGTERM stop the capture; SIGHUP asks for rotation.
+fn signals(cfg: &mut PipelineConfig) -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("installing the signal handler")?;
+    }
+    let rotate = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&rotate))
+        .context("installing the signal handler")?;
+    cfg.rotate = Some(rotate);
+    Ok(stop)
+}
+
+/// Capture's retention: once at startup, then every minute of wall time while the capture
+/// runs (expire only touches sealed segments, which writers never change), and once more at
+/// exit.
+fn capture_retention(dir: &Path, args: &RetentionArgs) -> Result<Option<Periodic>> {
+    let Some(policy) = args.policy() else {
+        return Ok(None);
+    };
+    if dir.join(MARKER_NAME).exists() {
+        run_expire(dir, &policy, wall_clock(), false, &mut io::stderr().lock())?;
+    }
+    let dir = dir.to_path_buf();
+    Ok(Some(Periodic {
+        name: "retention",
+        every: 60 * NANOS_PER_SEC,
+        job: Box::new(move |now| {
+            if let Err(e) = run_expire(&dir, &policy, now, false, &mut io::stderr().lock()) {
+                eprintln!("flowkeep: retention: {}", error_text(&e));
+            }
+        }),
+    }))
+}
+
+pub(super) fn capture(a: CaptureArgs) -> Result<i32> {
+    let mut cfg = pipeline_config(&a.store, &a.flow);
+    if a.verbose {
+        report_flushes(&mut cfg);
+    }
+    warn_inbound_outbound(a.filter.as_deref());
+    let mut source = LiveSet::open(&live_configs(&a))?;
+    cfg.store.interfaces = a.interface.clone();
+    let interfaces = a.interface.join(",");
+    // Bound while still root, so any port works; served only once root is gone.
+    let metrics = a
+        .metrics
+        .as_deref()
+        .map(|addr| -> Result<Endpoint> {
+            Ok(Endpoint {
+                listener: metrics::bind(addr)?,
+                interface: interfaces.clone(),
+                store: a.store.store.clone(),
+            })
+        })
+        .transpose()?;
+    let mut hk = HousekeepingConfig {
+        metrics,
+        ..HousekeepingConfig::default()
+    };
+    let user = drop_root(&a.user)?;
+    check_store_writable(&cfg, user.as_ref())?;
+    let target = live_export(&a.export, &mut hk)?;
+    let stop = signals(&mut cfg)?;
+    hk.periodic = capture_retention(&a.store.store, &a.retention)?;
+    let housekeeping = Housekeeping::start(hk, &mut cfg, wall_clock)?;
+    if let Some(addr) = housekeeping.metrics_addr() {
+        eprintln!("flowkeep: metrics on http://{addr}/metrics");
+    }
+    // After every check that can fail, so a refusal stays one line.
+    if source.dhcp_stats().is_some() {
+        eprintln!(
+            "flowkeep: DHCP read whole (snap length {DHCP_SNAPLEN}) by a second handle per interface, for the leases"
+        );
+    }
+    eprintln!(
+        "flowkeep: capturing on {} into {} (SIGINT or SIGTERM to stop, SIGHUP to seal segments)",
+        interfaces,
+        a.store.store.display()
+    );
+    let started = Instant::now();
+    // Borrowed, not moved in: its per-interface counters are printed at the end.
+    let sources = std::iter::once(Ok(Box::new(&mut source) as Box<dyn PacketSource + '_>));
+    let summary = pipeline::run(&cfg, sources, &stop, Some(wall_clock), &mut |_, _| {})
+        .with_context(|| format!("capture into {}", a.store.store.display()));
+    let finished = housekeeping.finish(&mut cfg);
+    let summary = summary?;
+    print_recovery(&summary.recovery);
+    for e in &summary.source_errors {
+        eprintln!("flowkeep: error: {e}");
+    }
+    print_summary(&summary, started.elapsed().as_secs_f64(), &a.store.store)?;
+    print_capture_counters(&summary, &source, a.interface.len() > 1);
+    if let Some(policy) = a.retention.policy() {
+        run_expire(
+            &a.store.store,
+            &policy,
+            wall_clock(),
+            false,
+            &mut io::stderr().lock(),
+        )?;
+    }
+    let exported = report_export(&finished, target.as_ref())?;
+    Ok(if summary.source_errors.is_empty() && exported {
+        0
+    } else {
+        1
+    })
+}
+
+/// The kernel's counters for the run: the main handles', the DHCP handles', and with several
+/// interfaces each one's own.
+fn print_capture_counters(summary: &Summary, source: &LiveSet, each: bool) {
+    let st = summary.source_stats;
+    println!(
+        "kernel         received {}, dropped {}, interface dropped {}",
+        st.received, st.dropped_kernel, st.dropped_interface
+    );
+    if let Some(st) = source.dhcp_stats() {
+        println!(
+            "dhcp handle    received {}, dropped {}, interface dropped {}",
+            st.received, st.dropped_kernel, st.dropped_interface
+        );
+    }
+    if each {
+        for (name, st) in source.interfaces().zip(source.interface_stats()) {
+            println!(
+                "  {name:<12} received {}, dropped {}, interface dropped {}",
+                st.received, st.dropped_kernel, st.dropped_interface
+            );
+        }
+    }
+}
+
+/// Opens the store as the writers will (as the user capture now runs as), so an unwritable
+/// directory is one clear line now rather than a failure deep in the pipeline. Also seals what
+/// a writer that died left behind, and says so.
+fn check_store_writable(cfg: &PipelineConfig, user: Option<&privs::Account>) -> Result<()> {
+    let dir = &cfg.store.dir;
+    match StoreWriter::create(cfg.store.clone()) {
+        Ok(mut w) => {
+            print_recovery(&w.take_recovery());
+            Ok(())
+        }
+        Err(e) => match user {
+            Some(u) => bail!(
+                "store directory {} is not usable by user '{}' (uid {}), which capture runs as after dropping root: {e}; make it writable by that user or choose another with --user",
+                dir.display(),
+                u.name,
+                u.uid
+            ),
+            None => Err(e).with_context(|| format!("opening the store {}", dir.display())),
+        },
+    }
+}

@@ -1,0 +1,75 @@
+//! The reading commands' shared end: `query` and `stats` print what a selection matches, and
+//! every reading command reports a scan the same way (what was skipped, exit status 3).
+
+use super::args::{FormatArg, QueryArgs, StatsArgs};
+use super::config::Selection;
+use super::{attribution, warn_incomplete, INCOMPLETE};
+use anyhow::Result;
+use flowkeep::query::{self, Format, Printer};
+use std::io::{self, IsTerminal, Write};
+
+/// Table on a terminal, JSON lines otherwise, unless `--format` says.
+pub(super) fn default_format(format: Option<FormatArg>, stdout: &io::Stdout) -> Format {
+    format.map(Format::from).unwrap_or(if stdout.is_terminal() {
+        Format::Table
+    } else {
+        Format::Jsonl
+    })
+}
+
+/// Explains and reports the scan on stderr; returns the exit status it calls for: 0, or
+/// [`INCOMPLETE`] when blocks or segments were skipped as unreadable.
+pub(super) fn after_scan(sel: &Selection, stats: &query::QueryStats, explain: bool) -> i32 {
+    if explain {
+        eprint!("{}", stats.explain(&sel.filter));
+    }
+    for p in &stats.scan.problems {
+        eprintln!("flowkeep: warning: {p}");
+    }
+    let incomplete = !stats.scan.problems.is_empty();
+    if incomplete {
+        warn_incomplete(stats.scan.problems.len());
+    }
+    if !stats.scan.unsealed.is_empty() {
+        eprintln!(
+            "flowkeep: note: {} segment(s) still being written were read up to their last complete block",
+            stats.scan.unsealed.len()
+        );
+    }
+    if incomplete {
+        INCOMPLETE
+    } else {
+        0
+    }
+}
+
+pub(super) fn query(a: QueryArgs) -> Result<i32> {
+    let sel = a.select.resolve()?;
+    let stdout = io::stdout();
+    let format = default_format(a.format, &stdout);
+    let out: Box<dyn Write> = if a.leases {
+        attribution::lease_annotator(
+            &sel.store,
+            format,
+            sel.until,
+            io::BufWriter::new(stdout.lock()),
+        )?
+    } else {
+        Box::new(io::BufWriter::new(stdout.lock()))
+    };
+    let mut printer = Printer::new(format, out);
+    let stats = query::print_matching(&sel.store, sel.since, sel.until, &sel.filter, &mut printer)?;
+    printer.finish()?;
+    Ok(after_scan(&sel, &stats, a.select.explain))
+}
+
+pub(super) fn stats(a: StatsArgs) -> Result<i32> {
+    let sel = a.select.resolve()?;
+    let (stats, q) =
+        query::stats::gather(&sel.store, sel.since, sel.until, &sel.filter, a.by.into())?;
+    let stdout = io::stdout();
+    let format = default_format(a.format, &stdout);
+    let mut out = io::BufWriter::new(stdout.lock());
+    query::stats::print(&mut out, format, &stats, a.order.into(), a.top)?;
+    Ok(after_scan(&sel, &q, a.select.explain))
+}

@@ -1,0 +1,127 @@
+//! The threads of a long run besides the reader and the workers: the live IPFIX exporter, the
+//! metrics endpoint and a periodic job (capture's retention). Started together before the run,
+//! ended together after it ([`Housekeeping::finish`]: the one shutdown path).
+
+use super::metrics::{Endpoint, Metrics, MetricsServer};
+use super::PipelineConfig;
+use crate::export::{ExportStats, ExportThread, IpfixExporter};
+use crate::retention::RetentionTicker;
+use crate::time::{Clock, Nanos};
+use anyhow::{Context, Result};
+use std::net::SocketAddr;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Work to do every `every` of the clock's time while the run lasts (not at its start: the
+/// caller does what it needs first).
+pub struct Periodic {
+    pub name: &'static str,
+    pub every: Nanos,
+    pub job: Box<dyn FnMut(Nanos) + Send>,
+}
+
+/// What to start beside the pipeline; each part is optional.
+#[derive(Default)]
+pub struct HousekeepingConfig {
+    /// Send every record written to this exporter, from a thread of its own.
+    pub export: Option<IpfixExporter>,
+    /// Serve the running totals here.
+    pub metrics: Option<Endpoint>,
+    pub periodic: Option<Periodic>,
+}
+
+/// The running housekeeping threads.
+pub struct Housekeeping {
+    export: Option<ExportThread>,
+    metrics: Option<MetricsServer>,
+    periodic: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
+}
+
+/// What the housekeeping threads did, once ended.
+#[derive(Debug, Default)]
+pub struct Finished {
+    /// The exporter's totals, when records were exported.
+    pub export: Option<ExportStats>,
+}
+
+impl Housekeeping {
+    /// Starts what `h` asks for and connects it to the pipeline's configuration: the export
+    /// tee and the metrics counters the workers publish into.
+    pub fn start(h: HousekeepingConfig, cfg: &mut PipelineConfig, clock: Clock) -> Result<Self> {
+        let export = match h.export {
+            Some(exporter) => {
+                let (tee, thread) = ExportThread::spawn(exporter, crate::export::DEFAULT_QUEUE)
+                    .context("starting the exporter thread")?;
+                cfg.export = Some(tee);
+                Some(thread)
+            }
+            None => None,
+        };
+        let metrics = match h.metrics {
+            Some(ep) => {
+                let mut m = Metrics::new(cfg.workers.max(1));
+                if let Some(e) = &export {
+                    m = m.with_export(e.counters());
+                }
+                let m = Arc::new(m);
+                cfg.metrics = Some(Arc::clone(&m));
+                Some(MetricsServer::start(ep, m, clock)?)
+            }
+            None => None,
+        };
+        let periodic = h.periodic.map(|p| start_periodic(p, clock)).transpose()?;
+        Ok(Housekeeping {
+            export,
+            metrics,
+            periodic,
+        })
+    }
+
+    /// Where the metrics endpoint listens, when it was asked for.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(MetricsServer::addr)
+    }
+
+    /// After the pipeline has run: stops the periodic job and the metrics endpoint, drops the
+    /// configuration's export tee and waits for the exporter's last messages.
+    pub fn finish(self, cfg: &mut PipelineConfig) -> Finished {
+        if let Some((stop, thread)) = self.periodic {
+            drop(stop);
+            let _ = thread.join();
+        }
+        if let Some(m) = self.metrics {
+            m.stop();
+        }
+        cfg.metrics = None;
+        cfg.export = None;
+        Finished {
+            export: self.export.map(ExportThread::finish),
+        }
+    }
+}
+
+/// The job runs on its own thread, looking at the clock once a second; dropping the sender
+/// ends it.
+fn start_periodic(mut p: Periodic, clock: Clock) -> Result<(mpsc::Sender<()>, JoinHandle<()>)> {
+    let (tx, rx) = mpsc::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name(p.name.into())
+        .spawn(move || {
+            let mut ticker = RetentionTicker::new(p.every);
+            ticker.due(clock());
+            loop {
+                match rx.recv_timeout(Duration::from_secs(1)) {
+                    Err(RecvTimeoutError::Timeout) => {}
+                    _ => return,
+                }
+                let now = clock();
+                if ticker.due(now) {
+                    (p.job)(now);
+                }
+            }
+        })
+        .with_context(|| format!("starting the {} thread", p.name))?;
+    Ok((tx, thread))
+}

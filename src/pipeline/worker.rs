@@ -1,0 +1,281 @@
+//! A worker thread: batches in, flows through its own flow table, records into its own store
+//! writer. Workers share nothing and take no locks.
+
+use super::batch::Batch;
+use super::metrics::WorkerTotals;
+use crate::export::ExportTee;
+use crate::flow::{FlowStats, FlowTable};
+use crate::record::FlowRecord;
+use crate::store::{CaptureStats, StoreError, StoreWriter, WriterStats};
+use crate::time::{Nanos, NANOS_PER_SEC};
+use crossbeam_channel::{bounded, Receiver, Sender};
+use std::ops::AddAssign;
+use std::sync::Arc;
+use std::thread;
+
+/// What one worker did; the run's summary adds them up.
+#[derive(Debug, Default)]
+pub(super) struct WorkerSummary {
+    pub packets: u64,
+    pub bytes: u64,
+    pub non_ip: u64,
+    pub malformed: u64,
+    pub flow: FlowStats,
+    pub store: WriterStats,
+    pub dhcp_malformed: u64,
+}
+
+impl AddAssign<&FlowStats> for FlowStats {
+    fn add_assign(&mut self, w: &FlowStats) {
+        self.packets += w.packets;
+        self.bytes += w.bytes;
+        self.flows_created += w.flows_created;
+        self.records += w.records;
+        self.orphan_fragments += w.orphan_fragments;
+        self.evictions += w.evictions;
+    }
+}
+
+impl AddAssign<&WriterStats> for WriterStats {
+    fn add_assign(&mut self, w: &WriterStats) {
+        self.records += w.records;
+        self.records_refused += w.records_refused;
+        self.records_lost += w.records_lost;
+        self.blocks += w.blocks;
+        self.segments += w.segments;
+        self.bytes += w.bytes;
+        self.leases += w.leases;
+    }
+}
+
+/// The reader's end of a worker: where batches go, where they come back for reuse, the one
+/// being filled, and the thread.
+pub(super) struct WorkerLink {
+    tx: Sender<Batch>,
+    recycled: Receiver<Batch>,
+    pub filling: Batch,
+    handle: thread::JoinHandle<Result<WorkerSummary, StoreError>>,
+}
+
+/// How a worker runs, besides its table and writer.
+pub(super) struct WorkerSetup {
+    pub id: usize,
+    pub table: FlowTable,
+    pub writer: StoreWriter,
+    /// Live capture: write open segments' pending records out this often (packet time).
+    pub flush_every: Option<Nanos>,
+    pub metrics: Option<Arc<super::metrics::Metrics>>,
+    pub export: Option<ExportTee>,
+    pub queue_batches: usize,
+    pub batch_packets: usize,
+}
+
+impl WorkerLink {
+    pub fn spawn(s: WorkerSetup) -> WorkerLink {
+        let (tx, rx) = bounded::<Batch>(s.queue_batches.max(1));
+        let (recycle_tx, recycled) = bounded::<Batch>(s.queue_batches.max(1) + 2);
+        let batch_packets = s.batch_packets;
+        let handle = thread::Builder::new()
+            .name(format!("flowkeep-worker-{}", s.id))
+            .spawn(move || {
+                let gauges = s.metrics.as_ref().and_then(|m| m.worker(s.id));
+                let mut w = Worker {
+                    table: s.table,
+                    writer: s.writer,
+                    flush_every: s.flush_every,
+                    export: s.export,
+                    summary: WorkerSummary::default(),
+                    records: Vec::with_capacity(1024),
+                    log: ErrorLog {
+                        last: String::new(),
+                        at: Nanos::MIN,
+                    },
+                    next_flush: Nanos::MIN,
+                };
+                for batch in rx {
+                    w.take(&batch);
+                    if let Some(g) = gauges {
+                        g.publish(&w.totals());
+                    }
+                    // The reader may have stopped taking batches back; then this one is simply
+                    // dropped.
+                    let _ = recycle_tx.try_send(batch);
+                }
+                w.finish()
+            })
+            .expect("spawning a worker thread");
+        WorkerLink {
+            tx,
+            recycled,
+            filling: Batch::with_capacity(batch_packets),
+            handle,
+        }
+    }
+
+    /// Sends the batch being filled (even an empty one: it carries the time) and takes a
+    /// recycled one in its place. False when the worker is gone (it failed; its error comes
+    /// from `join`).
+    pub fn send(&mut self, now: Nanos) -> bool {
+        let fresh = match self.recycled.try_recv() {
+            Ok(mut b) => {
+                b.clear();
+                b
+            }
+            Err(_) => Batch::with_capacity(self.filling.metas.capacity()),
+        };
+        let mut batch = std::mem::replace(&mut self.filling, fresh);
+        batch.now = now;
+        self.tx.send(batch).is_ok()
+    }
+
+    /// Closes the channel (the worker flushes and seals) and waits for the worker. `None` when
+    /// it panicked.
+    pub fn join(self) -> Option<Result<WorkerSummary, StoreError>> {
+        drop(self.tx);
+        self.handle.join().ok()
+    }
+}
+
+/// Store errors while running (a full disk) do not stop a worker: the writer counts what it
+/// could not store and resumes when it can. They are logged when the message changes and at
+/// most once a minute of packet time otherwise, never per record.
+struct ErrorLog {
+    last: String,
+    at: Nanos,
+}
+
+impl ErrorLog {
+    fn note(&mut self, e: &StoreError, now: Nanos, w: &StoreWriter) {
+        let msg = e.to_string();
+        if msg != self.last || now.saturating_sub(self.at) >= 60 * NANOS_PER_SEC {
+            let st = w.stats();
+            eprintln!(
+                "flowkeep: store error: {msg} ({} records not stored so far by this worker)",
+                st.records_refused + st.records_lost
+            );
+            self.last = msg;
+            self.at = now;
+        }
+    }
+}
+
+struct Worker {
+    table: FlowTable,
+    writer: StoreWriter,
+    flush_every: Option<Nanos>,
+    export: Option<ExportTee>,
+    summary: WorkerSummary,
+    /// Records ended by the current batch, reused from batch to batch.
+    records: Vec<FlowRecord>,
+    log: ErrorLog,
+    next_flush: Nanos,
+}
+
+impl Worker {
+    fn not_stored(&self) -> u64 {
+        let st = self.writer.stats();
+        st.records_lost + st.records_refused
+    }
+
+    fn take(&mut self, batch: &Batch) {
+        let lost_before = self.not_stored();
+        let evictions_before = self.table.stats().evictions;
+        let ip_packets = batch.metas.len() as u64;
+        let ip_bytes: u64 = batch.metas.iter().map(|m| m.ip_bytes).sum();
+        let s = &mut self.summary;
+        s.packets += ip_packets;
+        s.bytes += ip_bytes;
+        s.non_ip += batch.non_ip;
+        s.malformed += batch.malformed;
+        s.dhcp_malformed += batch.dhcp_malformed;
+        // The whole batch at once: the table reads ahead the flows of the next few packets.
+        self.table.update_batch(&batch.metas, &mut self.records);
+        if batch.now != Nanos::MIN {
+            self.table.expire(batch.now, &mut self.records);
+        }
+        self.store_records(batch.now);
+        for l in &batch.leases {
+            if let Err(e) = self.writer.append_lease(l) {
+                self.log.note(&e, batch.now, &self.writer);
+            }
+        }
+        // Before any seal, so the counts land in the segments open while they happened.
+        self.writer.add_capture_stats(&CaptureStats {
+            frames: batch.frames(),
+            ip_packets,
+            ip_bytes,
+            non_ip: batch.non_ip,
+            malformed: batch.malformed,
+            kernel_drops: batch.drops.dropped_kernel,
+            interface_drops: batch.drops.dropped_interface,
+            records_not_stored: self.not_stored().saturating_sub(lost_before),
+            flow_evictions: self.table.stats().evictions - evictions_before,
+            ..CaptureStats::default()
+        });
+        if batch.now != Nanos::MIN {
+            self.seal_and_flush(batch.now);
+        }
+        if batch.seal {
+            // Flows still open go on into new segments of the same partitions.
+            match self.writer.seal_before(Nanos::MAX) {
+                Ok(()) => eprintln!("flowkeep: rotation: open segments sealed"),
+                Err(e) => self.log.note(&e, batch.now, &self.writer),
+            }
+        }
+    }
+
+    /// Appends the ended records (and offers them to the exporter).
+    fn store_records(&mut self, now: Nanos) {
+        for r in self.records.drain(..) {
+            if let Err(e) = self.writer.append(&r) {
+                self.log.note(&e, now, &self.writer);
+            }
+            if let Some(t) = &self.export {
+                t.offer(&r);
+            }
+        }
+    }
+
+    /// Seals the partitions no record can still arrive for, and (live) flushes open segments
+    /// once per `flush_every`.
+    fn seal_and_flush(&mut self, now: Nanos) {
+        let seal_delay = self.table.config().max_lifetime();
+        if let Err(e) = self.writer.seal_before(now.saturating_sub(seal_delay)) {
+            self.log.note(&e, now, &self.writer);
+        }
+        if let Some(every) = self.flush_every {
+            if now >= self.next_flush {
+                self.next_flush = now.saturating_add(every);
+                if let Err(e) = self.writer.flush_open() {
+                    self.log.note(&e, now, &self.writer);
+                }
+            }
+        }
+    }
+
+    /// The channel closed: every flow still open is written, every segment sealed.
+    fn finish(mut self) -> Result<WorkerSummary, StoreError> {
+        self.table.flush(&mut self.records);
+        self.store_records(Nanos::MAX);
+        self.summary.flow = self.table.stats();
+        self.summary.store = self.writer.finish()?;
+        Ok(self.summary)
+    }
+
+    fn totals(&self) -> WorkerTotals {
+        let st = self.writer.stats();
+        let s = &self.summary;
+        WorkerTotals {
+            packets: s.packets,
+            bytes: s.bytes,
+            non_ip: s.non_ip,
+            malformed: s.malformed,
+            active_flows: self.table.active_flows() as u64,
+            evictions: self.table.stats().evictions,
+            records_written: st.records.saturating_sub(st.records_lost),
+            records_not_stored: st.records_lost + st.records_refused,
+            segments: st.segments,
+            store_bytes: st.bytes,
+        }
+    }
+}
