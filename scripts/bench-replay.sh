@@ -13,6 +13,8 @@
 #   --dir DIR        where captures and stores go          (env BENCH_DIR, default /tmp/flowkeep-bench)
 #   --pcap FILE      use (or generate) this capture instead of the default name in DIR
 #                    (env PCAP); its generator summary is FILE with .json instead of .pcap
+#   --baseline BIN   also time this flowkeep binary (an older build), run by run interleaved
+#                    with this tree's, so both see the same machine (env BASELINE)
 #   -h, --help       this text
 #
 # The capture is made by genpcap.py (see shared/bench/README.md; env GENPCAP overrides its path)
@@ -28,6 +30,8 @@
 #   scripts/bench-replay.sh                                   # the 10 M packet benchmark
 #   PACKETS=2000000 FLOWS=20000 scripts/bench-replay.sh       # a quicker 2 M packet one
 #   scripts/bench-replay.sh --pcap /tmp/bench/bench-2m-s128.pcap --flows 20000 --runs 3
+#   git worktree add /tmp/old v0.1 && (cd /tmp/old && cargo build --release) &&
+#     scripts/bench-replay.sh --baseline /tmp/old/target/release/flowkeep --workers 2
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,6 +45,7 @@ runs=${RUNS:-5}
 workers=${WORKERS:-"1 2 4"}
 dir=${BENCH_DIR:-/tmp/flowkeep-bench}
 pcap=${PCAP:-}
+baseline=${BASELINE:-}
 
 bench_name=bench-replay
 # shellcheck source=scripts/lib-bench.sh
@@ -57,6 +62,7 @@ while (($#)); do
     --workers) workers=$2; shift 2 ;;
     --dir) dir=$2; shift 2 ;;
     --pcap) pcap=$2; shift 2 ;;
+    --baseline) baseline=$2; shift 2 ;;
     -h | --help) bench_usage; exit 0 ;;
     *) bench_usage >&2; die "unknown argument: $1" ;;
     esac
@@ -86,10 +92,10 @@ flowkeep=$root/target/release/flowkeep
 # Runs one replay into a fresh store; prints its wall-clock seconds, checks its counts, and keeps
 # flowkeep's summary in $last_out (it runs in a subshell, so a variable would not survive).
 replay() {
-    local w=$1 store=$2 out start end
+    local w=$1 store=$2 bin=${3:-$flowkeep} out start end
     rm -rf "$store" "$last_out"
     start=$EPOCHREALTIME
-    out=$("$flowkeep" replay "$pcap" --store "$store" --workers "$w" -q) ||
+    out=$("$bin" replay "$pcap" --store "$store" --workers "$w" -q) ||
         die "flowkeep replay failed (workers $w):"$'\n'"$out"
     end=$EPOCHREALTIME
     local got_packets got_ip_bytes got_malformed
@@ -111,6 +117,10 @@ echo "machine  $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p'), load $(cu
 echo "capture  $pcap"
 echo "         $want_packets packets, $want_ip_bytes IP bytes, $(stat -c %s "$pcap") file bytes"
 echo "flowkeep $flowkeep ($(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown))"
+if [[ -n $baseline ]]; then
+    [[ -x $baseline ]] || die "--baseline $baseline: not an executable"
+    echo "baseline $baseline (its runs interleaved with this tree's)"
+fi
 echo "runs     $runs per worker count, after one unmeasured run; wall-clock seconds"
 echo
 printf '%-8s %10s %10s %10s %12s %12s %13s %10s\n' \
@@ -118,22 +128,36 @@ printf '%-8s %10s %10s %10s %12s %12s %13s %10s\n' \
 
 store=$dir/store
 last_out=$dir/last-replay.txt
-for w in $workers; do
-    [[ $w =~ ^[1-9][0-9]*$ ]] || die "bad worker count '$w'"
-    replay "$w" "$store" >/dev/null
-    times=()
-    for ((r = 0; r < runs; r++)); do
-        times+=("$(replay "$w" "$store")")
-    done
-    flows_written=$(field "flows written" "$(cat "$last_out")")
-    med=$(printf '%s\n' "${times[@]}" | median)
-    min=$(printf '%s\n' "${times[@]}" | sort -g | head -1)
-    max=$(printf '%s\n' "${times[@]}" | sort -g | tail -1)
-    bytes=$(du -sb "$store" | cut -f1)
-    awk -v w="$w" -v med="$med" -v min="$min" -v max="$max" -v p="$want_packets" \
-        -v f="$flows_written" -v b="$bytes" 'BEGIN {
+# One table row: row LABEL WORKERS FLOWS_WRITTEN STORE_BYTES TIMES...
+row() {
+    local label=$1 w=$2 f=$3 b=$4 med min max
+    shift 4
+    med=$(printf '%s\n' "$@" | median)
+    min=$(printf '%s\n' "$@" | sort -g | head -1)
+    max=$(printf '%s\n' "$@" | sort -g | tail -1)
+    awk -v w="$label" -v med="$med" -v min="$min" -v max="$max" -v p="$want_packets" \
+        -v f="$f" -v b="$b" 'BEGIN {
             printf "%-8s %10.3f %10.3f %10.3f %12.0f %12s %13s %10.1f\n",
                 w, med, min, max, p / med, f, b, (f > 0 ? b / f : 0)
         }'
+}
+for w in $workers; do
+    [[ $w =~ ^[1-9][0-9]*$ ]] || die "bad worker count '$w'"
+    replay "$w" "$store" >/dev/null
+    [[ -n $baseline ]] && replay "$w" "$store" "$baseline" >/dev/null
+    times=()
+    base_times=()
+    for ((r = 0; r < runs; r++)); do
+        times+=("$(replay "$w" "$store")")
+        flows_written=$(field "flows written" "$(cat "$last_out")")
+        bytes=$(du -sb "$store" | cut -f1)
+        if [[ -n $baseline ]]; then
+            base_times+=("$(replay "$w" "$store" "$baseline")")
+            base_flows=$(field "flows written" "$(cat "$last_out")")
+            base_bytes=$(du -sb "$store" | cut -f1)
+        fi
+    done
+    row "$w" "$w" "$flows_written" "$bytes" "${times[@]}"
+    [[ -n $baseline ]] && row "$w base" "$w" "$base_flows" "$base_bytes" "${base_times[@]}"
 done
 rm -rf "$store" "$last_out"
