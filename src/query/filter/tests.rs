@@ -1,5 +1,6 @@
 use super::*;
 use crate::record::tcp_flags::{ACK, FIN, RST, SYN};
+use crate::record::EndReason;
 use crate::record::FlowRecord;
 
 fn rec() -> FlowRecord {
