@@ -7,6 +7,9 @@ use std::fmt;
 /// Nanoseconds since 1970-01-01T00:00:00Z.
 pub type Nanos = i64;
 
+/// The current time, from the one place that reads the wall clock (tests pass a fake one).
+pub type Clock = fn() -> Nanos;
+
 pub const NANOS_PER_SEC: Nanos = 1_000_000_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

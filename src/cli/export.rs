@@ -165,10 +165,10 @@ fn export_ipfix(a: &ExportArgs, sel: &Selection, target: &IpfixTarget) -> Result
     let mut records = 0u64;
     let q = query::scan_matching(&sel.store, sel.since, sel.until, &sel.filter, |_, r| {
         records += 1;
-        exporter.export(r);
+        exporter.export(r, super::wall_clock());
         ControlFlow::Continue(())
     })?;
-    exporter.flush();
+    exporter.flush(super::wall_clock());
     let elapsed = started.elapsed().as_secs_f64();
     let status = after_scan(sel, &q, a.select.explain);
     let st = exporter.stats().clone();
@@ -220,8 +220,9 @@ impl LiveExport {
             }
         };
         let exporter = IpfixExporter::open(&target, a.ipfix.config(target.tcp))?;
-        let (tee, thread) = ExportThread::spawn(exporter, crate::export::DEFAULT_QUEUE)
-            .context("starting the exporter thread")?;
+        let (tee, thread) =
+            ExportThread::spawn(exporter, crate::export::DEFAULT_QUEUE, super::wall_clock)
+                .context("starting the exporter thread")?;
         cfg.export = Some(tee);
         eprintln!("flowkeep: exporting records to {target}");
         Ok(Some(LiveExport { target, thread }))

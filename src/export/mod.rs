@@ -8,6 +8,7 @@ pub mod ipfix;
 pub mod parquet;
 
 use crate::record::FlowRecord;
+use crate::time::{Clock, Nanos, NANOS_PER_SEC};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use ipfix::{IpfixConfig, MessageBuilder, Transport};
 use std::fmt;
@@ -15,7 +16,7 @@ use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// `ipfix+udp://HOST:PORT` or `ipfix+tcp://HOST:PORT`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,17 +74,15 @@ pub struct ExportStats {
     pub last_error: Option<String>,
 }
 
-/// Seconds since the epoch for the message header's export time.
-fn export_time() -> u32 {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    u32::try_from(secs).unwrap_or(u32::MAX)
+/// Seconds since the epoch for the message header's export time: 0 before 1970, the largest
+/// `u32` after 2106.
+fn export_time(now: Nanos) -> u32 {
+    u32::try_from(now.div_euclid(NANOS_PER_SEC).max(0)).unwrap_or(u32::MAX)
 }
 
 /// After a failed TCP connect, messages fail at once for this long rather than each waiting
 /// for its own connect attempt.
-const RECONNECT_AFTER: Duration = Duration::from_secs(1);
+const RECONNECT_AFTER_NANOS: Nanos = NANOS_PER_SEC;
 
 /// Encodes records and sends the messages, counting what went and what did not.
 pub struct IpfixExporter {
@@ -97,7 +96,8 @@ pub struct IpfixExporter {
 struct Link {
     transport: Transport,
     stats: ExportStats,
-    retry_at: Option<Instant>,
+    /// When the last TCP connect failed, while it holds off the next one.
+    connect_failed_at: Option<Nanos>,
     counters: Option<Arc<ExportCounters>>,
     /// A template-only message, for a new TCP connection.
     templates: Vec<u8>,
@@ -121,7 +121,7 @@ impl IpfixExporter {
             link: Link {
                 transport,
                 stats: ExportStats::default(),
-                retry_at: None,
+                connect_failed_at: None,
                 counters: None,
                 templates,
             },
@@ -137,20 +137,22 @@ impl IpfixExporter {
         self.link.transport.connect().map(|_| ())
     }
 
-    pub fn export(&mut self, r: &FlowRecord) {
+    /// Adds the record to the message being built, and sends what fills up; `now` is the
+    /// export time of a new message and the time of any send.
+    pub fn export(&mut self, r: &FlowRecord, now: Nanos) {
         let link = &mut self.link;
         self.builder
-            .add(r, export_time(), &mut |msg: &[u8], flows: u32| {
-                link.send(msg, flows)
+            .add(r, export_time(now), &mut |msg: &[u8], flows: u32| {
+                link.send(msg, flows, now)
             });
         self.link.publish();
     }
 
     /// Sends the message being built, if any.
-    pub fn flush(&mut self) {
+    pub fn flush(&mut self, now: Nanos) {
         let link = &mut self.link;
         self.builder
-            .flush(&mut |msg: &[u8], flows: u32| link.send(msg, flows));
+            .flush(&mut |msg: &[u8], flows: u32| link.send(msg, flows, now));
         self.link.publish();
     }
 
@@ -164,9 +166,9 @@ impl IpfixExporter {
 }
 
 impl Link {
-    fn send(&mut self, msg: &[u8], flows: u32) {
+    fn send(&mut self, msg: &[u8], flows: u32, now: Nanos) {
         let flows = u64::from(flows);
-        match self.try_send(msg) {
+        match self.try_send(msg, now) {
             Ok(()) => {
                 self.stats.records_sent += flows;
                 self.stats.messages += 1;
@@ -179,10 +181,11 @@ impl Link {
         }
     }
 
-    fn try_send(&mut self, msg: &[u8]) -> io::Result<()> {
+    fn try_send(&mut self, msg: &[u8], now: Nanos) -> io::Result<()> {
         if self.transport.is_tcp() {
-            if let Some(at) = self.retry_at {
-                if Instant::now() < at {
+            if let Some(failed) = self.connect_failed_at {
+                // A clock that went back does not stretch the wait.
+                if (0..RECONNECT_AFTER_NANOS).contains(&now.saturating_sub(failed)) {
                     return Err(io::Error::new(
                         io::ErrorKind::NotConnected,
                         self.stats
@@ -194,7 +197,7 @@ impl Link {
             }
             match self.transport.connect() {
                 Ok(true) => {
-                    self.retry_at = None;
+                    self.connect_failed_at = None;
                     // A new connection is a new session: the collector needs the templates
                     // before this message's data.
                     if !MessageBuilder::carries_templates(msg) {
@@ -208,7 +211,7 @@ impl Link {
                 }
                 Ok(false) => {}
                 Err(e) => {
-                    self.retry_at = Some(Instant::now() + RECONNECT_AFTER);
+                    self.connect_failed_at = Some(now);
                     return Err(io::Error::new(e.kind(), format!("connect: {e}")));
                 }
             }
@@ -259,6 +262,18 @@ impl fmt::Debug for ExportTee {
 }
 
 impl ExportTee {
+    /// A tee and the receiver that [`run`] reads, joined by a queue of `queue` records (at
+    /// least one).
+    pub fn channel(queue: usize) -> (ExportTee, ExportReceiver) {
+        let (tx, records) = bounded::<FlowRecord>(queue.max(1));
+        let counters = Arc::new(ExportCounters::default());
+        let tee = ExportTee {
+            tx,
+            counters: Arc::clone(&counters),
+        };
+        (tee, ExportReceiver { records, counters })
+    }
+
     /// Queues a copy of the record for export; when the queue is full (the collector or the
     /// network is slower than the capture) the record is counted as failed instead.
     pub fn offer(&self, r: &FlowRecord) {
@@ -271,10 +286,16 @@ impl ExportTee {
     }
 }
 
-/// The exporter thread of a live capture.
-pub struct ExportThread {
-    handle: thread::JoinHandle<ExportStats>,
+/// The exporter's side of an [`ExportTee`].
+pub struct ExportReceiver {
+    records: Receiver<FlowRecord>,
     counters: Arc<ExportCounters>,
+}
+
+impl ExportReceiver {
+    pub fn counters(&self) -> Arc<ExportCounters> {
+        Arc::clone(&self.counters)
+    }
 }
 
 /// Records waiting for the exporter thread: a few seconds of a busy link.
@@ -284,25 +305,69 @@ pub const DEFAULT_QUEUE: usize = 65_536;
 /// link's records reach the collector promptly.
 const MAX_HOLD: Duration = Duration::from_secs(1);
 
+/// The body of a live exporter's thread: exports what the tees queue until every tee is
+/// dropped, then sends the last message. The stats count the records the tees dropped too.
+pub fn run(mut exporter: IpfixExporter, receiver: ExportReceiver, clock: Clock) -> ExportStats {
+    exporter.link.counters = Some(receiver.counters());
+    let mut started: Option<Nanos> = None;
+    loop {
+        let wait = started.map_or(MAX_HOLD, |s| hold_left(s, clock()));
+        match receiver.records.recv_timeout(wait) {
+            Ok(r) => {
+                let before = exporter.link.stats.messages + exporter.link.stats.records_failed;
+                let now = clock();
+                exporter.export(&r, now);
+                if exporter.link.stats.messages + exporter.link.stats.records_failed != before {
+                    started = None;
+                }
+                if started.is_none() && exporter.pending_records() > 0 {
+                    started = Some(now);
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                exporter.flush(clock());
+                started = None;
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                exporter.flush(clock());
+                break;
+            }
+        }
+    }
+    let mut stats = exporter.link.stats;
+    stats.records_failed += receiver.counters.dropped.load(Ordering::Relaxed);
+    stats
+}
+
+/// How much longer a message started at `started` may wait at `now`.
+fn hold_left(started: Nanos, now: Nanos) -> Duration {
+    match u64::try_from(now.saturating_sub(started)) {
+        Ok(held) => MAX_HOLD.saturating_sub(Duration::from_nanos(held)),
+        // The clock went back, so how long the message waited is unknown: it goes now.
+        Err(_) => Duration::ZERO,
+    }
+}
+
+/// The exporter thread of a live capture.
+pub struct ExportThread {
+    handle: thread::JoinHandle<ExportStats>,
+    counters: Arc<ExportCounters>,
+}
+
 impl ExportThread {
-    /// Starts the exporter thread. It ends once every clone of the returned tee is dropped.
+    /// Starts a thread that [`run`]s the exporter. It ends once every clone of the returned
+    /// tee is dropped.
     pub fn spawn(
-        mut exporter: IpfixExporter,
+        exporter: IpfixExporter,
         queue: usize,
+        clock: Clock,
     ) -> io::Result<(ExportTee, ExportThread)> {
-        let (tx, rx) = bounded::<FlowRecord>(queue.max(1));
-        let counters = Arc::new(ExportCounters::default());
-        exporter.link.counters = Some(Arc::clone(&counters));
+        let (tee, receiver) = ExportTee::channel(queue);
+        let counters = receiver.counters();
         let handle = thread::Builder::new()
             .name("flowkeep-export".into())
-            .spawn(move || run_exporter(exporter, rx))?;
-        Ok((
-            ExportTee {
-                tx,
-                counters: Arc::clone(&counters),
-            },
-            ExportThread { handle, counters },
-        ))
+            .spawn(move || run(exporter, receiver, clock))?;
+        Ok((tee, ExportThread { handle, counters }))
     }
 
     pub fn counters(&self) -> Arc<ExportCounters> {
@@ -312,41 +377,12 @@ impl ExportThread {
     /// Waits for the queue to drain and the last message to go. Every tee must be dropped
     /// first, or this waits for ever.
     pub fn finish(self) -> ExportStats {
-        let mut stats = self.handle.join().unwrap_or_else(|_| ExportStats {
+        self.handle.join().unwrap_or_else(|_| ExportStats {
+            records_failed: self.counters.dropped.load(Ordering::Relaxed),
             last_error: Some("the exporter thread stopped unexpectedly".into()),
             ..ExportStats::default()
-        });
-        stats.records_failed += self.counters.dropped.load(Ordering::Relaxed);
-        stats
+        })
     }
-}
-
-fn run_exporter(mut exporter: IpfixExporter, rx: Receiver<FlowRecord>) -> ExportStats {
-    let mut started: Option<Instant> = None;
-    loop {
-        let wait = started.map_or(MAX_HOLD, |s| MAX_HOLD.saturating_sub(s.elapsed()));
-        match rx.recv_timeout(wait) {
-            Ok(r) => {
-                let before = exporter.link.stats.messages + exporter.link.stats.records_failed;
-                exporter.export(&r);
-                if exporter.link.stats.messages + exporter.link.stats.records_failed != before {
-                    started = None;
-                }
-                if started.is_none() && exporter.pending_records() > 0 {
-                    started = Some(Instant::now());
-                }
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                exporter.flush();
-                started = None;
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                exporter.flush();
-                break;
-            }
-        }
-    }
-    exporter.link.stats
 }
 
 /// Why a file export failed.
