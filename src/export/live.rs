@@ -176,3 +176,49 @@ impl ExportThread {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::ipfix::IpfixConfig;
+    use crate::export::IpfixTarget;
+    use crate::testing::sample;
+    use std::net::UdpSocket;
+
+    fn fixed_clock() -> Nanos {
+        1_700_000_000_000_000_000
+    }
+
+    #[test]
+    fn run_sends_what_was_queued_and_counts_what_the_tee_dropped() {
+        let collector = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let target = IpfixTarget {
+            tcp: false,
+            addr: collector.local_addr().unwrap().to_string(),
+        };
+        let exporter = IpfixExporter::open(&target, IpfixConfig::udp()).unwrap();
+        let (tee, receiver) = ExportTee::channel(2);
+        let counters = receiver.counters();
+        for i in 0..5 {
+            tee.offer(&sample(i));
+        }
+        assert_eq!(counters.failed(), 3, "the queue holds two");
+        drop(tee);
+        let stats = run(exporter, receiver, fixed_clock);
+        assert_eq!((stats.records_sent, stats.records_failed), (2, 3));
+        assert_eq!(stats.messages, 1);
+        assert_eq!((counters.sent(), counters.failed()), (2, 3));
+        let mut buf = [0u8; 2048];
+        collector.recv(&mut buf).unwrap();
+        assert_eq!(buf[4..8], 1_700_000_000u32.to_be_bytes());
+    }
+
+    #[test]
+    fn a_message_waits_at_most_max_hold() {
+        let second = 1_000_000_000;
+        assert_eq!(hold_left(5 * second, 5 * second), MAX_HOLD);
+        assert_eq!(hold_left(0, second / 4), MAX_HOLD * 3 / 4);
+        assert_eq!(hold_left(0, 2 * second), Duration::ZERO);
+        assert_eq!(hold_left(second, 0), Duration::ZERO, "the clock went back");
+    }
+}

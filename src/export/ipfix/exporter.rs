@@ -211,3 +211,78 @@ impl Link {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::sample;
+    use std::net::{TcpListener, UdpSocket};
+
+    const T: Nanos = 1_700_000_000 * NANOS_PER_SEC;
+
+    #[test]
+    fn the_export_time_is_the_callers() {
+        let collector = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let target = IpfixTarget {
+            tcp: false,
+            addr: collector.local_addr().unwrap().to_string(),
+        };
+        let mut e = IpfixExporter::open(&target, IpfixConfig::udp()).unwrap();
+        e.export(&sample(0), T + NANOS_PER_SEC / 2);
+        e.flush(T + 5 * NANOS_PER_SEC);
+        let mut buf = [0u8; 2048];
+        let n = collector.recv(&mut buf).unwrap();
+        assert!(n > 16);
+        assert_eq!(
+            buf[4..8],
+            1_700_000_000u32.to_be_bytes(),
+            "when it was started"
+        );
+        assert_eq!(e.stats().records_sent, 1);
+    }
+
+    #[test]
+    fn export_time_is_whole_seconds_within_u32() {
+        assert_eq!(export_time(T + NANOS_PER_SEC - 1), 1_700_000_000);
+        assert_eq!(export_time(-1), 0);
+        assert_eq!(export_time(Nanos::MAX), u32::MAX);
+    }
+
+    /// After a failed connect, messages fail without a connect attempt for a second of the
+    /// caller's time, and a clock that goes back ends the wait.
+    #[test]
+    fn a_failed_tcp_connect_holds_off_the_next_for_a_second() {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let target = IpfixTarget {
+            tcp: true,
+            addr: format!("127.0.0.1:{port}"),
+        };
+        let mut e = IpfixExporter::open(&target, IpfixConfig::tcp()).unwrap();
+        let send = |e: &mut IpfixExporter, i: u64, now: Nanos| {
+            e.export(&sample(i), now);
+            e.flush(now);
+            (e.stats().records_sent, e.stats().records_failed)
+        };
+        assert_eq!(send(&mut e, 0, T), (0, 1), "nobody listens");
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        assert_eq!(send(&mut e, 1, T + NANOS_PER_SEC - 1), (0, 2), "held off");
+        assert!(
+            listener.accept().is_err(),
+            "no connect attempt while held off"
+        );
+        assert_eq!(send(&mut e, 2, T + NANOS_PER_SEC), (1, 2), "tried again");
+        assert!(listener.accept().is_ok());
+
+        drop(listener);
+        let mut e = IpfixExporter::open(&target, IpfixConfig::tcp()).unwrap();
+        assert_eq!(send(&mut e, 0, T), (0, 1));
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        assert_eq!(send(&mut e, 1, T - 1), (1, 1), "the clock went back");
+        drop(listener);
+    }
+}
