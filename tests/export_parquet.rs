@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{add_reference, pair_totals, records, PairTotals, BIN};
+use common::{add_reference, pair_totals, records, skip_or_fail, PairTotals, BIN};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -34,14 +34,10 @@ fn duckdb_python() -> Option<PathBuf> {
     if ok {
         return Some(python);
     }
-    let why = format!(
+    skip_or_fail(&format!(
         "no Python with duckdb at {} (set FLOWKEEP_PYTHON, or run scripts/deps.sh)",
         python.display()
-    );
-    if std::env::var_os("CI").is_some() {
-        panic!("{why}");
-    }
-    eprintln!("SKIPPED: {why}");
+    ));
     None
 }
 
