@@ -597,17 +597,24 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn one_sorted_file_per_partition_with_logical_types_and_statistics() {
+    /// [`records`] exported in row groups of 4: the directory (with the store and the output
+    /// in `out`), the records, and what the export says it wrote.
+    fn exported() -> (tempfile::TempDir, Vec<FlowRecord>, ParquetSummary) {
         let d = tempfile::tempdir().unwrap();
         let recs = records();
         let st = store(&d.path().join("store"), &recs);
-        let out = d.path().join("out");
         let opts = ParquetOptions {
             row_group_rows: 4,
             ..ParquetOptions::default()
         };
-        let s = export_parquet_with(&st, None, None, &|_| true, &out, &opts).unwrap();
+        let s =
+            export_parquet_with(&st, None, None, &|_| true, &d.path().join("out"), &opts).unwrap();
+        (d, recs, s)
+    }
+
+    #[test]
+    fn one_file_per_partition_and_nothing_else() {
+        let (d, _, s) = exported();
         assert_eq!(s.records, 13);
         let names: Vec<_> = s
             .files
@@ -632,8 +639,12 @@ mod tests {
                 .sum::<u64>()
         );
         // Nothing but the two files: no temporary left behind.
-        assert_eq!(fs::read_dir(&out).unwrap().count(), 2);
+        assert_eq!(fs::read_dir(d.path().join("out")).unwrap().count(), 2);
+    }
 
+    #[test]
+    fn columns_have_the_jsonl_names_and_logical_types() {
+        let (_d, _, s) = exported();
         let reader = SerializedFileReader::new(File::open(&s.files[0].path).unwrap()).unwrap();
         let meta = reader.metadata();
         let schema = meta.file_metadata().schema_descr();
@@ -679,6 +690,14 @@ mod tests {
             col("src_mac").logical_type_ref(),
             Some(&LogicalType::String)
         );
+    }
+
+    #[test]
+    fn row_groups_are_compressed_and_follow_each_other_in_time() {
+        let (_d, _, s) = exported();
+        let reader = SerializedFileReader::new(File::open(&s.files[0].path).unwrap()).unwrap();
+        let meta = reader.metadata();
+        assert_eq!(s.files[0].row_groups, 3);
         // Row-group statistics on time, sorted: the groups' ranges follow each other.
         let mut prev_max = Nanos::MIN;
         for rg in meta.row_groups() {
@@ -694,7 +713,11 @@ mod tests {
             prev_max = *st.max_opt().unwrap();
         }
         assert_eq!(prev_max, T0 + 10 * NANOS_PER_SEC);
+    }
 
+    #[test]
+    fn rows_are_sorted_by_first_with_the_record_values() {
+        let (_d, recs, s) = exported();
         let rows = read_rows(&s.files[0].path);
         assert_eq!(rows.len(), 10);
         // Sorted by first: the record written last (i = 9) comes first.
