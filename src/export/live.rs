@@ -180,10 +180,7 @@ impl ExportThread {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::ipfix::IpfixConfig;
-    use crate::export::IpfixTarget;
     use crate::testing::sample;
-    use std::net::UdpSocket;
 
     fn fixed_clock() -> Nanos {
         1_700_000_000_000_000_000
@@ -191,12 +188,7 @@ mod tests {
 
     #[test]
     fn run_sends_what_was_queued_and_counts_what_the_tee_dropped() {
-        let collector = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let target = IpfixTarget {
-            tcp: false,
-            addr: collector.local_addr().unwrap().to_string(),
-        };
-        let exporter = IpfixExporter::open(&target, IpfixConfig::udp()).unwrap();
+        let (exporter, collector) = IpfixExporter::to_local_collector();
         let (tee, receiver) = ExportTee::channel(2);
         let counters = receiver.counters();
         for i in 0..5 {

@@ -149,6 +149,18 @@ impl IpfixExporter {
     pub(in crate::export) fn into_stats(self) -> ExportStats {
         self.link.stats
     }
+
+    /// An exporter to a UDP socket of the test's own, and that socket.
+    #[cfg(test)]
+    pub(in crate::export) fn to_local_collector() -> (IpfixExporter, std::net::UdpSocket) {
+        let collector = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let target = IpfixTarget {
+            tcp: false,
+            addr: collector.local_addr().unwrap().to_string(),
+        };
+        let exporter = IpfixExporter::open(&target, IpfixConfig::udp()).unwrap();
+        (exporter, collector)
+    }
 }
 
 impl Link {
@@ -216,18 +228,13 @@ impl Link {
 mod tests {
     use super::*;
     use crate::testing::sample;
-    use std::net::{TcpListener, UdpSocket};
+    use std::net::TcpListener;
 
     const T: Nanos = 1_700_000_000 * NANOS_PER_SEC;
 
     #[test]
     fn the_export_time_is_the_callers() {
-        let collector = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let target = IpfixTarget {
-            tcp: false,
-            addr: collector.local_addr().unwrap().to_string(),
-        };
-        let mut e = IpfixExporter::open(&target, IpfixConfig::udp()).unwrap();
+        let (mut e, collector) = IpfixExporter::to_local_collector();
         e.export(&sample(0), T + NANOS_PER_SEC / 2);
         e.flush(T + 5 * NANOS_PER_SEC);
         let mut buf = [0u8; 2048];
