@@ -59,8 +59,8 @@ fn ok(out: Output) -> String {
     text(&out.stdout)
 }
 
-fn replay_fixtures(store: &Path) {
-    for f in FIXTURES {
+fn replay(store: &Path, files: &[&str]) {
+    for f in files {
         let file = common::fixtures().join(f);
         ok(run(&[
             "replay",
@@ -214,7 +214,7 @@ fn duckdb_reads_exactly_what_query_prints() {
     };
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
-    replay_fixtures(&store);
+    replay(&store, &FIXTURES);
     let recs = records(&store);
     assert!(recs.len() > 250, "{} records", recs.len());
     assert!(recs
@@ -392,14 +392,7 @@ fn check_types(got: &serde_json::Value) {
 fn existing_files_need_overwrite_and_expressions_select_records() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
-    let file = common::fixtures().join("suricata-verify__eve-flow-vlan-02_input.pcap");
-    ok(run(&[
-        "replay",
-        file.to_str().unwrap(),
-        "--store",
-        store.to_str().unwrap(),
-        "--quiet",
-    ]));
+    replay(&store, &["suricata-verify__eve-flow-vlan-02_input.pcap"]);
     let out = dir.path().join("parquet");
     ok(export(&store, &out, &[]));
     let before = parquet_files(&out);
