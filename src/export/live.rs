@@ -22,6 +22,8 @@ pub struct ExportCounters {
 }
 
 impl ExportCounters {
+    // Inline: the exporter publishes after every record, from another module.
+    #[inline]
     pub(super) fn publish(&self, stats: &ExportStats) {
         self.sent.store(stats.records_sent, Ordering::Relaxed);
         self.send_failed

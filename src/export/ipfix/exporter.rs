@@ -133,10 +133,13 @@ impl IpfixExporter {
         self.link.publish();
     }
 
+    // Inline: export::run asks after every record, from another module.
+    #[inline]
     pub fn stats(&self) -> &ExportStats {
         &self.link.stats
     }
 
+    #[inline]
     pub fn pending_records(&self) -> u32 {
         self.builder.pending_records()
     }

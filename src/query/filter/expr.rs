@@ -26,6 +26,9 @@ pub(super) enum Prefix {
 }
 
 impl Prefix {
+    // Inline: called per record and per distinct address from the evaluators, which sit in
+    // other modules (and so, possibly, other codegen units).
+    #[inline]
     pub(super) fn contains(&self, a: &IpAddr) -> bool {
         match (self, a) {
             (Prefix::V4 { net, mask }, IpAddr::V4(a)) => u32::from(*a) & mask == *net,
@@ -60,6 +63,7 @@ pub(super) enum Cmp {
 }
 
 impl Cmp {
+    #[inline]
     pub(super) fn holds(self, a: u64, b: u64) -> bool {
         match self {
             Cmp::Lt => a < b,
@@ -92,6 +96,7 @@ pub(super) enum Prim {
 }
 
 /// IP protocols whose records carry real ports (see `decode::ip::transport`).
+#[inline]
 pub(super) fn has_ports(proto: u8) -> bool {
     matches!(proto, 6 | 17 | 33 | 132 | 136)
 }
