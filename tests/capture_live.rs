@@ -1,24 +1,18 @@
 //! `flowkeep capture` on the loopback interface: real packets through libpcap, a real SIGINT,
-//! and the flows read back. Needs root (or CAP_NET_RAW); skipped, saying so, otherwise.
+//! and the flows read back. Needs root (or CAP_NET_RAW): without it, skipped saying so, or a
+//! failure under CI.
 
+mod common;
+
+use common::{is_root, skip_or_fail, BIN};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::process::{Command, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_flowkeep");
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
 #[test]
 fn live_capture_on_loopback_stores_flows_and_stops_cleanly_on_sigint() {
     if !is_root() {
-        eprintln!("SKIPPED: live capture needs root (CI runs as root)");
+        skip_or_fail("live capture needs root (CI runs as root)");
         return;
     }
     // Capture drops root to `nobody` (its default --user) once the interface is open.

@@ -2,7 +2,7 @@
 //! namespace, real captures sent through it with tcpreplay, and the stored flows compared with
 //! tshark's per-address-pair counts of the same captures (fixtures/pcaps/reference/*.l3.tsv).
 //! Needs root (namespaces, veth, packet sockets), iproute2 and tcpreplay (scripts/deps.sh
-//! installs both); skipped, saying why, otherwise.
+//! installs both); skipped, saying why, otherwise, and a failure under CI.
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::IpAddr;
@@ -15,17 +15,15 @@ use std::time::Duration;
 mod common;
 #[path = "common/leases.rs"]
 mod leases;
-use common::{add_reference, fixtures, pair_totals, records, reference, PairTotals, BIN};
+use common::{
+    add_reference, can_run, fixtures, is_root, pair_totals, records, reference, PairTotals, BIN,
+};
 /// Only a guard against a hung capture: every wait below ends on an event, not on time.
 const EVENT_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Why these tests cannot run here, if they cannot.
 fn skip_reason() -> Option<String> {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false);
-    if !root {
+    if !is_root() {
         return Some("needs root for network namespaces and veth (CI runs as root)".into());
     }
     for (tool, arg) in [("ip", "-V"), ("tcpreplay", "--version")] {
@@ -294,8 +292,7 @@ fn check(summary: &str, sent: u64, expected: &PairTotals, stored: &PairTotals) {
 
 #[test]
 fn captures_sent_over_a_veth_pair_match_the_reference_per_address_pair() {
-    if let Some(why) = skip_reason() {
-        eprintln!("SKIPPED: {why}");
+    if !can_run(skip_reason()) {
         return;
     }
     let wire = Wire::new();
@@ -318,8 +315,7 @@ fn captures_sent_over_a_veth_pair_match_the_reference_per_address_pair() {
 
 #[test]
 fn two_veth_pairs_in_one_capture_keep_their_records_apart_by_interface() {
-    if let Some(why) = skip_reason() {
-        eprintln!("SKIPPED: {why}");
+    if !can_run(skip_reason()) {
         return;
     }
     let (a, b) = (Wire::new(), Wire::new());
@@ -417,8 +413,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn capture_drops_root_to_the_given_user_and_writes_as_it() {
     use std::os::unix::fs::MetadataExt;
-    if let Some(why) = skip_reason() {
-        eprintln!("SKIPPED: {why}");
+    if !can_run(skip_reason()) {
         return;
     }
     let nobody = uid_of("nobody");
@@ -447,8 +442,7 @@ fn capture_drops_root_to_the_given_user_and_writes_as_it() {
 
 #[test]
 fn capture_refuses_a_store_the_user_cannot_write_naming_both() {
-    if let Some(why) = skip_reason() {
-        eprintln!("SKIPPED: {why}");
+    if !can_run(skip_reason()) {
         return;
     }
     let wire = Wire::new();
@@ -489,8 +483,7 @@ fn sealed_name(tmp: &Path) -> PathBuf {
 
 #[test]
 fn sighup_seals_open_segments_and_capture_goes_on() {
-    if let Some(why) = skip_reason() {
-        eprintln!("SKIPPED: {why}");
+    if !can_run(skip_reason()) {
         return;
     }
     let wire = Wire::new();
@@ -546,8 +539,7 @@ fn metric(text: &str, name: &str) -> u64 {
 
 #[test]
 fn metrics_endpoint_reports_what_was_captured() {
-    if let Some(why) = skip_reason() {
-        eprintln!("SKIPPED: {why}");
+    if !can_run(skip_reason()) {
         return;
     }
     let wire = Wire::new();
@@ -640,8 +632,7 @@ fn metrics_endpoint_reports_what_was_captured() {
 
 #[test]
 fn with_a_small_ring_every_frame_is_either_stored_or_counted_as_dropped() {
-    if let Some(why) = skip_reason() {
-        eprintln!("SKIPPED: {why}");
+    if !can_run(skip_reason()) {
         return;
     }
     let wire = Wire::new();
@@ -698,8 +689,7 @@ fn with_a_small_ring_every_frame_is_either_stored_or_counted_as_dropped() {
 
 #[test]
 fn a_direction_filter_is_warned_about() {
-    if let Some(why) = skip_reason() {
-        eprintln!("SKIPPED: {why}");
+    if !can_run(skip_reason()) {
         return;
     }
     let wire = Wire::new();
@@ -747,8 +737,7 @@ fn handle_counts(summary: &str, label: &str) -> [u64; 3] {
 /// count each packet once (the l3 reference) and the main handle's cut copies are not parsed.
 #[test]
 fn leases_are_stored_from_live_capture_at_the_default_snap_length() {
-    if let Some(why) = skip_reason() {
-        eprintln!("SKIPPED: {why}");
+    if !can_run(skip_reason()) {
         return;
     }
     // The fixtures with DHCP whose frames are whole and Ethernet (tcpreplay sends those as
@@ -842,8 +831,7 @@ fn leases_are_stored_from_live_capture_at_the_default_snap_length() {
 /// observation, and each cut message is counted as not parsed.
 #[test]
 fn without_the_dhcp_handle_the_default_snap_length_records_no_lease() {
-    if let Some(why) = skip_reason() {
-        eprintln!("SKIPPED: {why}");
+    if !can_run(skip_reason()) {
         return;
     }
     let file = "tcpdump__dhcp-rfc4388.pcap";

@@ -38,6 +38,13 @@ fn replay_args<'a>(store: &'a Path, files: &'a [PathBuf]) -> Vec<&'a str> {
     args
 }
 
+/// `flowkeep export --store STORE --to TARGET EXTRA...`.
+fn export(store: &Path, target: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["export", "--store", store.to_str().unwrap(), "--to", target];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
 fn fixture_paths() -> Vec<PathBuf> {
     FILES.iter().map(|f| common::fixtures().join(f)).collect()
 }
@@ -242,19 +249,17 @@ fn back_fill_matches(unidirectional: bool) {
 
     let nf = Nfcapd::start();
     let target = nf.target();
-    let mut args = vec!["export", "--store", store.path().to_str().unwrap()];
-    args.extend(["--to", &target]);
     // Small messages: many of them, so sequence numbers and template refresh are exercised.
-    args.extend([
+    let mut extra = vec![
         "--ipfix-message-size",
         "600",
         "--template-refresh-messages",
         "5",
-    ]);
+    ];
     if unidirectional {
-        args.push("--unidirectional");
+        extra.push("--unidirectional");
     }
-    let out = run(&args);
+    let out = export(store.path(), &target, &extra);
     let stdout = text(&out.stdout);
     assert!(
         out.status.success(),
@@ -362,13 +367,7 @@ fn tcp_collector_not_listening_is_an_error_and_the_store_keeps_everything() {
     );
     assert!(stderr.contains("refused"), "{stderr}");
 
-    let out = run(&[
-        "export",
-        "--store",
-        store.path().to_str().unwrap(),
-        "--to",
-        &target,
-    ]);
+    let out = export(store.path(), &target, &[]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
@@ -385,13 +384,7 @@ fn udp_with_nobody_listening_counts_every_record_once() {
     replay_fixtures(store.path());
     let total = records(store.path()).len() as u64;
     let target = format!("ipfix+udp://127.0.0.1:{}", free_udp_port());
-    let out = run(&[
-        "export",
-        "--store",
-        store.path().to_str().unwrap(),
-        "--to",
-        &target,
-    ]);
+    let out = export(store.path(), &target, &[]);
     let stdout = text(&out.stdout);
     let stderr = text(&out.stderr);
     // UDP cannot know whether anyone listens; the port-unreachable answers the kernel gets
@@ -425,15 +418,11 @@ fn tcp_stream_is_a_sequence_of_whole_messages_with_templates_first() {
         conn.read_to_end(&mut bytes).unwrap();
         bytes
     });
-    let out = run(&[
-        "export",
-        "--store",
-        store.path().to_str().unwrap(),
-        "--to",
+    let out = export(
+        store.path(),
         &format!("ipfix+tcp://127.0.0.1:{port}"),
-        "--observation-domain",
-        "77",
-    ]);
+        &["--observation-domain", "77"],
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let bytes = reader.join().unwrap();
     // RFC 7011 section 3.1 and 3.3, read independently of the encoder.

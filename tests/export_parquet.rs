@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{add_reference, pair_totals, records, PairTotals, BIN};
+use common::{add_reference, pair_totals, records, skip_or_fail, PairTotals, BIN};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -34,14 +34,10 @@ fn duckdb_python() -> Option<PathBuf> {
     if ok {
         return Some(python);
     }
-    let why = format!(
+    skip_or_fail(&format!(
         "no Python with duckdb at {} (set FLOWKEEP_PYTHON, or run scripts/deps.sh)",
         python.display()
-    );
-    if std::env::var_os("CI").is_some() {
-        panic!("{why}");
-    }
-    eprintln!("SKIPPED: {why}");
+    ));
     None
 }
 
@@ -63,8 +59,8 @@ fn ok(out: Output) -> String {
     text(&out.stdout)
 }
 
-fn replay_fixtures(store: &Path) {
-    for f in FIXTURES {
+fn replay(store: &Path, files: &[&str]) {
+    for f in files {
         let file = common::fixtures().join(f);
         ok(run(&[
             "replay",
@@ -218,7 +214,7 @@ fn duckdb_reads_exactly_what_query_prints() {
     };
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
-    replay_fixtures(&store);
+    replay(&store, &FIXTURES);
     let recs = records(&store);
     assert!(recs.len() > 250, "{} records", recs.len());
     assert!(recs
@@ -396,14 +392,7 @@ fn check_types(got: &serde_json::Value) {
 fn existing_files_need_overwrite_and_expressions_select_records() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
-    let file = common::fixtures().join("suricata-verify__eve-flow-vlan-02_input.pcap");
-    ok(run(&[
-        "replay",
-        file.to_str().unwrap(),
-        "--store",
-        store.to_str().unwrap(),
-        "--quiet",
-    ]));
+    replay(&store, &["suricata-verify__eve-flow-vlan-02_input.pcap"]);
     let out = dir.path().join("parquet");
     ok(export(&store, &out, &[]));
     let before = parquet_files(&out);

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 mod common;
-use common::{Rng, BIN};
+use common::{skip_or_fail, Rng, BIN};
 /// 2026-01-01T00:00:00Z in seconds.
 const T0: u32 = 1_767_225_600;
 
@@ -346,7 +346,7 @@ fn disk_full_is_counted_and_writing_resumes() {
         .status()
         .is_ok_and(|s| s.success());
     if !mounted {
-        eprintln!("skipping disk_full test: cannot mount a tmpfs (needs root)");
+        skip_or_fail("cannot mount a tmpfs to fill (needs root)");
         return;
     }
     let _unmount = Unmount(mnt.clone());

@@ -71,10 +71,10 @@ fn export_ipfix(a: &ExportArgs, sel: &Selection, target: &IpfixTarget) -> Result
     let mut records = 0u64;
     let q = query::scan_matching(&sel.store, sel.since, sel.until, &sel.filter, |_, r| {
         records += 1;
-        exporter.export(r);
+        exporter.export(r, super::wall_clock());
         ControlFlow::Continue(())
     })?;
-    exporter.flush();
+    exporter.flush(super::wall_clock());
     let elapsed = started.elapsed().as_secs_f64();
     let status = after_scan(sel, &q, a.select.explain);
     let st = exporter.stats().clone();

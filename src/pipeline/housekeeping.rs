@@ -4,7 +4,7 @@
 
 use super::metrics::{Endpoint, Metrics, MetricsServer};
 use super::PipelineConfig;
-use crate::export::{ExportStats, ExportThread, IpfixExporter};
+use crate::export::{ExportCounters, ExportStats, ExportTee, IpfixExporter};
 use crate::retention::RetentionTicker;
 use crate::time::{Clock, Nanos};
 use anyhow::{Context, Result};
@@ -52,8 +52,9 @@ impl Housekeeping {
     pub fn start(h: HousekeepingConfig, cfg: &mut PipelineConfig, clock: Clock) -> Result<Self> {
         let export = match h.export {
             Some(exporter) => {
-                let (tee, thread) = ExportThread::spawn(exporter, crate::export::DEFAULT_QUEUE)
-                    .context("starting the exporter thread")?;
+                let (tee, thread) =
+                    ExportThread::spawn(exporter, crate::export::DEFAULT_QUEUE, clock)
+                        .context("starting the exporter thread")?;
                 cfg.export = Some(tee);
                 Some(thread)
             }
@@ -63,7 +64,7 @@ impl Housekeeping {
             Some(ep) => {
                 let mut m = Metrics::new(cfg.workers.max(1));
                 if let Some(e) = &export {
-                    m = m.with_export(e.counters());
+                    m = m.with_export(Arc::clone(&e.counters));
                 }
                 let m = Arc::new(m);
                 cfg.metrics = Some(Arc::clone(&m));
@@ -99,6 +100,38 @@ impl Housekeeping {
         Finished {
             export: self.export.map(ExportThread::finish),
         }
+    }
+}
+
+/// The exporter thread of a live capture or replay: [`crate::export::run`] on a thread.
+struct ExportThread {
+    handle: JoinHandle<ExportStats>,
+    counters: Arc<ExportCounters>,
+}
+
+impl ExportThread {
+    /// It ends once every clone of the returned tee is dropped.
+    fn spawn(
+        exporter: IpfixExporter,
+        queue: usize,
+        clock: Clock,
+    ) -> std::io::Result<(ExportTee, ExportThread)> {
+        let (tee, receiver) = ExportTee::channel(queue);
+        let counters = receiver.counters();
+        let handle = std::thread::Builder::new()
+            .name("flowkeep-export".into())
+            .spawn(move || crate::export::run(exporter, receiver, clock))?;
+        Ok((tee, ExportThread { handle, counters }))
+    }
+
+    /// Waits for the queue to drain and the last message to go. Every tee must be dropped
+    /// first, or this waits for ever.
+    fn finish(self) -> ExportStats {
+        self.handle.join().unwrap_or_else(|_| ExportStats {
+            records_failed: self.counters.dropped(),
+            last_error: Some("the exporter thread stopped unexpectedly".into()),
+            ..ExportStats::default()
+        })
     }
 }
 

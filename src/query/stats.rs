@@ -274,100 +274,118 @@ pub fn print(
 ) -> io::Result<()> {
     let total = stats.total();
     let rows = stats.top(order, n);
+    let by = stats.by.as_str();
     match format {
-        Format::Table => {
-            writeln!(
-                out,
-                "top {} {} by {}, of {} flows, {} packets, {} bytes matched",
-                rows.len(),
-                stats.by.as_str(),
-                order.as_str(),
-                total.flows,
-                total.packets,
-                total.bytes
-            )?;
-            let keyw = rows
-                .iter()
-                .map(|(k, _)| k.to_string().len())
-                .max()
-                .unwrap_or(0)
-                .max(stats.by.as_str().len());
-            writeln!(
-                out,
-                "{:<keyw$} {:>9} {:>7} {:>9} {:>7} {:>9} {:>7}  {:<23} {:<23}",
-                stats.by.as_str(),
-                "flows",
-                "%",
-                "packets",
-                "%",
-                "bytes",
-                "%",
-                "first",
-                "last"
-            )?;
-            for (k, c) in &rows {
-                writeln!(
-                    out,
-                    "{:<keyw$} {:>9} {:>6.1}% {:>9} {:>6.1}% {:>9} {:>6.1}%  {:<23} {:<23}",
-                    k.to_string(),
-                    super::human(c.flows),
-                    pct(c.flows, total.flows),
-                    super::human(c.packets),
-                    pct(c.packets, total.packets),
-                    super::human(c.bytes),
-                    pct(c.bytes, total.bytes),
-                    super::format_table_time(c.first),
-                    super::format_table_time(c.last),
-                )?;
-            }
-        }
-        Format::Csv => {
-            writeln!(out, "{CSV_HEADER}")?;
-            for (i, (k, c)) in rows.iter().enumerate() {
-                writeln!(
-                    out,
-                    "{},{},{k},{},{},{},{},{},{},{},{}",
-                    i + 1,
-                    stats.by.as_str(),
-                    c.flows,
-                    pct(c.flows, total.flows),
-                    c.packets,
-                    pct(c.packets, total.packets),
-                    c.bytes,
-                    pct(c.bytes, total.bytes),
-                    format_rfc3339(c.first),
-                    format_rfc3339(c.last),
-                )?;
-            }
-        }
-        Format::Jsonl => {
-            for (i, (k, c)) in rows.iter().enumerate() {
-                let (key, first, last) = (
-                    k.to_string(),
-                    format_rfc3339(c.first),
-                    format_rfc3339(c.last),
-                );
-                serde_json::to_writer(
-                    &mut *out,
-                    &JsonRow {
-                        rank: i + 1,
-                        by: stats.by.as_str(),
-                        key: &key,
-                        flows: c.flows,
-                        flows_pct: pct(c.flows, total.flows),
-                        packets: c.packets,
-                        packets_pct: pct(c.packets, total.packets),
-                        bytes: c.bytes,
-                        bytes_pct: pct(c.bytes, total.bytes),
-                        first: &first,
-                        last: &last,
-                    },
-                )?;
-                writeln!(out)?;
-            }
-        }
+        Format::Table => print_table(out, by, order, &total, &rows)?,
+        Format::Csv => print_csv(out, by, &total, &rows)?,
+        Format::Jsonl => print_jsonl(out, by, &total, &rows)?,
     }
     out.flush()
+}
+
+fn print_table(
+    out: &mut impl Write,
+    by: &str,
+    order: Order,
+    total: &Counts,
+    rows: &[(Key, Counts)],
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "top {} {} by {}, of {} flows, {} packets, {} bytes matched",
+        rows.len(),
+        by,
+        order.as_str(),
+        total.flows,
+        total.packets,
+        total.bytes
+    )?;
+    let keyw = rows
+        .iter()
+        .map(|(k, _)| k.to_string().len())
+        .max()
+        .unwrap_or(0)
+        .max(by.len());
+    writeln!(
+        out,
+        "{:<keyw$} {:>9} {:>7} {:>9} {:>7} {:>9} {:>7}  {:<23} {:<23}",
+        by, "flows", "%", "packets", "%", "bytes", "%", "first", "last"
+    )?;
+    for (k, c) in rows {
+        writeln!(
+            out,
+            "{:<keyw$} {:>9} {:>6.1}% {:>9} {:>6.1}% {:>9} {:>6.1}%  {:<23} {:<23}",
+            k.to_string(),
+            super::human(c.flows),
+            pct(c.flows, total.flows),
+            super::human(c.packets),
+            pct(c.packets, total.packets),
+            super::human(c.bytes),
+            pct(c.bytes, total.bytes),
+            super::format_table_time(c.first),
+            super::format_table_time(c.last),
+        )?;
+    }
+    Ok(())
+}
+
+fn print_csv(
+    out: &mut impl Write,
+    by: &str,
+    total: &Counts,
+    rows: &[(Key, Counts)],
+) -> io::Result<()> {
+    writeln!(out, "{CSV_HEADER}")?;
+    for (i, (k, c)) in rows.iter().enumerate() {
+        writeln!(
+            out,
+            "{},{},{k},{},{},{},{},{},{},{},{}",
+            i + 1,
+            by,
+            c.flows,
+            pct(c.flows, total.flows),
+            c.packets,
+            pct(c.packets, total.packets),
+            c.bytes,
+            pct(c.bytes, total.bytes),
+            format_rfc3339(c.first),
+            format_rfc3339(c.last),
+        )?;
+    }
+    Ok(())
+}
+
+fn print_jsonl(
+    out: &mut impl Write,
+    by: &'static str,
+    total: &Counts,
+    rows: &[(Key, Counts)],
+) -> io::Result<()> {
+    for (i, (k, c)) in rows.iter().enumerate() {
+        let (key, first, last) = (
+            k.to_string(),
+            format_rfc3339(c.first),
+            format_rfc3339(c.last),
+        );
+        serde_json::to_writer(
+            &mut *out,
+            &JsonRow {
+                rank: i + 1,
+                by,
+                key: &key,
+                flows: c.flows,
+                flows_pct: pct(c.flows, total.flows),
+                packets: c.packets,
+                packets_pct: pct(c.packets, total.packets),
+                bytes: c.bytes,
+                bytes_pct: pct(c.bytes, total.bytes),
+                first: &first,
+                last: &last,
+            },
+        )?;
+        writeln!(out)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

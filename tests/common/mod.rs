@@ -74,6 +74,38 @@ pub fn pair_totals(recs: &[serde_json::Value]) -> PairTotals {
     totals
 }
 
+/// Whether CI runs these tests (`CI=true`; any value but empty or `false` counts): CI runs as
+/// root with every tool scripts/deps.sh installs, so there every test must really run.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
+}
+
+/// For a test that cannot run here, `why`: under CI a failure, for CI has all it needs;
+/// elsewhere it says SKIPPED and why, and the caller returns.
+pub fn skip_or_fail(why: &str) {
+    assert!(!under_ci(), "cannot run under CI: {why}");
+    eprintln!("SKIPPED: {why}");
+}
+
+/// [`skip_or_fail`] for a test that knows why it cannot run, if it cannot (`None`: it can).
+/// False when the test must return.
+pub fn can_run(why_not: Option<String>) -> bool {
+    match why_not {
+        None => true,
+        Some(why) => {
+            skip_or_fail(&why);
+            false
+        }
+    }
+}
+
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
 /// splitmix64: seeded and reproducible on every machine, without a dependency.
 pub struct Rng(pub u64);
 

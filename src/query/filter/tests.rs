@@ -1,5 +1,6 @@
 use super::*;
 use crate::record::tcp_flags::{ACK, FIN, RST, SYN};
+use crate::record::EndReason;
 use crate::record::FlowRecord;
 
 fn rec() -> FlowRecord {
@@ -346,10 +347,30 @@ fn error_points_at_the_word() {
     assert_eq!((e.word.as_str(), e.position, e.width), ("é", 18, 1));
 }
 
-/// (expression, offending word, words of the reason): one per error path.
+/// Each `(expression, offending word, words of the reason)` fails to parse at that word, for
+/// that reason: one case per error path, so that every message is seen once.
+fn assert_errors(cases: &[(&str, &str, &str)]) {
+    for &(expr, word, reason) in cases {
+        let e = err(expr);
+        assert_eq!(e.word, word, "{expr}: {e}");
+        assert!(e.reason.contains(reason), "{expr}: {e}");
+        assert_eq!(e.expression, expr);
+        if word.is_empty() {
+            assert_eq!(e.position, expr.chars().count(), "{expr}");
+            assert!(e.to_string().contains("at the end"), "{e}");
+        } else {
+            assert_eq!(
+                e.position,
+                expr.find(word).map(|b| expr[..b].chars().count()).unwrap(),
+                "{expr}"
+            );
+        }
+    }
+}
+
 #[test]
-fn every_error_path() {
-    let cases: &[(&str, &str, &str)] = &[
+fn errors_in_addresses_and_ports() {
+    assert_errors(&[
         ("hots 10.0.0.1", "hots", "not a filter word"),
         ("host", "", "expected an IP address after 'host'"),
         (
@@ -393,6 +414,12 @@ fn every_error_path() {
         ("portrange 10", "10", "LOW-HIGH"),
         ("portrange 10-x", "10-x", "'x' is not a port number"),
         ("portrange 20-10", "20-10", "runs backwards"),
+    ]);
+}
+
+#[test]
+fn errors_in_other_values() {
+    assert_errors(&[
         ("proto", "", "expected a protocol name or number"),
         ("proto tcpp", "tcpp", "not a protocol"),
         ("proto 256", "256", "not a protocol"),
@@ -442,6 +469,12 @@ fn every_error_path() {
         ("flags ...", "...", "names no TCP flag"),
         ("end", "", "expected an end reason"),
         ("end timeout", "timeout", "not an end reason"),
+    ]);
+}
+
+#[test]
+fn errors_in_the_grammar() {
+    assert_errors(&[
         (
             "src",
             "",
@@ -472,21 +505,5 @@ fn every_error_path() {
         ("host 1.1.1.1 & port 53", "&", "use '&&'"),
         ("host 1.1.1.1 | port 53", "|", "use '||'"),
         ("> 5", ">", "expected one of host"),
-    ];
-    for &(expr, word, reason) in cases {
-        let e = err(expr);
-        assert_eq!(e.word, word, "{expr}: {e}");
-        assert!(e.reason.contains(reason), "{expr}: {e}");
-        assert_eq!(e.expression, expr);
-        if word.is_empty() {
-            assert_eq!(e.position, expr.chars().count(), "{expr}");
-            assert!(e.to_string().contains("at the end"), "{e}");
-        } else {
-            assert_eq!(
-                e.position,
-                expr.find(word).map(|b| expr[..b].chars().count()).unwrap(),
-                "{expr}"
-            );
-        }
-    }
+    ]);
 }

@@ -1,0 +1,93 @@
+//! Filter expressions over flow records, in the words operators already use with tcpdump and
+//! nfdump: `host 198.51.100.23 and not port 53`, `src net 10.0.0.0/8 && bytes > 1000000`.
+//!
+//! Primitives (`src` is the record's initiator side, `dst` its responder side; without either,
+//! a primitive matches either side):
+//!
+//! - `[src|dst] host ADDR` — IPv4 or IPv6 address; a bare `ADDR` (or `src ADDR`) means the same.
+//! - `[src|dst] net ADDR/LEN` — IPv4 or IPv6 prefix; bits beyond the prefix must be zero.
+//! - `[src|dst] port N`, `[src|dst] portrange A-B` — only records of port-carrying protocols
+//!   (TCP, UDP, UDP-Lite, SCTP, DCCP) match, as in tcpdump; ICMP's type/code never does.
+//! - `proto NAME|N`, or the name alone: `tcp`, `udp`, `icmp`, `icmp6`, `sctp`, `gre`, `esp`,
+//!   `ah`, `igmp`; `ip` and `ip6` select the address family.
+//! - `vlan N` — the outer or the inner VLAN id is N; `vlan 0` means untagged (no outer tag).
+//! - `[src|dst] mac AA:BB:CC:DD:EE:FF` (also `ether host|src|dst MAC`).
+//! - `packets OP N`, `bytes OP N` with OP one of `>`, `<`, `>=`, `<=`, `=` (`==`): the count is
+//!   both directions summed (`packets + rev_packets`).
+//! - `flags LETTERS` — letters as in tcpdump/nfdump flag strings (`CEUAPRSF`, dots ignored): the
+//!   record matches when ANY of the listed flags was seen in either direction. (nfdump asks for
+//!   all of them; `flags S and flags A` does that here.)
+//! - `end idle|active|fin|rst|end|evicted` — why the record was closed.
+//!
+//! Combinators: `not`/`!`, `and`/`&&`, `or`/`||`, parentheses. Precedence is tcpdump's: `not`
+//! binds tightest; `and` and `or` have EQUAL precedence and group left to right, so
+//! `host a or host b and port 80` is `(host a or host b) and port 80`. Use parentheses.
+//! An empty expression matches every record.
+
+mod error;
+mod expr;
+mod matches;
+mod parser;
+mod select;
+mod tokens;
+mod values;
+
+pub use error::FilterError;
+
+use crate::record::FlowFields;
+use expr::Expr;
+use std::fmt;
+use std::net::IpAddr;
+
+/// A parsed filter expression.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Filter {
+    text: String,
+    expr: Option<Expr>,
+}
+
+impl Filter {
+    /// The filter that matches every record (an empty expression).
+    pub fn all() -> Filter {
+        Filter {
+            text: String::new(),
+            expr: None,
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Filter, FilterError> {
+        Ok(Filter {
+            text: text.to_string(),
+            expr: parser::parse(text)?,
+        })
+    }
+
+    pub fn matches<R: FlowFields>(&self, r: &R) -> bool {
+        self.expr.as_ref().is_none_or(|e| e.matches(r))
+    }
+
+    /// Addresses one of which every matching record has as its `src` or `dst`, for skipping
+    /// blocks by their address summary; `None` when the filter does not pin any down (e.g.
+    /// `port 53`, `not host a`, `host a or port 53`).
+    pub fn required_addresses(&self) -> Option<Vec<IpAddr>> {
+        self.expr.as_ref()?.required_addresses()
+    }
+
+    /// Whether the filter matches everything (an empty expression).
+    pub fn is_all(&self) -> bool {
+        self.expr.is_none()
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Display for Filter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+#[cfg(test)]
+mod tests;
