@@ -10,6 +10,7 @@ use super::recover::{read_open_segment, read_temp_header, recover, sealed_name, 
 use super::segment::{BlockEntry, CaptureStats, SegmentFile, SEGMENT_EXT, TEMP_SUFFIX};
 use super::summary::addr_key;
 use super::{check_marker, parse_partition_dir_name, StoreError};
+use crate::fs::{self, DirEntry, File};
 use crate::record::{FlowFields, FlowRecord, LeaseObservation};
 use crate::time::Nanos;
 use std::io;
@@ -126,7 +127,7 @@ struct Listing {
 impl Store {
     pub fn open(dir: impl AsRef<Path>) -> Result<Store, StoreError> {
         let dir = dir.as_ref();
-        match std::fs::metadata(dir) {
+        match fs::metadata(dir) {
             Ok(m) if m.is_dir() => {}
             Ok(_) => {
                 return Err(StoreError::NotAStore {
@@ -168,7 +169,7 @@ impl Store {
                 continue;
             };
             let path = ent.path();
-            if path.is_dir() {
+            if fs::is_dir(&path) {
                 parts.push((start, path));
             }
         }
@@ -223,7 +224,7 @@ impl Store {
                     blocks: 0,
                     first: start,
                     last: start,
-                    bytes: std::fs::metadata(&path).map_or(0, |m| m.len()),
+                    bytes: fs::metadata(&path).map_or(0, |m| m.len()),
                     capture: CaptureStats::default(),
                     interfaces: Vec::new(),
                     error: Some(e.to_string()),
@@ -408,11 +409,11 @@ impl Store {
     ) -> Result<(), StoreError> {
         for (partition, mut path, temp) in self.list()?.all {
             if temp {
-                let file = match std::fs::File::open(&path) {
+                let file = match fs::open(&path) {
                     Ok(file) => Some(file),
                     // Sealed (renamed) since the listing: read the sealed file instead.
                     Err(e) if e.kind() == io::ErrorKind::NotFound => match sealed_name(&path) {
-                        Some(p) if p.exists() => {
+                        Some(p) if fs::exists(&p) => {
                             path = p;
                             None
                         }
@@ -465,7 +466,7 @@ impl Store {
 /// A segment as [`Store::walk_segments`] hands it to a scan.
 enum SegmentRef<'a> {
     /// A live writer's temporary file, read up to its last complete block.
-    Open(&'a std::fs::File),
+    Open(&'a File),
     Sealed(&'a SegmentFile),
 }
 
@@ -666,7 +667,7 @@ impl Store {
 /// The lease blocks of an open segment, as [`scan_open_segment`] reads its record blocks.
 fn scan_open_leases(
     path: &Path,
-    file: &std::fs::File,
+    file: &File,
     overlaps: &dyn Fn(Nanos, Nanos) -> bool,
     in_range: &dyn Fn(Nanos) -> bool,
     leases: &mut Vec<LeaseObservation>,
@@ -716,7 +717,7 @@ fn scan_open_leases(
 #[allow(clippy::too_many_arguments)]
 fn scan_open_segment(
     path: &Path,
-    file: &std::fs::File,
+    file: &File,
     partition: Nanos,
     overlaps: &dyn Fn(Nanos, Nanos) -> bool,
     addrs: Option<&[IpAddr]>,
@@ -755,8 +756,8 @@ fn scan_open_segment(
     })
 }
 
-fn read_dir(dir: &Path) -> Result<Vec<std::fs::DirEntry>, StoreError> {
-    std::fs::read_dir(dir)
+fn read_dir(dir: &Path) -> Result<Vec<DirEntry>, StoreError> {
+    fs::read_dir(dir)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
         .map_err(|e| StoreError::io(dir, e))
 }

@@ -7,6 +7,7 @@ use super::leases::MAX_BLOCK_LEASES;
 pub use super::leases::{KIND_FLOWS, KIND_LEASES};
 use super::summary::{self, MAX_FILTER_BYTES, MAX_HASHES};
 use super::{StoreError, FORMAT_VERSION, OLDEST_READABLE_VERSION};
+use crate::fs;
 use crate::time::Nanos;
 use std::path::{Path, PathBuf};
 
@@ -338,13 +339,15 @@ pub struct SegmentFile {
     pub file_len: u64,
     /// File offset of each entry's filter (parallel to `entries`).
     filter_at: Vec<usize>,
-    map: memmap2::Mmap,
+    map: fs::Mmap,
 }
 
 impl SegmentFile {
     pub fn open(path: &Path) -> Result<SegmentFile, StoreError> {
-        let file = std::fs::File::open(path).map_err(|e| StoreError::io(path, e))?;
-        let file_len = file.metadata().map_err(|e| StoreError::io(path, e))?.len();
+        let file = fs::open(path).map_err(|e| StoreError::io(path, e))?;
+        let file_len = fs::file_metadata(&file)
+            .map_err(|e| StoreError::io(path, e))?
+            .len();
         let min_len = (HEADER_LEN + FOOTER_FIXED_LEN + TRAILER_LEN) as u64;
         if file_len < min_len {
             return Err(StoreError::corrupt(
@@ -353,7 +356,7 @@ impl SegmentFile {
                 format!("{file_len} bytes, shorter than the smallest segment ({min_len})"),
             ));
         }
-        let map = super::map_read(&file).map_err(|e| StoreError::io(path, e))?;
+        let map = fs::map_read(&file).map_err(|e| StoreError::io(path, e))?;
         // From here on only the mapping's own length bounds what is read.
         let header = SegmentHeader::parse(path, &map)?;
         let Footer {
