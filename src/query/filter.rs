@@ -25,7 +25,7 @@
 //! An empty expression matches every record.
 
 use crate::record::{EndReason, FlowFields, Mac};
-use crate::store::columns::{ColumnDecoder, F_SRC_V6};
+use crate::store::{ColumnDecoder, F_SRC_V6};
 use crate::store::{ColumnSet, RecordFilter};
 use std::fmt;
 use std::net::IpAddr;

@@ -1,7 +1,7 @@
 //! The flow store: time-partitioned, zstd-compressed segment files. The on-disk format is
 //! specified byte for byte in `docs/FORMAT.md`; that document is the promise, this code keeps it.
 //!
-//! - [`block`]: how a run of records becomes one checksummed, compressed block; [`columns`] lays
+//! - [`block`]: how a run of records becomes one checksummed, compressed block; `columns` lays
 //!   the records out column by column inside it.
 //! - [`summary`]: the per-block address Bloom filter that lets a query skip blocks.
 //! - [`segment`]: the segment file around the blocks (header, footer, trailer).
@@ -14,7 +14,7 @@
 
 pub mod audit;
 pub mod block;
-pub mod columns;
+mod columns;
 pub mod holds;
 pub mod leases;
 pub mod lock;
@@ -26,7 +26,12 @@ pub mod verify;
 pub mod writer;
 
 pub use block::{decode_block, encode_block, encode_block_with_level, BlockError};
-pub use columns::ColumnSet;
+/// Column-wise filtering, the surface a [`RecordFilter`] works with: it names the columns it
+/// reads ([`ColumnSet`]), and tests a block's records on them before any record is built,
+/// either whole columns at a time through [`ColumnDecoder`]'s slices (where the `F_*` bits of
+/// [`ColumnDecoder::flags`] say which address family and which MACs a record has) or record by
+/// record through a [`Row`]. The rest of the column layout stays private to the store.
+pub use columns::{ColumnDecoder, ColumnSet, Row, F_DST_MAC, F_DST_V6, F_SRC_MAC, F_SRC_V6};
 pub use reader::{AllRecords, RecordFilter, ScanStats, SegmentInfo, Store};
 pub use recover::{recover, RecoveredSegment, Recovery};
 pub use segment::CaptureStats;
