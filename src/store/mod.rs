@@ -15,6 +15,8 @@
 pub mod audit;
 pub mod block;
 mod columns;
+#[cfg(test)]
+mod fixtures;
 pub mod holds;
 pub mod leases;
 pub mod lock;

@@ -493,6 +493,7 @@ fn finish_rename(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::fixtures::read_all;
     use crate::store::{FlushHook, FlushReport, Store, StoreWriter, WriterConfig};
     use crate::testing::sample;
     use std::sync::{Arc, Mutex};
@@ -504,18 +505,6 @@ mod tests {
             s.lock().unwrap().push(r.clone())
         })));
         seen
-    }
-
-    fn all_records(dir: &Path) -> (Vec<FlowRecord>, crate::store::ScanStats) {
-        let mut out = Vec::new();
-        let st = Store::open(dir)
-            .unwrap()
-            .scan(None, None, |_, r| {
-                out.push(r.clone());
-                ControlFlow::Continue(())
-            })
-            .unwrap();
-        (out, st)
     }
 
     fn temp_files_in(dir: &Path) -> Vec<PathBuf> {
@@ -590,7 +579,7 @@ mod tests {
                 let seg = SegmentFile::open(&sealed).unwrap();
                 assert_eq!(seg.entries.len() as u64, complete);
                 drop(seg);
-                let (got, st) = all_records(d.path());
+                let (got, st) = read_all(d.path(), None, None);
                 assert!(st.problems.is_empty(), "{:?}", st.problems);
                 assert_eq!(got, recs[..complete as usize * 10], "cut {cut} variant {k}");
             }
@@ -610,12 +599,12 @@ mod tests {
         let store = Store::open(d.path()).unwrap();
         assert!(store.recovery().live_writer);
         assert!(store.recovery().segments.is_empty());
-        let (got, st) = all_records(d.path());
+        let (got, st) = read_all(d.path(), None, None);
         assert_eq!(got, recs[..20]);
         assert_eq!(st.unsealed.len(), 1);
         assert!(st.problems.is_empty());
         w.flush_open().unwrap();
-        assert_eq!(all_records(d.path()).0, recs);
+        assert_eq!(read_all(d.path(), None, None).0, recs);
         // A partly copied next block (garbage after the last complete one) is ignored silently.
         let temp = st.unsealed[0].clone();
         let len = {
@@ -638,13 +627,13 @@ mod tests {
             .unwrap()
             .write_all_at(&[7u8; 40], len)
             .unwrap();
-        let (got, st) = all_records(d.path());
+        let (got, st) = read_all(d.path(), None, None);
         assert_eq!(got, recs);
         assert!(st.problems.is_empty(), "{:?}", st.problems);
         assert!(temp.exists());
         let stats = w.finish().unwrap();
         assert_eq!((stats.records, stats.blocks, stats.segments), (25, 3, 1));
-        let (got, st) = all_records(d.path());
+        let (got, st) = read_all(d.path(), None, None);
         assert_eq!(got, recs);
         assert!(st.unsealed.is_empty());
     }
@@ -675,7 +664,7 @@ mod tests {
             .to_string()
             .contains("kept 3 blocks (25 records)"));
         assert!(temp_files_in(d.path()).is_empty());
-        assert_eq!(all_records(d.path()).0, recs[..25]);
+        assert_eq!(read_all(d.path(), None, None).0, recs[..25]);
 
         // A writer of a new process recovers too (and reports it), before it writes.
         let mut w = StoreWriter::create(cfg.clone()).unwrap();
@@ -686,7 +675,7 @@ mod tests {
         assert_eq!(w.recovery().segments.len(), 1);
         assert_eq!(w.recovery().segments[0].records, 1);
         w.finish().unwrap();
-        assert_eq!(all_records(d.path()).0.len(), 26);
+        assert_eq!(read_all(d.path(), None, None).0.len(), 26);
     }
 
     #[test]
@@ -720,6 +709,6 @@ mod tests {
             .iter()
             .all(|s| s.sealed.is_none() && s.blocks == 0));
         assert!(!empty.exists() && !zeros.exists());
-        assert_eq!(all_records(d.path()).0, recs);
+        assert_eq!(read_all(d.path(), None, None).0, recs);
     }
 }

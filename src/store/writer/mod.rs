@@ -811,3 +811,5 @@ fn probe_writable(dir: &Path, writer_id: u32) -> Result<(), StoreError> {
         Err(e) => Err(StoreError::io(p, e)),
     }
 }
+#[cfg(test)]
+mod tests;
