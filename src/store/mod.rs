@@ -34,7 +34,9 @@ pub use block::{decode_block, encode_block, encode_block_with_level, BlockError}
 /// [`ColumnDecoder::flags`] say which address family and which MACs a record has) or record by
 /// record through a [`Row`]. The rest of the column layout stays private to the store.
 pub use columns::{ColumnDecoder, ColumnSet, Row, F_DST_MAC, F_DST_V6, F_SRC_MAC, F_SRC_V6};
-pub use reader::{AllRecords, RecordFilter, ScanStats, SegmentInfo, Store};
+pub use reader::{
+    AllRecords, BlockDamage, RecordFilter, ScanProblem, ScanStats, SegmentInfo, Store,
+};
 pub use recover::{recover, RecoveredSegment, Recovery};
 pub use segment::CaptureStats;
 pub use writer::{FlushHook, FlushReport, StoreWriter, WriterConfig, WriterStats};

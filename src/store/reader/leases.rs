@@ -1,8 +1,8 @@
 //! Scanning DHCP lease observations.
 
 use super::unsealed::scan_open_leases;
-use super::walk::{block_bytes, block_problem, SegmentRef};
-use super::{ScanStats, Store};
+use super::walk::{block_bytes, SegmentRef};
+use super::{BlockDamage, ScanProblem, ScanStats, Store};
 use crate::record::LeaseObservation;
 use crate::store::leases::{decode_lease_block, KIND_LEASES};
 use crate::store::StoreError;
@@ -55,22 +55,20 @@ impl Store {
                     continue;
                 };
                 if let Err(be) = decode_lease_block(bytes, &mut leases) {
+                    let damage = BlockDamage::Decode(be);
                     stats
                         .problems
-                        .push(block_problem(path, e.offset, be.offset, be.reason));
+                        .push(ScanProblem::block(path, e.offset, damage));
                     continue;
                 }
                 if leases.len() as u64 != u64::from(e.records) {
-                    stats.problems.push(block_problem(
-                        path,
-                        e.offset,
-                        0,
-                        format!(
-                            "lease block holds {} observations, the index says {}",
-                            leases.len(),
-                            e.records
-                        ),
-                    ));
+                    let damage = BlockDamage::LeaseCount {
+                        found: leases.len(),
+                        indexed: e.records,
+                    };
+                    stats
+                        .problems
+                        .push(ScanProblem::block(path, e.offset, damage));
                     continue;
                 }
                 stats.blocks_read += 1;

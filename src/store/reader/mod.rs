@@ -4,6 +4,7 @@
 
 mod leases;
 mod listing;
+mod problem;
 mod records;
 #[cfg(test)]
 mod tests;
@@ -11,6 +12,7 @@ mod unsealed;
 mod walk;
 
 pub use listing::SegmentInfo;
+pub use problem::{BlockDamage, ScanProblem};
 pub use records::{AllRecords, RecordFilter};
 
 use super::recover::{recover, Recovery};
@@ -34,8 +36,9 @@ pub struct ScanStats {
     /// Records that passed the time and address checks (those the record filter, if any,
     /// was tested on); the callback gets the ones the filter also matched.
     pub records: u64,
-    /// Unreadable segments and damaged blocks, one line each: path, byte offset, reason.
-    pub problems: Vec<String>,
+    /// Unreadable segments and damaged blocks, each displayed as one line: path, byte offset,
+    /// reason.
+    pub problems: Vec<ScanProblem>,
     /// Open segments (still under their temporary name, a live writer's): read up to their
     /// last complete block, a torn tail ignored.
     pub unsealed: Vec<PathBuf>,

@@ -2,10 +2,10 @@
 //! summary, the filter tested on a block's columns, records built only where one matched.
 
 use super::unsealed::scan_open_segment;
-use super::walk::{block_bytes, block_problem, SegmentRef};
-use super::{ScanStats, Store};
+use super::walk::{block_bytes, SegmentRef};
+use super::{BlockDamage, ScanProblem, ScanStats, Store};
 use crate::record::{FlowFields, FlowRecord};
-use crate::store::block::{BlockDecoder, BlockError};
+use crate::store::block::BlockDecoder;
 use crate::store::columns::{ColumnDecoder, ColumnSet};
 use crate::store::leases::KIND_FLOWS;
 use crate::store::segment::{BlockEntry, SegmentFile};
@@ -255,10 +255,10 @@ fn scan_sealed_block<F: RecordFilter>(
         selection,
     ) {
         Ok(tested) => tested,
-        Err((offset, reason)) => {
+        Err(damage) => {
             stats
                 .problems
-                .push(block_problem(path, e.offset, offset, reason));
+                .push(ScanProblem::block(path, e.offset, damage));
             return ControlFlow::Continue(());
         }
     };
@@ -295,7 +295,7 @@ struct Selection {
 /// range, and the query), tests its records on their columns, leaving the matching ones'
 /// indexes in `scratch.rows`; then loads every column if any record is to be built. Returns
 /// how many records passed the time and address tests (all of them when nothing is tested).
-/// An error (offset within the block, reason) drops the block whole, before any of its
+/// An error drops the block whole, before any of its
 /// records reached the caller.
 fn select_rows<F: RecordFilter>(
     decoder: &mut BlockDecoder,
@@ -303,18 +303,18 @@ fn select_rows<F: RecordFilter>(
     records: u32,
     test: Option<(bool, &RecordQuery<'_, F>)>,
     scratch: &mut Selection,
-) -> Result<u64, (u64, String)> {
+) -> Result<u64, BlockDamage> {
     let Selection {
         rows: selected,
         keep,
     } = scratch;
-    let be = |e: BlockError| (e.offset, e.reason);
+    let be = BlockDamage::Decode;
     let n = decoder.open(bytes).map_err(be)?;
     if n as u64 != u64::from(records) {
-        return Err((
-            0,
-            format!("block holds {n} records, the index says {records}"),
-        ));
+        return Err(BlockDamage::RecordCount {
+            found: n,
+            indexed: records,
+        });
     }
     selected.clear();
     let Some((inside, query)) = test else {

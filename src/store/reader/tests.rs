@@ -177,17 +177,12 @@ fn flipped_byte_in_block_is_reported_and_other_blocks_read() {
     let (got, s) = read_all(d.path(), None, None);
     assert_eq!(s.blocks_read, 2);
     assert_eq!(s.problems.len(), 1, "{:?}", s.problems);
-    assert!(
-        s.problems[0].contains(&path.display().to_string()),
-        "{}",
-        s.problems[0]
-    );
-    assert!(s.problems[0].contains("checksum"), "{}", s.problems[0]);
-    assert!(
-        s.problems[0].contains(&format!("byte {}", victim.offset + 16)),
-        "{}",
-        s.problems[0]
-    );
+    let p = s.problems[0].to_string();
+    assert!(p.contains(&path.display().to_string()), "{p}");
+    assert!(p.contains("checksum"), "{p}");
+    assert!(p.contains(&format!("byte {}", victim.offset + 16)), "{p}");
+    assert_eq!(s.problems[0].path(), path);
+    assert_eq!(s.problems[0].offset(), Some(victim.offset + 16));
     assert_eq!(got, [&recs[..10], &recs[20..]].concat());
 }
 

@@ -1,6 +1,6 @@
 //! Going through a store's segments, sealed and open, for a scan.
 
-use super::{ScanStats, Store};
+use super::{BlockDamage, ScanProblem, ScanStats, Store};
 use crate::fs::{self, File};
 use crate::store::recover::{read_temp_header, sealed_name};
 use crate::store::segment::{BlockEntry, SegmentFile};
@@ -39,7 +39,8 @@ impl Store {
                         _ => continue,
                     },
                     Err(e) => {
-                        stats.problems.push(StoreError::io(&path, e).to_string());
+                        let e = StoreError::io(&path, e);
+                        stats.problems.push(ScanProblem::segment(&path, e));
                         continue;
                     }
                 };
@@ -49,7 +50,7 @@ impl Store {
                         Ok(None) => continue,
                         Ok(Some(_)) => {}
                         Err(e) => {
-                            stats.problems.push(e.to_string());
+                            stats.problems.push(ScanProblem::segment(&path, e));
                             continue;
                         }
                     }
@@ -59,7 +60,7 @@ impl Store {
                         Ok(ControlFlow::Continue(())) => continue,
                         Ok(ControlFlow::Break(())) => return Ok(()),
                         Err(e) => {
-                            stats.problems.push(e.to_string());
+                            stats.problems.push(ScanProblem::segment(&path, e));
                             continue;
                         }
                     }
@@ -68,14 +69,14 @@ impl Store {
             let seg = match SegmentFile::open(&path) {
                 Ok(s) => s,
                 Err(e) => {
-                    stats.problems.push(e.to_string());
+                    stats.problems.push(ScanProblem::segment(&path, e));
                     continue;
                 }
             };
             match visit(partition, &path, SegmentRef::Sealed(&seg), stats) {
                 Ok(ControlFlow::Continue(())) => {}
                 Ok(ControlFlow::Break(())) => return Ok(()),
-                Err(e) => stats.problems.push(e.to_string()),
+                Err(e) => stats.problems.push(ScanProblem::segment(&path, e)),
             }
         }
         Ok(())
@@ -99,18 +100,9 @@ pub(super) fn block_bytes<'s>(
 ) -> Option<&'s [u8]> {
     let bytes = seg.block(e);
     if bytes.is_none() {
-        stats.problems.push(block_problem(
-            path,
-            e.offset,
-            0,
-            "block outside the file".into(),
-        ));
+        stats
+            .problems
+            .push(ScanProblem::block(path, e.offset, BlockDamage::OutsideFile));
     }
     bytes
-}
-
-/// A damaged block's line in `problems`: the file, the byte offset (the block's, plus where in
-/// the block), and what is wrong.
-pub(super) fn block_problem(path: &Path, block: u64, within: u64, reason: String) -> String {
-    StoreError::corrupt(path, block.saturating_add(within), reason).to_string()
 }
