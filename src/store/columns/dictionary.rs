@@ -13,8 +13,8 @@ type Map<K> = HashMap<K, u32, foldhash::fast::FixedState>;
 pub(super) struct Dict<K, const W: usize> {
     ids: Map<K>,
     pub(super) values: Vec<[u8; W]>,
-    pub(super) src_idx: Vec<u32>,
-    pub(super) dst_idx: Vec<u32>,
+    src_idx: Vec<u32>,
+    dst_idx: Vec<u32>,
     /// Entry order for writing (ascending values) and each entry's rank in it.
     perm: Vec<u32>,
     rank: Vec<u32>,
@@ -39,13 +39,20 @@ impl<K: std::hash::Hash + Eq + Copy, const W: usize> Dict<K, W> {
         self.dst_idx.clear();
     }
 
-    pub(super) fn id(&mut self, key: K, bytes: [u8; W]) -> u32 {
+    /// Records one use of the value, as a source (`src`) or destination: its index, and the
+    /// value itself if this is its first use.
+    #[inline]
+    pub(super) fn add(&mut self, key: K, bytes: [u8; W], src: bool) {
         let next = self.values.len() as u32;
         let id = *self.ids.entry(key).or_insert(next);
         if id == next {
             self.values.push(bytes);
         }
-        id
+        if src {
+            self.src_idx.push(id)
+        } else {
+            self.dst_idx.push(id)
+        }
     }
 }
 

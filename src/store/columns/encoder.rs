@@ -58,8 +58,30 @@ impl ColumnEncoder {
         filter: &mut Vec<u8>,
     ) -> u8 {
         let planar = layout == Layout::Codec4;
-        // Sorting by `first` turns the first-time column into small non-negative deltas; ties
-        // keep their order of arrival.
+        self.sort(recs);
+        self.put_flags(out);
+        self.put_times(planar, out);
+        self.put_proto_ports_vlans(out);
+        self.put_dictionaries(out);
+        self.put_counters_and_flag_bytes(planar, out);
+        // Column 18 (codec 2): the capture interface index, byte-planar like the ports. One
+        // interface gives a column of zeros, which zstd reduces to a few bytes.
+        if layout.with_interface() {
+            put_u16s(&mut self.col, &self.sorted, |r| r.interface, out);
+        }
+        // The filter covers the distinct addresses, which the dictionaries already found.
+        let keys = self
+            .v4
+            .values
+            .iter()
+            .map(|v| Ipv4Addr::from(*v).to_ipv6_mapped().octets())
+            .chain(self.v6.values.iter().copied());
+        summary::build(keys, self.v4.values.len() + self.v6.values.len(), filter)
+    }
+
+    /// Sorting by `first` turns the first-time column into small non-negative deltas; ties
+    /// keep their order of arrival.
+    fn sort(&mut self, recs: &[FlowRecord]) {
         self.order.clear();
         self.order
             .extend(recs.iter().enumerate().map(|(i, r)| (r.first, i as u32)));
@@ -71,12 +93,13 @@ impl ColumnEncoder {
                 .filter_map(|&(_, i)| recs.get(i as usize))
                 .cloned(),
         );
-        let sorted = || self.sorted.iter();
+    }
 
-        // Column 0: flags.
+    /// Column 0: which address families and MACs each record has.
+    fn put_flags(&mut self, out: &mut Vec<u8>) {
         let col = &mut self.col;
         col.clear();
-        col.extend(sorted().map(|r| {
+        col.extend(self.sorted.iter().map(|r| {
             let mut f = 0;
             if r.src.is_ipv6() {
                 f |= F_SRC_V6;
@@ -93,9 +116,13 @@ impl ColumnEncoder {
             f
         }));
         put_col(out, col);
+    }
 
-        // Columns 1 and 2: first (base + deltas) and last − first, in the largest unit 10^e ns
-        // that divides every delta and duration (pcap gives µs, so usually e = 3).
+    /// Columns 1 and 2: first (base + deltas) and last − first, in the largest unit 10^e ns
+    /// that divides every delta and duration (pcap gives µs, so usually e = 3).
+    fn put_times(&mut self, planar: bool, out: &mut Vec<u8>) {
+        let col = &mut self.col;
+        let sorted = || self.sorted.iter();
         let base = sorted().next().map(|r| r.first);
         let deltas = || {
             let mut p = base.unwrap_or(0);
@@ -112,72 +139,42 @@ impl ColumnEncoder {
         if let Some(base) = base {
             col.push(exp);
             col.extend_from_slice(&base.to_le_bytes());
-            if planar {
-                put_planar(col, || deltas().skip(1).map(|d| d / unit));
-            } else {
-                for d in deltas().skip(1) {
-                    put_varint(col, d / unit);
-                }
-            }
+            put_u64s(col, planar, || deltas().skip(1).map(|d| d / unit));
         }
         put_col(out, col);
         col.clear();
-        if planar {
-            put_planar(col, || durations().map(|d| d / unit));
-        } else {
-            for d in durations() {
-                put_varint(col, d / unit);
-            }
-        }
+        put_u64s(col, planar, || durations().map(|d| d / unit));
         put_col(out, col);
+    }
 
-        // Column 3: protocol; 4-7: ports and VLANs, byte-planar (low bytes, then high bytes).
-        col.clear();
-        col.extend(sorted().map(|r| r.proto));
-        put_col(out, col);
+    /// Column 3: protocol; 4-7: ports and VLANs.
+    fn put_proto_ports_vlans(&mut self, out: &mut Vec<u8>) {
+        self.col.clear();
+        self.col.extend(self.sorted.iter().map(|r| r.proto));
+        put_col(out, &self.col);
         let u16_cols: [fn(&FlowRecord) -> u16; 4] =
             [|r| r.sport, |r| r.dport, |r| r.vlan, |r| r.inner_vlan];
         for get in u16_cols {
-            col.clear();
-            col.extend(sorted().map(|r| get(r) as u8));
-            col.extend(sorted().map(|r| (get(r) >> 8) as u8));
-            put_col(out, col);
+            put_u16s(&mut self.col, &self.sorted, get, out);
         }
+    }
 
-        // Columns 8-10: address and MAC dictionaries.
+    /// Columns 8-10: the IPv4, IPv6 and MAC dictionaries.
+    fn put_dictionaries(&mut self, out: &mut Vec<u8>) {
         self.v4.clear();
         self.v6.clear();
         self.macs.clear();
         for r in &self.sorted {
-            for (a, is_src) in [(&r.src, true), (&r.dst, false)] {
+            for (a, src) in [(&r.src, true), (&r.dst, false)] {
                 match a {
-                    IpAddr::V4(v4) => {
-                        let id = self.v4.id(u32::from(*v4), v4.octets());
-                        if is_src {
-                            &mut self.v4.src_idx
-                        } else {
-                            &mut self.v4.dst_idx
-                        }
-                        .push(id);
-                    }
-                    IpAddr::V6(v6) => {
-                        let id = self.v6.id(u128::from(*v6), v6.octets());
-                        if is_src {
-                            &mut self.v6.src_idx
-                        } else {
-                            &mut self.v6.dst_idx
-                        }
-                        .push(id);
-                    }
+                    IpAddr::V4(v4) => self.v4.add(u32::from(*v4), v4.octets(), src),
+                    IpAddr::V6(v6) => self.v6.add(u128::from(*v6), v6.octets(), src),
                 }
             }
-            if let Some(m) = &r.src_mac {
-                let id = self.macs.id(mac_key(m), *m);
-                self.macs.src_idx.push(id);
-            }
-            if let Some(m) = &r.dst_mac {
-                let id = self.macs.id(mac_key(m), *m);
-                self.macs.dst_idx.push(id);
+            for (m, src) in [(&r.src_mac, true), (&r.dst_mac, false)] {
+                if let Some(m) = m {
+                    self.macs.add(mac_key(m), *m, src);
+                }
             }
         }
         for dict in [
@@ -189,8 +186,10 @@ impl ColumnEncoder {
             dict.put_into(&mut self.col);
             put_col(out, &self.col);
         }
+    }
 
-        // Columns 11-14: counters as LEB128 varints; 15-17: TCP flags and end reason.
+    /// Columns 11-14: counters; 15-17: TCP flags and end reason.
+    fn put_counters_and_flag_bytes(&mut self, planar: bool, out: &mut Vec<u8>) {
         let col = &mut self.col;
         let sorted = || self.sorted.iter();
         let counters: [fn(&FlowRecord) -> u64; 4] = [
@@ -201,13 +200,7 @@ impl ColumnEncoder {
         ];
         for get in counters {
             col.clear();
-            if planar {
-                put_planar(col, || sorted().map(get));
-            } else {
-                for r in sorted() {
-                    put_varint(col, get(r));
-                }
-            }
+            put_u64s(col, planar, || sorted().map(get));
             put_col(out, col);
         }
         let bytes: [fn(&FlowRecord) -> u8; 3] =
@@ -217,24 +210,32 @@ impl ColumnEncoder {
             col.extend(sorted().map(get));
             put_col(out, col);
         }
-        // Column 18 (codec 2): the capture interface index, byte-planar like the ports. One
-        // interface gives a column of zeros, which zstd reduces to a few bytes.
-        if layout.with_interface() {
-            col.clear();
-            col.extend(sorted().map(|r| r.interface as u8));
-            col.extend(sorted().map(|r| (r.interface >> 8) as u8));
-            put_col(out, col);
-        }
-
-        // The filter covers the distinct addresses, which the dictionaries already found.
-        let keys = self
-            .v4
-            .values
-            .iter()
-            .map(|v| Ipv4Addr::from(*v).to_ipv6_mapped().octets())
-            .chain(self.v6.values.iter().copied());
-        summary::build(keys, self.v4.values.len() + self.v6.values.len(), filter)
     }
+}
+
+/// A column of `u64` values: fixed-width planar (codec 4), else LEB128 varints.
+#[inline]
+fn put_u64s<I: Iterator<Item = u64>>(col: &mut Vec<u8>, planar: bool, vals: impl Fn() -> I) {
+    if planar {
+        put_planar(col, vals);
+    } else {
+        for v in vals() {
+            put_varint(col, v);
+        }
+    }
+}
+
+/// A column of `u16` values, byte-planar: all low bytes, then all high bytes.
+fn put_u16s(
+    col: &mut Vec<u8>,
+    sorted: &[FlowRecord],
+    get: impl Fn(&FlowRecord) -> u16,
+    out: &mut Vec<u8>,
+) {
+    col.clear();
+    col.extend(sorted.iter().map(|r| get(r) as u8));
+    col.extend(sorted.iter().map(|r| (get(r) >> 8) as u8));
+    put_col(out, col);
 }
 
 /// The largest e ≤ 9 such that 10^e divides every value.
