@@ -1,6 +1,8 @@
-//! Every file-system operation the store makes goes through here, so that there is one place
-//! to observe them (and, later, to make the N-th one fail in tests) and one place that holds
-//! the crate's `unsafe` (mapping files).
+//! Every file the store opens, creates, maps, renames or removes, every directory it reads or
+//! creates, and every write and fsync it makes go through here: one place to observe them
+//! (and, later, to make the N-th one fail in tests), and the one place that holds the store's
+//! `unsafe` (mapping files). Reads from a file already open (`pread`, a mapping) and `flock`
+//! are left to the caller: they change nothing on disk.
 //!
 //! The primitives return [`io::Result`] and leave it to the caller to say which path an error
 //! is about: the store names the file a user can act on, which is not always the one the
@@ -233,4 +235,34 @@ pub fn map_write(file: &File) -> io::Result<MmapMut> {
     // this writer holds for its whole life. Only this writer resizes it, and it drops the mapping
     // before every resize and remaps afterwards.
     unsafe { MmapMut::map_mut(file) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_atomically_replaces_the_file_and_leaves_no_temporary() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("f"), "old").unwrap();
+        write_atomically(d.path(), ".f.tmp", "f", b"new").unwrap();
+        assert_eq!(std::fs::read_to_string(d.path().join("f")).unwrap(), "new");
+        assert!(!d.path().join(".f.tmp").exists());
+    }
+
+    #[test]
+    fn composite_errors_name_the_path_that_failed() {
+        let d = tempfile::tempdir().unwrap();
+        let missing = d.path().join("missing");
+        let e = write_atomically(&missing, ".f.tmp", "f", b"x").unwrap_err();
+        assert_eq!(e.path, missing.join(".f.tmp"));
+        let e = remove_synced(&missing).unwrap_err();
+        assert_eq!(e.path, missing);
+        assert_eq!(e.source.kind(), io::ErrorKind::NotFound);
+        let e = rename_synced(&missing, &d.path().join("to")).unwrap_err();
+        assert_eq!(e.path, d.path().join("to"));
+        assert!(e
+            .to_string()
+            .starts_with(&d.path().join("to").display().to_string()));
+    }
 }
