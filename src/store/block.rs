@@ -1,4 +1,4 @@
-//! Block encoding: a run of records in columns (see [`super::columns`]), zstd-compressed behind
+//! Block encoding: a run of records in columns (see `super::columns`), zstd-compressed behind
 //! a 20-byte block header that names the codec and checksums the block. The byte layout is
 //! specified in `docs/FORMAT.md`; the constants here are that promise.
 
