@@ -10,6 +10,7 @@ pub mod capture;
 pub mod decode;
 pub mod export;
 pub mod flow;
+pub mod fs;
 mod hint;
 pub mod pipeline;
 pub mod privs;

@@ -59,7 +59,7 @@ fn test_module_files(texts: &[(String, String)]) -> BTreeSet<String> {
     for (rel, text) in texts {
         // The directory a file's child modules live in.
         let dir = match rel.rsplit_once('/') {
-            Some((d, f)) if f == "mod.rs" => format!("{d}/"),
+            Some((d, "mod.rs")) => format!("{d}/"),
             Some((d, f)) => format!("{d}/{}/", f.trim_end_matches(".rs")),
             None if rel == "lib.rs" || rel == "main.rs" => String::new(),
             None => format!("{}/", rel.trim_end_matches(".rs")),
@@ -172,6 +172,18 @@ fn module(rel: &str) -> &str {
     rel.split(['/', '.']).next().unwrap()
 }
 
+/// Whether `needle` occurs in `code` not as the tail of a longer name (`File::open` is not in
+/// `SegmentFile::open`).
+fn contains_word(code: &str, needle: &str) -> bool {
+    code.match_indices(needle).any(|(i, _)| {
+        !needle.starts_with(|c: char| c.is_alphanumeric())
+            || !code[..i]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
+}
+
 /// Files whose code contains `needle`, outside the `allowed` path prefixes.
 fn offenders(sources: &[Source], needles: &[&str], allowed: &[&str]) -> Vec<String> {
     sources
@@ -181,7 +193,7 @@ fn offenders(sources: &[Source], needles: &[&str], allowed: &[&str]) -> Vec<Stri
             let hits: Vec<&str> = needles
                 .iter()
                 .copied()
-                .filter(|n| s.code.contains(n))
+                .filter(|n| contains_word(&s.code, n))
                 .collect();
             (!hits.is_empty()).then(|| format!("{}: {}", s.rel, hits.join(", ")))
         })

@@ -322,7 +322,7 @@ fn noisy_record(rng: &mut Rng, first: i64) -> FlowRecord {
     }
 }
 
-fn scan_count(store: &Path) -> (u64, Vec<String>) {
+fn scan_count(store: &Path) -> (u64, Vec<flowkeep::store::ScanProblem>) {
     let mut n = 0;
     let st = Store::open(store)
         .unwrap()

@@ -50,7 +50,7 @@ pub(super) fn run_expire(
     let (deleted, freed) = if dry_run {
         (plan.delete.clone(), plan.bytes_before - plan.bytes_after)
     } else {
-        let done = retention::apply(dir, &plan, now)
+        let done = retention::apply(&store, &plan, now)
             .with_context(|| format!("expiring in {}", dir.display()))?;
         (done.deleted, done.bytes_freed)
     };

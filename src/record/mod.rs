@@ -131,7 +131,7 @@ pub struct FlowRecord {
 }
 
 /// Read access to a record's fields, so that a query filter can be tested on a [`FlowRecord`]
-/// or on a row of a block still in columns (`store::columns::Row`): a scan tests the filter
+/// or on a row of a block still in columns (`store::Row`): a scan tests the filter
 /// before it builds records, and builds only the ones that match.
 pub trait FlowFields {
     fn first(&self) -> Nanos;

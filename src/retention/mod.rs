@@ -1,14 +1,13 @@
 //! Retention: which whole segments to delete, by age and by store size, never touching a
 //! segment that a legal hold covers. [`plan`] is a pure function of the segment list, the holds,
 //! the policy and "now" (which the caller passes in: the library never reads a clock);
-//! [`apply`] carries a plan out and audits every deletion.
+//! [`apply`] hands a plan to the store, which deletes and audits.
 
-use crate::store::audit::{self, Action, AuditLog, AuditRecord};
 use crate::store::holds::Hold;
-use crate::store::{SegmentInfo, StoreError};
+use crate::store::{SegmentInfo, Store, StoreError};
 use crate::time::{format_rfc3339, Nanos, NANOS_PER_SEC};
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Policy {
@@ -175,17 +174,6 @@ impl RetentionTicker {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum RetentionError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
-
 /// What [`apply`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Applied {
@@ -195,79 +183,24 @@ pub struct Applied {
     pub removed_dirs: Vec<PathBuf>,
 }
 
-/// Deletes the plan's segments: for each, hashes it, unlinks it, fsyncs its directory, then
-/// appends an `expire` entry (time `now`, the reason) to the audit log, so the log never claims
-/// a deletion that did not happen. Partition directories left empty are removed afterwards. A
-/// segment already gone is skipped (another expire got there first).
-pub fn apply(dir: &Path, plan: &Plan, now: Nanos) -> Result<Applied, RetentionError> {
-    let log = AuditLog::open(dir);
-    let mut done = Applied::default();
-    let mut dirs: Vec<PathBuf> = Vec::new();
-    for d in &plan.delete {
-        let s = &d.segment;
-        let facts = match audit::segment_facts(
-            dir,
-            &s.path,
-            s.partition_start,
-            s.partition_end,
-            s.first,
-            s.last,
-            s.records,
-        ) {
-            Ok(f) => f,
-            Err(audit::AuditError::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
-            {
-                continue
-            }
-            Err(e) => return Err(StoreError::from(e).into()),
-        };
-        std::fs::remove_file(&s.path).map_err(|source| RetentionError::Io {
-            path: s.path.clone(),
-            source,
-        })?;
-        if let Some(parent) = s.path.parent() {
-            sync_dir(parent)?;
-            if !dirs.iter().any(|p| p == parent) {
-                dirs.push(parent.to_path_buf());
-            }
-        }
-        log.append(&AuditRecord {
-            time: now,
-            action: Action::Expire,
-            segment: Some(facts),
-            reason: d.reason.to_string(),
-        })
-        .map_err(StoreError::from)?;
-        done.bytes_freed = done.bytes_freed.saturating_add(s.bytes);
-        done.deleted.push(d.clone());
-    }
-    for d in dirs {
-        // Fails while anything (another segment, a writer's temporary file) is still inside:
-        // then the directory stays, as it should.
-        if std::fs::remove_dir(&d).is_ok() {
-            done.removed_dirs.push(d);
-        }
-    }
-    if !done.removed_dirs.is_empty() {
-        sync_dir(dir)?;
-    }
-    Ok(done)
-}
-
-fn sync_dir(dir: &Path) -> Result<(), RetentionError> {
-    #[cfg(unix)]
-    {
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|source| RetentionError::Io {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
+/// Carries the plan's deletions out through the store, which unlinks each segment and audits
+/// it with the plan's reason (see [`Store::delete_segments`]).
+pub fn apply(store: &Store, plan: &Plan, now: Nanos) -> Result<Applied, StoreError> {
+    let done = store.delete_segments(
+        plan.delete
+            .iter()
+            .map(|d| (&d.segment, d.reason.to_string())),
+        now,
+    )?;
+    Ok(Applied {
+        deleted: done
+            .deleted
+            .iter()
+            .map(|&i| plan.delete[i].clone())
+            .collect(),
+        bytes_freed: done.bytes_freed,
+        removed_dirs: done.removed_dirs,
+    })
 }
 
 /// Parses a size: a whole number of bytes with an optional suffix `K`, `M`, `G` or `T`

@@ -6,13 +6,13 @@
 //! Nothing here reads a clock: every entry carries the time its caller passes in (packet time
 //! for seals, the operator's "now" for expiry and holds).
 
-use super::{sync_dir, StoreError};
+use super::StoreError;
+use crate::fs::{self, File};
 use crate::time::{format_rfc3339, parse_time, Nanos};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fmt;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -152,7 +152,7 @@ pub struct AuditLog {
 /// One lock per store directory per process.
 fn lock_for(dir: &Path) -> Arc<Mutex<()>> {
     static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> = OnceLock::new();
-    let key = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let key = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     let mut map = LOCKS
         .get_or_init(Default::default)
         .lock()
@@ -183,13 +183,8 @@ impl AuditLog {
     pub fn append(&self, rec: &AuditRecord) -> Result<AuditEntry, AuditError> {
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         let io = io_err(&self.path);
-        let existed = self.path.exists();
-        let mut f = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(&self.path)
-            .map_err(&io)?;
+        let existed = fs::exists(&self.path);
+        let mut f = fs::open_append(&self.path).map_err(&io)?;
         // Another process (an `expire` from cron beside a running capture) may append too: the
         // read of the last line and the append must not interleave, or two entries would name
         // the same predecessor and break the chain. Released when `f` closes.
@@ -219,16 +214,10 @@ impl AuditLog {
         line.push('\t');
         line.push_str(&hash);
         line.push('\n');
-        f.write_all(line.as_bytes()).map_err(&io)?;
-        f.sync_data().map_err(&io)?;
+        fs::write_all(&f, line.as_bytes()).map_err(&io)?;
+        fs::sync_data(&f).map_err(&io)?;
         if !existed {
-            sync_dir(&self.dir).map_err(|e| match e {
-                StoreError::Io { path, source } => AuditError::Io { path, source },
-                other => AuditError::Io {
-                    path: self.dir.clone(),
-                    source: io::Error::other(other.to_string()),
-                },
-            })?;
+            fs::sync_dir(&self.dir).map_err(io_err(&self.dir))?;
         }
         Ok(AuditEntry {
             seq,
@@ -242,7 +231,7 @@ impl AuditLog {
 /// The last complete line (without newline) and whether the file ends in a partial line.
 fn read_last_line(f: &mut File, path: &Path) -> Result<(Option<String>, bool), AuditError> {
     let io = io_err(path);
-    let len = f.metadata().map_err(&io)?.len();
+    let len = fs::file_metadata(f).map_err(&io)?.len();
     if len == 0 {
         return Ok((None, false));
     }
@@ -287,7 +276,7 @@ fn hex(bytes: &[u8]) -> String {
 /// SHA-256 of a whole file and its length, read in pieces (a segment can be large).
 pub fn hash_file(path: &Path) -> Result<(String, u64), AuditError> {
     let io = io_err(path);
-    let mut f = File::open(path).map_err(&io)?;
+    let mut f = fs::open(path).map_err(&io)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 256 << 10];
     let mut total = 0u64;
@@ -518,7 +507,7 @@ pub struct AuditLine {
 /// Every line of `DIR/audit.log` (none when the file does not exist), each parsed on its own.
 pub fn read_lines(dir: &Path) -> Result<Vec<AuditLine>, AuditError> {
     let path = dir.join(AUDIT_LOG_NAME);
-    let bytes = match std::fs::read(&path) {
+    let bytes = match fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(io_err(&path)(e)),
@@ -609,6 +598,7 @@ pub fn verify_chain(lines: &[AuditLine]) -> Vec<ChainProblem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     fn hold_rec(time: Nanos, reason: &str) -> AuditRecord {
         AuditRecord {
@@ -717,7 +707,10 @@ mod tests {
         let log = AuditLog::open(d.path());
         log.append(&hold_rec(1, "a")).unwrap();
         let path = d.path().join(AUDIT_LOG_NAME);
-        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
         f.write_all(b"2\t2026-01-01T00:0").unwrap();
         drop(f);
         let e = log.append(&hold_rec(2, "b")).unwrap();

@@ -1,4 +1,4 @@
-//! Block encoding: a run of records in columns (see [`super::columns`]), zstd-compressed behind
+//! Block encoding: a run of records in columns (see `super::columns`), zstd-compressed behind
 //! a 20-byte block header that names the codec and checksums the block. The byte layout is
 //! specified in `docs/FORMAT.md`; the constants here are that promise.
 
@@ -338,7 +338,7 @@ impl BlockDecoder {
                     ));
                 }
                 let cols = split_columns(&self.raw, layout_of(h.codec))
-                    .map_err(|e| berr(BLOCK_HEADER_LEN, e))?;
+                    .map_err(|e| berr(BLOCK_HEADER_LEN, e.to_string()))?;
                 let base = self.raw.as_ptr() as usize;
                 for (span, col) in self.spans.iter_mut().zip(cols) {
                     // Each column is a subslice of `raw`: its place is its distance from the start.
@@ -456,7 +456,7 @@ impl BlockDecoder {
         }
         self.columns
             .load(&cols, todo, layout_of(self.codec))
-            .map_err(|reason| berr(BLOCK_HEADER_LEN, reason))
+            .map_err(|reason| berr(BLOCK_HEADER_LEN, reason.to_string()))
     }
 
     /// The opened block's columns, as far as they are loaded.

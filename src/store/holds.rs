@@ -3,9 +3,9 @@
 //! directory fsync) on every change; every change is also appended to the audit log.
 
 use super::audit::{Action, AuditError, AuditLog, AuditRecord};
-use super::sync_dir;
+use crate::fs;
 use crate::time::{format_rfc3339, parse_time, Nanos};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// File name of the holds list inside a store directory.
@@ -111,7 +111,7 @@ struct HoldJson {
 /// The standing holds, in the order they were added; none when there is no holds file.
 pub fn load_holds(dir: &Path) -> Result<Vec<Hold>, HoldError> {
     let path = dir.join(HOLDS_NAME);
-    let text = match std::fs::read_to_string(&path) {
+    let text = match fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(source) => return Err(HoldError::Io { path, source }),
@@ -163,21 +163,19 @@ fn save_holds(dir: &Path, holds: &[Hold]) -> Result<(), HoldError> {
         reason: e.to_string(),
     })?;
     text.push('\n');
-    let tmp = dir.join(format!(".{HOLDS_NAME}.{}.tmp", std::process::id()));
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| HoldError::Io { path, source }
-    };
-    let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-    f.write_all(text.as_bytes())
-        .and_then(|()| f.sync_all())
-        .map_err(io(&tmp))?;
-    drop(f);
-    let path = dir.join(HOLDS_NAME);
-    std::fs::rename(&tmp, &path).map_err(io(&path))?;
-    sync_dir(dir).map_err(|e| HoldError::Io {
-        path: dir.to_path_buf(),
-        source: io::Error::other(e.to_string()),
+    let tmp = format!(".{HOLDS_NAME}.{}.tmp", std::process::id());
+    fs::write_atomically(dir, &tmp, HOLDS_NAME, text.as_bytes()).map_err(|e| {
+        // A failed directory fsync has always been reported with the directory named twice
+        // (once as the path, once in the cause); kept so that messages do not change.
+        let source = if e.path == dir {
+            io::Error::other(e.to_string())
+        } else {
+            e.source
+        };
+        HoldError::Io {
+            path: e.path,
+            source,
+        }
     })
 }
 
@@ -185,7 +183,7 @@ fn save_holds(dir: &Path, holds: &[Hold]) -> Result<(), HoldError> {
 /// Serialises everything that reads the holds and acts on them: adding and releasing (a
 /// read-modify-write of `holds.json`) and expiring (a hold added while expire plans must not
 /// lose its segments). Held until dropped; other processes wait.
-pub struct HoldsLock(#[allow(dead_code)] std::fs::File);
+pub struct HoldsLock(#[allow(dead_code)] fs::File);
 
 pub fn lock_holds(dir: &Path) -> Result<HoldsLock, HoldError> {
     let path = dir.join(HOLDS_LOCK_NAME);
@@ -193,13 +191,7 @@ pub fn lock_holds(dir: &Path) -> Result<HoldsLock, HoldError> {
         path: path.clone(),
         source,
     };
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(io)?;
+    let f = fs::open_or_create(&path).map_err(io)?;
     rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
         .map_err(|e| io(io::Error::from(e)))?;
     Ok(HoldsLock(f))

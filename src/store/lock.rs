@@ -10,13 +10,13 @@
 //! last one to go releases it (by closing the file).
 
 use super::StoreError;
+use crate::fs::{self, File};
 use rustix::fs::{flock, FlockOperation};
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Name of the lock file at the top of a store directory.
 pub const LOCK_NAME: &str = ".lock";
@@ -61,7 +61,7 @@ pub enum Acquired {
 }
 
 fn key(dir: &Path) -> Result<Key, StoreError> {
-    let m = std::fs::metadata(dir).map_err(|e| StoreError::io(dir, e))?;
+    let m = fs::metadata(dir).map_err(|e| StoreError::io(dir, e))?;
     Ok((m.dev(), m.ino()))
 }
 
@@ -91,19 +91,15 @@ fn acquire(dir: &Path, writer: bool) -> Result<Acquired, StoreError> {
         return Ok(Acquired::Shared(lock));
     }
     let path = dir.join(LOCK_NAME);
-    let file = match OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-    {
+    let file = match fs::open_or_create(&path) {
         Ok(f) => f,
         // A reader of a read-only store can still learn whether a writer is live.
-        Err(e) if !writer => File::open(&path).map_err(|_| StoreError::io(&path, e))?,
+        Err(e) if !writer => fs::open(&path).map_err(|_| StoreError::io(&path, e))?,
         Err(e) => return Err(StoreError::io(&path, e)),
     };
-    let started = Instant::now();
+    // Counted, not timed: the store reads no clock, and each retry sleeps at least this long,
+    // so the wait is at least WRITER_WAIT.
+    let mut tries = 0u32;
     loop {
         match flock(&file, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => break,
@@ -111,8 +107,8 @@ fn acquire(dir: &Path, writer: bool) -> Result<Acquired, StoreError> {
                 if !writer {
                     return Ok(Acquired::Busy);
                 }
-                if started.elapsed() >= WRITER_WAIT {
-                    let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                if tries >= WRITER_WAIT.as_millis() as u32 / RETRY_EVERY.as_millis() as u32 {
+                    let holder = fs::read_to_string(&path).unwrap_or_default();
                     let holder = holder.trim();
                     return Err(StoreError::Refused {
                         path: dir.to_path_buf(),
@@ -123,15 +119,16 @@ fn acquire(dir: &Path, writer: bool) -> Result<Acquired, StoreError> {
                     });
                 }
                 std::thread::sleep(RETRY_EVERY);
+                tries += 1;
             }
             Err(e) => return Err(StoreError::io(&path, io::Error::from(e))),
         }
     }
     if writer {
         // Informational only (for the message above); the flock is the lock.
-        let _ = file
-            .set_len(0)
-            .and_then(|()| (&file).write_all(format!("pid {}\n", std::process::id()).as_bytes()));
+        let _ = fs::set_len(&file, 0).and_then(|()| {
+            fs::write_all(&file, format!("pid {}\n", std::process::id()).as_bytes())
+        });
     }
     let lock = Arc::new(StoreLock { path, _file: file });
     held.push((key, Arc::downgrade(&lock)));

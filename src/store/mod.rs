@@ -1,7 +1,7 @@
 //! The flow store: time-partitioned, zstd-compressed segment files. The on-disk format is
 //! specified byte for byte in `docs/FORMAT.md`; that document is the promise, this code keeps it.
 //!
-//! - [`block`]: how a run of records becomes one checksummed, compressed block; [`columns`] lays
+//! - [`block`]: how a run of records becomes one checksummed, compressed block; `columns` lays
 //!   the records out column by column inside it.
 //! - [`summary`]: the per-block address Bloom filter that lets a query skip blocks.
 //! - [`segment`]: the segment file around the blocks (header, footer, trailer).
@@ -14,7 +14,10 @@
 
 pub mod audit;
 pub mod block;
-pub mod columns;
+mod columns;
+mod expire;
+#[cfg(test)]
+mod fixtures;
 pub mod holds;
 pub mod leases;
 pub mod lock;
@@ -26,12 +29,21 @@ pub mod verify;
 pub mod writer;
 
 pub use block::{decode_block, encode_block, encode_block_with_level, BlockError};
-pub use columns::ColumnSet;
-pub use reader::{AllRecords, RecordFilter, ScanStats, SegmentInfo, Store};
+/// Column-wise filtering, the surface a [`RecordFilter`] works with: it names the columns it
+/// reads ([`ColumnSet`]), and tests a block's records on them before any record is built,
+/// either whole columns at a time through [`ColumnDecoder`]'s slices (where the `F_*` bits of
+/// [`ColumnDecoder::flags`] say which address family and which MACs a record has) or record by
+/// record through a [`Row`]. The rest of the column layout stays private to the store.
+pub use columns::{ColumnDecoder, ColumnSet, Row, F_DST_MAC, F_DST_V6, F_SRC_MAC, F_SRC_V6};
+pub use expire::Deleted;
+pub use reader::{
+    AllRecords, BlockDamage, RecordFilter, ScanProblem, ScanStats, SegmentInfo, Store,
+};
 pub use recover::{recover, RecoveredSegment, Recovery};
 pub use segment::CaptureStats;
 pub use writer::{FlushHook, FlushReport, StoreWriter, WriterConfig, WriterStats};
 
+use crate::fs;
 use crate::time::Nanos;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -77,6 +89,15 @@ pub enum StoreError {
     Record { first: Nanos, reason: String },
 }
 
+impl From<fs::PathError> for StoreError {
+    fn from(e: fs::PathError) -> StoreError {
+        StoreError::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
+}
+
 impl StoreError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> StoreError {
         StoreError::Io {
@@ -110,7 +131,7 @@ pub(crate) fn check_marker(dir: &Path) -> Result<bool, StoreError> {
 /// The format a readable store's marker names; `None` when there is no marker.
 pub(crate) fn marker_version(dir: &Path) -> Result<Option<u32>, StoreError> {
     let path = dir.join(MARKER_NAME);
-    let text = match std::fs::read(&path) {
+    let text = match fs::read(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(StoreError::io(path, e)),
@@ -152,33 +173,13 @@ pub(crate) fn marker_version(dir: &Path) -> Result<Option<u32>, StoreError> {
 /// Writes the marker atomically (temporary file, fsync, rename, directory fsync), so a reader
 /// never sees a half-written one.
 pub(crate) fn write_marker(dir: &Path) -> Result<(), StoreError> {
-    use std::io::Write;
     use std::sync::atomic::{AtomicU64, Ordering};
     // Unique per process and call: writers racing to create the same store each rename their
     // own (identical) marker into place.
     static CALLS: AtomicU64 = AtomicU64::new(0);
     let n = CALLS.fetch_add(1, Ordering::Relaxed);
-    let tmp = dir.join(format!(".{MARKER_NAME}.{}.{n}.tmp", std::process::id()));
-    let mut f = std::fs::File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
-    f.write_all(marker_text().as_bytes())
-        .and_then(|()| f.sync_all())
-        .map_err(|e| StoreError::io(&tmp, e))?;
-    drop(f);
-    let path = dir.join(MARKER_NAME);
-    std::fs::rename(&tmp, &path).map_err(|e| StoreError::io(&path, e))?;
-    sync_dir(dir)
-}
-
-/// Makes a directory's entries (created or renamed files) durable.
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    #[cfg(unix)]
-    {
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| StoreError::io(dir, e))?;
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
+    let tmp = format!(".{MARKER_NAME}.{}.{n}.tmp", std::process::id());
+    fs::write_atomically(dir, &tmp, MARKER_NAME, marker_text().as_bytes())?;
     Ok(())
 }
 
@@ -203,28 +204,6 @@ pub fn parse_partition_dir_name(name: &str) -> Option<Nanos> {
     let ts: jiff::Timestamp = text.parse().ok()?;
     let ns = i64::try_from(ts.as_nanosecond()).ok()?;
     (partition_dir_name(ns) == name).then_some(ns)
-}
-
-/// The one unsafe operation in the store: mapping a file.
-#[allow(unsafe_code)]
-pub(crate) fn map_read(file: &std::fs::File) -> io::Result<memmap2::Mmap> {
-    // SAFETY: only sealed segment files are mapped for reading (and, during recovery, a dead
-    // writer's temporary file while the store lock keeps every writer away). They are written
-    // once under a temporary name and renamed, never modified in place afterwards; every offset read from the
-    // mapping is bounds-checked, so what the bytes say cannot cause out-of-bounds access. A file
-    // truncated by another process while mapped would raise SIGBUS: the store's contract is that
-    // sealed segments are only ever deleted whole (unlink keeps the mapping valid).
-    unsafe { memmap2::Mmap::map(file) }
-}
-
-#[allow(unsafe_code)]
-pub(crate) fn map_write(file: &std::fs::File) -> io::Result<memmap2::MmapMut> {
-    // SAFETY: the file was created by this writer with `create_new` under a temporary name that
-    // no other writer can claim. Readers only `pread` it (never map it), and recovery, the only
-    // other code that modifies temporary files, runs only while holding the store lock, which
-    // this writer holds for its whole life. Only this writer resizes it, and it drops the mapping
-    // before every resize and remaps afterwards.
-    unsafe { memmap2::MmapMut::map_mut(file) }
 }
 
 #[cfg(test)]

@@ -13,11 +13,11 @@ use super::segment::{
     HEADER_LEN, SEGMENT_EXT, TEMP_SUFFIX,
 };
 use super::summary::build_for_records;
-use super::{check_marker, parse_partition_dir_name, sync_dir, StoreError};
+use super::{check_marker, parse_partition_dir_name, StoreError};
+use crate::fs::{self, File};
 use crate::record::{FlowRecord, LeaseObservation};
 use crate::time::Nanos;
 use std::fmt;
-use std::fs::{File, OpenOptions};
 use std::io;
 use std::ops::ControlFlow;
 use std::os::unix::fs::FileExt;
@@ -152,7 +152,9 @@ pub(crate) fn read_open_blocks(
     leases: &mut Vec<LeaseObservation>,
     mut on_block: impl FnMut(&BlockEntry, OpenBlock<'_>) -> ControlFlow<()>,
 ) -> Result<OpenScan, StoreError> {
-    let file_len = file.metadata().map_err(|e| StoreError::io(path, e))?.len();
+    let file_len = fs::file_metadata(file)
+        .map_err(|e| StoreError::io(path, e))?
+        .len();
     let mut scan = OpenScan {
         entries: Vec::new(),
         end: HEADER_LEN as u64,
@@ -350,7 +352,7 @@ fn audit_recovered(dir: &Path, r: &RecoveredSegment) -> Result<(), StoreError> {
 /// Temporary segment files in every partition directory, in time then name order.
 fn temp_files(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
     let mut parts: Vec<(Nanos, PathBuf)> = Vec::new();
-    for ent in std::fs::read_dir(dir).map_err(|e| StoreError::io(dir, e))? {
+    for ent in fs::read_dir(dir).map_err(|e| StoreError::io(dir, e))? {
         let ent = ent.map_err(|e| StoreError::io(dir, e))?;
         if let Some(start) = ent.file_name().to_str().and_then(parse_partition_dir_name) {
             parts.push((start, ent.path()));
@@ -359,7 +361,7 @@ fn temp_files(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
     parts.sort();
     let mut out = Vec::new();
     for (_, pdir) in parts {
-        let Ok(rd) = std::fs::read_dir(&pdir) else {
+        let Ok(rd) = fs::read_dir(&pdir) else {
             continue;
         };
         let mut names: Vec<String> = rd
@@ -381,12 +383,8 @@ pub fn recover_temp(temp: &Path) -> Result<RecoveredSegment, StoreError> {
         path: temp.to_path_buf(),
         reason: "not a temporary segment name".into(),
     })?;
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(temp)
-        .map_err(io_err)?;
-    let len_before = file.metadata().map_err(io_err)?.len();
+    let file = fs::open_read_write(temp).map_err(io_err)?;
+    let len_before = fs::file_metadata(&file).map_err(io_err)?.len();
     let mut report = RecoveredSegment {
         temp: temp.to_path_buf(),
         sealed: None,
@@ -399,7 +397,7 @@ pub fn recover_temp(temp: &Path) -> Result<RecoveredSegment, StoreError> {
     let Some(header) = read_temp_header(temp, &file)? else {
         report.torn_bytes = end_of_nonzero(temp, &file, 0, len_before)?;
         drop(file);
-        remove_and_sync(temp)?;
+        fs::remove_synced(temp)?;
         return Ok(report);
     };
     // Killed after truncating but before renaming: the file is a whole sealed segment.
@@ -408,7 +406,7 @@ pub fn recover_temp(temp: &Path) -> Result<RecoveredSegment, StoreError> {
         report.records = seg.totals.records;
         report.len_after = seg.file_len;
         drop(seg);
-        file.sync_all().map_err(io_err)?;
+        fs::sync(&file).map_err(io_err)?;
         return finish_rename(temp, &sealed, report);
     }
     let mut decoder = BlockDecoder::new().map_err(|e| io_err(io::Error::other(e.reason)))?;
@@ -449,7 +447,7 @@ pub fn recover_temp(temp: &Path) -> Result<RecoveredSegment, StoreError> {
     report.torn_bytes = end_of_nonzero(temp, &file, scan.end, scan.file_len)? - scan.end;
     if scan.entries.is_empty() {
         drop(file);
-        remove_and_sync(temp)?;
+        fs::remove_synced(temp)?;
         return Ok(report);
     }
     let mut footer = Vec::new();
@@ -467,9 +465,9 @@ pub fn recover_temp(temp: &Path) -> Result<RecoveredSegment, StoreError> {
     );
     // Truncate first: if recovery itself is interrupted, the file is blocks then (part of) a
     // footer, which the next recovery reads as blocks then a torn tail.
-    file.set_len(scan.end).map_err(io_err)?;
-    file.write_all_at(&footer, scan.end).map_err(io_err)?;
-    file.sync_all().map_err(io_err)?;
+    fs::set_len(&file, scan.end).map_err(io_err)?;
+    fs::write_all_at(&file, &footer, scan.end).map_err(io_err)?;
+    fs::sync(&file).map_err(io_err)?;
     report.len_after = scan.end + footer.len() as u64;
     finish_rename(temp, &sealed, report)
 }
@@ -481,31 +479,21 @@ fn finish_rename(
 ) -> Result<RecoveredSegment, StoreError> {
     // The sealing protocol never lets a sealed name exist beside its temporary name; if it does,
     // something else made it, and it is not overwritten.
-    if std::fs::symlink_metadata(sealed).is_ok() {
+    if fs::symlink_metadata(sealed).is_ok() {
         return Err(StoreError::Refused {
             path: temp.to_path_buf(),
             reason: format!("{} already exists; left unrecovered", sealed.display()),
         });
     }
-    std::fs::rename(temp, sealed).map_err(|e| StoreError::io(sealed, e))?;
-    if let Some(dir) = sealed.parent() {
-        sync_dir(dir)?;
-    }
+    fs::rename_synced(temp, sealed)?;
     report.sealed = Some(sealed.to_path_buf());
     Ok(report)
-}
-
-fn remove_and_sync(temp: &Path) -> Result<(), StoreError> {
-    std::fs::remove_file(temp).map_err(|e| StoreError::io(temp, e))?;
-    match temp.parent() {
-        Some(dir) => sync_dir(dir),
-        None => Ok(()),
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::fixtures::read_all;
     use crate::store::{FlushHook, FlushReport, Store, StoreWriter, WriterConfig};
     use crate::testing::sample;
     use std::sync::{Arc, Mutex};
@@ -517,18 +505,6 @@ mod tests {
             s.lock().unwrap().push(r.clone())
         })));
         seen
-    }
-
-    fn all_records(dir: &Path) -> (Vec<FlowRecord>, crate::store::ScanStats) {
-        let mut out = Vec::new();
-        let st = Store::open(dir)
-            .unwrap()
-            .scan(None, None, |_, r| {
-                out.push(r.clone());
-                ControlFlow::Continue(())
-            })
-            .unwrap();
-        (out, st)
     }
 
     fn temp_files_in(dir: &Path) -> Vec<PathBuf> {
@@ -603,7 +579,7 @@ mod tests {
                 let seg = SegmentFile::open(&sealed).unwrap();
                 assert_eq!(seg.entries.len() as u64, complete);
                 drop(seg);
-                let (got, st) = all_records(d.path());
+                let (got, st) = read_all(d.path(), None, None);
                 assert!(st.problems.is_empty(), "{:?}", st.problems);
                 assert_eq!(got, recs[..complete as usize * 10], "cut {cut} variant {k}");
             }
@@ -623,12 +599,12 @@ mod tests {
         let store = Store::open(d.path()).unwrap();
         assert!(store.recovery().live_writer);
         assert!(store.recovery().segments.is_empty());
-        let (got, st) = all_records(d.path());
+        let (got, st) = read_all(d.path(), None, None);
         assert_eq!(got, recs[..20]);
         assert_eq!(st.unsealed.len(), 1);
         assert!(st.problems.is_empty());
         w.flush_open().unwrap();
-        assert_eq!(all_records(d.path()).0, recs);
+        assert_eq!(read_all(d.path(), None, None).0, recs);
         // A partly copied next block (garbage after the last complete one) is ignored silently.
         let temp = st.unsealed[0].clone();
         let len = {
@@ -645,19 +621,19 @@ mod tests {
             assert_eq!(scan.entries.len(), 3);
             scan.end
         };
-        OpenOptions::new()
+        std::fs::OpenOptions::new()
             .write(true)
             .open(&temp)
             .unwrap()
             .write_all_at(&[7u8; 40], len)
             .unwrap();
-        let (got, st) = all_records(d.path());
+        let (got, st) = read_all(d.path(), None, None);
         assert_eq!(got, recs);
         assert!(st.problems.is_empty(), "{:?}", st.problems);
         assert!(temp.exists());
         let stats = w.finish().unwrap();
         assert_eq!((stats.records, stats.blocks, stats.segments), (25, 3, 1));
-        let (got, st) = all_records(d.path());
+        let (got, st) = read_all(d.path(), None, None);
         assert_eq!(got, recs);
         assert!(st.unsealed.is_empty());
     }
@@ -688,7 +664,7 @@ mod tests {
             .to_string()
             .contains("kept 3 blocks (25 records)"));
         assert!(temp_files_in(d.path()).is_empty());
-        assert_eq!(all_records(d.path()).0, recs[..25]);
+        assert_eq!(read_all(d.path(), None, None).0, recs[..25]);
 
         // A writer of a new process recovers too (and reports it), before it writes.
         let mut w = StoreWriter::create(cfg.clone()).unwrap();
@@ -699,7 +675,7 @@ mod tests {
         assert_eq!(w.recovery().segments.len(), 1);
         assert_eq!(w.recovery().segments[0].records, 1);
         w.finish().unwrap();
-        assert_eq!(all_records(d.path()).0.len(), 26);
+        assert_eq!(read_all(d.path(), None, None).0.len(), 26);
     }
 
     #[test]
@@ -733,6 +709,6 @@ mod tests {
             .iter()
             .all(|s| s.sealed.is_none() && s.blocks == 0));
         assert!(!empty.exists() && !zeros.exists());
-        assert_eq!(all_records(d.path()).0, recs);
+        assert_eq!(read_all(d.path(), None, None).0, recs);
     }
 }

@@ -7,6 +7,7 @@ use super::leases::MAX_BLOCK_LEASES;
 pub use super::leases::{KIND_FLOWS, KIND_LEASES};
 use super::summary::{self, MAX_FILTER_BYTES, MAX_HASHES};
 use super::{StoreError, FORMAT_VERSION, OLDEST_READABLE_VERSION};
+use crate::fs;
 use crate::time::Nanos;
 use std::path::{Path, PathBuf};
 
@@ -338,13 +339,15 @@ pub struct SegmentFile {
     pub file_len: u64,
     /// File offset of each entry's filter (parallel to `entries`).
     filter_at: Vec<usize>,
-    map: memmap2::Mmap,
+    map: fs::Mmap,
 }
 
 impl SegmentFile {
     pub fn open(path: &Path) -> Result<SegmentFile, StoreError> {
-        let file = std::fs::File::open(path).map_err(|e| StoreError::io(path, e))?;
-        let file_len = file.metadata().map_err(|e| StoreError::io(path, e))?.len();
+        let file = fs::open(path).map_err(|e| StoreError::io(path, e))?;
+        let file_len = fs::file_metadata(&file)
+            .map_err(|e| StoreError::io(path, e))?
+            .len();
         let min_len = (HEADER_LEN + FOOTER_FIXED_LEN + TRAILER_LEN) as u64;
         if file_len < min_len {
             return Err(StoreError::corrupt(
@@ -353,7 +356,7 @@ impl SegmentFile {
                 format!("{file_len} bytes, shorter than the smallest segment ({min_len})"),
             ));
         }
-        let map = super::map_read(&file).map_err(|e| StoreError::io(path, e))?;
+        let map = fs::map_read(&file).map_err(|e| StoreError::io(path, e))?;
         // From here on only the mapping's own length bounds what is read.
         let header = SegmentHeader::parse(path, &map)?;
         let Footer {
@@ -451,54 +454,8 @@ fn parse_interface_names(b: &[u8]) -> Result<Vec<String>, String> {
 }
 
 fn parse_footer(path: &Path, map: &[u8], version: u16) -> Result<Footer, StoreError> {
-    let len = map.len();
-    let t_off = len
-        .checked_sub(TRAILER_LEN)
-        .ok_or_else(|| StoreError::corrupt(path, 0, "too short for a trailer"))?;
-    let trailer = map
-        .get(t_off..)
-        .ok_or_else(|| StoreError::corrupt(path, 0, "too short for a trailer"))?;
-    if trailer[16..24] != END_MAGIC {
-        return Err(StoreError::corrupt(
-            path,
-            t_off as u64 + 16,
-            "no end magic: segment not sealed or truncated",
-        ));
-    }
-    let footer_offset = le_u64(trailer, 0);
-    let footer_len = u64::from(le_u32(trailer, 8));
-    let footer_crc = le_u32(trailer, 12);
-    if footer_offset < HEADER_LEN as u64
-        || footer_offset.checked_add(footer_len) != Some(t_off as u64)
-    {
-        return Err(StoreError::corrupt(
-            path,
-            t_off as u64,
-            format!(
-                "footer at {footer_offset} of {footer_len} bytes does not end where the trailer starts ({t_off})"
-            ),
-        ));
-    }
-    // Both fit: footer_offset + footer_len == t_off < len.
-    let f_start = footer_offset as usize;
-    let footer = map
-        .get(f_start..t_off)
-        .ok_or_else(|| StoreError::corrupt(path, footer_offset, "footer outside the file"))?;
-    let crc = crc32c::crc32c(footer);
-    if crc != footer_crc {
-        return Err(StoreError::corrupt(
-            path,
-            footer_offset,
-            format!("footer checksum mismatch: stored {footer_crc:#010x}, computed {crc:#010x}"),
-        ));
-    }
-    if footer.len() < FOOTER_FIXED_LEN {
-        return Err(StoreError::corrupt(
-            path,
-            footer_offset,
-            "footer shorter than its fixed part",
-        ));
-    }
+    let (footer_offset, footer) = locate_footer(path, map)?;
+    let t_off = map.len() - TRAILER_LEN;
     let count = le_u32(footer, 0) as usize;
     let entries_end = (count as u64)
         .checked_mul(INDEX_ENTRY_LEN as u64)
@@ -528,108 +485,8 @@ fn parse_footer(path: &Path, map: &[u8], version: u16) -> Result<Footer, StoreEr
         max_last: le_u64(footer, 24) as i64,
     };
     let capture = CaptureStats::parse(footer.get(32..FOOTER_FIXED_LEN).unwrap_or_default());
-    // entries_end ≤ footer.len(), checked above.
-    let entries_end = FOOTER_FIXED_LEN + count * INDEX_ENTRY_LEN;
-    let mut filter_at = Vec::with_capacity(count);
-    let mut next_filter = f_start + entries_end;
-    // `count` was just checked against the footer's real length: this allocation is backed by
-    // bytes that exist in the file.
-    let mut entries = Vec::with_capacity(count);
-    let mut prev_end = HEADER_LEN as u64;
-    let mut sum: u64 = 0;
-    let mut lease_sum: u32 = 0;
-    let mut min_first = Nanos::MAX;
-    let mut max_last = Nanos::MIN;
-    for (i, raw) in footer
-        .get(FOOTER_FIXED_LEN..entries_end)
-        .unwrap_or_default()
-        .chunks_exact(INDEX_ENTRY_LEN)
-        .enumerate()
-    {
-        let at = footer_offset + (FOOTER_FIXED_LEN + i * INDEX_ENTRY_LEN) as u64;
-        let e = BlockEntry {
-            offset: le_u64(raw, 0),
-            len: le_u32(raw, 8),
-            records: le_u32(raw, 12),
-            min_first: le_u64(raw, 16) as i64,
-            max_last: le_u64(raw, 24) as i64,
-            filter_len: le_u32(raw, 32),
-            filter_hashes: raw.get(36).copied().unwrap_or(0),
-            kind: raw.get(37).copied().unwrap_or(0),
-        };
-        // Format 2 reserved the kind byte (zero: every block holds flows).
-        if e.kind > KIND_LEASES || (version < 3 && e.kind != KIND_FLOWS) {
-            return Err(StoreError::corrupt(
-                path,
-                at + 37,
-                format!(
-                    "index entry {i}: unknown block kind {} (format {version} knows {})",
-                    e.kind,
-                    if version < 3 { "0" } else { "0 and 1" }
-                ),
-            ));
-        }
-        if e.kind == KIND_LEASES && (e.filter_len != 0 || e.records as usize > MAX_BLOCK_LEASES) {
-            return Err(StoreError::corrupt(
-                path,
-                at,
-                format!(
-                    "index entry {i}: impossible lease block ({} observations, {} filter bytes)",
-                    e.records, e.filter_len
-                ),
-            ));
-        }
-        let flen = e.filter_len as usize;
-        if flen % 8 != 0
-            || flen > MAX_FILTER_BYTES
-            || (flen == 0) != (e.filter_hashes == 0)
-            || e.filter_hashes > MAX_HASHES
-            || raw.get(38..40) != Some(&[0, 0][..])
-        {
-            return Err(StoreError::corrupt(
-                path,
-                at + 32,
-                format!(
-                    "index entry {i}: impossible address filter ({flen} bytes, {} probes)",
-                    e.filter_hashes
-                ),
-            ));
-        }
-        filter_at.push(next_filter);
-        // At most count × MAX_FILTER_BYTES past the footer start: no overflow; checked against
-        // the footer's end below.
-        next_filter += flen;
-        let end = e.offset.checked_add(u64::from(e.len));
-        if e.offset < prev_end || end.is_none_or(|end| end > footer_offset) {
-            return Err(StoreError::corrupt(
-                path,
-                at,
-                format!(
-                    "index entry {i}: block at {} of {} bytes is out of order or outside the block area",
-                    e.offset, e.len
-                ),
-            ));
-        }
-        if (e.len as usize) < BLOCK_HEADER_LEN || e.records as usize > MAX_BLOCK_RECORDS {
-            return Err(StoreError::corrupt(
-                path,
-                at,
-                format!(
-                    "index entry {i}: impossible block ({} bytes, {} records)",
-                    e.len, e.records
-                ),
-            ));
-        }
-        prev_end = end.unwrap_or(prev_end);
-        if e.kind == KIND_LEASES {
-            lease_sum = lease_sum.saturating_add(e.records);
-        } else {
-            sum = sum.saturating_add(u64::from(e.records));
-        }
-        min_first = min_first.min(e.min_first);
-        max_last = max_last.max(e.max_last);
-        entries.push(e);
-    }
+    let index = parse_index(path, footer, footer_offset, count, version)?;
+    let mut next_filter = index.filters_end;
     // Format 3: the interface names fill the rest of the footer.
     let mut interfaces = Vec::new();
     if version >= 3 && next_filter <= t_off {
@@ -648,9 +505,9 @@ fn parse_footer(path: &Path, map: &[u8], version: u16) -> Result<Footer, StoreEr
             ),
         ));
     }
-    if sum != totals.records
-        || lease_sum != totals.leases
-        || (count > 0 && (min_first != totals.min_first || max_last != totals.max_last))
+    if index.records != totals.records
+        || index.leases != totals.leases
+        || (count > 0 && (index.min_first != totals.min_first || index.max_last != totals.max_last))
     {
         return Err(StoreError::corrupt(
             path,
@@ -661,10 +518,230 @@ fn parse_footer(path: &Path, map: &[u8], version: u16) -> Result<Footer, StoreEr
     Ok(Footer {
         totals,
         capture,
-        entries,
-        filter_at,
+        entries: index.entries,
+        filter_at: index.filter_at,
         interfaces,
     })
+}
+
+/// The footer as the trailer places it, checked against its checksum and at least as long as
+/// its fixed part; and its file offset.
+fn locate_footer<'m>(path: &Path, map: &'m [u8]) -> Result<(u64, &'m [u8]), StoreError> {
+    let len = map.len();
+    let t_off = len
+        .checked_sub(TRAILER_LEN)
+        .ok_or_else(|| StoreError::corrupt(path, 0, "too short for a trailer"))?;
+    let trailer = map
+        .get(t_off..)
+        .ok_or_else(|| StoreError::corrupt(path, 0, "too short for a trailer"))?;
+    if trailer[16..24] != END_MAGIC {
+        return Err(StoreError::corrupt(
+            path,
+            t_off as u64 + 16,
+            "no end magic: segment not sealed or truncated",
+        ));
+    }
+    let footer_offset = le_u64(trailer, 0);
+    let footer_len = u64::from(le_u32(trailer, 8));
+    let footer_crc = le_u32(trailer, 12);
+    if footer_offset < HEADER_LEN as u64
+        || footer_offset.checked_add(footer_len) != Some(t_off as u64)
+    {
+        return Err(StoreError::corrupt(
+            path,
+            t_off as u64,
+            format!(
+                "footer at {footer_offset} of {footer_len} bytes does not end where the trailer starts ({t_off})"
+            ),
+        ));
+    }
+    // Both fit: footer_offset + footer_len == t_off < len.
+    let footer = map
+        .get(footer_offset as usize..t_off)
+        .ok_or_else(|| StoreError::corrupt(path, footer_offset, "footer outside the file"))?;
+    let crc = crc32c::crc32c(footer);
+    if crc != footer_crc {
+        return Err(StoreError::corrupt(
+            path,
+            footer_offset,
+            format!("footer checksum mismatch: stored {footer_crc:#010x}, computed {crc:#010x}"),
+        ));
+    }
+    if footer.len() < FOOTER_FIXED_LEN {
+        return Err(StoreError::corrupt(
+            path,
+            footer_offset,
+            "footer shorter than its fixed part",
+        ));
+    }
+    Ok((footer_offset, footer))
+}
+
+/// A footer's block index, checked entry by entry, and what its entries add up to.
+struct Index {
+    entries: Vec<BlockEntry>,
+    /// File offset of each entry's filter.
+    filter_at: Vec<usize>,
+    /// File offset just past the last filter.
+    filters_end: usize,
+    records: u64,
+    leases: u32,
+    min_first: Nanos,
+    max_last: Nanos,
+}
+
+/// Reads the `count` index entries of `footer` (at file offset `footer_offset`), which the
+/// caller checked the footer has room for.
+fn parse_index(
+    path: &Path,
+    footer: &[u8],
+    footer_offset: u64,
+    count: usize,
+    version: u16,
+) -> Result<Index, StoreError> {
+    let entries_end = FOOTER_FIXED_LEN + count * INDEX_ENTRY_LEN;
+    let mut index = Index {
+        // `count` was just checked against the footer's real length: these allocations are
+        // backed by bytes that exist in the file.
+        entries: Vec::with_capacity(count),
+        filter_at: Vec::with_capacity(count),
+        filters_end: footer_offset as usize + entries_end,
+        records: 0,
+        leases: 0,
+        min_first: Nanos::MAX,
+        max_last: Nanos::MIN,
+    };
+    let mut prev_end = HEADER_LEN as u64;
+    for (i, raw) in footer
+        .get(FOOTER_FIXED_LEN..entries_end)
+        .unwrap_or_default()
+        .chunks_exact(INDEX_ENTRY_LEN)
+        .enumerate()
+    {
+        let at = footer_offset + (FOOTER_FIXED_LEN + i * INDEX_ENTRY_LEN) as u64;
+        let e = BlockEntry {
+            offset: le_u64(raw, 0),
+            len: le_u32(raw, 8),
+            records: le_u32(raw, 12),
+            min_first: le_u64(raw, 16) as i64,
+            max_last: le_u64(raw, 24) as i64,
+            filter_len: le_u32(raw, 32),
+            filter_hashes: raw.get(36).copied().unwrap_or(0),
+            kind: raw.get(37).copied().unwrap_or(0),
+        };
+        check_entry_kind(path, &e, i, at, version)?;
+        check_entry_filter(path, &e, raw, i, at)?;
+        index.filter_at.push(index.filters_end);
+        // At most count × MAX_FILTER_BYTES past the footer start: no overflow; checked against
+        // the footer's end by the caller.
+        index.filters_end += e.filter_len as usize;
+        prev_end = check_entry_block(path, &e, i, at, prev_end, footer_offset)?;
+        if e.kind == KIND_LEASES {
+            index.leases = index.leases.saturating_add(e.records);
+        } else {
+            index.records = index.records.saturating_add(u64::from(e.records));
+        }
+        index.min_first = index.min_first.min(e.min_first);
+        index.max_last = index.max_last.max(e.max_last);
+        index.entries.push(e);
+    }
+    Ok(index)
+}
+
+/// Index entry `i` (at file offset `at`) names a block kind its format knows, and a lease
+/// block is one that can exist.
+fn check_entry_kind(
+    path: &Path,
+    e: &BlockEntry,
+    i: usize,
+    at: u64,
+    version: u16,
+) -> Result<(), StoreError> {
+    // Format 2 reserved the kind byte (zero: every block holds flows).
+    if e.kind > KIND_LEASES || (version < 3 && e.kind != KIND_FLOWS) {
+        return Err(StoreError::corrupt(
+            path,
+            at + 37,
+            format!(
+                "index entry {i}: unknown block kind {} (format {version} knows {})",
+                e.kind,
+                if version < 3 { "0" } else { "0 and 1" }
+            ),
+        ));
+    }
+    if e.kind == KIND_LEASES && (e.filter_len != 0 || e.records as usize > MAX_BLOCK_LEASES) {
+        return Err(StoreError::corrupt(
+            path,
+            at,
+            format!(
+                "index entry {i}: impossible lease block ({} observations, {} filter bytes)",
+                e.records, e.filter_len
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Index entry `i`'s address filter is one a writer could have built (`raw` is the entry's
+/// bytes).
+fn check_entry_filter(
+    path: &Path,
+    e: &BlockEntry,
+    raw: &[u8],
+    i: usize,
+    at: u64,
+) -> Result<(), StoreError> {
+    let flen = e.filter_len as usize;
+    if flen % 8 != 0
+        || flen > MAX_FILTER_BYTES
+        || (flen == 0) != (e.filter_hashes == 0)
+        || e.filter_hashes > MAX_HASHES
+        || raw.get(38..40) != Some(&[0, 0][..])
+    {
+        return Err(StoreError::corrupt(
+            path,
+            at + 32,
+            format!(
+                "index entry {i}: impossible address filter ({flen} bytes, {} probes)",
+                e.filter_hashes
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Index entry `i`'s block starts at or after `prev_end` (where the previous one ended), ends
+/// before the footer and is a possible block; returns where it ends.
+fn check_entry_block(
+    path: &Path,
+    e: &BlockEntry,
+    i: usize,
+    at: u64,
+    prev_end: u64,
+    footer_offset: u64,
+) -> Result<u64, StoreError> {
+    let end = e.offset.checked_add(u64::from(e.len));
+    if e.offset < prev_end || end.is_none_or(|end| end > footer_offset) {
+        return Err(StoreError::corrupt(
+            path,
+            at,
+            format!(
+                "index entry {i}: block at {} of {} bytes is out of order or outside the block area",
+                e.offset, e.len
+            ),
+        ));
+    }
+    if (e.len as usize) < BLOCK_HEADER_LEN || e.records as usize > MAX_BLOCK_RECORDS {
+        return Err(StoreError::corrupt(
+            path,
+            at,
+            format!(
+                "index entry {i}: impossible block ({} bytes, {} records)",
+                e.len, e.records
+            ),
+        ));
+    }
+    Ok(end.unwrap_or(prev_end))
 }
 
 #[cfg(test)]

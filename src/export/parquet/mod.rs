@@ -231,7 +231,7 @@ impl<'a> PartitionWriter<'a> {
                 return Err(e);
             }
         };
-        sync_dir(self.outdir)?;
+        crate::fs::sync_dir(self.outdir).map_err(|e| io_error(self.outdir, e))?;
         let file = ParquetFile {
             path: dest,
             partition_start: partition,
@@ -313,16 +313,6 @@ fn install(tmp: &Path, dest: &Path, overwrite: bool) -> Result<(), ExportError> 
 }
 
 /// Makes the new directory entry durable.
-fn sync_dir(dir: &Path) -> Result<(), ExportError> {
-    #[cfg(unix)]
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io_error(dir, e))?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

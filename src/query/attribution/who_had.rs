@@ -108,7 +108,7 @@ impl WhoHad {
         address: IpAddr,
         at: Nanos,
         window: Nanos,
-    ) -> Result<(WhoHad, Vec<String>), StoreError> {
+    ) -> Result<(WhoHad, Vec<crate::store::ScanProblem>), StoreError> {
         let (index, stats) = LeaseIndex::load(store, at.checked_add(1))?;
         let mut problems = stats.problems;
         let lease = index.holder(address, at);

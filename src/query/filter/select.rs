@@ -4,7 +4,7 @@
 use super::expr::{has_ports, side_matches, Counter, Expr, Prim, Side};
 use super::Filter;
 use crate::record::FlowFields;
-use crate::store::columns::{ColumnDecoder, F_SRC_V6};
+use crate::store::{ColumnDecoder, F_SRC_V6};
 use crate::store::{ColumnSet, RecordFilter};
 
 impl Prim {

@@ -13,13 +13,12 @@ use super::segment::{
     TEMP_SUFFIX,
 };
 use super::{
-    check_marker, partition_dir_name, sync_dir, write_marker, StoreError, FORMAT_VERSION,
-    MARKER_NAME,
+    check_marker, partition_dir_name, write_marker, StoreError, FORMAT_VERSION, MARKER_NAME,
 };
+use crate::fs::{self, File};
 use crate::record::{FlowRecord, LeaseObservation};
 use crate::time::{Nanos, NANOS_PER_SEC};
-use std::fs::{File, OpenOptions};
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io::{self, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -162,7 +161,7 @@ pub struct WriterStats {
 struct MappedFile {
     path: PathBuf,
     file: File,
-    map: Option<memmap2::MmapMut>,
+    map: Option<fs::MmapMut>,
     cap: u64,
     pos: u64,
 }
@@ -195,15 +194,15 @@ impl MappedFile {
             let mut left = new_cap.saturating_sub(old_cap);
             while left > 0 {
                 let n = left.min(ZEROS.len() as u64) as usize;
-                self.file.write_all(&ZEROS[..n])?;
+                fs::write_all(&self.file, &ZEROS[..n])?;
                 left -= n as u64;
             }
             Ok(())
         })();
         if let Err(e) = extended {
-            let restored = self.file.set_len(old_cap);
+            let restored = fs::set_len(&self.file, old_cap);
             if old_cap > 0 {
-                self.map = super::map_write(&self.file).ok();
+                self.map = fs::map_write(&self.file).ok();
             }
             let e = io::Error::new(
                 e.kind(),
@@ -213,7 +212,7 @@ impl MappedFile {
             return Err(StoreError::io(&self.path, e));
         }
         self.cap = new_cap;
-        self.map = Some(super::map_write(&self.file).map_err(|e| StoreError::io(&self.path, e))?);
+        self.map = Some(fs::map_write(&self.file).map_err(|e| StoreError::io(&self.path, e))?);
         Ok(())
     }
 
@@ -305,7 +304,7 @@ impl StoreWriter {
     pub fn create(cfg: WriterConfig) -> Result<StoreWriter, StoreError> {
         cfg.validate()?;
         let dir = &cfg.dir;
-        match std::fs::metadata(dir) {
+        match fs::metadata(dir) {
             Ok(m) if !m.is_dir() => {
                 return Err(StoreError::Refused {
                     path: dir.clone(),
@@ -314,12 +313,12 @@ impl StoreWriter {
             }
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+                fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
             }
             Err(e) => return Err(StoreError::io(dir, e)),
         }
         if !check_marker(dir)? {
-            let mut entries = std::fs::read_dir(dir).map_err(|e| StoreError::io(dir, e))?;
+            let mut entries = fs::read_dir(dir).map_err(|e| StoreError::io(dir, e))?;
             let foreign = entries.any(|e| {
                 e.map(|e| {
                     !e.file_name()
@@ -542,8 +541,8 @@ impl StoreWriter {
 
     fn open_segment(&mut self, start: Nanos, end: Nanos) -> Result<OpenSegment, StoreError> {
         let pdir = self.cfg.dir.join(partition_dir_name(start));
-        match std::fs::create_dir(&pdir) {
-            Ok(()) => sync_dir(&self.cfg.dir)?,
+        match fs::create_dir(&pdir) {
+            Ok(()) => fs::sync_dir(&self.cfg.dir).map_err(|e| StoreError::io(&self.cfg.dir, e))?,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(StoreError::io(&pdir, e)),
         }
@@ -554,18 +553,12 @@ impl StoreWriter {
             let final_path = pdir.join(format!("{name}{SEGMENT_EXT}"));
             let tmp_path = pdir.join(format!(".{name}{TEMP_SUFFIX}"));
             if !exists(&final_path)? {
-                match OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create_new(true)
-                    .open(&tmp_path)
-                {
+                match fs::create_new(&tmp_path) {
                     // The final name is checked again now that the temporary name is ours: a
                     // writer that held it may have renamed it to the final name in between.
                     Ok(f) if !exists(&final_path)? => break (tmp_path, final_path, f),
                     Ok(_) => {
-                        std::fs::remove_file(&tmp_path)
-                            .map_err(|e| StoreError::io(&tmp_path, e))?;
+                        fs::remove_file(&tmp_path).map_err(|e| StoreError::io(&tmp_path, e))?;
                     }
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                     Err(e) => return Err(StoreError::io(&tmp_path, e)),
@@ -580,7 +573,7 @@ impl StoreWriter {
             Ok(out) => out,
             Err(e) => {
                 // Nothing is in it; leaving it would only give recovery work.
-                let _ = std::fs::remove_file(&tmp_path);
+                let _ = fs::remove_file(&tmp_path);
                 return Err(e);
             }
         };
@@ -593,7 +586,7 @@ impl StoreWriter {
             zstd_level: self.cfg.zstd_level,
         };
         if let Err(e) = out.append(&header.encode()) {
-            let _ = std::fs::remove_file(&tmp_path);
+            let _ = fs::remove_file(&tmp_path);
             return Err(e);
         }
         debug_assert_eq!(out.pos, HEADER_LEN as u64);
@@ -637,7 +630,7 @@ impl StoreWriter {
         if seg.entries.is_empty() {
             // Every block was lost: nothing to seal, and an empty temporary file is only noise.
             drop(seg.out.map.take());
-            std::fs::remove_file(&seg.out.path).map_err(|e| StoreError::io(&seg.out.path, e))?;
+            fs::remove_file(&seg.out.path).map_err(|e| StoreError::io(&seg.out.path, e))?;
             return block_err.map_or(Ok(()), Err);
         }
         self.footer.clear();
@@ -679,10 +672,10 @@ impl StoreWriter {
         let m = &mut seg.out;
         let io = |e| StoreError::io(&m.path, e);
         if let Some(map) = m.map.take() {
-            map.flush().map_err(io)?;
+            fs::sync_map(&map).map_err(io)?;
         }
-        m.file.set_len(m.pos).map_err(io)?;
-        m.file.sync_all().map_err(io)?;
+        fs::set_len(&m.file, m.pos).map_err(io)?;
+        fs::sync(&m.file).map_err(io)?;
         // Audit time is packet time: the newest record this writer still holds open.
         let now = self
             .open
@@ -698,11 +691,7 @@ impl StoreWriter {
             totals.records,
             now,
         )?;
-        std::fs::rename(&m.path, &seg.final_path)
-            .map_err(|e| StoreError::io(&seg.final_path, e))?;
-        if let Some(pdir) = seg.final_path.parent() {
-            sync_dir(pdir)?;
-        }
+        fs::rename_synced(&m.path, &seg.final_path)?;
         self.stats.segments += 1;
         self.stats.bytes += m.pos;
         block_err.map_or(Ok(()), Err)
@@ -801,7 +790,7 @@ fn out_of_range(first: Nanos) -> StoreError {
 }
 
 fn exists(p: &Path) -> Result<bool, StoreError> {
-    match std::fs::symlink_metadata(p) {
+    match fs::symlink_metadata(p) {
         Ok(_) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(StoreError::io(p, e)),
@@ -812,13 +801,15 @@ fn exists(p: &Path) -> Result<bool, StoreError> {
 /// mounts, ACLs, running as root all change the answer).
 fn probe_writable(dir: &Path, writer_id: u32) -> Result<(), StoreError> {
     let p = dir.join(format!(".probe.{writer_id}.{}.tmp", std::process::id()));
-    File::create(&p).map_err(|e| StoreError::Refused {
+    fs::create(&p).map_err(|e| StoreError::Refused {
         path: dir.to_path_buf(),
         reason: format!("cannot write into the store directory: {e}"),
     })?;
-    match std::fs::remove_file(&p) {
+    match fs::remove_file(&p) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(StoreError::io(p, e)),
     }
 }
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,273 @@
+//! Every file the store opens, creates, maps, renames or removes, every directory it reads or
+//! creates, and every write and fsync it makes go through here: one place to observe them
+//! (and, later, to make the N-th one fail in tests), and the one place that holds the store's
+//! `unsafe` (mapping files). Reads from a file already open (`pread`, a mapping) and `flock`
+//! are left to the caller: they change nothing on disk.
+//!
+//! The primitives return [`io::Result`] and leave it to the caller to say which path an error
+//! is about: the store names the file a user can act on, which is not always the one the
+//! call was given (a failed rename names its destination). The composite operations, which
+//! touch several paths, return a [`PathError`] that names the one that failed.
+
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+pub use memmap2::{Mmap, MmapMut};
+pub use std::fs::{DirEntry, File, Metadata, ReadDir};
+
+/// An I/O error and the path it is about.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {source}", path.display())]
+pub struct PathError {
+    pub path: PathBuf,
+    pub source: io::Error,
+}
+
+impl PathError {
+    fn at(path: &Path) -> impl FnOnce(io::Error) -> PathError + '_ {
+        move |source| PathError {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Opens an existing file for reading.
+pub fn open(path: &Path) -> io::Result<File> {
+    File::open(path)
+}
+
+/// Opens an existing file for reading and writing in place.
+pub fn open_read_write(path: &Path) -> io::Result<File> {
+    File::options().read(true).write(true).open(path)
+}
+
+/// Creates a file for reading and writing that must not exist yet: the name is then ours
+/// alone.
+pub fn create_new(path: &Path) -> io::Result<File> {
+    File::options()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(path)
+}
+
+/// Opens a file for reading and writing, creating it if needed and keeping what it holds
+/// (lock files, whose content only informs).
+pub fn open_or_create(path: &Path) -> io::Result<File> {
+    File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+}
+
+/// Opens a file for reading and appending (`O_APPEND`), creating it if needed.
+pub fn open_append(path: &Path) -> io::Result<File> {
+    File::options()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(path)
+}
+
+/// Creates a file for writing, or empties an existing one.
+pub fn create(path: &Path) -> io::Result<File> {
+    File::create(path)
+}
+
+pub fn read(path: &Path) -> io::Result<Vec<u8>> {
+    std::fs::read(path)
+}
+
+pub fn read_to_string(path: &Path) -> io::Result<String> {
+    std::fs::read_to_string(path)
+}
+
+pub fn metadata(path: &Path) -> io::Result<Metadata> {
+    std::fs::metadata(path)
+}
+
+/// Metadata of the path itself, not of what a symbolic link there points to.
+pub fn symlink_metadata(path: &Path) -> io::Result<Metadata> {
+    std::fs::symlink_metadata(path)
+}
+
+pub fn file_metadata(file: &File) -> io::Result<Metadata> {
+    file.metadata()
+}
+
+/// Whether anything is at `path` (following links); errors count as nothing.
+pub fn exists(path: &Path) -> bool {
+    metadata(path).is_ok()
+}
+
+/// Whether `path` is a directory (following links); errors count as no.
+pub fn is_dir(path: &Path) -> bool {
+    metadata(path).is_ok_and(|m| m.is_dir())
+}
+
+pub fn canonicalize(path: &Path) -> io::Result<PathBuf> {
+    std::fs::canonicalize(path)
+}
+
+/// The entries of a directory, read as the iterator is advanced.
+pub fn read_dir(dir: &Path) -> io::Result<ReadDir> {
+    std::fs::read_dir(dir)
+}
+
+pub fn create_dir(path: &Path) -> io::Result<()> {
+    std::fs::create_dir(path)
+}
+
+pub fn create_dir_all(path: &Path) -> io::Result<()> {
+    std::fs::create_dir_all(path)
+}
+
+pub fn rename(from: &Path, to: &Path) -> io::Result<()> {
+    std::fs::rename(from, to)
+}
+
+pub fn remove_file(path: &Path) -> io::Result<()> {
+    std::fs::remove_file(path)
+}
+
+/// Removes an empty directory (fails, changing nothing, while anything is inside).
+pub fn remove_dir(path: &Path) -> io::Result<()> {
+    std::fs::remove_dir(path)
+}
+
+/// Writes all of `bytes` at the file's position (its end, when opened for appending).
+pub fn write_all(mut file: &File, bytes: &[u8]) -> io::Result<()> {
+    file.write_all(bytes)
+}
+
+/// Writes all of `bytes` at `offset`, leaving the file's position alone.
+pub fn write_all_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
+    file.write_all_at(bytes, offset)
+}
+
+pub fn set_len(file: &File, len: u64) -> io::Result<()> {
+    file.set_len(len)
+}
+
+/// Makes a file's data and metadata durable (fsync).
+pub fn sync(file: &File) -> io::Result<()> {
+    file.sync_all()
+}
+
+/// Makes a file's data durable (fdatasync): enough where only appended bytes changed.
+pub fn sync_data(file: &File) -> io::Result<()> {
+    file.sync_data()
+}
+
+/// Makes a directory's entries (created, renamed or removed files) durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    File::open(dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// Writes what a writable mapping holds back to its file, and waits for it (msync).
+pub fn sync_map(map: &MmapMut) -> io::Result<()> {
+    map.flush()
+}
+
+/// Puts `bytes` in the file `name` of `dir` so that a reader never sees a partly written
+/// file: writes and fsyncs them under the temporary name `tmp_name` (in `dir` too), renames
+/// that over `name`, and fsyncs `dir`. The error names the temporary file when writing it
+/// failed, the file when the rename did, `dir` (as given) when its fsync did.
+pub fn write_atomically(
+    dir: &Path,
+    tmp_name: &str,
+    name: &str,
+    bytes: &[u8],
+) -> Result<(), PathError> {
+    let tmp = dir.join(tmp_name);
+    let f = create(&tmp).map_err(PathError::at(&tmp))?;
+    write_all(&f, bytes)
+        .and_then(|()| sync(&f))
+        .map_err(PathError::at(&tmp))?;
+    drop(f);
+    let path = dir.join(name);
+    rename(&tmp, &path).map_err(PathError::at(&path))?;
+    sync_dir(dir).map_err(PathError::at(dir))
+}
+
+/// Renames `from` to `to` and fsyncs the directory of `to`. The error names `to` when the
+/// rename failed, the directory when its fsync did.
+pub fn rename_synced(from: &Path, to: &Path) -> Result<(), PathError> {
+    rename(from, to).map_err(PathError::at(to))?;
+    match to.parent() {
+        Some(dir) => sync_dir(dir).map_err(PathError::at(dir)),
+        None => Ok(()),
+    }
+}
+
+/// Removes a file and fsyncs its directory. The error names the file when removing it
+/// failed, the directory when its fsync did.
+pub fn remove_synced(path: &Path) -> Result<(), PathError> {
+    remove_file(path).map_err(PathError::at(path))?;
+    match path.parent() {
+        Some(dir) => sync_dir(dir).map_err(PathError::at(dir)),
+        None => Ok(()),
+    }
+}
+
+/// Maps a file for reading.
+#[allow(unsafe_code)]
+pub fn map_read(file: &File) -> io::Result<Mmap> {
+    // SAFETY: only sealed segment files are mapped for reading (and, during recovery, a dead
+    // writer's temporary file while the store lock keeps every writer away). They are written
+    // once under a temporary name and renamed, never modified in place afterwards; every offset
+    // read from the mapping is bounds-checked, so what the bytes say cannot cause out-of-bounds
+    // access. A file truncated by another process while mapped would raise SIGBUS: the store's
+    // contract is that sealed segments are only ever deleted whole (unlink keeps the mapping
+    // valid).
+    unsafe { Mmap::map(file) }
+}
+
+/// Maps a file for writing.
+#[allow(unsafe_code)]
+pub fn map_write(file: &File) -> io::Result<MmapMut> {
+    // SAFETY: the file was created by this writer with `create_new` under a temporary name that
+    // no other writer can claim. Readers only `pread` it (never map it), and recovery, the only
+    // other code that modifies temporary files, runs only while holding the store lock, which
+    // this writer holds for its whole life. Only this writer resizes it, and it drops the mapping
+    // before every resize and remaps afterwards.
+    unsafe { MmapMut::map_mut(file) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_atomically_replaces_the_file_and_leaves_no_temporary() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("f"), "old").unwrap();
+        write_atomically(d.path(), ".f.tmp", "f", b"new").unwrap();
+        assert_eq!(std::fs::read_to_string(d.path().join("f")).unwrap(), "new");
+        assert!(!d.path().join(".f.tmp").exists());
+    }
+
+    #[test]
+    fn composite_errors_name_the_path_that_failed() {
+        let d = tempfile::tempdir().unwrap();
+        let missing = d.path().join("missing");
+        let e = write_atomically(&missing, ".f.tmp", "f", b"x").unwrap_err();
+        assert_eq!(e.path, missing.join(".f.tmp"));
+        let e = remove_synced(&missing).unwrap_err();
+        assert_eq!(e.path, missing);
+        assert_eq!(e.source.kind(), io::ErrorKind::NotFound);
+        let e = rename_synced(&missing, &d.path().join("to")).unwrap_err();
+        assert_eq!(e.path, d.path().join("to"));
+        assert!(e
+            .to_string()
+            .starts_with(&d.path().join("to").display().to_string()));
+    }
+}

@@ -1,0 +1,80 @@
+//! Deleting whole sealed segments, the only way records leave the store: `retention` decides
+//! which (a pure plan), the store carries it out and audits each deletion.
+
+use super::audit::{self, Action, AuditLog, AuditRecord};
+use super::{SegmentInfo, Store, StoreError};
+use crate::fs;
+use crate::time::Nanos;
+use std::path::PathBuf;
+
+/// What [`Store::delete_segments`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Deleted {
+    /// Indexes, into the list given, of the segments deleted (one already gone is not).
+    pub deleted: Vec<usize>,
+    pub bytes_freed: u64,
+    /// Partition directories removed because they became empty.
+    pub removed_dirs: Vec<PathBuf>,
+}
+
+impl Store {
+    /// Deletes the segments, in order, each for its reason: hashes it, unlinks it, fsyncs its
+    /// directory, then appends an `expire` entry (time `now`, the reason) to the audit log, so
+    /// the log never claims a deletion that did not happen. Partition directories left empty
+    /// are removed afterwards. A segment already gone is skipped (another expire got there
+    /// first).
+    pub fn delete_segments<'a>(
+        &self,
+        segments: impl IntoIterator<Item = (&'a SegmentInfo, String)>,
+        now: Nanos,
+    ) -> Result<Deleted, StoreError> {
+        let dir = self.dir();
+        let log = AuditLog::open(dir);
+        let mut done = Deleted::default();
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        for (i, (s, reason)) in segments.into_iter().enumerate() {
+            let facts = match audit::segment_facts(
+                dir,
+                &s.path,
+                s.partition_start,
+                s.partition_end,
+                s.first,
+                s.last,
+                s.records,
+            ) {
+                Ok(f) => f,
+                Err(audit::AuditError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    continue
+                }
+                Err(e) => return Err(e.into()),
+            };
+            fs::remove_synced(&s.path)?;
+            if let Some(parent) = s.path.parent() {
+                if !dirs.iter().any(|p| p == parent) {
+                    dirs.push(parent.to_path_buf());
+                }
+            }
+            log.append(&AuditRecord {
+                time: now,
+                action: Action::Expire,
+                segment: Some(facts),
+                reason,
+            })?;
+            done.bytes_freed = done.bytes_freed.saturating_add(s.bytes);
+            done.deleted.push(i);
+        }
+        for d in dirs {
+            // Fails while anything (another segment, a writer's temporary file) is still
+            // inside: then the directory stays, as it should.
+            if fs::remove_dir(&d).is_ok() {
+                done.removed_dirs.push(d);
+            }
+        }
+        if !done.removed_dirs.is_empty() {
+            fs::sync_dir(dir).map_err(|e| StoreError::io(dir, e))?;
+        }
+        Ok(done)
+    }
+}
