@@ -201,86 +201,57 @@ pub(super) fn verify(a: VerifyArgs) -> Result<i32> {
 pub(super) fn info(a: InfoArgs) -> Result<i32> {
     let store = Store::open(&a.store)?;
     let now = a.now.unwrap_or_else(wall_clock);
-    let segs = store.segments()?;
+    let o = store.overview()?;
     let holds = holds::load_holds(&a.store)?;
-    let good: Vec<&SegmentInfo> = segs.iter().filter(|s| s.error.is_none()).collect();
-    let mut partitions: Vec<Nanos> = segs.iter().map(|s| s.partition_start).collect();
-    partitions.dedup();
-    let records: u64 = good.iter().map(|s| s.records).sum();
-    let bytes: u64 = segs.iter().map(|s| s.bytes).sum();
-    let first = good
-        .iter()
-        .map(|s| s.first)
-        .filter(|&t| t != Nanos::MAX)
-        .min();
-    let last = good
-        .iter()
-        .map(|s| s.last)
-        .filter(|&t| t != Nanos::MIN)
-        .max();
     let mut out = io::stdout().lock();
     writeln!(out, "store          {}", a.store.display())?;
-    writeln!(out, "partitions     {}", partitions.len())?;
-    writeln!(out, "segments       {}", segs.len())?;
-    writeln!(out, "records        {records}")?;
-    writeln!(out, "dhcp leases    {}", store.lease_count()?)?;
-    writeln!(out, "bytes          {bytes} ({})", human_bytes(bytes))?;
+    writeln!(out, "partitions     {}", o.partitions)?;
+    writeln!(out, "segments       {}", o.segments.len())?;
+    writeln!(out, "records        {}", o.records)?;
+    writeln!(out, "dhcp leases    {}", o.leases)?;
+    writeln!(out, "bytes          {} ({})", o.bytes, human_bytes(o.bytes))?;
     let t = |v: Option<Nanos>| v.map_or_else(|| "-".to_string(), format_rfc3339);
-    writeln!(out, "first record   {}", t(first))?;
-    writeln!(out, "last record    {}", t(last))?;
+    writeln!(out, "first record   {}", t(o.first))?;
+    writeln!(out, "last record    {}", t(o.last))?;
     writeln!(
         out,
         "oldest age     {} (now = {})",
-        first.map_or_else(|| "-".into(), |f| human_age(now.saturating_sub(f))),
+        o.first
+            .map_or_else(|| "-".into(), |f| human_age(now.saturating_sub(f))),
         format_rfc3339(now)
     )?;
-    let mut capture = flowkeep::store::CaptureStats::default();
-    for s in &good {
-        capture.add(&s.capture);
-    }
+    let c = &o.capture;
     writeln!(
         out,
         "captured       {} frames, {} IP packets, {} non-IP, {} malformed; dropped {} by the \
          kernel, {} by the interface; {} flows evicted; {} records not stored",
-        capture.frames,
-        capture.ip_packets,
-        capture.non_ip,
-        capture.malformed,
-        capture.kernel_drops,
-        capture.interface_drops,
-        capture.flow_evictions,
-        capture.records_not_stored
+        c.frames,
+        c.ip_packets,
+        c.non_ip,
+        c.malformed,
+        c.kernel_drops,
+        c.interface_drops,
+        c.flow_evictions,
+        c.records_not_stored
     )?;
-    let no_mac = good
-        .iter()
-        .filter(|s| s.capture.flags & flowkeep::store::segment::CAPTURE_MACS_NOT_STORED != 0)
-        .count();
-    if no_mac > 0 {
+    if o.no_mac > 0 {
         writeln!(
             out,
-            "macs           not stored (--no-mac) in {no_mac} of {} segments",
-            good.len()
+            "macs           not stored (--no-mac) in {} of {} segments",
+            o.no_mac, o.readable
         )?;
-    }
-    // Every interface name the segments give, in order of first appearance.
-    let mut interfaces: Vec<&str> = Vec::new();
-    for name in good.iter().flat_map(|s| &s.interfaces) {
-        if !interfaces.contains(&name.as_str()) {
-            interfaces.push(name);
-        }
     }
     writeln!(
         out,
         "interfaces     {}",
-        if interfaces.is_empty() {
+        if o.interfaces.is_empty() {
             "-".to_string()
         } else {
-            interfaces.join(", ")
+            o.interfaces.join(", ")
         }
     )?;
-    let bad = segs.len() - good.len();
-    if bad > 0 {
-        writeln!(out, "unreadable     {bad} segment(s)")?;
+    if o.unreadable() > 0 {
+        writeln!(out, "unreadable     {} segment(s)", o.unreadable())?;
     }
     writeln!(out, "holds          {}", holds.len())?;
     for h in &holds {
@@ -294,7 +265,7 @@ pub(super) fn info(a: InfoArgs) -> Result<i32> {
         )?;
     }
     if a.segments {
-        print_segments(&a.store, &segs, &mut out)?;
+        print_segments(&a.store, &o.segments, &mut out)?;
     }
     out.flush()?;
     Ok(0)

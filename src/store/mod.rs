@@ -21,6 +21,7 @@ mod fixtures;
 pub mod holds;
 pub mod leases;
 pub mod lock;
+mod overview;
 pub mod reader;
 pub mod recover;
 pub mod segment;
@@ -36,6 +37,7 @@ pub use block::{decode_block, encode_block, encode_block_with_level, BlockError}
 /// record through a [`Row`]. The rest of the column layout stays private to the store.
 pub use columns::{ColumnDecoder, ColumnSet, Row, F_DST_MAC, F_DST_V6, F_SRC_MAC, F_SRC_V6};
 pub use expire::Deleted;
+pub use overview::Overview;
 pub use reader::{
     AllRecords, BlockDamage, RecordFilter, ScanProblem, ScanStats, SegmentInfo, Store,
 };
