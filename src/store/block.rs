@@ -619,12 +619,12 @@ pub(crate) mod tests {
             }
             let (_, s) = enc.finish().unwrap();
             let mut rebuilt = Vec::new();
-            let k = super::super::summary::build_for_records(&decoded, &mut rebuilt);
+            let k = super::super::address_filter::build_for_records(&decoded, &mut rebuilt);
             prop_assert_eq!((&rebuilt[..], k), (s.filter, s.filter_hashes));
             for r in &recs {
                 for a in [&r.src, &r.dst] {
-                    let key = super::super::summary::addr_key(a);
-                    prop_assert!(super::super::summary::may_contain(s.filter, k, &key));
+                    let key = super::super::address_filter::addr_key(a);
+                    prop_assert!(super::super::address_filter::may_contain(s.filter, k, &key));
                 }
             }
         }
@@ -846,12 +846,12 @@ pub(crate) mod tests {
         let (_, s) = enc.finish().unwrap();
         // Recovery rebuilds the same filter from the decoded records.
         let mut rebuilt = Vec::new();
-        let k = super::super::summary::build_for_records(&recs, &mut rebuilt);
+        let k = super::super::address_filter::build_for_records(&recs, &mut rebuilt);
         assert_eq!((&rebuilt[..], k), (s.filter, s.filter_hashes));
         for r in &recs {
             for a in [&r.src, &r.dst] {
-                let k = super::super::summary::addr_key(a);
-                assert!(super::super::summary::may_contain(
+                let k = super::super::address_filter::addr_key(a);
+                assert!(super::super::address_filter::may_contain(
                     s.filter,
                     s.filter_hashes,
                     &k
@@ -860,9 +860,10 @@ pub(crate) mod tests {
         }
         let absent = (0..1000u32)
             .filter(|i| {
-                let k =
-                    super::super::summary::addr_key(&IpAddr::V4(Ipv4Addr::from(0x5000_0000 + i)));
-                super::super::summary::may_contain(s.filter, s.filter_hashes, &k)
+                let k = super::super::address_filter::addr_key(&IpAddr::V4(Ipv4Addr::from(
+                    0x5000_0000 + i,
+                )));
+                super::super::address_filter::may_contain(s.filter, s.filter_hashes, &k)
             })
             .count();
         assert!(

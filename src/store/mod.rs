@@ -12,6 +12,7 @@
 //! - [`recover`]: reading open segments up to their last complete block, and sealing the ones a
 //!   dead writer left.
 
+pub mod address_filter;
 pub mod audit;
 pub mod block;
 mod columns;
@@ -25,7 +26,6 @@ mod overview;
 pub mod reader;
 pub mod recover;
 pub mod segment;
-pub mod summary;
 pub mod verify;
 pub mod writer;
 

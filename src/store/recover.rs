@@ -5,6 +5,7 @@
 //! Temporary files are read with `pread`, never mapped: a live writer truncates its file when it
 //! seals it, and a mapping of the old length would then fault (SIGBUS) instead of reading short.
 
+use super::address_filter::build_for_records;
 use super::block::{BlockDecoder, BlockHeader, BLOCK_HEADER_LEN};
 use super::leases::{decode_lease_block, CODEC_LEASES_ZSTD, KIND_FLOWS, KIND_LEASES};
 use super::lock::{try_lock, Acquired};
@@ -12,7 +13,6 @@ use super::segment::{
     encode_footer_and_trailer, BlockEntry, CaptureStats, SegmentFile, SegmentHeader, SegmentTotals,
     HEADER_LEN, SEGMENT_EXT, TEMP_SUFFIX,
 };
-use super::summary::build_for_records;
 use super::{check_marker, parse_partition_dir_name, StoreError};
 use crate::fs::{self, File};
 use crate::record::{FlowRecord, LeaseObservation};

@@ -2,10 +2,10 @@
 //! indexes them, and a fixed trailer that locates the footer. Readers start from the trailer, so a
 //! file is usable only once it is sealed. Layout: `docs/FORMAT.md`.
 
+use super::address_filter::{self, MAX_FILTER_BYTES, MAX_HASHES};
 use super::block::{BLOCK_HEADER_LEN, MAX_BLOCK_RECORDS};
 use super::leases::MAX_BLOCK_LEASES;
 pub use super::leases::{KIND_FLOWS, KIND_LEASES};
-use super::summary::{self, MAX_FILTER_BYTES, MAX_HASHES};
 use super::{StoreError, FORMAT_VERSION, OLDEST_READABLE_VERSION};
 use crate::fs;
 use crate::time::Nanos;
@@ -388,7 +388,7 @@ impl SegmentFile {
     }
 
     /// Whether block `i` may hold a record with one of these addresses (keys as
-    /// [`summary::addr_key`] makes them): `false` only when its filter rules all of them out.
+    /// [`address_filter::addr_key`] makes them): `false` only when its filter rules all of them out.
     pub fn block_may_contain(&self, i: usize, keys: &[[u8; 16]]) -> bool {
         let (Some(e), Some(&at)) = (self.entries.get(i), self.filter_at.get(i)) else {
             return true;
@@ -400,7 +400,7 @@ impl SegmentFile {
             return true;
         };
         keys.iter()
-            .any(|k| summary::may_contain(filter, e.filter_hashes, k))
+            .any(|k| address_filter::may_contain(filter, e.filter_hashes, k))
     }
 
     /// Bytes of the footer's filter area (for size reports).

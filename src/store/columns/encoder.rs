@@ -4,7 +4,7 @@ use super::dictionary::{mac_key, Dict, PutDict};
 use super::planar::put_planar;
 use super::{Layout, F_DST_MAC, F_DST_V6, F_SRC_MAC, F_SRC_V6, MAX_TIME_EXP};
 use crate::record::FlowRecord;
-use crate::store::summary;
+use crate::store::address_filter;
 use std::net::{IpAddr, Ipv4Addr};
 
 /// Reusable buffers for encoding blocks: after the first few blocks, encoding allocates nothing.
@@ -76,7 +76,7 @@ impl ColumnEncoder {
             .iter()
             .map(|v| Ipv4Addr::from(*v).to_ipv6_mapped().octets())
             .chain(self.v6.values.iter().copied());
-        summary::build(keys, self.v4.values.len() + self.v6.values.len(), filter)
+        address_filter::build(keys, self.v4.values.len() + self.v6.values.len(), filter)
     }
 
     /// Sorting by `first` turns the first-time column into small non-negative deltas; ties
