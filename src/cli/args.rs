@@ -1,6 +1,7 @@
 //! The command line as clap parses it: every subcommand's arguments, their defaults, help and
 //! value checks. Nothing here acts: `config` turns these into the library's configurations.
 
+use clap::builder::PossibleValue;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use flowkeep::export::ipfix::IpfixConfig;
 use flowkeep::export::parquet::ROW_GROUP_ROWS;
@@ -10,77 +11,49 @@ use flowkeep::time::{self, Nanos};
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-/// `--format`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum FormatArg {
-    /// Aligned columns for reading on a terminal.
-    Table,
-    /// Comma-separated, with a header row.
-    Csv,
-    /// One JSON object per line.
-    Jsonl,
-}
+/// A library enum as a clap value: its names and help come from the library, so the command
+/// line cannot drift from what the library accepts.
+macro_rules! value_enum {
+    ($arg:ident, $lib:ty, help: $help:expr) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct $arg(pub $lib);
 
-impl From<FormatArg> for query::Format {
-    fn from(f: FormatArg) -> Self {
-        match f {
-            FormatArg::Table => query::Format::Table,
-            FormatArg::Csv => query::Format::Csv,
-            FormatArg::Jsonl => query::Format::Jsonl,
+        impl ValueEnum for $arg {
+            fn value_variants<'a>() -> &'a [Self] {
+                const ALL: &[$arg] = &{
+                    let all = <$lib>::ALL;
+                    let mut out = [$arg(all[0]); <$lib>::ALL.len()];
+                    let mut i = 0;
+                    while i < all.len() {
+                        out[i] = $arg(all[i]);
+                        i += 1;
+                    }
+                    out
+                };
+                ALL
+            }
+
+            fn to_possible_value(&self) -> Option<PossibleValue> {
+                let help: Option<fn($lib) -> &'static str> = $help;
+                let v = PossibleValue::new(self.0.as_str());
+                Some(match help {
+                    Some(h) => v.help(h(self.0)),
+                    None => v,
+                })
+            }
         }
-    }
-}
 
-/// `stats --by`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum By {
-    /// Initiator address.
-    Src,
-    /// Responder address.
-    Dst,
-    /// Either address: each record counts for both.
-    Host,
-    /// Responder port, with the protocol (tcp/443).
-    Port,
-    /// IP protocol.
-    Proto,
-    /// The two addresses, unordered.
-    Pair,
-    /// Either MAC address.
-    Mac,
-}
-
-impl From<By> for stats::By {
-    fn from(b: By) -> Self {
-        match b {
-            By::Src => stats::By::Src,
-            By::Dst => stats::By::Dst,
-            By::Host => stats::By::Host,
-            By::Port => stats::By::Port,
-            By::Proto => stats::By::Proto,
-            By::Pair => stats::By::Pair,
-            By::Mac => stats::By::Mac,
+        impl From<$arg> for $lib {
+            fn from(a: $arg) -> Self {
+                a.0
+            }
         }
-    }
+    };
 }
 
-/// `stats --order`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Order {
-    Flows,
-    Packets,
-    Bytes,
-}
-
-impl From<Order> for stats::Order {
-    fn from(o: Order) -> Self {
-        match o {
-            Order::Flows => stats::Order::Flows,
-            Order::Packets => stats::Order::Packets,
-            Order::Bytes => stats::Order::Bytes,
-        }
-    }
-}
+value_enum!(FormatArg, query::Format, help: Some(query::Format::help));
+value_enum!(By, stats::By, help: Some(stats::By::help));
+value_enum!(Order, stats::Order, help: None);
 
 #[derive(Parser, Debug)]
 #[command(

@@ -154,12 +154,30 @@ pub fn print_matching<W: Write>(
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
-    /// Aligned columns for reading on a terminal.
     Table,
-    /// Comma-separated, with a header row.
     Csv,
-    /// One JSON object per line.
     Jsonl,
+}
+
+impl Format {
+    pub const ALL: [Format; 3] = [Format::Table, Format::Csv, Format::Jsonl];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Table => "table",
+            Format::Csv => "csv",
+            Format::Jsonl => "jsonl",
+        }
+    }
+
+    /// One line for a command's help.
+    pub fn help(self) -> &'static str {
+        match self {
+            Format::Table => "Aligned columns for reading on a terminal",
+            Format::Csv => "Comma-separated, with a header row",
+            Format::Jsonl => "One JSON object per line",
+        }
+    }
 }
 
 /// The JSON-lines record as serde would write it: the reference [`jsonl_line`] is tested

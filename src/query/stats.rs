@@ -30,23 +30,26 @@ use std::ops::ControlFlow;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum By {
-    /// Initiator address.
     Src,
-    /// Responder address.
     Dst,
-    /// Either address: each record counts for both.
     Host,
-    /// Responder port, with the protocol (tcp/443).
     Port,
-    /// IP protocol.
     Proto,
-    /// The two addresses, unordered.
     Pair,
-    /// Either MAC address.
     Mac,
 }
 
 impl By {
+    pub const ALL: [By; 7] = [
+        By::Src,
+        By::Dst,
+        By::Host,
+        By::Port,
+        By::Proto,
+        By::Pair,
+        By::Mac,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             By::Src => "src",
@@ -56,6 +59,19 @@ impl By {
             By::Proto => "proto",
             By::Pair => "pair",
             By::Mac => "mac",
+        }
+    }
+
+    /// One line for a command's help.
+    pub fn help(self) -> &'static str {
+        match self {
+            By::Src => "Initiator address",
+            By::Dst => "Responder address",
+            By::Host => "Either address: each record counts for both",
+            By::Port => "Responder port, with the protocol (tcp/443)",
+            By::Proto => "IP protocol",
+            By::Pair => "The two addresses, unordered",
+            By::Mac => "Either MAC address",
         }
     }
 }
@@ -68,6 +84,8 @@ pub enum Order {
 }
 
 impl Order {
+    pub const ALL: [Order; 3] = [Order::Flows, Order::Packets, Order::Bytes];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Order::Flows => "flows",
