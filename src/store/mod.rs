@@ -3,7 +3,7 @@
 //!
 //! - [`block`]: how a run of records becomes one checksummed, compressed block; `columns` lays
 //!   the records out column by column inside it.
-//! - [`summary`]: the per-block address Bloom filter that lets a query skip blocks.
+//! - [`address_filter`]: the per-block address Bloom filter that lets a query skip blocks.
 //! - [`segment`]: the segment file around the blocks (header, footer, trailer).
 //! - [`writer`]: [`StoreWriter`] routes records to partitions and seals segment files.
 //! - [`reader`]: [`Store`] lists segments and scans records by time.
