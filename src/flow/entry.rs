@@ -152,37 +152,34 @@ impl Entry {
         }
     }
 
-    /// Widens the record's span to `ts`; whether its start moved, which may move its earliest
-    /// end earlier.
+    /// Counts a packet in its direction, keeps the MACs it is the first to show, and takes
+    /// note of a TCP RST or FIN: an RST, or the FIN that makes both, starts the linger after
+    /// which the record ends. Whether the record's earliest possible end may have moved
+    /// earlier (its start moved, or a linger began).
     #[inline]
-    pub(super) fn stretch(&mut self, ts: Nanos) -> bool {
+    pub(super) fn count(
+        &mut self,
+        pkt: &PacketMeta,
+        from_lo: bool,
+        tcp_flag_bits: u8,
+        cfg: &FlowConfig,
+    ) -> bool {
         let mut earlier = false;
         if self.is_empty() {
-            self.first = ts;
-            self.last = ts;
+            self.first = pkt.ts;
+            self.last = pkt.ts;
             earlier = true;
         }
-        if ts < self.first {
-            self.first = ts;
+        if pkt.ts < self.first {
+            self.first = pkt.ts;
             earlier = true;
         }
-        self.last = self.last.max(ts);
-        earlier
-    }
-
-    /// [`INIT`] or [`RESP`]: which way a packet from the key's `lo` side (or not) goes.
-    #[inline]
-    pub(super) fn direction(&self, from_lo: bool) -> usize {
-        if from_lo == (self.bits & INIT_IS_LO != 0) {
+        self.last = self.last.max(pkt.ts);
+        let dir = if from_lo == (self.bits & INIT_IS_LO != 0) {
             INIT
         } else {
             RESP
-        }
-    }
-
-    /// Counts a packet going `dir`, and keeps the MACs it is the first to show.
-    #[inline]
-    pub(super) fn count(&mut self, pkt: &PacketMeta, dir: usize, tcp_flag_bits: u8) {
+        };
         self.packets[dir] += 1;
         self.bytes[dir] += pkt.ip_bytes;
         self.flags[dir] |= tcp_flag_bits;
@@ -198,35 +195,20 @@ impl Entry {
                 self.bits |= MAC << (1 - dir);
             }
         }
-    }
-
-    /// Takes note of a TCP packet's RST or FIN: an RST, or the FIN that makes both, starts the
-    /// linger after which the record ends. Whether it did (the record's earliest end moved
-    /// earlier).
-    #[inline]
-    pub(super) fn note_tcp_end(
-        &mut self,
-        ts: Nanos,
-        dir: usize,
-        tcp_flag_bits: u8,
-        cfg: &FlowConfig,
-    ) -> bool {
-        if self.bits & CLOSING != 0 {
-            return false;
-        }
-        if tcp_flag_bits & tcp_flags::RST != 0 {
-            self.bits |= CLOSING | CLOSING_RST;
-            self.deadline = ts.saturating_add(cfg.tcp_end_timeout);
-            return true;
-        }
-        if tcp_flag_bits & tcp_flags::FIN != 0 {
-            self.bits |= FIN << dir;
-            if self.bits & (FIN | FIN << 1) == FIN | FIN << 1 {
-                self.bits |= CLOSING;
-                self.deadline = ts.saturating_add(cfg.tcp_end_timeout);
-                return true;
+        if pkt.proto == 6 && self.bits & CLOSING == 0 {
+            if tcp_flag_bits & tcp_flags::RST != 0 {
+                self.bits |= CLOSING | CLOSING_RST;
+                self.deadline = pkt.ts.saturating_add(cfg.tcp_end_timeout);
+                earlier = true;
+            } else if tcp_flag_bits & tcp_flags::FIN != 0 {
+                self.bits |= FIN << dir;
+                if self.bits & (FIN | FIN << 1) == FIN | FIN << 1 {
+                    self.bits |= CLOSING;
+                    self.deadline = pkt.ts.saturating_add(cfg.tcp_end_timeout);
+                    earlier = true;
+                }
             }
         }
-        false
+        earlier
     }
 }

@@ -94,22 +94,32 @@ pub(super) fn key_ports(
     dport: u16,
     tcp_flag_bits: u8,
 ) -> (u16, u16, u16, bool) {
+    let (mut sport, mut dport) = (sport, dport);
     // ICMP: no ports; the type/code is part of the key, replies folded onto requests.
+    let mut reply_first = false;
+    let mut icmp = 0;
     if is_icmp(proto) {
         let (ty, code) = ((dport >> 8) as u8, (dport & 0xff) as u8);
-        return match icmp_request_type(proto, ty) {
-            Some(req) => (0, 0, u16::from(req) << 8 | u16::from(code), true),
-            None => (0, 0, dport, false),
-        };
+        match icmp_request_type(proto, ty) {
+            Some(req) => {
+                icmp = u16::from(req) << 8 | u16::from(code);
+                reply_first = true;
+            }
+            None => icmp = dport,
+        }
+        (sport, dport) = (0, 0);
+    } else if proto == 6 {
+        let synack = tcp_flags::SYN | tcp_flags::ACK;
+        reply_first = tcp_flag_bits & synack == synack;
     }
-    let synack = tcp_flags::SYN | tcp_flags::ACK;
-    let reply_first = proto == 6 && tcp_flag_bits & synack == synack;
-    (sport, dport, 0, reply_first)
+    (sport, dport, icmp, reply_first)
 }
 
 /// The packet's canonical key (ports and flags as the fragment table corrected them), whether
 /// its sender is the key's `lo` side, and whether it is an answer (a SYN-ACK, an ICMP reply).
-#[inline]
+// Always: once `key_ports` was split out of it, LLVM stopped inlining it into the per-packet
+// key making of `update_batch` and called it instead.
+#[inline(always)]
 pub(super) fn canonical(
     pkt: &PacketMeta,
     sport: u16,

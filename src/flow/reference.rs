@@ -1,6 +1,7 @@
 //! The flow table as it was before its storage was rebuilt for speed: a `HashMap` keyed by
 //! `IpAddr` endpoints, swept in full once a second. Tests run both on the same packets and
-//! require the same records.
+//! require the same records. The fragment tracking and the ICMP/SYN-ACK keying are the table's
+//! own (one copy of each): what this holds the table to is its storage, expiry and counting.
 
 use super::config::SWEEP_INTERVAL;
 use super::fragments::Fragments;

@@ -118,31 +118,30 @@ impl FlowTable {
         self.now = self.now.max(pkt.ts);
         self.stats.packets += 1;
         self.stats.bytes += pkt.ip_bytes;
+        let Keyed {
+            ref key,
+            from_lo,
+            reply_first,
+            tag,
+        } = *keyed;
         // The sender starts the conversation, unless what we saw first is an answer.
-        let initiator_is_lo = keyed.from_lo != keyed.reply_first;
+        let initiator_is_lo = from_lo != reply_first;
 
+        let cfg = self.cfg;
         let entries = &self.entries;
         // Whether the flow's earliest possible end may have moved earlier (it only moves later
         // otherwise): then it must be filed again.
-        let (idx, mut refile) = match self
-            .index
-            .find(keyed.tag, |i| entries.get(i).key == keyed.key)
-        {
+        let (idx, mut refile) = match self.index.find(tag, |i| entries.get(i).key == *key) {
             Ok(idx) => {
-                let restarted = self.end_if_over(idx, pkt, tcp_flag_bits, initiator_is_lo, out);
+                let restarted =
+                    self.end_if_over(idx, pkt, tcp_flag_bits, initiator_is_lo, &cfg, out);
                 (idx, restarted)
             }
-            Err(pos) => (self.open(pos, keyed, pkt.ts, initiator_is_lo, out), true),
+            Err(pos) => (self.open(pos, key, tag, pkt.ts, initiator_is_lo, out), true),
         };
 
-        let cfg = self.cfg;
         let e = self.entries.get_mut(idx);
-        refile |= e.stretch(pkt.ts);
-        let dir = e.direction(keyed.from_lo);
-        e.count(pkt, dir, tcp_flag_bits);
-        if pkt.proto == 6 {
-            refile |= e.note_tcp_end(pkt.ts, dir, tcp_flag_bits, &cfg);
-        }
+        refile |= e.count(pkt, from_lo, tcp_flag_bits, &cfg);
         if refile {
             file_earlier(&mut self.wheel, e, idx, &cfg);
         }
@@ -158,11 +157,11 @@ impl FlowTable {
         pkt: &PacketMeta,
         tcp_flag_bits: u8,
         initiator_is_lo: bool,
+        cfg: &FlowConfig,
         out: &mut impl Extend<FlowRecord>,
     ) -> bool {
-        let cfg = self.cfg;
         let e = self.entries.get_mut(idx);
-        if let Some(reason) = e.ended_by(pkt, tcp_flag_bits, &cfg) {
+        if let Some(reason) = e.ended_by(pkt, tcp_flag_bits, cfg) {
             out.extend(std::iter::once(e.record(reason)));
             self.stats.records += 1;
             self.stats.flows_created += 1;
@@ -178,13 +177,14 @@ impl FlowTable {
         }
     }
 
-    /// Opens a flow for `keyed`, whose lookup ended at index slot `pos`, first ending another
-    /// if the table is full. Returns the new entry.
+    /// Opens a flow for `key` (hash tag `tag`), whose lookup ended at index slot `pos`, first
+    /// ending another if the table is full. Returns the new entry.
     #[inline]
     fn open(
         &mut self,
         pos: usize,
-        keyed: &Keyed,
+        key: &FlowKey,
+        tag: u32,
         ts: Nanos,
         initiator_is_lo: bool,
         out: &mut impl Extend<FlowRecord>,
@@ -196,7 +196,7 @@ impl FlowTable {
                 // Removals shift slots of probe runs: look again where the key goes.
                 let entries = &self.entries;
                 self.index
-                    .find(keyed.tag, |i| entries.get(i).key == keyed.key)
+                    .find(tag, |i| entries.get(i).key == *key)
                     .err()
                     .unwrap_or(pos)
             }
@@ -205,10 +205,10 @@ impl FlowTable {
         self.stats.flows_created += 1;
         let idx = self.entries.alloc();
         let e = self.entries.get_mut(idx);
-        e.key = keyed.key;
+        e.key = *key;
         e.sched = i64::MAX;
         e.reset(ts, initiator_is_lo);
-        self.index.insert_at(pos, keyed.tag, idx);
+        self.index.insert_at(pos, tag, idx);
         idx
     }
 }
