@@ -5,7 +5,7 @@ use crate::decode::PacketMeta;
 use crate::record::LeaseObservation;
 use std::net::{IpAddr, Ipv4Addr};
 
-/// A UDP packet between two link-local hosts, IPv6 or IPv4, with MACs.
+/// A UDP packet with MACs between two IPv6 link-local or two private IPv4 hosts.
 pub(super) fn meta(sport: u16, dport: u16, v6: bool) -> PacketMeta {
     let (src, dst) = if v6 {
         (
