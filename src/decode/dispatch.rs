@@ -169,8 +169,9 @@ fn ip_word(a: IpAddr) -> (u128, bool) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_frames::*;
     use super::*;
-    use crate::capture::{FileSource, Next, PacketSource};
+    use crate::capture::{FileSource, LinkType, Next, PacketSource};
 
     /// Over every frame of every fixture capture, in order (so first fragments are remembered
     /// before their followers), dispatching the decoded packet picks the same worker as
@@ -206,5 +207,156 @@ mod tests {
             }
         }
         assert!(paths.len() >= 50 && decoded > 10_000, "{frames} frames");
+    }
+
+    // ---- dispatch ----
+
+    fn hash(d: &mut Dispatcher, link: LinkType, data: &[u8]) -> u64 {
+        d.hash(&pkt(link, data))
+    }
+
+    #[test]
+    fn hash_is_symmetric() {
+        let mut d = Dispatcher::new();
+        let ab = hash(&mut d, LinkType::RAW, &ipv4(6, A4, B4, &tcp(40000, 443, 2)));
+        let ba = hash(
+            &mut d,
+            LinkType::RAW,
+            &ipv4(6, B4, A4, &tcp(443, 40000, 0x12)),
+        );
+        assert_eq!(ab, ba);
+        assert_ne!(ab, 0);
+        let other_port = hash(&mut d, LinkType::RAW, &ipv4(6, A4, B4, &tcp(40001, 443, 2)));
+        assert_ne!(ab, other_port);
+        let other_proto = hash(&mut d, LinkType::RAW, &ipv4(17, A4, B4, &udp(40000, 443)));
+        assert_ne!(ab, other_proto);
+        // Same address both ends: the ports decide the order.
+        let x = hash(&mut d, LinkType::RAW, &ipv4(17, A4, A4, &udp(1, 2)));
+        let y = hash(&mut d, LinkType::RAW, &ipv4(17, A4, A4, &udp(2, 1)));
+        assert_eq!(x, y);
+        let ab6 = hash(&mut d, LinkType::RAW, &ipv6(17, A6, B6, &udp(1000, 53)));
+        let ba6 = hash(&mut d, LinkType::RAW, &ipv6(17, B6, A6, &udp(53, 1000)));
+        assert_eq!(ab6, ba6);
+        assert_ne!(ab6, ab);
+    }
+
+    #[test]
+    fn icmp_replies_hash_like_their_requests() {
+        let mut d = Dispatcher::new();
+        let req = hash(
+            &mut d,
+            LinkType::RAW,
+            &ipv4(1, A4, B4, &[8, 0, 0, 0, 0, 1, 0, 1]),
+        );
+        let rep = hash(
+            &mut d,
+            LinkType::RAW,
+            &ipv4(1, B4, A4, &[0, 0, 0, 0, 0, 1, 0, 1]),
+        );
+        assert_eq!(req, rep);
+        let req6 = hash(
+            &mut d,
+            LinkType::RAW,
+            &ipv6(58, A6, B6, &[128, 0, 0, 0, 0, 1, 0, 1]),
+        );
+        let rep6 = hash(
+            &mut d,
+            LinkType::RAW,
+            &ipv6(58, B6, A6, &[129, 0, 0, 0, 0, 1, 0, 1]),
+        );
+        assert_eq!(req6, rep6);
+    }
+
+    #[test]
+    fn hash_ignores_the_link_layer() {
+        let mut d = Dispatcher::new();
+        let raw = hash(&mut d, LinkType::RAW, &udp4());
+        assert_eq!(raw, hash(&mut d, LinkType::ETHERNET, &eth(0x0800, &udp4())));
+        assert_eq!(
+            raw,
+            hash(&mut d, LinkType::LINUX_SLL, &sll(1, 6, 0x0800, &udp4()))
+        );
+        let vlan = eth(0x8100, &cat(&[&[0, 9, 8, 0], &udp4()]));
+        assert_eq!(raw, hash(&mut d, LinkType::ETHERNET, &vlan));
+    }
+
+    #[test]
+    fn hash_of_non_ip_and_malformed_is_zero() {
+        let mut d = Dispatcher::new();
+        assert_eq!(hash(&mut d, LinkType::ETHERNET, &eth(0x0806, &[0; 28])), 0);
+        assert_eq!(hash(&mut d, LinkType::ETHERNET, &[1, 2, 3]), 0);
+        assert_eq!(hash(&mut d, LinkType(147), &udp4()), 0);
+    }
+
+    #[test]
+    fn hash_depends_on_the_seed() {
+        let a = Dispatcher::with_seed(1).hash(&pkt(LinkType::RAW, &udp4()));
+        let b = Dispatcher::with_seed(2).hash(&pkt(LinkType::RAW, &udp4()));
+        assert_ne!(a, b);
+        assert_eq!(
+            a,
+            Dispatcher::with_seed(1).hash(&pkt(LinkType::RAW, &udp4()))
+        );
+    }
+
+    #[test]
+    fn fragments_hash_like_their_first_fragment() {
+        let mut d = Dispatcher::new();
+        let payload = cat(&[&udp(1000, 53), &[0; 16]]);
+        let whole = hash(&mut d, LinkType::RAW, &ipv4(17, A4, B4, &payload));
+        let reply = hash(&mut d, LinkType::RAW, &ipv4(17, B4, A4, &udp(53, 1000)));
+        let first = hash(
+            &mut d,
+            LinkType::RAW,
+            &ipv4_full(17, A4, B4, 7, 0x2000, &payload),
+        );
+        let middle = hash(
+            &mut d,
+            LinkType::RAW,
+            &ipv4_full(17, A4, B4, 7, 0x2003, &payload),
+        );
+        let last = hash(
+            &mut d,
+            LinkType::RAW,
+            &ipv4_full(17, A4, B4, 7, 0x0006, &payload),
+        );
+        assert_eq!(first, whole);
+        assert_eq!(first, reply);
+        assert_eq!((middle, last), (first, first));
+        // A later fragment of an unseen datagram: addresses and protocol only, the same for every
+        // such fragment of that pair, and not the first fragment's value.
+        let orphan_a = hash(
+            &mut d,
+            LinkType::RAW,
+            &ipv4_full(17, A4, B4, 8, 0x0006, &payload),
+        );
+        let orphan_b = hash(
+            &mut d,
+            LinkType::RAW,
+            &ipv4_full(17, B4, A4, 9, 0x0003, &payload),
+        );
+        assert_eq!(orphan_a, orphan_b);
+        assert_ne!(orphan_a, first);
+        assert_ne!(orphan_a, 0);
+
+        let first6 = ipv6(44, A6, B6, &cat(&[&frag6(17, 0, true, 77), &udp(1000, 53)]));
+        let later6 = ipv6(44, A6, B6, &cat(&[&frag6(17, 3, false, 77), &[0; 8]]));
+        let whole6 = hash(&mut d, LinkType::RAW, &udp6());
+        assert_eq!(hash(&mut d, LinkType::RAW, &first6), whole6);
+        assert_eq!(hash(&mut d, LinkType::RAW, &later6), whole6);
+    }
+
+    #[test]
+    fn fragment_table_survives_many_datagrams() {
+        let mut d = Dispatcher::new();
+        let payload = cat(&[&udp(1000, 53), &[0; 16]]);
+        let whole = hash(&mut d, LinkType::RAW, &ipv4(17, A4, B4, &payload));
+        // Interleave 5000 datagrams: each first fragment then its tail, as a busy link would.
+        for id in 0..5000u16 {
+            let first = ipv4_full(17, A4, B4, id, 0x2000, &payload);
+            let tail = ipv4_full(17, A4, B4, id, 0x0003, &payload);
+            assert_eq!(hash(&mut d, LinkType::RAW, &first), whole);
+            assert_eq!(hash(&mut d, LinkType::RAW, &tail), whole, "id {id}");
+        }
     }
 }

@@ -325,3 +325,414 @@ fn tcp_flags(h: &TcpHeaderSlice<'_>) -> u8 {
         | u8::from(h.ece()) << 6
         | u8::from(h.cwr()) << 7
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::capture::{LinkType, Packet};
+    use crate::decode::test_frames::*;
+    use crate::decode::{decode, DecodeError, Fragment};
+
+    // ---- IP and transport ----
+
+    #[test]
+    fn ethertype_ipv4_with_other_version_is_malformed() {
+        assert!(matches!(
+            dec(LinkType::ETHERNET, &eth(0x0800, &udp6())),
+            Err(DecodeError::Malformed(_))
+        ));
+        assert!(matches!(
+            dec(LinkType::ETHERNET, &eth(0x86dd, &udp4())),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn ipv4_ihl_and_total_length_checks() {
+        let mut p = udp4();
+        p[0] = 0x44;
+        assert_eq!(
+            dec(LinkType::RAW, &p),
+            Err(DecodeError::Malformed("IPv4 header length below 20"))
+        );
+        let mut p = udp4();
+        p[2..4].copy_from_slice(&19u16.to_be_bytes());
+        assert!(matches!(
+            dec(LinkType::RAW, &p),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn ipv4_options_are_skipped() {
+        let mut p = ipv4(17, A4, B4, &cat(&[&[1, 1, 1, 0], &udp(7, 9)]));
+        p[0] = 0x46;
+        let m = ok(LinkType::RAW, &p);
+        assert_eq!((m.sport, m.dport, m.ip_bytes), (7, 9, 32));
+    }
+
+    #[test]
+    fn ethernet_padding_is_not_counted_or_read() {
+        // A 20-byte TCP-less IPv4 packet padded to the 60-byte Ethernet minimum with bytes that
+        // would read as ports.
+        let mut frame = eth(0x0800, &ipv4(6, A4, B4, &[]));
+        frame.extend_from_slice(&[0x55; 26]);
+        let m = ok(LinkType::ETHERNET, &frame);
+        assert_eq!((m.ip_bytes, m.sport, m.dport, m.tcp_flags), (20, 0, 0, 0));
+        let mut frame = eth(0x0800, &udp4());
+        frame.extend_from_slice(&[0; 18]);
+        assert_udp4(&ok(LinkType::ETHERNET, &frame));
+    }
+
+    #[test]
+    fn other_port_protocols() {
+        for proto in [132u8, 136, 33] {
+            let m = ok(LinkType::RAW, &ipv4(proto, A4, B4, &udp(5060, 5061)));
+            assert_eq!(
+                (m.proto, m.sport, m.dport, m.tcp_flags),
+                (proto, 5060, 5061, 0)
+            );
+        }
+        // No ports for protocols that have none.
+        let m = ok(LinkType::RAW, &ipv4(89, A4, B4, &udp(1, 2)));
+        assert_eq!((m.proto, m.sport, m.dport), (89, 0, 0));
+    }
+
+    #[test]
+    fn icmp_type_and_code() {
+        let m = ok(LinkType::RAW, &ipv4(1, A4, B4, &[8, 0, 0, 0, 0, 1, 0, 1]));
+        assert_eq!((m.proto, m.sport, m.dport), (1, 0, 8 * 256));
+        let m = ok(LinkType::RAW, &ipv4(1, A4, B4, &[3, 3, 0, 0, 0, 0, 0, 0]));
+        assert_eq!(m.dport, 3 * 256 + 3);
+        let m = ok(LinkType::RAW, &ipv4(1, A4, B4, &[11, 0, 0, 0, 0, 0, 0, 0]));
+        assert_eq!(m.dport, 11 * 256);
+        let m = ok(
+            LinkType::RAW,
+            &ipv6(58, A6, B6, &[128, 0, 0, 0, 0, 1, 0, 1]),
+        );
+        assert_eq!((m.proto, m.sport, m.dport), (58, 0, 128 * 256));
+        let m = ok(LinkType::RAW, &ipv6(58, A6, B6, &[1, 4, 0, 0]));
+        assert_eq!(m.dport, 256 + 4);
+    }
+
+    #[test]
+    fn ipv4_fragments() {
+        let payload = cat(&[&udp(1000, 53), &[0; 16]]);
+        // First: MF, offset 0.
+        let m = ok(
+            LinkType::RAW,
+            &ipv4_full(17, A4, B4, 0xbeef, 0x2000, &payload),
+        );
+        assert_eq!(
+            m.frag,
+            Some(Fragment {
+                id: 0xbeef,
+                first: true
+            })
+        );
+        assert_eq!((m.sport, m.dport), (1000, 53));
+        // Middle: MF, offset 3 (24 bytes); bytes there are not a UDP header.
+        let m = ok(
+            LinkType::RAW,
+            &ipv4_full(17, A4, B4, 0xbeef, 0x2003, &payload),
+        );
+        assert_eq!(
+            m.frag,
+            Some(Fragment {
+                id: 0xbeef,
+                first: false
+            })
+        );
+        assert_eq!((m.proto, m.sport, m.dport), (17, 0, 0));
+        // Last: no MF, offset != 0.
+        let m = ok(
+            LinkType::RAW,
+            &ipv4_full(17, A4, B4, 0xbeef, 0x0006, &payload),
+        );
+        assert_eq!(
+            m.frag,
+            Some(Fragment {
+                id: 0xbeef,
+                first: false
+            })
+        );
+        assert_eq!((m.sport, m.dport), (0, 0));
+        // DF only: not a fragment.
+        let m = ok(
+            LinkType::RAW,
+            &ipv4_full(17, A4, B4, 0xbeef, 0x4000, &payload),
+        );
+        assert_eq!(m.frag, None);
+    }
+
+    #[test]
+    fn ipv6_fragments() {
+        let first = ipv6(
+            44,
+            A6,
+            B6,
+            &cat(&[&frag6(17, 0, true, 0xdead_beef), &udp(1000, 53)]),
+        );
+        let m = ok(LinkType::RAW, &first);
+        assert_eq!(
+            m.frag,
+            Some(Fragment {
+                id: 0xdead_beef,
+                first: true
+            })
+        );
+        assert_eq!((m.proto, m.sport, m.dport), (17, 1000, 53));
+        let later = ipv6(
+            44,
+            A6,
+            B6,
+            &cat(&[&frag6(17, 185, false, 0xdead_beef), &udp(1, 2)]),
+        );
+        let m = ok(LinkType::RAW, &later);
+        assert_eq!(
+            m.frag,
+            Some(Fragment {
+                id: 0xdead_beef,
+                first: false
+            })
+        );
+        assert_eq!((m.proto, m.sport, m.dport), (17, 0, 0));
+        // Atomic fragment: a whole datagram.
+        let atomic = ipv6(44, A6, B6, &cat(&[&frag6(17, 0, false, 9), &udp(1000, 53)]));
+        let m = ok(LinkType::RAW, &atomic);
+        assert_eq!(m.frag, None);
+        assert_eq!((m.sport, m.dport), (1000, 53));
+    }
+
+    #[test]
+    fn ipv6_extension_chain_to_tcp() {
+        let hbh: &[u8] = &[43, 0, 1, 4, 0, 0, 0, 0];
+        let routing: &[u8] = &[
+            60, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        let dst: &[u8] = &[51, 0, 1, 4, 0, 0, 0, 0];
+        // AH: length in 4-byte units minus 2 (here 4 → 24 bytes).
+        let mut ah = vec![6, 4, 0, 0];
+        ah.extend_from_slice(&[0; 20]);
+        let p = ipv6(
+            0,
+            A6,
+            B6,
+            &cat(&[hbh, routing, dst, &ah, &tcp(22, 50000, 0x18)]),
+        );
+        let m = ok(LinkType::RAW, &p);
+        assert_eq!(
+            (m.proto, m.sport, m.dport, m.tcp_flags),
+            (6, 22, 50000, 0x18)
+        );
+        assert_eq!(m.ip_bytes, p.len() as u64);
+    }
+
+    #[test]
+    fn ipv6_overlong_or_cut_chain_still_counts() {
+        // 200 destination-options headers: walked to the UDP header (the work is bounded by the
+        // frame: every header is at least 8 bytes).
+        let mut chain = Vec::new();
+        for _ in 0..200 {
+            chain.extend_from_slice(&[60, 0, 1, 4, 0, 0, 0, 0]);
+        }
+        if let Some(last) = chain.len().checked_sub(8) {
+            chain[last] = 17;
+        }
+        let p = ipv6(60, A6, B6, &cat(&[&chain, &udp(1, 2)]));
+        let m = ok(LinkType::RAW, &p);
+        assert_eq!((m.proto, m.sport, m.dport), (17, 1, 2));
+        assert_eq!(m.ip_bytes, p.len() as u64);
+        // The same chain cut in its middle.
+        let m = ok(LinkType::RAW, &p[..40 + 800 + 4]);
+        assert_eq!((m.proto, m.sport, m.dport), (60, 0, 0));
+        assert_eq!(m.ip_bytes, p.len() as u64);
+        // Hop-by-hop header cut by the snap length.
+        let p = ipv6(0, A6, B6, &cat(&[&[17, 0, 1, 4, 0, 0, 0, 0], &udp(1, 2)]));
+        let m = ok(LinkType::RAW, &p[..44]);
+        assert_eq!((m.proto, m.sport, m.dport, m.ip_bytes), (0, 0, 0, 56));
+    }
+
+    #[test]
+    fn ipv6_chain_through_mobility_header() {
+        // etherparse stops at a Mobility header; the walk steps over it and goes on.
+        let dst: &[u8] = &[135, 0, 1, 4, 0, 0, 0, 0];
+        let mobility: &[u8] = &[60, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let dst2: &[u8] = &[17, 0, 1, 4, 0, 0, 0, 0];
+        let p = ipv6(60, A6, B6, &cat(&[dst, mobility, dst2, &udp(7, 8)]));
+        let m = ok(LinkType::RAW, &p);
+        assert_eq!((m.proto, m.sport, m.dport), (17, 7, 8));
+        // Cut inside the Mobility header: the last next-header reached, no ports.
+        let m = ok(LinkType::RAW, &p[..40 + 8 + 10]);
+        assert_eq!((m.proto, m.sport, m.dport), (135, 0, 0));
+    }
+
+    #[test]
+    fn later_ipv6_fragment_ends_the_chain() {
+        // Fragment data that would parse as a destination-options header and a UDP header.
+        let data = cat(&[&[17, 0, 1, 4, 0, 0, 0, 0], &udp(1, 2)]);
+        let p = ipv6(44, A6, B6, &cat(&[&frag6(60, 3, true, 5), &data]));
+        let m = ok(LinkType::RAW, &p);
+        assert_eq!((m.proto, m.sport, m.dport), (60, 0, 0));
+        assert_eq!(
+            m.frag,
+            Some(Fragment {
+                id: 5,
+                first: false
+            })
+        );
+    }
+
+    #[test]
+    fn ipv4_ah_stays_the_protocol() {
+        let mut ah = vec![17, 4, 0, 0];
+        ah.extend_from_slice(&[0; 20]);
+        let m = ok(LinkType::RAW, &ipv4(51, A4, B4, &cat(&[&ah, &udp(1, 2)])));
+        assert_eq!((m.proto, m.sport, m.dport), (51, 0, 0));
+    }
+
+    #[test]
+    fn ipv4_options_cut_by_the_snap_length() {
+        let mut p = ipv4(17, A4, B4, &cat(&[&[1, 1, 1, 0], &udp(7, 9)]));
+        p[0] = 0x46;
+        for n in 20..24 {
+            let m = ok(LinkType::RAW, &p[..n]);
+            assert_eq!((m.src, m.dst, m.proto), (v4(A4), v4(B4), 17));
+            assert_eq!((m.ip_bytes, m.sport, m.dport), (32, 0, 0));
+        }
+    }
+
+    #[test]
+    fn cut_or_odd_transport_headers_keep_their_ports() {
+        // TCP with a data offset below 5, which etherparse refuses.
+        let mut t = tcp(80, 81, 0x12);
+        t[12] = 0x40;
+        let m = ok(LinkType::RAW, &ipv4(6, A4, B4, &t));
+        assert_eq!((m.sport, m.dport, m.tcp_flags), (80, 81, 0x12));
+        // 14 bytes of TCP: ports and flags.
+        let p = ipv4(6, A4, B4, &tcp(80, 81, 0x12));
+        let m = ok(LinkType::RAW, &p[..34]);
+        assert_eq!((m.sport, m.dport, m.tcp_flags), (80, 81, 0x12));
+        // 4 bytes of UDP.
+        let m = ok(LinkType::RAW, &udp4()[..24]);
+        assert_eq!((m.sport, m.dport), (1000, 53));
+        // ICMP timestamp request of unexpected length.
+        let m = ok(LinkType::RAW, &ipv4(1, A4, B4, &[13, 0, 0, 0, 0, 0, 0, 0]));
+        assert_eq!(m.dport, 13 * 256);
+    }
+
+    #[test]
+    fn ipv6_jumbogram_length() {
+        let jumbo_len: u32 = 80_000;
+        let hbh = cat(&[&[6, 0, 0xc2, 4], &jumbo_len.to_be_bytes()]);
+        let mut p = ipv6(0, A6, B6, &cat(&[&hbh, &tcp(1, 2, 0x10)]));
+        p[4..6].copy_from_slice(&[0, 0]);
+        let m = ok(LinkType::RAW, &p);
+        assert_eq!(m.ip_bytes, 80_040);
+        assert_eq!((m.proto, m.sport, m.dport, m.tcp_flags), (6, 1, 2, 0x10));
+        // Jumbo option after padding.
+        let hbh = cat(&[
+            &[6, 1, 0, 1, 0, 0xc2, 4],
+            &jumbo_len.to_be_bytes(),
+            &[1, 1, 0],
+        ]);
+        let mut p = ipv6(0, A6, B6, &cat(&[&hbh, &tcp(1, 2, 0x10)]));
+        p[4..6].copy_from_slice(&[0, 0]);
+        assert_eq!(ok(LinkType::RAW, &p).ip_bytes, 80_040);
+        // Payload length 0 without the option: what the header says.
+        let mut p = udp6();
+        p[4..6].copy_from_slice(&[0, 0]);
+        assert_eq!(ok(LinkType::RAW, &p).ip_bytes, 40);
+    }
+
+    #[test]
+    fn ipv4_zero_total_length_uses_the_wire_length() {
+        let mut frame = eth(0x0800, &ipv4(6, A4, B4, &tcp(1, 2, 0x10)));
+        frame[16..18].copy_from_slice(&[0, 0]);
+        let p = Packet {
+            ts: 0,
+            wire_len: 80_066,
+            link: LinkType::ETHERNET,
+            data: &frame,
+        };
+        let m = decode(&p).expect("decodes");
+        assert_eq!(m.ip_bytes, 80_052);
+        assert_eq!((m.sport, m.dport), (1, 2));
+    }
+
+    #[test]
+    fn snaplen_cut_frames() {
+        let frame = eth(0x0800, &ipv4(6, A4, B4, &tcp(40000, 443, 0x02)));
+        // Up to the addresses only: the header's length still counts.
+        let m = ok(LinkType::ETHERNET, &frame[..34]);
+        assert_eq!((m.src, m.dst, m.ip_bytes), (v4(A4), v4(B4), 40));
+        assert_eq!((m.sport, m.dport, m.tcp_flags), (0, 0, 0));
+        // Ports captured, flags not.
+        let m = ok(LinkType::ETHERNET, &frame[..40]);
+        assert_eq!((m.sport, m.dport, m.tcp_flags), (40000, 443, 0));
+        // Three bytes of TCP: no ports.
+        let m = ok(LinkType::ETHERNET, &frame[..37]);
+        assert_eq!((m.sport, m.dport), (0, 0));
+        // Cut inside the addresses.
+        assert!(matches!(
+            dec(LinkType::ETHERNET, &frame[..33]),
+            Err(DecodeError::Malformed(_))
+        ));
+        let frame6 = eth(0x86dd, &udp6());
+        let m = ok(LinkType::ETHERNET, &frame6[..54]);
+        assert_eq!((m.src, m.dst, m.ip_bytes, m.sport), (v6(A6), v6(B6), 48, 0));
+        assert!(matches!(
+            dec(LinkType::ETHERNET, &frame6[..53]),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn tunnels_are_not_opened() {
+        // IP-in-IP.
+        let inner = ipv4(17, [1, 1, 1, 1], [2, 2, 2, 2], &udp(5, 6));
+        let m = ok(LinkType::RAW, &ipv4(4, A4, B4, &inner));
+        assert_eq!(
+            (m.src, m.dst, m.proto, m.sport, m.dport),
+            (v4(A4), v4(B4), 4, 0, 0)
+        );
+        // 6in4.
+        let m = ok(LinkType::RAW, &ipv4(41, A4, B4, &udp6()));
+        assert_eq!((m.src, m.proto), (v4(A4), 41));
+        // GRE.
+        let m = ok(
+            LinkType::RAW,
+            &ipv4(47, A4, B4, &cat(&[&[0, 0, 8, 0], &inner])),
+        );
+        assert_eq!((m.src, m.proto, m.sport, m.dport), (v4(A4), 47, 0, 0));
+        // VXLAN: the outer UDP ports.
+        let vx = cat(&[
+            &udp(54321, 4789),
+            &[8, 0, 0, 0, 0, 0, 1, 0],
+            &eth(0x0800, &inner),
+        ]);
+        let m = ok(LinkType::RAW, &ipv4(17, A4, B4, &vx));
+        assert_eq!((m.src, m.sport, m.dport), (v4(A4), 54321, 4789));
+    }
+
+    #[test]
+    fn a_chain_stopped_at_a_misplaced_hop_by_hop_header_is_walked_safely() {
+        // A first fragment whose fragment header names a hop-by-hop header next: etherparse's lax
+        // parse stops there (hop-by-hop must come first), and its own iterator then read past the
+        // end of the slice (a debug-build abort found by `mutated_frames_never_panic`).
+        let frag = [0u8, 0, 0, 1, 0, 0, 0, 9];
+        let frame = ipv6(
+            44,
+            A6,
+            B6,
+            &cat(&[&frag, &[17, 0, 1, 4, 0, 0, 0, 0], &udp(1, 2)]),
+        );
+        let m = ok(LinkType::RAW, &frame);
+        assert_eq!(m.frag, Some(Fragment { id: 9, first: true }));
+        assert_eq!((m.sport, m.dport), (0, 0));
+        // And with payload length 0, where decode looks for a Jumbo option.
+        let mut frame = ipv6(0, A6, B6, &cat(&[&[0u8, 0, 1, 4, 0, 0, 0, 0], &udp(1, 2)]));
+        frame[4] = 0;
+        frame[5] = 0;
+        assert_eq!(ok(LinkType::RAW, &frame).ip_bytes, 40);
+    }
+}

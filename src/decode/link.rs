@@ -258,3 +258,311 @@ fn mpls(d: &[u8], mut off: usize, l2: &mut L2) -> Result<(), DecodeError> {
     at_ip(l2, off, v);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::capture::LinkType;
+    use crate::decode::test_frames::*;
+    use crate::decode::DecodeError;
+
+    // ---- Ethernet, tags, MPLS, PPPoE, LLC ----
+
+    #[test]
+    fn ethernet_ipv4_tcp_fields() {
+        let frame = eth(0x0800, &ipv4(6, A4, B4, &tcp(40000, 443, 0x12)));
+        let m = ok(LinkType::ETHERNET, &frame);
+        assert_eq!(m.ts, 42);
+        assert_eq!((m.src, m.dst), (v4(A4), v4(B4)));
+        assert_eq!(
+            (m.proto, m.sport, m.dport, m.tcp_flags),
+            (6, 40000, 443, 0x12)
+        );
+        assert_eq!((m.src_mac, m.dst_mac), (Some(SMAC), Some(DMAC)));
+        assert_eq!((m.vlan, m.inner_vlan), (0, 0));
+        assert_eq!(m.ip_bytes, 40);
+        assert_eq!(m.frag, None);
+    }
+
+    #[test]
+    fn tcp_flags_are_the_low_byte() {
+        let frame = eth(0x0800, &ipv4(6, A4, B4, &tcp(1, 2, 0xff)));
+        assert_eq!(ok(LinkType::ETHERNET, &frame).tcp_flags, 0xff);
+        let frame = eth(0x0800, &ipv4(6, A4, B4, &tcp(1, 2, 0x80 | 0x01)));
+        assert_eq!(ok(LinkType::ETHERNET, &frame).tcp_flags, 0x81);
+    }
+
+    #[test]
+    fn ethernet_ipv6() {
+        assert_udp6(&ok(LinkType::ETHERNET, &eth(0x86dd, &udp6())));
+    }
+
+    #[test]
+    fn single_vlan_tag() {
+        let frame = eth(0x8100, &cat(&[&[0x20, 0x64, 0x08, 0x00], &udp4()]));
+        let m = ok(LinkType::ETHERNET, &frame);
+        assert_udp4(&m);
+        // PCP bits (0x2000) are not part of the id.
+        assert_eq!((m.vlan, m.inner_vlan), (100, 0));
+    }
+
+    #[test]
+    fn qinq_outer_and_inner_tag() {
+        let tags: &[u8] = &[0x00, 0x0a, 0x81, 0x00, 0x00, 0x14, 0x86, 0xdd];
+        let m = ok(LinkType::ETHERNET, &eth(0x88a8, &cat(&[tags, &udp6()])));
+        assert_udp6(&m);
+        assert_eq!((m.vlan, m.inner_vlan), (10, 20));
+    }
+
+    #[test]
+    fn third_tag_is_skipped() {
+        let tags: &[u8] = &[0, 1, 0x81, 0x00, 0, 2, 0x81, 0x00, 0, 3, 0x08, 0x00];
+        let m = ok(LinkType::ETHERNET, &eth(0x9100, &cat(&[tags, &udp4()])));
+        assert_udp4(&m);
+        assert_eq!((m.vlan, m.inner_vlan), (1, 2));
+    }
+
+    #[test]
+    fn truncated_vlan_tag_is_malformed() {
+        assert!(matches!(
+            dec(LinkType::ETHERNET, &eth(0x8100, &[0, 1])),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn mpls_label_stack_to_ipv4_and_ipv6() {
+        // Two labels, bottom-of-stack on the second.
+        let labels: &[u8] = &[0x00, 0x01, 0x00, 0x40, 0x00, 0x02, 0x01, 0x40];
+        assert_udp4(&ok(
+            LinkType::ETHERNET,
+            &eth(0x8847, &cat(&[labels, &udp4()])),
+        ));
+        assert_udp6(&ok(
+            LinkType::ETHERNET,
+            &eth(0x8848, &cat(&[labels, &udp6()])),
+        ));
+    }
+
+    #[test]
+    fn mpls_pseudowire_is_not_ip_and_cut_stack_is_malformed() {
+        let cw_ethernet = cat(&[
+            &[0x00, 0x01, 0x01, 0x40],
+            &[0, 0, 0, 0],
+            &eth(0x0800, &udp4()),
+        ]);
+        assert_eq!(
+            dec(LinkType::ETHERNET, &eth(0x8847, &cw_ethernet)),
+            Err(DecodeError::NotIp)
+        );
+        // No bottom-of-stack before the frame ends.
+        let cut = eth(0x8847, &[0x00, 0x01, 0x00, 0x40, 0x00]);
+        assert!(matches!(
+            dec(LinkType::ETHERNET, &cut),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn pppoe_session_ipv4_ipv6_and_control() {
+        let hdr = |proto: u16| cat(&[&[0x11, 0x00, 0x12, 0x34, 0x00, 0x40], &proto.to_be_bytes()]);
+        assert_udp4(&ok(
+            LinkType::ETHERNET,
+            &eth(0x8864, &cat(&[&hdr(0x0021), &udp4()])),
+        ));
+        assert_udp6(&ok(
+            LinkType::ETHERNET,
+            &eth(0x8864, &cat(&[&hdr(0x0057), &udp6()])),
+        ));
+        // LCP and IPCP inside the session are not IP.
+        let lcp = eth(0x8864, &cat(&[&hdr(0xc021), &[1, 1, 0, 4]]));
+        assert_eq!(dec(LinkType::ETHERNET, &lcp), Err(DecodeError::NotIp));
+        let ipcp = eth(0x8864, &cat(&[&hdr(0x8021), &[1, 1, 0, 4]]));
+        assert_eq!(dec(LinkType::ETHERNET, &ipcp), Err(DecodeError::NotIp));
+        // Discovery (PADI).
+        let padi = eth(0x8863, &[0x11, 0x09, 0, 0, 0, 0]);
+        assert_eq!(dec(LinkType::ETHERNET, &padi), Err(DecodeError::NotIp));
+    }
+
+    #[test]
+    fn pppoe_with_qinq_keeps_tags() {
+        let tags: &[u8] = &[0, 7, 0x81, 0x00, 0, 8, 0x88, 0x64];
+        let pppoe: &[u8] = &[0x11, 0x00, 0x00, 0x01, 0x00, 0x40, 0x00, 0x21];
+        let m = ok(
+            LinkType::ETHERNET,
+            &eth(0x8100, &cat(&[tags, pppoe, &udp4()])),
+        );
+        assert_udp4(&m);
+        assert_eq!((m.vlan, m.inner_vlan), (7, 8));
+    }
+
+    #[test]
+    fn non_ip_ethertypes() {
+        for et in [0x0806u16, 0x88cc, 0x888e, 0x8035] {
+            assert_eq!(
+                dec(LinkType::ETHERNET, &eth(et, &[0; 46])),
+                Err(DecodeError::NotIp),
+                "ethertype {et:#06x}"
+            );
+        }
+        // 802.3 with plain LLC (spanning tree).
+        assert_eq!(
+            dec(
+                LinkType::ETHERNET,
+                &eth(0x0026, &[0x42, 0x42, 0x03, 0, 0, 0])
+            ),
+            Err(DecodeError::NotIp)
+        );
+    }
+
+    #[test]
+    fn llc_snap_carries_ipv4() {
+        let snap: &[u8] = &[0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00];
+        let m = ok(LinkType::ETHERNET, &eth(36, &cat(&[snap, &udp4()])));
+        assert_udp4(&m);
+    }
+
+    #[test]
+    fn truncated_ethernet_header_is_malformed() {
+        assert!(matches!(
+            dec(LinkType::ETHERNET, &[0; 13]),
+            Err(DecodeError::Malformed(_))
+        ));
+        assert!(matches!(
+            dec(LinkType::ETHERNET, &[]),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    // ---- other link types ----
+
+    #[test]
+    fn linux_sll() {
+        let m = ok(LinkType::LINUX_SLL, &sll(1, 6, 0x0800, &udp4()));
+        assert_udp4(&m);
+        assert_eq!((m.src_mac, m.dst_mac), (Some(SMAC), None));
+        // Loopback device (ARPHRD_LOOPBACK = 772): its address is no MAC.
+        let m = ok(LinkType::LINUX_SLL, &sll(772, 6, 0x86dd, &udp6()));
+        assert_udp6(&m);
+        assert_eq!(m.src_mac, None);
+        // A VLAN tag left in the frame by the kernel.
+        let m = ok(
+            LinkType::LINUX_SLL,
+            &sll(1, 6, 0x8100, &cat(&[&[0, 5, 8, 0], &udp4()])),
+        );
+        assert_eq!(m.vlan, 5);
+        assert_eq!(
+            dec(LinkType::LINUX_SLL, &sll(1, 6, 0x0806, &[0; 28])),
+            Err(DecodeError::NotIp)
+        );
+        // Linux pseudo-protocol (ETH_P_CAN) below 1500.
+        assert_eq!(
+            dec(LinkType::LINUX_SLL, &sll(280, 0, 0x000c, &[0; 16])),
+            Err(DecodeError::NotIp)
+        );
+        assert!(matches!(
+            dec(LinkType::LINUX_SLL, &[0; 15]),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn linux_sll2() {
+        let m = ok(LinkType::LINUX_SLL2, &sll2(1, 6, 0x0800, &udp4()));
+        assert_udp4(&m);
+        assert_eq!(m.src_mac, Some(SMAC));
+        let m = ok(LinkType::LINUX_SLL2, &sll2(65534, 0, 0x86dd, &udp6()));
+        assert_udp6(&m);
+        assert_eq!(m.src_mac, None);
+        assert!(matches!(
+            dec(LinkType::LINUX_SLL2, &[0x08, 0, 0, 0]),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn bsd_null_in_either_byte_order() {
+        assert_udp4(&ok(LinkType::NULL, &cat(&[&2u32.to_le_bytes(), &udp4()])));
+        assert_udp4(&ok(LinkType::NULL, &cat(&[&2u32.to_be_bytes(), &udp4()])));
+        for af in [10u32, 24, 28, 30] {
+            assert_udp6(&ok(LinkType::NULL, &cat(&[&af.to_le_bytes(), &udp6()])));
+            assert_udp6(&ok(LinkType::NULL, &cat(&[&af.to_be_bytes(), &udp6()])));
+        }
+        assert_eq!(
+            dec(LinkType::NULL, &cat(&[&7u32.to_le_bytes(), &udp4()])),
+            Err(DecodeError::NotIp)
+        );
+        assert!(matches!(
+            dec(LinkType::NULL, &[2, 0]),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn bsd_loop_is_network_order_only() {
+        assert_udp4(&ok(LinkType::LOOP, &cat(&[&2u32.to_be_bytes(), &udp4()])));
+        assert_udp6(&ok(LinkType::LOOP, &cat(&[&30u32.to_be_bytes(), &udp6()])));
+        assert_eq!(
+            dec(LinkType::LOOP, &cat(&[&2u32.to_le_bytes(), &udp4()])),
+            Err(DecodeError::NotIp)
+        );
+    }
+
+    #[test]
+    fn ppp_variants() {
+        assert_udp4(&ok(
+            LinkType::PPP,
+            &cat(&[&[0xff, 0x03, 0x00, 0x21], &udp4()]),
+        ));
+        assert_udp6(&ok(LinkType::PPP, &cat(&[&[0x00, 0x57], &udp6()])));
+        // Protocol-field compression: a single odd byte.
+        assert_udp4(&ok(LinkType::PPP, &cat(&[&[0xff, 0x03, 0x21], &udp4()])));
+        // MPLS over PPP.
+        let mpls = cat(&[&[0xff, 0x03, 0x02, 0x81, 0x00, 0x01, 0x01, 0x40], &udp4()]);
+        assert_udp4(&ok(LinkType::PPP, &mpls));
+        assert_eq!(
+            dec(LinkType::PPP, &[0xff, 0x03, 0xc0, 0x21, 1, 1, 0, 4]),
+            Err(DecodeError::NotIp)
+        );
+        assert!(matches!(
+            dec(LinkType::PPP, &[0xff, 0x03]),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn raw_ip_links() {
+        for link in [LinkType::RAW, LinkType::RAW_12, LinkType::RAW_14] {
+            assert_udp4(&ok(link, &udp4()));
+            let m = ok(link, &udp6());
+            assert_udp6(&m);
+            assert_eq!((m.src_mac, m.dst_mac, m.vlan), (None, None, 0));
+            assert!(matches!(
+                dec(link, &[0x50; 40]),
+                Err(DecodeError::Malformed(_))
+            ));
+            assert!(matches!(dec(link, &[]), Err(DecodeError::Malformed(_))));
+        }
+    }
+
+    #[test]
+    fn ipv4_and_ipv6_links_check_the_version() {
+        assert_udp4(&ok(LinkType::IPV4, &udp4()));
+        assert_udp6(&ok(LinkType::IPV6, &udp6()));
+        assert!(matches!(
+            dec(LinkType::IPV4, &udp6()),
+            Err(DecodeError::Malformed(_))
+        ));
+        assert!(matches!(
+            dec(LinkType::IPV6, &udp4()),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn unknown_link_type() {
+        assert_eq!(
+            dec(LinkType(147), &udp4()),
+            Err(DecodeError::Malformed("unsupported link type"))
+        );
+    }
+}

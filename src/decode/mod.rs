@@ -1,12 +1,14 @@
 //! From frame bytes to the few header fields a flow needs ([`PacketMeta`]).
 
+#[cfg(test)]
+mod damage_tests;
 pub mod dhcp;
 mod dispatch;
 mod fast;
 mod ip;
 mod link;
 #[cfg(test)]
-mod tests;
+mod test_frames;
 
 pub use dispatch::Dispatcher;
 

@@ -1,12 +1,15 @@
 //! The flow table as it was before its storage was rebuilt for speed: a `HashMap` keyed by
 //! `IpAddr` endpoints, swept in full once a second. Tests run both on the same packets and
-//! require the same records.
+//! require the same records. The fragment tracking and the ICMP/SYN-ACK keying are the table's
+//! own (one copy of each): what this holds the table to is its storage, expiry and counting.
 
-use super::{FlowConfig, FlowStats, FRAGMENT_TIMEOUT, MAX_FRAGMENTS, SWEEP_INTERVAL};
+use super::config::SWEEP_INTERVAL;
+use super::fragments::Fragments;
+use super::key::{is_icmp, key_ports};
+use super::{FastMap, FlowConfig, FlowStats};
 use crate::decode::PacketMeta;
 use crate::record::{tcp_flags, EndReason, FlowRecord, Mac};
 use crate::time::Nanos;
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -89,6 +92,42 @@ impl Flow {
         self.fin = [false; 2];
         self.closing = None;
     }
+
+    /// Counts a packet, keeps the MACs it is the first to show, and takes note of its FIN or
+    /// RST.
+    fn count(&mut self, pkt: &PacketMeta, from_lo: bool, tcp_flag_bits: u8, cfg: &FlowConfig) {
+        if self.is_empty() {
+            self.first = pkt.ts;
+            self.last = pkt.ts;
+        }
+        self.first = self.first.min(pkt.ts);
+        self.last = self.last.max(pkt.ts);
+        let dir = if from_lo == self.initiator_is_lo {
+            INIT
+        } else {
+            RESP
+        };
+        self.packets[dir] += 1;
+        self.bytes[dir] += pkt.ip_bytes;
+        self.flags[dir] |= tcp_flag_bits;
+        if self.macs[dir].is_none() {
+            self.macs[dir] = pkt.src_mac;
+        }
+        if self.macs[1 - dir].is_none() {
+            self.macs[1 - dir] = pkt.dst_mac;
+        }
+        if pkt.proto == 6 && self.closing.is_none() {
+            if tcp_flag_bits & tcp_flags::RST != 0 {
+                self.closing = Some((EndReason::Rst, pkt.ts.saturating_add(cfg.tcp_end_timeout)));
+            } else if tcp_flag_bits & tcp_flags::FIN != 0 {
+                self.fin[dir] = true;
+                if self.fin[INIT] && self.fin[RESP] {
+                    self.closing =
+                        Some((EndReason::Fin, pkt.ts.saturating_add(cfg.tcp_end_timeout)));
+                }
+            }
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -99,39 +138,14 @@ struct FragmentKey {
     id: u32,
 }
 
-#[derive(Clone, Copy, Debug)]
-struct FragmentPorts {
-    sport: u16,
-    dport: u16,
-    seen: Nanos,
-}
-
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-
 pub(super) struct RefTable {
     cfg: FlowConfig,
     flows: FastMap<FlowKey, Flow>,
-    fragments: FastMap<FragmentKey, FragmentPorts>,
+    fragments: Fragments<FragmentKey>,
     /// The newest packet time seen: a capture whose clock steps back does not move it back.
     now: Nanos,
     next_sweep: Nanos,
     stats: FlowStats,
-}
-
-fn is_icmp(proto: u8) -> bool {
-    proto == 1 || proto == 58
-}
-
-/// For ICMP replies, the request type they answer, so both land in one bidirectional record.
-fn icmp_request_type(proto: u8, icmp_type: u8) -> Option<u8> {
-    match (proto, icmp_type) {
-        (1, 0) => Some(8),      // echo reply
-        (1, 14) => Some(13),    // timestamp reply
-        (1, 16) => Some(15),    // information reply
-        (1, 18) => Some(17),    // address mask reply
-        (58, 129) => Some(128), // echo reply
-        _ => None,
-    }
 }
 
 impl RefTable {
@@ -139,7 +153,7 @@ impl RefTable {
         RefTable {
             cfg,
             flows: FastMap::default(),
-            fragments: FastMap::default(),
+            fragments: Fragments::default(),
             now: Nanos::MIN,
             next_sweep: Nanos::MIN,
             stats: FlowStats::default(),
@@ -170,47 +184,12 @@ impl RefTable {
                 proto: pkt.proto,
                 id: frag.id,
             };
-            if frag.first {
-                if self.fragments.len() < MAX_FRAGMENTS || self.fragments.contains_key(&fkey) {
-                    self.fragments.insert(
-                        fkey,
-                        FragmentPorts {
-                            sport,
-                            dport,
-                            seen: pkt.ts,
-                        },
-                    );
-                }
-            } else {
-                tcp_flag_bits = 0;
-                match self.fragments.get(&fkey) {
-                    Some(p) => (sport, dport) = (p.sport, p.dport),
-                    None => {
-                        self.stats.orphan_fragments += 1;
-                        (sport, dport) = (0, 0);
-                    }
-                }
-            }
+            (sport, dport, tcp_flag_bits) =
+                self.fragments
+                    .ports(fkey, frag, pkt, &mut self.stats.orphan_fragments);
         }
 
-        // ICMP: no ports; the type/code is part of the key, replies folded onto requests.
-        let mut reply_first = false;
-        let mut icmp = 0;
-        if is_icmp(pkt.proto) {
-            let (ty, code) = ((dport >> 8) as u8, (dport & 0xff) as u8);
-            match icmp_request_type(pkt.proto, ty) {
-                Some(req) => {
-                    icmp = u16::from(req) << 8 | u16::from(code);
-                    reply_first = true;
-                }
-                None => icmp = dport,
-            }
-            (sport, dport) = (0, 0);
-        } else if pkt.proto == 6 {
-            let synack = tcp_flags::SYN | tcp_flags::ACK;
-            reply_first = tcp_flag_bits & synack == synack;
-        }
-
+        let (sport, dport, icmp, reply_first) = key_ports(pkt.proto, sport, dport, tcp_flag_bits);
         let s = Endpoint {
             addr: pkt.src,
             port: sport,
@@ -229,11 +208,26 @@ impl RefTable {
             lo,
             hi,
         };
+        // The sender starts the conversation, unless what we saw first is an answer.
+        let initiator_is_lo = from_lo != reply_first;
+        let cfg = self.cfg;
+        let flow = self.flow_for(key, pkt, tcp_flag_bits, initiator_is_lo, out);
+        flow.count(pkt, from_lo, tcp_flag_bits, &cfg);
+    }
 
+    /// The flow `pkt` counts in: a new one if there was none, or if the packet shows the one
+    /// there is over (its record goes to `out`, as does that of a flow at its active timeout).
+    fn flow_for(
+        &mut self,
+        key: FlowKey,
+        pkt: &PacketMeta,
+        tcp_flag_bits: u8,
+        initiator_is_lo: bool,
+        out: &mut impl Extend<FlowRecord>,
+    ) -> &mut Flow {
         let cfg = self.cfg;
         let new_flow = || Flow {
-            // The sender starts the conversation, unless what we saw first is an answer.
-            initiator_is_lo: from_lo != reply_first,
+            initiator_is_lo,
             first: pkt.ts,
             last: pkt.ts,
             packets: [0; 2],
@@ -243,7 +237,7 @@ impl RefTable {
             fin: [false; 2],
             closing: None,
         };
-        let flow = match self.flows.entry(key) {
+        match self.flows.entry(key) {
             std::collections::hash_map::Entry::Occupied(e) => {
                 let flow = e.into_mut();
                 let new_syn = pkt.proto == 6
@@ -276,38 +270,6 @@ impl RefTable {
             std::collections::hash_map::Entry::Vacant(e) => {
                 self.stats.flows_created += 1;
                 e.insert(new_flow())
-            }
-        };
-
-        if flow.is_empty() {
-            flow.first = pkt.ts;
-            flow.last = pkt.ts;
-        }
-        flow.first = flow.first.min(pkt.ts);
-        flow.last = flow.last.max(pkt.ts);
-        let dir = if from_lo == flow.initiator_is_lo {
-            INIT
-        } else {
-            RESP
-        };
-        flow.packets[dir] += 1;
-        flow.bytes[dir] += pkt.ip_bytes;
-        flow.flags[dir] |= tcp_flag_bits;
-        if flow.macs[dir].is_none() {
-            flow.macs[dir] = pkt.src_mac;
-        }
-        if flow.macs[1 - dir].is_none() {
-            flow.macs[1 - dir] = pkt.dst_mac;
-        }
-        if pkt.proto == 6 && flow.closing.is_none() {
-            if tcp_flag_bits & tcp_flags::RST != 0 {
-                flow.closing = Some((EndReason::Rst, pkt.ts.saturating_add(cfg.tcp_end_timeout)));
-            } else if tcp_flag_bits & tcp_flags::FIN != 0 {
-                flow.fin[dir] = true;
-                if flow.fin[INIT] && flow.fin[RESP] {
-                    flow.closing =
-                        Some((EndReason::Fin, pkt.ts.saturating_add(cfg.tcp_end_timeout)));
-                }
             }
         }
     }
@@ -346,8 +308,7 @@ impl RefTable {
             true
         });
         self.stats.records += records;
-        self.fragments
-            .retain(|_, f| now.saturating_sub(f.seen) < FRAGMENT_TIMEOUT);
+        self.fragments.expire(now);
     }
 
     /// Ends every flow still open (end of capture, shutdown) with reason `end`, or with its
@@ -363,5 +324,116 @@ impl RefTable {
         }
         self.stats.records += records;
         self.fragments.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_packets::*;
+    use super::super::FlowTable;
+    use super::*;
+    use crate::decode::Fragment;
+    use std::net::Ipv4Addr;
+
+    /// The rebuilt table against the old one (kept in `reference`) on random streams that
+    /// hit every rule: few hosts and ports (reuse), SYN/FIN/RST, ICMP requests and replies,
+    /// IPv4 and IPv6, VLANs, fragments, MACs, a clock that sometimes steps back, and
+    /// timeouts short enough that idle, active and linger endings all happen often.
+    #[test]
+    fn same_records_as_the_reference_table() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut rnd = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let hosts: Vec<IpAddr> = (0..6u8)
+            .map(|i| {
+                if i < 4 {
+                    IpAddr::V4(Ipv4Addr::new(10, 0, 0, i))
+                } else {
+                    IpAddr::V6(std::net::Ipv6Addr::new(
+                        0x2001,
+                        0xdb8,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        i.into(),
+                    ))
+                }
+            })
+            .collect();
+        let mut ends = std::collections::BTreeSet::new();
+        for round in 0..40 {
+            let cfg = FlowConfig {
+                idle_timeout: (1 + rnd(8) as i64) * S / 2,
+                active_timeout: (1 + rnd(12) as i64) * S / 2,
+                tcp_end_timeout: rnd(4) as i64 * S / 2,
+                max_flows: None,
+            };
+            let mut new = FlowTable::new(cfg);
+            let mut old = RefTable::new(cfg);
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let mut ts = 1_700_000_000 * S;
+            for i in 0..4000 {
+                ts += if rnd(50) == 0 {
+                    -(rnd(3 * S as u64) as i64)
+                } else {
+                    rnd(S as u64 / 8) as i64
+                };
+                let side = rnd(2) as usize * 2;
+                let (src, dst) = (hosts[side + rnd(2) as usize], hosts[side + rnd(2) as usize]);
+                let mut p = pkt(ts, src, rnd(3) as u16, dst, rnd(3) as u16, 0);
+                p.proto = [6, 6, 6, 17, 1, 58][rnd(6) as usize];
+                p.tcp_flags = [SYN, SYN | ACK, ACK, FIN | ACK, RST, ACK][rnd(6) as usize];
+                if p.proto == 1 || p.proto == 58 {
+                    p.sport = 0;
+                    p.dport = [0, 8 << 8, 3 << 8 | 1, 128 << 8, 129 << 8][rnd(5) as usize];
+                }
+                p.vlan = (rnd(8) == 0) as u16;
+                p.ip_bytes = 40 + rnd(1500);
+                if rnd(4) == 0 {
+                    p.src_mac = Some([rnd(3) as u8; 6]);
+                    p.dst_mac = Some([9; 6]);
+                }
+                if rnd(20) == 0 {
+                    p.frag = Some(Fragment {
+                        id: rnd(3) as u32,
+                        first: rnd(2) == 0,
+                    });
+                }
+                new.update(&p, &mut a);
+                old.update(&p, &mut b);
+                if rnd(16) == 0 {
+                    let at = ts + rnd(2 * S as u64) as i64;
+                    new.expire(at, &mut a);
+                    old.expire(at, &mut b);
+                    assert_eq!(
+                        new.active_flows(),
+                        old.active_flows(),
+                        "round {round} packet {i}"
+                    );
+                }
+            }
+            new.flush(&mut a);
+            old.flush(&mut b);
+            let sorted = |v: &[FlowRecord]| {
+                let mut s: Vec<String> = v.iter().map(|r| format!("{r:?}")).collect();
+                s.sort();
+                s
+            };
+            assert_eq!(sorted(&a), sorted(&b), "round {round}");
+            assert_eq!(new.stats(), old.stats(), "round {round}");
+            ends.extend(a.iter().map(|r| r.end));
+        }
+        // All but `evicted`: without a limit nothing is evicted (tested on its own below).
+        assert_eq!(
+            ends.len(),
+            EndReason::ALL.len() - 1,
+            "every ending was exercised"
+        );
     }
 }
