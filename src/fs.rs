@@ -1,7 +1,7 @@
 //! Every file the store opens, creates, maps, renames or removes, every directory it reads or
 //! creates, and every write and fsync it makes go through here: one place to observe them
-//! (and, later, to make the N-th one fail in tests), and the one place that holds the store's
-//! `unsafe` (mapping files). Reads from a file already open (`pread`, a mapping) and `flock`
+//! (and, later, to make the N-th one fail in tests), and the one place that holds `unsafe`
+//! for mapping files (segments, and the capture files replay reads). Reads from a file already open (`pread`, a mapping) and `flock`
 //! are left to the caller: they change nothing on disk.
 //!
 //! The primitives return [`io::Result`] and leave it to the caller to say which path an error
@@ -229,6 +229,23 @@ pub fn map_read(file: &File) -> io::Result<Mmap> {
     // contract is that sealed segments are only ever deleted whole (unlink keeps the mapping
     // valid).
     unsafe { Mmap::map(file) }
+}
+
+/// Maps a capture file for reading, and tells the kernel it is read front to back.
+#[allow(unsafe_code)]
+pub fn map_capture(file: &File) -> io::Result<Mmap> {
+    // SAFETY: the map is read-only and lives as long as the FileSource that holds it, and the
+    // readers bounds-check every length the file gives. If another process truncates the file
+    // while it is read, accessing the lost pages raises SIGBUS; capture files being replayed
+    // are not rewritten in place, and reading them through read(2) instead would cost a copy
+    // per packet on the hot path.
+    let map = unsafe { Mmap::map(file) }?;
+    #[cfg(unix)]
+    {
+        // Only a hint for read-ahead; reading works the same without it.
+        let _ = map.advise(memmap2::Advice::Sequential);
+    }
+    Ok(map)
 }
 
 /// Maps a file for writing.

@@ -4,7 +4,6 @@
 //! [`capture`] → [`decode`] → [`flow`] → [`store`] → [`query`] / [`export`]; [`pipeline`] runs the
 //! first four on threads. The `flowkeep` binary (`src/cli`) turns arguments into their
 //! configurations.
-#![deny(unsafe_code)]
 
 pub mod capture;
 pub mod decode;

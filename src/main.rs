@@ -1,5 +1,4 @@
 //! The `flowkeep` binary: the command line ([`cli`]) over the `flowkeep` library.
-#![deny(unsafe_code)]
 
 mod cli;
 

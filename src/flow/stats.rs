@@ -11,3 +11,15 @@ pub struct FlowStats {
     /// Records ended early (reason `evicted`) because the table held `max_flows` flows.
     pub evictions: u64,
 }
+
+/// Workers' statistics add up to the run's.
+impl std::ops::AddAssign<&FlowStats> for FlowStats {
+    fn add_assign(&mut self, w: &FlowStats) {
+        self.packets += w.packets;
+        self.bytes += w.bytes;
+        self.flows_created += w.flows_created;
+        self.records += w.records;
+        self.orphan_fragments += w.orphan_fragments;
+        self.evictions += w.evictions;
+    }
+}

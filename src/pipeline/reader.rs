@@ -3,7 +3,6 @@
 //! worker), packs batches, and tells the workers the time: by packets, and on a quiet live
 //! link by the clock.
 
-use super::batch::Batch;
 use super::worker::WorkerLink;
 use super::{PipelineConfig, Summary};
 use crate::capture::{Next, Packet, PacketSource, PacketUse};
@@ -123,7 +122,10 @@ impl<'c> Reader<'c> {
     fn lease_copy(&mut self, pkt: &Packet<'_>) {
         self.now = self.now.max(pkt.ts);
         if let Ok(meta) = decode::decode(pkt) {
-            observe_dhcp(&meta, pkt, &mut self.links[0].filling);
+            let b = &mut self.links[0].filling;
+            if dhcp::collect_leases(&meta, pkt, &mut b.leases) {
+                b.dhcp_malformed += 1;
+            }
         }
     }
 
@@ -147,8 +149,10 @@ impl<'c> Reader<'c> {
             _ => 0,
         };
         if let Ok(meta) = &decoded {
-            if usage == PacketUse::FlowsAndLeases {
-                observe_dhcp(meta, pkt, &mut self.links[w].filling);
+            let b = &mut self.links[w].filling;
+            if usage == PacketUse::FlowsAndLeases && dhcp::collect_leases(meta, pkt, &mut b.leases)
+            {
+                b.dhcp_malformed += 1;
             }
         }
         (w, decoded)
@@ -246,18 +250,5 @@ impl<'c> Reader<'c> {
         drops.dropped_kernel += delta(now.dropped_kernel, last.dropped_kernel);
         drops.dropped_interface += delta(now.dropped_interface, last.dropped_interface);
         *last = now;
-    }
-}
-
-/// A DHCP message becomes lease observations in the batch; one that cannot be parsed is
-/// counted (its flow still counts).
-#[inline]
-fn observe_dhcp(meta: &PacketMeta, pkt: &Packet<'_>, b: &mut Batch) {
-    if dhcp::is_dhcp(meta) {
-        let parsed =
-            decode::udp_payload(pkt).map(|payload| dhcp::parse(meta, payload, &mut b.leases));
-        if !matches!(parsed, Some(Ok(()))) {
-            b.dhcp_malformed += 1;
-        }
     }
 }

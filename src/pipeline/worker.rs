@@ -9,7 +9,6 @@ use crate::record::FlowRecord;
 use crate::store::{CaptureStats, StoreError, StoreWriter, WriterStats};
 use crate::time::{Nanos, NANOS_PER_SEC};
 use crossbeam_channel::{bounded, Receiver, Sender};
-use std::ops::AddAssign;
 use std::sync::Arc;
 use std::thread;
 
@@ -23,29 +22,6 @@ pub(super) struct WorkerSummary {
     pub flow: FlowStats,
     pub store: WriterStats,
     pub dhcp_malformed: u64,
-}
-
-impl AddAssign<&FlowStats> for FlowStats {
-    fn add_assign(&mut self, w: &FlowStats) {
-        self.packets += w.packets;
-        self.bytes += w.bytes;
-        self.flows_created += w.flows_created;
-        self.records += w.records;
-        self.orphan_fragments += w.orphan_fragments;
-        self.evictions += w.evictions;
-    }
-}
-
-impl AddAssign<&WriterStats> for WriterStats {
-    fn add_assign(&mut self, w: &WriterStats) {
-        self.records += w.records;
-        self.records_refused += w.records_refused;
-        self.records_lost += w.records_lost;
-        self.blocks += w.blocks;
-        self.segments += w.segments;
-        self.bytes += w.bytes;
-        self.leases += w.leases;
-    }
 }
 
 /// The reader's end of a worker: where batches go, where they come back for reuse, the one

@@ -6,7 +6,6 @@
 //! pcap-parser parses the rare structural headers (pcap file header, SHB, IDB with options).
 
 use super::{CaptureError, Next, Packet, PacketSource};
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 mod pcap;
@@ -26,7 +25,7 @@ pub struct FileSource {
 }
 
 enum Bytes {
-    Map(memmap2::Mmap),
+    Map(crate::fs::Mmap),
     Owned(Vec<u8>),
 }
 
@@ -53,7 +52,7 @@ impl FileSource {
             path: path.to_path_buf(),
             source,
         };
-        let file = File::open(path).map_err(io)?;
+        let file = crate::fs::open(path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
         if len == 0 {
             // Mapping zero bytes fails on Linux; say what is actually wrong.
@@ -62,12 +61,7 @@ impl FileSource {
                 reason: "empty file".into(),
             });
         }
-        let map = map_file(&file).map_err(io)?;
-        #[cfg(unix)]
-        {
-            // Only a hint for read-ahead; reading works the same without it.
-            let _ = map.advise(memmap2::Advice::Sequential);
-        }
+        let map = crate::fs::map_capture(&file).map_err(io)?;
         Self::with_bytes(path.to_path_buf(), Bytes::Map(map))
     }
 
@@ -94,15 +88,6 @@ impl FileSource {
     pub fn path(&self) -> &Path {
         &self.path
     }
-}
-
-// SAFETY: the map is read-only and lives as long as the FileSource. If another process truncates
-// the file while we read it, accessing the lost pages raises SIGBUS; capture files being replayed
-// are not rewritten in place, and reading them through read(2) instead would cost a copy per
-// packet on the hot path.
-#[allow(unsafe_code)]
-fn map_file(file: &File) -> std::io::Result<memmap2::Mmap> {
-    unsafe { memmap2::Mmap::map(file) }
 }
 
 impl PacketSource for FileSource {

@@ -157,6 +157,19 @@ pub struct WriterStats {
     pub leases: u64,
 }
 
+/// Writers' statistics add up to the run's.
+impl std::ops::AddAssign<&WriterStats> for WriterStats {
+    fn add_assign(&mut self, w: &WriterStats) {
+        self.records += w.records;
+        self.records_refused += w.records_refused;
+        self.records_lost += w.records_lost;
+        self.blocks += w.blocks;
+        self.segments += w.segments;
+        self.bytes += w.bytes;
+        self.leases += w.leases;
+    }
+}
+
 /// The temporary file of an open segment and its writable mapping.
 struct MappedFile {
     path: PathBuf,
