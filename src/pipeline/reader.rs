@@ -6,7 +6,7 @@
 use super::worker::WorkerLink;
 use super::{PipelineConfig, Summary};
 use crate::capture::{Next, Packet, PacketSource, PacketUse};
-use crate::decode::{self, dhcp, DecodeError, Dispatcher, PacketMeta};
+use crate::decode::{self, dhcp, DecodeError, Dispatcher};
 use crate::time::{Clock, Nanos, NANOS_PER_SEC};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -25,6 +25,8 @@ pub(super) struct Reader<'c> {
     cfg: &'c PipelineConfig,
     pub links: Vec<WorkerLink>,
     dispatcher: Dispatcher,
+    /// Frames per batch before it is sent.
+    batch_packets: u64,
     clock: Option<Clock>,
     /// The newest time known: packet time, or the clock's while a live source is idle.
     pub now: Nanos,
@@ -47,6 +49,7 @@ impl<'c> Reader<'c> {
             cfg,
             links,
             dispatcher: Dispatcher::new(),
+            batch_packets: cfg.batch_packets.max(1) as u64,
             clock,
             now: Nanos::MIN,
             next_tick: Nanos::MIN,
@@ -76,10 +79,15 @@ impl<'c> Reader<'c> {
                     Step::Go
                 }
                 Ok(Next::Packet(pkt)) => {
-                    let (w, decoded) = self.decode(&pkt, usage);
-                    // After the last use of the frame, which borrows the source.
-                    let interface = source.interface();
-                    self.packet(w, decoded, interface, source, progress)
+                    let (w, pushed) = self.take(&pkt, usage);
+                    if pushed {
+                        // After the last use of the frame, which borrows the source.
+                        let interface = source.interface();
+                        if let Some(meta) = self.links[w].filling.metas.last_mut() {
+                            meta.interface = interface;
+                        }
+                    }
+                    self.after_frame(w, source, progress)
                 }
                 Ok(Next::Idle) if self.drain_until.is_some() => {
                     self.note_drops(source);
@@ -129,14 +137,12 @@ impl<'c> Reader<'c> {
         }
     }
 
-    /// Decodes a frame and picks its worker; DHCP messages are read here, while the frame's
-    /// bytes are at hand.
+    /// Decodes a frame into its worker's batch (or counts it there, when it holds no packet);
+    /// DHCP messages are read here, while the frame's bytes are at hand. Returns the worker and
+    /// whether a packet was added (decoded in place: a `PacketMeta` is too big to move around
+    /// per packet).
     #[inline]
-    fn decode(
-        &mut self,
-        pkt: &Packet<'_>,
-        usage: PacketUse,
-    ) -> (usize, Result<PacketMeta, DecodeError>) {
+    fn take(&mut self, pkt: &Packet<'_>, usage: PacketUse) -> (usize, bool) {
         self.summary.frames += 1;
         self.now = self.now.max(pkt.ts);
         self.summary.first_ts = Some(self.summary.first_ts.map_or(pkt.ts, |t| t.min(pkt.ts)));
@@ -148,39 +154,39 @@ impl<'c> Reader<'c> {
             Ok(meta) if workers > 1 => (self.dispatcher.hash_meta(meta) % workers as u64) as usize,
             _ => 0,
         };
-        if let Ok(meta) = &decoded {
-            let b = &mut self.links[w].filling;
-            if usage == PacketUse::FlowsAndLeases && dhcp::collect_leases(meta, pkt, &mut b.leases)
-            {
-                b.dhcp_malformed += 1;
+        let b = &mut self.links[w].filling;
+        match decoded {
+            Ok(meta) => {
+                if usage == PacketUse::FlowsAndLeases
+                    && dhcp::collect_leases(&meta, pkt, &mut b.leases)
+                {
+                    b.dhcp_malformed += 1;
+                }
+                b.metas.push(meta);
+                (w, true)
+            }
+            Err(DecodeError::NotIp) => {
+                b.non_ip += 1;
+                (w, false)
+            }
+            Err(DecodeError::Malformed(_)) => {
+                b.malformed += 1;
+                (w, false)
             }
         }
-        (w, decoded)
     }
 
-    /// Puts a decoded frame into its worker's batch, sends the batch when full, and on a live
-    /// source ticks once a second of packet time.
+    /// After a frame: sends its worker's batch when full, and on a live source ticks once a
+    /// second of packet time.
     #[inline]
-    fn packet(
+    fn after_frame(
         &mut self,
         w: usize,
-        decoded: Result<PacketMeta, DecodeError>,
-        interface: u16,
         source: &dyn PacketSource,
         progress: super::Progress<'_>,
     ) -> Step {
-        let batch_packets = self.cfg.batch_packets.max(1) as u64;
         let link = &mut self.links[w];
-        let b = &mut link.filling;
-        match decoded {
-            Ok(mut meta) => {
-                meta.interface = interface;
-                b.metas.push(meta)
-            }
-            Err(DecodeError::NotIp) => b.non_ip += 1,
-            Err(DecodeError::Malformed(_)) => b.malformed += 1,
-        }
-        if b.frames() >= batch_packets && !link.send(self.now) {
+        if link.filling.frames() >= self.batch_packets && !link.send(self.now) {
             self.send_failed = true;
             return Step::Stop;
         }
