@@ -277,23 +277,31 @@ fn imports_point_down_the_table() {
     );
 }
 
+/// Fails naming every file below `within` (path prefixes; empty: all of src/) whose code
+/// holds one of `needles`, unless the file is below one of `allowed`.
+fn only_in(needles: &[&str], allowed: &[&str], within: &[&str], what: &str) {
+    let sources: Vec<Source> = sources()
+        .into_iter()
+        .filter(|s| within.is_empty() || within.iter().any(|w| s.rel.starts_with(w)))
+        .collect();
+    let wrong = offenders(&sources, needles, allowed);
+    assert!(wrong.is_empty(), "{what}:\n{}", wrong.join("\n"));
+}
+
 /// Rule 2: the pipeline is the only module that starts threads.
 #[test]
 fn only_the_pipeline_starts_threads() {
-    let wrong = offenders(
-        &sources(),
-        &[
-            "thread::spawn",
-            "thread::Builder",
-            "thread::scope",
-            ".spawn(",
-        ],
+    let spawning = [
+        "thread::spawn",
+        "thread::Builder",
+        "thread::scope",
+        ".spawn(",
+    ];
+    only_in(
+        &spawning,
         &["pipeline/"],
-    );
-    assert!(
-        wrong.is_empty(),
-        "threads started outside pipeline:\n{}",
-        wrong.join("\n")
+        &[],
+        "threads started outside pipeline",
     );
 }
 
@@ -301,65 +309,35 @@ fn only_the_pipeline_starts_threads() {
 /// clock and hands it down (and times its own commands for the summaries it prints).
 #[test]
 fn only_the_cli_reads_a_clock() {
-    let wrong = offenders(
-        &sources(),
-        &["SystemTime::now", "Instant::now", "UNIX_EPOCH"],
-        &["cli/"],
-    );
-    assert!(
-        wrong.is_empty(),
-        "clocks read outside cli:\n{}",
-        wrong.join("\n")
-    );
+    let clocks = ["SystemTime::now", "Instant::now", "UNIX_EPOCH"];
+    only_in(&clocks, &["cli/"], &[], "clocks read outside cli");
 }
 
 /// Rule 4: `unsafe` only in the file-system module (memory maps) and the prefetch hint.
 #[test]
 fn unsafe_only_for_memory_maps_and_the_prefetch_hint() {
-    let wrong = offenders(&sources(), &["unsafe "], &["fs.rs", "hint.rs"]);
-    assert!(
-        wrong.is_empty(),
-        "unsafe outside fs and hint:\n{}",
-        wrong.join("\n")
+    only_in(
+        &["unsafe "],
+        &["fs.rs", "hint.rs"],
+        &[],
+        "unsafe outside fs and hint",
     );
-    let wrong = offenders(&sources(), &["memmap2"], &["fs.rs"]);
-    assert!(
-        wrong.is_empty(),
-        "memmap2 outside fs:\n{}",
-        wrong.join("\n")
-    );
+    only_in(&["memmap2"], &["fs.rs"], &[], "memmap2 outside fs");
 }
 
 /// Rule 5: the store owns its files, through the one file-system module that a test can make
 /// fail: no direct `std::fs` in store or retention.
 #[test]
 fn the_store_touches_files_only_through_fs() {
-    let all = sources();
-    let mine: Vec<Source> = all
-        .into_iter()
-        .filter(|s| s.rel.starts_with("store/") || s.rel.starts_with("retention/"))
-        .collect();
-    let wrong = offenders(
-        &mine,
-        &["std::fs", "File::open", "File::create", "OpenOptions"],
-        &[],
-    );
-    assert!(
-        wrong.is_empty(),
-        "file operations around crate::fs:\n{}",
-        wrong.join("\n")
-    );
+    let direct = ["std::fs", "File::open", "File::create", "OpenOptions"];
+    let store = ["store/", "retention/"];
+    only_in(&direct, &[], &store, "file operations around crate::fs");
 }
 
 /// Rule 6: the command line is the binary's: no clap in the library.
 #[test]
 fn clap_only_in_the_binary() {
-    let wrong = offenders(&sources(), &["clap"], &["cli/", "main.rs"]);
-    assert!(
-        wrong.is_empty(),
-        "clap in the library:\n{}",
-        wrong.join("\n")
-    );
+    only_in(&["clap"], &["cli/", "main.rs"], &[], "clap in the library");
     let lib = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs")).unwrap();
     assert!(!lib.contains("mod cli"), "cli is a library module again");
 }

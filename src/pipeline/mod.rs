@@ -26,7 +26,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::thread;
-use worker::{WorkerLink, WorkerSetup, WorkerSummary};
+use worker::{WorkerLink, WorkerSetup};
 
 #[derive(Clone, Debug)]
 pub struct PipelineConfig {
@@ -106,8 +106,10 @@ pub enum PipelineError {
 /// Called by the reader now and then with (frames read so far, sources finished).
 pub type Progress<'a> = &'a mut dyn FnMut(u64, usize);
 
-impl AddAssign<WorkerSummary> for Summary {
-    fn add_assign(&mut self, w: WorkerSummary) {
+/// A worker counts into a `Summary` of its own (packets, bytes, non-IP and malformed frames,
+/// DHCP messages not parsed, its flow table's and writer's statistics); the run adds them up.
+impl AddAssign<Summary> for Summary {
+    fn add_assign(&mut self, w: Summary) {
         self.packets += w.packets;
         self.bytes += w.bytes;
         self.non_ip += w.non_ip;

@@ -3,26 +3,15 @@
 
 use super::batch::Batch;
 use super::metrics::WorkerTotals;
+use super::Summary;
 use crate::export::ExportTee;
-use crate::flow::{FlowStats, FlowTable};
+use crate::flow::FlowTable;
 use crate::record::FlowRecord;
-use crate::store::{CaptureStats, StoreError, StoreWriter, WriterStats};
+use crate::store::{CaptureStats, StoreError, StoreWriter};
 use crate::time::{Nanos, NANOS_PER_SEC};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use std::sync::Arc;
 use std::thread;
-
-/// What one worker did; the run's summary adds them up.
-#[derive(Debug, Default)]
-pub(super) struct WorkerSummary {
-    pub packets: u64,
-    pub bytes: u64,
-    pub non_ip: u64,
-    pub malformed: u64,
-    pub flow: FlowStats,
-    pub store: WriterStats,
-    pub dhcp_malformed: u64,
-}
 
 /// The reader's end of a worker: where batches go, where they come back for reuse, the one
 /// being filled, and the thread.
@@ -30,7 +19,7 @@ pub(super) struct WorkerLink {
     tx: Sender<Batch>,
     recycled: Receiver<Batch>,
     pub filling: Batch,
-    handle: thread::JoinHandle<Result<WorkerSummary, StoreError>>,
+    handle: thread::JoinHandle<Result<Summary, StoreError>>,
 }
 
 /// How a worker runs, besides its table and writer.
@@ -60,7 +49,7 @@ impl WorkerLink {
                     writer: s.writer,
                     flush_every: s.flush_every,
                     export: s.export,
-                    summary: WorkerSummary::default(),
+                    summary: Summary::default(),
                     records: Vec::with_capacity(1024),
                     log: ErrorLog {
                         last: String::new(),
@@ -106,7 +95,7 @@ impl WorkerLink {
 
     /// Closes the channel (the worker flushes and seals) and waits for the worker. `None` when
     /// it panicked.
-    pub fn join(self) -> Option<Result<WorkerSummary, StoreError>> {
+    pub fn join(self) -> Option<Result<Summary, StoreError>> {
         drop(self.tx);
         self.handle.join().ok()
     }
@@ -140,7 +129,7 @@ struct Worker {
     writer: StoreWriter,
     flush_every: Option<Nanos>,
     export: Option<ExportTee>,
-    summary: WorkerSummary,
+    summary: Summary,
     /// Records ended by the current batch, reused from batch to batch.
     records: Vec<FlowRecord>,
     log: ErrorLog,
@@ -230,7 +219,7 @@ impl Worker {
     }
 
     /// The channel closed: every flow still open is written, every segment sealed.
-    fn finish(mut self) -> Result<WorkerSummary, StoreError> {
+    fn finish(mut self) -> Result<Summary, StoreError> {
         self.table.flush(&mut self.records);
         self.store_records(Nanos::MAX);
         self.summary.flow = self.table.stats();

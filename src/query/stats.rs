@@ -453,65 +453,84 @@ mod tests {
             .collect()
     }
 
-    fn row(k: &str, f: u64, p: u64, b: u64) -> (String, u64, u64, u64) {
-        (k.to_string(), f, p, b)
-    }
-
     #[test]
     fn groups_by_each_key() {
-        assert_eq!(
-            top(By::Src, Order::Bytes),
-            [
-                row("10.0.0.1", 2, 12, 1184),
-                row("10.0.0.9", 1, 5, 500),
-                row("10.0.0.2", 1, 2, 200)
-            ]
-        );
-        assert_eq!(
-            top(By::Dst, Order::Flows),
-            [
-                row("10.0.0.9", 2, 12, 1200),
-                row("10.0.0.1", 1, 5, 500),
-                row("10.0.0.3", 1, 2, 184)
-            ]
-        );
-        assert_eq!(
-            top(By::Host, Order::Packets),
-            [
-                row("10.0.0.9", 3, 17, 1700),
-                row("10.0.0.1", 3, 17, 1684),
-                row("10.0.0.2", 1, 2, 200),
-                row("10.0.0.3", 1, 2, 184)
-            ]
-        );
-        assert_eq!(
-            top(By::Port, Order::Flows),
-            [row("tcp/443", 2, 12, 1200), row("udp/53", 1, 5, 500)],
-            "ICMP has no port"
-        );
-        assert_eq!(
-            top(By::Proto, Order::Bytes),
-            [
-                row("tcp", 2, 12, 1200),
-                row("udp", 1, 5, 500),
-                row("icmp", 1, 2, 184)
-            ]
-        );
-        assert_eq!(
-            top(By::Pair, Order::Bytes),
-            [
-                row("10.0.0.1 <-> 10.0.0.9", 2, 15, 1500),
-                row("10.0.0.2 <-> 10.0.0.9", 1, 2, 200),
-                row("10.0.0.1 <-> 10.0.0.3", 1, 2, 184)
-            ]
-        );
-        assert_eq!(
-            top(By::Mac, Order::Flows),
-            [
-                row("02:00:00:00:00:01", 4, 19, 1884),
-                row("02:00:00:00:00:02", 4, 19, 1884)
-            ]
-        );
+        type Row = (&'static str, u64, u64, u64);
+        let cases: [(By, Order, &[Row], &str); 7] = [
+            (
+                By::Src,
+                Order::Bytes,
+                &[
+                    ("10.0.0.1", 2, 12, 1184),
+                    ("10.0.0.9", 1, 5, 500),
+                    ("10.0.0.2", 1, 2, 200),
+                ],
+                "",
+            ),
+            (
+                By::Dst,
+                Order::Flows,
+                &[
+                    ("10.0.0.9", 2, 12, 1200),
+                    ("10.0.0.1", 1, 5, 500),
+                    ("10.0.0.3", 1, 2, 184),
+                ],
+                "",
+            ),
+            (
+                By::Host,
+                Order::Packets,
+                &[
+                    ("10.0.0.9", 3, 17, 1700),
+                    ("10.0.0.1", 3, 17, 1684),
+                    ("10.0.0.2", 1, 2, 200),
+                    ("10.0.0.3", 1, 2, 184),
+                ],
+                "",
+            ),
+            (
+                By::Port,
+                Order::Flows,
+                &[("tcp/443", 2, 12, 1200), ("udp/53", 1, 5, 500)],
+                "ICMP has no port",
+            ),
+            (
+                By::Proto,
+                Order::Bytes,
+                &[
+                    ("tcp", 2, 12, 1200),
+                    ("udp", 1, 5, 500),
+                    ("icmp", 1, 2, 184),
+                ],
+                "",
+            ),
+            (
+                By::Pair,
+                Order::Bytes,
+                &[
+                    ("10.0.0.1 <-> 10.0.0.9", 2, 15, 1500),
+                    ("10.0.0.2 <-> 10.0.0.9", 1, 2, 200),
+                    ("10.0.0.1 <-> 10.0.0.3", 1, 2, 184),
+                ],
+                "",
+            ),
+            (
+                By::Mac,
+                Order::Flows,
+                &[
+                    ("02:00:00:00:00:01", 4, 19, 1884),
+                    ("02:00:00:00:00:02", 4, 19, 1884),
+                ],
+                "",
+            ),
+        ];
+        for (by, order, want, why) in cases {
+            let want: Vec<(String, u64, u64, u64)> = want
+                .iter()
+                .map(|&(k, f, p, b)| (k.to_string(), f, p, b))
+                .collect();
+            assert_eq!(top(by, order), want, "{by:?} by {order:?} {why}");
+        }
     }
 
     #[test]
