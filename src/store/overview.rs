@@ -52,7 +52,7 @@ impl Store {
             if s.last != Nanos::MIN {
                 o.last = Some(o.last.map_or(s.last, |l| l.max(s.last)));
             }
-            o.capture.add(&s.capture);
+            o.capture += &s.capture;
             if s.capture.flags & CAPTURE_MACS_NOT_STORED != 0 {
                 o.no_mac += 1;
             }

@@ -164,17 +164,20 @@ pub struct CaptureStats {
 /// `CaptureStats::flags` bit: the capture did not keep MAC addresses.
 pub const CAPTURE_MACS_NOT_STORED: u64 = 1;
 
-impl CaptureStats {
-    /// Adds `other`'s counters (saturating: a counter stuck at `u64::MAX` is still honest) and
-    /// ORs its flags.
-    pub fn add(&mut self, other: &CaptureStats) {
+/// Adds `other`'s counters (saturating: a counter stuck at `u64::MAX` is still honest) and
+/// ORs its flags: a sum of segments kept no MACs if any of them did not.
+impl std::ops::AddAssign<&CaptureStats> for CaptureStats {
+    #[allow(clippy::suspicious_op_assign_impl)]
+    fn add_assign(&mut self, other: &CaptureStats) {
         let theirs = other.counters();
         for (x, y) in self.counters_mut().into_iter().zip(theirs) {
             *x = x.saturating_add(y);
         }
         self.flags |= other.flags;
     }
+}
 
+impl CaptureStats {
     fn counters(&self) -> [u64; 9] {
         [
             self.frames,

@@ -408,8 +408,8 @@ impl StoreWriter {
     /// segment opened; counts reported after the last segment is sealed are not stored.
     pub fn add_capture_stats(&mut self, stats: &CaptureStats) {
         match self.open.iter_mut().max_by_key(|s| s.start) {
-            Some(seg) => seg.capture.add(stats),
-            None => self.pending_capture.add(stats),
+            Some(seg) => seg.capture += stats,
+            None => self.pending_capture += stats,
         }
     }
 
