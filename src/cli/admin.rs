@@ -179,7 +179,22 @@ fn print_holds(list: &[Hold], out: &mut dyn Write) -> io::Result<()> {
 }
 
 pub(super) fn verify(a: VerifyArgs) -> Result<i32> {
-    let store = Store::open(&a.store)?;
+    let store = match Store::open(&a.store) {
+        Ok(s) => s,
+        // A directory that was a store and lost its marker is a finding, not a usage error.
+        Err(flowkeep::store::StoreError::NotAStore { path })
+            if path.join(flowkeep::store::audit::AUDIT_LOG_NAME).exists() =>
+        {
+            println!(
+                "PROBLEM {}: missing: {} has an audit log but no store marker",
+                flowkeep::store::MARKER_NAME,
+                path.display()
+            );
+            println!("0 segment(s) checked; 1 problem(s)");
+            return Ok(1);
+        }
+        Err(e) => return Err(e.into()),
+    };
     let v = store.verify()?;
     let mut out = io::stdout().lock();
     for line in v.problem_lines() {

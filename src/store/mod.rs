@@ -122,7 +122,12 @@ impl StoreError {
 }
 
 fn marker_text() -> String {
-    format!("flowkeep store\nformat {FORMAT_VERSION}\n")
+    marker_text_for(FORMAT_VERSION)
+}
+
+/// The marker a writer of format `version` writes.
+pub(crate) fn marker_text_for(version: u32) -> String {
+    format!("flowkeep store\nformat {version}\n")
 }
 
 /// Checks the marker of an existing store directory. `Ok(false)` when there is no marker.

@@ -5,13 +5,16 @@ use super::audit::{self, Action, AuditError, ChainProblem};
 use super::block::BlockDecoder;
 use super::leases::{decode_lease_block, KIND_LEASES};
 use super::segment::SegmentFile;
-use super::{SegmentInfo, Store, StoreError};
+use super::{SegmentInfo, Store, StoreError, MARKER_NAME};
+use crate::fs;
 use std::collections::BTreeMap;
 use std::io;
 
 /// What checking one segment found; `problems` empty means every checksum held.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VerifyReport {
+    /// The segment's format version, when its header could be read.
+    pub version: Option<u16>,
     pub blocks_ok: u64,
     pub records: u64,
     /// One line each: path, byte offset, reason.
@@ -80,6 +83,9 @@ pub struct StoreVerification {
     pub blocks_ok: u64,
     pub records: u64,
     pub audit_entries: u64,
+    /// The store's own files: a marker that is not what a writer writes, or says an older
+    /// format than its segments; an audit log that is gone.
+    pub store_problems: Vec<String>,
     /// Checksum problems, by segment.
     pub segment_problems: Vec<String>,
     pub chain_problems: Vec<ChainProblem>,
@@ -88,13 +94,17 @@ pub struct StoreVerification {
 
 impl StoreVerification {
     pub fn problem_count(&self) -> usize {
-        self.segment_problems.len() + self.chain_problems.len() + self.findings.len()
+        self.store_problems.len()
+            + self.segment_problems.len()
+            + self.chain_problems.len()
+            + self.findings.len()
     }
 
     /// Every problem, one line each.
     pub fn problem_lines(&self) -> Vec<String> {
-        self.segment_problems
+        self.store_problems
             .iter()
+            .chain(&self.segment_problems)
             .cloned()
             .chain(self.chain_problems.iter().map(|p| p.to_string()))
             .chain(self.findings.iter().map(|f| f.to_string()))
@@ -103,6 +113,20 @@ impl StoreVerification {
 }
 
 impl Store {
+    /// The marker must be exactly what a writer writes for its version: anything else in it was
+    /// put there by hand.
+    fn marker_problem(&self, version: u32) -> Option<String> {
+        let path = self.dir().join(MARKER_NAME);
+        let text = fs::read(&path).ok()?;
+        (text != super::marker_text_for(version).as_bytes()).then(|| {
+            format!(
+                "{MARKER_NAME}: unexpected content: a store's marker is exactly 'flowkeep store', \
+                 then 'format {version}' ({} bytes here)",
+                text.len()
+            )
+        })
+    }
+
     /// Reads every block of a segment and checks header, footer and block checksums, the
     /// decoded lengths and record counts against the footer index.
     pub fn verify_segment(&self, info: &SegmentInfo) -> Result<VerifyReport, StoreError> {
@@ -114,6 +138,7 @@ impl Store {
                 return Ok(report);
             }
         };
+        report.version = Some(seg.header.version);
         let mut decoder = BlockDecoder::new()
             .map_err(|e| StoreError::io(&info.path, io::Error::other(e.reason)))?;
         let mut recs = Vec::new();
@@ -177,12 +202,28 @@ impl Store {
     pub fn verify(&self) -> Result<StoreVerification, StoreError> {
         let mut v = StoreVerification::default();
         let segments = self.segments()?;
+        let marker = super::marker_version(self.dir())?.unwrap_or(0);
         for info in &segments {
             let r = self.verify_segment(info)?;
             v.segments += 1;
             v.blocks_ok += r.blocks_ok;
             v.records += r.records;
             v.segment_problems.extend(r.problems);
+            if let Some(version) = r.version.filter(|&f| u32::from(f) > marker) {
+                // An older flowkeep trusts the marker and would misread this segment.
+                v.store_problems.push(format!(
+                    "{MARKER_NAME}: says format {marker}, but {} is format {version}",
+                    audit::relative(self.dir(), &info.path)
+                ));
+            }
+        }
+        v.store_problems.extend(self.marker_problem(marker));
+        if !fs::exists(&self.dir().join(audit::AUDIT_LOG_NAME)) {
+            v.store_problems.push(format!(
+                "{}: missing: every store has one from its creation (a store that an older \
+                 flowkeep made and never sealed a segment in excepted)",
+                audit::AUDIT_LOG_NAME
+            ));
         }
         let lines = audit::read_lines(self.dir()).map_err(StoreError::from)?;
         v.audit_entries = lines.len() as u64;

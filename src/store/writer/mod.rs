@@ -344,6 +344,10 @@ impl StoreWriter {
             // anything besides marker temporaries without a marker is not ours.
             if !foreign {
                 write_marker(dir)?;
+                // From its creation, so that a log that is gone is a problem `verify` reports,
+                // not an empty history.
+                let log = dir.join(super::audit::AUDIT_LOG_NAME);
+                fs::open_append(&log).map_err(|e| StoreError::io(&log, e))?;
             } else if !check_marker(dir)? {
                 return Err(StoreError::Refused {
                     path: dir.clone(),
