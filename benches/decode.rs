@@ -4,7 +4,7 @@
 //! (tests/decode_oracle.rs) holds `decode` to, one frame of each kind it meets.
 
 mod common;
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{BatchSize, Criterion, Throughput};
 use flowkeep::capture::{FileSource, LinkType, Next, Packet, PacketSource};
 use flowkeep::decode::{decode, decode_slow, Dispatcher};
 use std::hint::black_box;
@@ -258,9 +258,4 @@ fn bench_decode(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group! {
-    name = benches;
-    config = common::config();
-    targets = bench_decode
-}
-criterion_main!(benches);
+common::bench_main!(bench_decode);

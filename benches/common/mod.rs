@@ -1,4 +1,5 @@
-//! What the benchmarks share: the tests' seeded generator and criterion's settings.
+//! What the benchmarks share: the tests' seeded generator, criterion's settings and the `main`
+//! they make of them.
 // Each bench uses a different part of this module.
 #![allow(dead_code)]
 
@@ -17,3 +18,26 @@ pub fn config() -> Criterion {
         .measurement_time(Duration::from_secs(3))
         .sample_size(20)
 }
+
+/// `benches`, the criterion group of the `targets` with [`config`].
+macro_rules! bench_group {
+    ($($target:path),+ $(,)?) => {
+        criterion::criterion_group! {
+            name = benches;
+            config = $crate::common::config();
+            targets = $($target),+
+        }
+    };
+}
+
+/// A bench's `main`: criterion runs the `targets` with [`config`].
+#[allow(unused_macros)] // benches/query.rs has a `main` of its own
+macro_rules! bench_main {
+    ($($target:path),+ $(,)?) => {
+        $crate::common::bench_group!($($target),+);
+        criterion::criterion_main!(benches);
+    };
+}
+
+#[allow(unused_imports)]
+pub(crate) use {bench_group, bench_main};
