@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 mod common;
-use common::{fixtures, pair_totals, records, reference, BIN};
+use common::{fixtures, pair_totals, pcap, records, reference, BIN};
 
 struct Capture {
     file: String,
@@ -330,15 +330,9 @@ fn bad_arguments_get_one_line_and_a_failure_status() {
 
 /// A classic pcap (LINKTYPE_RAW) of IPv4 packets, one per `(ts_usec, packet)`.
 fn raw_ipv4_pcap(packets: &[(u32, Vec<u8>)]) -> Vec<u8> {
-    let mut f = Vec::new();
-    for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 101] {
-        f.extend_from_slice(&v.to_le_bytes());
-    }
+    let mut f = pcap::header(pcap::LINKTYPE_RAW);
     for (usec, p) in packets {
-        for v in [1_767_225_600u32, *usec, p.len() as u32, p.len() as u32] {
-            f.extend_from_slice(&v.to_le_bytes());
-        }
-        f.extend_from_slice(p);
+        pcap::push_packet(&mut f, 1_767_225_600, *usec, p.len() as u32, p);
     }
     f
 }

@@ -1,4 +1,4 @@
-//! What the benchmarks share: the tests' seeded generator, criterion's settings and the `main`
+//! What the benchmarks share: the tests' seeded generator and pcap writer, criterion's settings and the `main`
 //! they make of them.
 // Each bench uses a different part of this module.
 #![allow(dead_code)]
@@ -6,6 +6,8 @@
 use criterion::Criterion;
 use std::time::Duration;
 
+#[path = "../../tests/common/pcap.rs"]
+pub mod pcap;
 #[path = "../../tests/common/rng.rs"]
 mod rng;
 #[allow(unused_imports)] // as dead_code above

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub mod pcap;
 mod rng;
 #[allow(unused_imports)] // as dead_code above
 pub use rng::Rng;
