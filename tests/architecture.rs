@@ -184,6 +184,12 @@ fn contains_word(code: &str, needle: &str) -> bool {
     })
 }
 
+/// Fails, listing them under `what`, if there are offenders.
+#[track_caller]
+fn assert_none(wrong: &[String], what: &str) {
+    assert!(wrong.is_empty(), "{what}:\n{}", wrong.join("\n"));
+}
+
 /// Files whose code contains `needle`, outside the `allowed` path prefixes.
 fn offenders(sources: &[Source], needles: &[&str], allowed: &[&str]) -> Vec<String> {
     sources
@@ -270,11 +276,7 @@ fn imports_point_down_the_table() {
         }
     }
     wrong.dedup();
-    assert!(
-        wrong.is_empty(),
-        "imports against the table:\n{}",
-        wrong.join("\n")
-    );
+    assert_none(&wrong, "imports against the table");
 }
 
 /// Rule 2: the pipeline is the only module that starts threads.
@@ -290,11 +292,7 @@ fn only_the_pipeline_starts_threads() {
         ],
         &["pipeline/"],
     );
-    assert!(
-        wrong.is_empty(),
-        "threads started outside pipeline:\n{}",
-        wrong.join("\n")
-    );
+    assert_none(&wrong, "threads started outside pipeline");
 }
 
 /// Rule 3: time is an argument. The library reads no clock; the binary's `cli` reads the wall
@@ -306,28 +304,16 @@ fn only_the_cli_reads_a_clock() {
         &["SystemTime::now", "Instant::now", "UNIX_EPOCH"],
         &["cli/"],
     );
-    assert!(
-        wrong.is_empty(),
-        "clocks read outside cli:\n{}",
-        wrong.join("\n")
-    );
+    assert_none(&wrong, "clocks read outside cli");
 }
 
 /// Rule 4: `unsafe` only in the file-system module (memory maps) and the prefetch hint.
 #[test]
 fn unsafe_only_for_memory_maps_and_the_prefetch_hint() {
     let wrong = offenders(&sources(), &["unsafe "], &["fs.rs", "hint.rs"]);
-    assert!(
-        wrong.is_empty(),
-        "unsafe outside fs and hint:\n{}",
-        wrong.join("\n")
-    );
+    assert_none(&wrong, "unsafe outside fs and hint");
     let wrong = offenders(&sources(), &["memmap2"], &["fs.rs"]);
-    assert!(
-        wrong.is_empty(),
-        "memmap2 outside fs:\n{}",
-        wrong.join("\n")
-    );
+    assert_none(&wrong, "memmap2 outside fs");
 }
 
 /// Rule 5: the store owns its files, through the one file-system module that a test can make
@@ -344,22 +330,14 @@ fn the_store_touches_files_only_through_fs() {
         &["std::fs", "File::open", "File::create", "OpenOptions"],
         &[],
     );
-    assert!(
-        wrong.is_empty(),
-        "file operations around crate::fs:\n{}",
-        wrong.join("\n")
-    );
+    assert_none(&wrong, "file operations around crate::fs");
 }
 
 /// Rule 6: the command line is the binary's: no clap in the library.
 #[test]
 fn clap_only_in_the_binary() {
     let wrong = offenders(&sources(), &["clap"], &["cli/", "main.rs"]);
-    assert!(
-        wrong.is_empty(),
-        "clap in the library:\n{}",
-        wrong.join("\n")
-    );
+    assert_none(&wrong, "clap in the library");
     let lib = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs")).unwrap();
     assert!(!lib.contains("mod cli"), "cli is a library module again");
 }
