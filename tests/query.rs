@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{fixtures, pair_totals, records, reference, PairTotals, Rng, BIN};
+use common::{fixtures, pair_totals, records, reference, run, text, PairTotals, Rng, BIN};
 use flowkeep::record::{EndReason, FlowRecord};
 use flowkeep::store::{StoreWriter, WriterConfig};
 use serde_json::Value;
@@ -13,14 +13,6 @@ use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 fn jsonl(out: &Output) -> Vec<Value> {
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -32,13 +24,7 @@ fn jsonl(out: &Output) -> Vec<Value> {
 
 fn replayed(file: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .arg("replay")
-        .arg(fixtures().join(file))
-        .args(["-q", "--store"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out = common::replay(&fixtures().join(file), dir.path(), &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     dir
 }

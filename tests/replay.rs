@@ -3,10 +3,9 @@
 //! counts in the same files (fixtures/pcaps/reference/*.l3.tsv): an oracle nobody here wrote.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 mod common;
-use common::{fixtures, pair_totals, pcap, records, reference, BIN};
+use common::{fixtures, pair_totals, pcap, records, reference, replay, run, text};
 
 struct Capture {
     file: String,
@@ -29,26 +28,6 @@ fn manifest() -> Vec<Capture> {
             }
         })
         .collect()
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn replay(file: &Path, store: &Path, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "replay",
-        file.to_str().unwrap(),
-        "--store",
-        store.to_str().unwrap(),
-        "--quiet",
-    ];
-    args.extend_from_slice(extra);
-    run(&args)
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{fixtures, BIN};
+use common::{fixtures, run, BIN};
 use flowkeep::retention::{self, Policy, Reason};
 use flowkeep::store::audit::{self, Action};
 use flowkeep::store::holds::Hold;
@@ -17,10 +17,6 @@ use std::process::{Command, Output};
 
 const DAY: Nanos = 86_400 * NANOS_PER_SEC;
 const HOUR: Nanos = 3_600 * NANOS_PER_SEC;
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
-}
 
 fn out(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 pub mod pcap;
 mod rng;
@@ -14,6 +14,29 @@ mod rng;
 pub use rng::Rng;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_flowkeep");
+
+/// `flowkeep ARGS`, run to its end.
+pub fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+/// `flowkeep replay FILE --store STORE --quiet EXTRA`.
+pub fn replay(file: &Path, store: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "replay",
+        file.to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+/// An output stream as text.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
 
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pcaps")
