@@ -4,7 +4,8 @@
 //! (tests/decode_oracle.rs) holds `decode` to, one frame of each kind it meets.
 
 mod common;
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use common::pcap;
+use criterion::{BatchSize, Criterion, Throughput};
 use flowkeep::capture::{FileSource, LinkType, Next, Packet, PacketSource};
 use flowkeep::decode::{decode, decode_slow, Dispatcher};
 use std::hint::black_box;
@@ -95,14 +96,8 @@ fn load<S: AsRef<str>>(names: &[S]) -> Frames {
 /// A classic pcap (microsecond, Ethernet) of `n` minimum-size IPv4/TCP frames over 1000 flows:
 /// the worst case for the per-packet cost of reading a file.
 fn synthetic_pcap(n: u32) -> Vec<u8> {
-    let mut out = Vec::with_capacity(24 + n as usize * (16 + 60));
-    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&4u16.to_le_bytes());
-    out.extend_from_slice(&0i32.to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes());
-    out.extend_from_slice(&65_535u32.to_le_bytes());
-    out.extend_from_slice(&1u32.to_le_bytes());
+    let mut out = pcap::header(pcap::LINKTYPE_ETHERNET);
+    out.reserve(n as usize * (16 + 60));
     let base_sec = 1_767_225_600u32;
     for i in 0..n {
         let flow = i % 1000;
@@ -122,11 +117,13 @@ fn synthetic_pcap(n: u32) -> Vec<u8> {
         tcp[2..4].copy_from_slice(&443u16.to_be_bytes());
         tcp[12] = 0x50;
         tcp[13] = 0x10;
-        out.extend_from_slice(&(base_sec + i / 100_000).to_le_bytes());
-        out.extend_from_slice(&((i % 100_000) * 10).to_le_bytes());
-        out.extend_from_slice(&60u32.to_le_bytes());
-        out.extend_from_slice(&64u32.to_le_bytes());
-        out.extend_from_slice(&frame);
+        pcap::push_packet(
+            &mut out,
+            base_sec + i / 100_000,
+            (i % 100_000) * 10,
+            64,
+            &frame,
+        );
     }
     out
 }
@@ -258,9 +255,4 @@ fn bench_decode(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group! {
-    name = benches;
-    config = common::config();
-    targets = bench_decode
-}
-criterion_main!(benches);
+common::bench_main!(bench_decode);

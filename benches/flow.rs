@@ -5,7 +5,7 @@
 
 mod common;
 use common::Rng;
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{BenchmarkId, Criterion, Throughput};
 use flowkeep::decode::PacketMeta;
 use flowkeep::flow::{FlowConfig, FlowTable};
 use flowkeep::record::FlowRecord;
@@ -223,9 +223,4 @@ fn bench_flow(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group! {
-    name = benches;
-    config = common::config();
-    targets = bench_flow
-}
-criterion_main!(benches);
+common::bench_main!(bench_flow);

@@ -5,7 +5,7 @@
 
 mod common;
 use common::Rng;
-use criterion::{criterion_group, Criterion, Throughput};
+use criterion::{Criterion, Throughput};
 use flowkeep::query::{scan_matching, Filter};
 use flowkeep::record::{EndReason, FlowRecord};
 use flowkeep::store::{Store, StoreWriter, WriterConfig};
@@ -132,11 +132,7 @@ fn scan_only(iters: u32) {
     );
 }
 
-criterion_group! {
-    name = benches;
-    config = common::config();
-    targets = bench
-}
+common::bench_group!(bench);
 
 fn main() {
     if let Some(iters) = std::env::var("FLOWKEEP_SCAN_ITERS")

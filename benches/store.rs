@@ -4,7 +4,7 @@
 
 mod common;
 use common::Rng;
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{BatchSize, Criterion, Throughput};
 use flowkeep::record::{EndReason, FlowRecord};
 use flowkeep::store::block::{BlockDecoder, BlockEncoder, DEFAULT_ZSTD_LEVEL};
 use flowkeep::store::{decode_block, encode_block, StoreWriter, WriterConfig};
@@ -167,9 +167,4 @@ fn bench_store(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group! {
-    name = benches;
-    config = common::config();
-    targets = bench_store
-}
-criterion_main!(benches);
+common::bench_main!(bench_store);

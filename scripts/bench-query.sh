@@ -30,14 +30,7 @@ bench_name=bench-query
 
 runs=${RUNS:-3}
 pcap=/tmp/bench/bench-10m-s128.pcap
-while (($#)); do
-    case $1 in
-    --pcap) pcap=$2; shift 2 ;;
-    --runs) runs=$2; shift 2 ;;
-    -h | --help) bench_usage; exit 0 ;;
-    *) die "unknown option $1 (see --help)" ;;
-    esac
-done
+bench_parse_args "pcap runs" "$@"
 [[ -s $pcap ]] || die "no capture at $pcap (make one with scripts/bench-replay.sh, or pass --pcap)"
 { command -v nfpcapd && command -v nfdump; } >/dev/null || die "nfpcapd and nfdump are needed (apt-get install nfdump)"
 

@@ -51,22 +51,7 @@ bench_name=bench-replay
 # shellcheck source=scripts/lib-bench.sh
 . "$root/scripts/lib-bench.sh"
 
-while (($#)); do
-    case $1 in
-    --packets) packets=$2; shift 2 ;;
-    --flows) flows=$2; shift 2 ;;
-    --seed) seed=$2; shift 2 ;;
-    --duration) duration=$2; shift 2 ;;
-    --snaplen) snaplen=$2; shift 2 ;;
-    --runs) runs=$2; shift 2 ;;
-    --workers) workers=$2; shift 2 ;;
-    --dir) dir=$2; shift 2 ;;
-    --pcap) pcap=$2; shift 2 ;;
-    --baseline) baseline=$2; shift 2 ;;
-    -h | --help) bench_usage; exit 0 ;;
-    *) bench_usage >&2; die "unknown argument: $1" ;;
-    esac
-done
+bench_parse_args "packets flows seed duration snaplen runs workers dir pcap baseline" "$@"
 
 for n in "$packets" "$flows" "$seed" "$duration" "$snaplen" "$runs"; do
     [[ $n =~ ^[0-9]+$ ]] || die "expected a whole number, got '$n'"
@@ -75,7 +60,7 @@ done
 
 mkdir -p "$dir"
 if [[ -z $pcap ]]; then
-    pcap=$dir/bench-p${packets}-f${flows}-s${seed}-d${duration}-snap${snaplen}.pcap
+    pcap=$(bench_capture_name "$dir" "$packets" "$flows" "$seed" "$duration" "$snaplen")
 fi
 summary=${pcap%.pcap}.json
 
@@ -98,16 +83,7 @@ replay() {
     out=$("$bin" replay "$pcap" --store "$store" --workers "$w" -q) ||
         die "flowkeep replay failed (workers $w):"$'\n'"$out"
     end=$EPOCHREALTIME
-    local got_packets got_ip_bytes got_malformed
-    got_packets=$(field packets "$out")
-    got_ip_bytes=$(field "ip bytes" "$out")
-    got_malformed=$(field malformed "$out")
-    [[ $got_packets == "$want_packets" ]] ||
-        die "workers $w: flowkeep counted $got_packets packets, the generator wrote $want_packets"$'\n'"$out"
-    [[ $got_ip_bytes == "$want_ip_bytes" ]] ||
-        die "workers $w: flowkeep counted $got_ip_bytes IP bytes, the generator wrote $want_ip_bytes"$'\n'"$out"
-    [[ $got_malformed == 0 ]] ||
-        die "workers $w: $got_malformed malformed frames in a capture that has none"$'\n'"$out"
+    bench_check_replay "$w" "$out"
     printf '%s\n' "$out" >"$last_out"
     elapsed "$start" "$end"
 }

@@ -55,20 +55,7 @@ workers=
 settle=3
 flowkeep=$root/target/release/flowkeep
 
-while (($#)); do
-    case $1 in
-    --pcap) pcap=$2; shift 2 ;;
-    --limit) limit=$2; shift 2 ;;
-    --rates) rates=$2; shift 2 ;;
-    --tools) tools=$2; shift 2 ;;
-    --buffer) buffer=$2; shift 2 ;;
-    --workers) workers=$2; shift 2 ;;
-    --settle) settle=$2; shift 2 ;;
-    --flowkeep) flowkeep=$2; shift 2 ;;
-    -h | --help) bench_usage; exit 0 ;;
-    *) die "unknown option $1 (see --help)" ;;
-    esac
-done
+bench_parse_args "pcap limit rates tools buffer workers settle flowkeep" "$@"
 [[ $(id -u) == 0 ]] || die "needs root (network namespaces, veth, packet sockets)"
 [[ -z $limit || $limit =~ ^[1-9][0-9]*$ ]] || die "--limit: expected a positive number"
 [[ -z $buffer || $buffer =~ ^[1-9][0-9]*$ ]] || die "--buffer: expected MiB as a number"
@@ -78,10 +65,7 @@ command -v tcpreplay >/dev/null || missing+=(tcpreplay)
 { command -v nfpcapd && command -v nfdump; } >/dev/null || missing+=(nfdump)
 { command -v softflowd && command -v softflowctl; } >/dev/null || missing+=(softflowd)
 command -v ip >/dev/null || missing+=(iproute2)
-if ((${#missing[@]})); then
-    echo "installing ${missing[*]} ..." >&2
-    apt-get install -y "${missing[@]}" >/dev/null
-fi
+bench_install "${missing[@]}"
 
 if [[ $pcap == /tmp/bench/bench-10m-s128.pcap ]]; then
     mkdir -p /tmp/bench

@@ -53,22 +53,13 @@ dir=${BENCH_DIR:-/tmp/flowkeep-bench}
 pcap=
 summary=
 
-while (($#)); do
-    case $1 in
-    --pcap) pcap=$2; shift 2 ;;
-    --summary) summary=$2; shift 2 ;;
-    --runs) runs=$2; shift 2 ;;
-    --dir) dir=$2; shift 2 ;;
-    -h | --help) bench_usage; exit 0 ;;
-    *) bench_usage >&2; die "unknown argument: $1" ;;
-    esac
-done
+bench_parse_args "pcap summary runs dir" "$@"
 [[ $runs =~ ^[0-9]+$ ]] && ((runs >= 1)) || die "--runs must be a whole number, at least 1"
 
 # --- the capture -------------------------------------------------------------------------------
 if [[ -z $pcap ]]; then
     mkdir -p "$dir"
-    pcap=$dir/bench-p10000000-f100000-s1-d60-snap128.pcap
+    pcap=$(bench_capture_name "$dir" 10000000 100000 1 60 128)
     summary=${pcap%.pcap}.json
     bench_ensure_capture "$pcap" "$summary" 10000000 100000 1 60 128
 fi
@@ -89,12 +80,7 @@ missing=()
 command -v tcpdump >/dev/null || missing+=(tcpdump)
 { command -v nfpcapd && command -v nfdump; } >/dev/null || missing+=(nfdump)
 command -v softflowd >/dev/null || [[ -x /usr/sbin/softflowd ]] || missing+=(softflowd)
-if ((${#missing[@]})); then
-    if (($(id -u) == 0)); then sudo=(); else sudo=(sudo); fi
-    echo "installing ${missing[*]}" >&2
-    "${sudo[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+bench_install "${missing[@]}"
 export PATH=$PATH:/usr/sbin:/sbin
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/flowkeep-compare.XXXXXX")
@@ -191,19 +177,8 @@ run_flowkeep() {
     out=$("$flowkeep" replay "$pcap" --store "$tmp/store" "${args[@]}" -q) ||
         die "flowkeep replay failed (workers $w):"$'\n'"$out"
     end=$EPOCHREALTIME
-    local got_packets got_ip_bytes got_malformed
-    got_packets=$(field packets "$out")
-    got_ip_bytes=$(field "ip bytes" "$out")
-    got_malformed=$(field malformed "$out")
-    if [[ -n $want_packets ]]; then
-        [[ $got_packets == "$want_packets" ]] ||
-            die "workers $w: flowkeep counted $got_packets packets, the generator wrote $want_packets"$'\n'"$out"
-        [[ $got_ip_bytes == "$want_ip_bytes" ]] ||
-            die "workers $w: flowkeep counted $got_ip_bytes IP bytes, the generator wrote $want_ip_bytes"$'\n'"$out"
-        [[ $got_malformed == 0 ]] ||
-            die "workers $w: $got_malformed malformed frames in a capture that has none"$'\n'"$out"
-    fi
-    echo "$(elapsed "$start" "$end") $got_packets $got_ip_bytes"
+    [[ -z $want_packets ]] || bench_check_replay "$w" "$out"
+    echo "$(elapsed "$start" "$end") $(field packets "$out") $(field "ip bytes" "$out")"
 }
 
 names=("tcpdump -r -w /dev/null")

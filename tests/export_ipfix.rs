@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{add_reference, pair_totals, records, PairTotals, BIN};
+use common::{add_reference, pair_totals, records, run, text, PairTotals};
 use std::io::{BufRead, BufReader, Read};
 use std::net::{IpAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -23,14 +23,6 @@ const FILES: [&str; 4] = [
 
 /// How long to wait for nfcapd to report what it received before calling it lost.
 const PATIENCE: Duration = Duration::from_secs(60);
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 fn replay_args<'a>(store: &'a Path, files: &'a [PathBuf]) -> Vec<&'a str> {
     let mut args = vec!["replay", "--quiet", "--store", store.to_str().unwrap()];

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{add_reference, pair_totals, records, skip_or_fail, PairTotals, BIN};
+use common::{add_reference, pair_totals, records, run, skip_or_fail, text, PairTotals};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -41,14 +41,6 @@ fn duckdb_python() -> Option<PathBuf> {
     None
 }
 
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 fn ok(out: Output) -> String {
     assert!(
         out.status.success(),
@@ -59,16 +51,10 @@ fn ok(out: Output) -> String {
     text(&out.stdout)
 }
 
-fn replay(store: &Path, files: &[&str]) {
+/// Replays the fixtures `files` into `store`, one after another.
+fn replay_all(store: &Path, files: &[&str]) {
     for f in files {
-        let file = common::fixtures().join(f);
-        ok(run(&[
-            "replay",
-            file.to_str().unwrap(),
-            "--store",
-            store.to_str().unwrap(),
-            "--quiet",
-        ]));
+        ok(common::replay(&common::fixtures().join(f), store, &[]));
     }
 }
 
@@ -214,7 +200,7 @@ fn duckdb_reads_exactly_what_query_prints() {
     };
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
-    replay(&store, &FIXTURES);
+    replay_all(&store, &FIXTURES);
     let recs = records(&store);
     assert!(recs.len() > 250, "{} records", recs.len());
     assert!(recs
@@ -392,7 +378,7 @@ fn check_types(got: &serde_json::Value) {
 fn existing_files_need_overwrite_and_expressions_select_records() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
-    replay(&store, &["suricata-verify__eve-flow-vlan-02_input.pcap"]);
+    replay_all(&store, &["suricata-verify__eve-flow-vlan-02_input.pcap"]);
     let out = dir.path().join("parquet");
     ok(export(&store, &out, &[]));
     let before = parquet_files(&out);

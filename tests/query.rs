@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{fixtures, pair_totals, records, reference, PairTotals, Rng, BIN};
+use common::{fixtures, pair_totals, records, reference, run, text, PairTotals, Rng, BIN};
 use flowkeep::record::{EndReason, FlowRecord};
 use flowkeep::store::{StoreWriter, WriterConfig};
 use serde_json::Value;
@@ -13,14 +13,6 @@ use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 fn jsonl(out: &Output) -> Vec<Value> {
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -32,13 +24,7 @@ fn jsonl(out: &Output) -> Vec<Value> {
 
 fn replayed(file: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .arg("replay")
-        .arg(fixtures().join(file))
-        .args(["-q", "--store"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out = common::replay(&fixtures().join(file), dir.path(), &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     dir
 }
@@ -385,6 +371,13 @@ fn explain_numbers(stderr: &str, what: &str) -> Vec<u64> {
         .collect()
 }
 
+/// `flowkeep query --format jsonl --explain` of `expr` over the store `s`.
+fn explained(s: &str, expr: &[&str]) -> Output {
+    let mut args = vec!["query", "--store", s, "--format", "jsonl", "--explain"];
+    args.extend(expr);
+    run(&args)
+}
+
 #[test]
 fn one_address_over_thirty_days_reads_few_blocks_and_times_select() {
     let dir = tempfile::tempdir().unwrap();
@@ -392,16 +385,7 @@ fn one_address_over_thirty_days_reads_few_blocks_and_times_select() {
     assert_eq!(target, 12);
     let s = dir.path().to_str().unwrap();
     let t = TARGET.to_string();
-    let out = run(&[
-        "query",
-        "--store",
-        s,
-        "--format",
-        "jsonl",
-        "--explain",
-        "host",
-        &t,
-    ]);
+    let out = explained(s, &["host", &t]);
     assert_eq!(jsonl(&out).len(), 12);
     let err = text(&out.stderr);
     let blocks = explain_numbers(&err, "blocks");
@@ -420,20 +404,17 @@ fn one_address_over_thirty_days_reads_few_blocks_and_times_select() {
     );
 
     // The same with a time range: day 11 only (a date alone is midnight UTC).
-    let out = run(&[
-        "query",
-        "--store",
+    let out = explained(
         s,
-        "--format",
-        "jsonl",
-        "--explain",
-        "--since",
-        "2026-01-12",
-        "--until",
-        "2026-01-13T00:00:00Z",
-        "host",
-        &t,
-    ]);
+        &[
+            "--since",
+            "2026-01-12",
+            "--until",
+            "2026-01-13T00:00:00Z",
+            "host",
+            &t,
+        ],
+    );
     assert_eq!(jsonl(&out).len(), 4);
     let err = text(&out.stderr);
     let segs = explain_numbers(&err, "segments");
@@ -444,17 +425,7 @@ fn one_address_over_thirty_days_reads_few_blocks_and_times_select() {
     );
 
     // A filter with no address cannot use the index; a full scan reads every block.
-    let out = run(&[
-        "query",
-        "--store",
-        s,
-        "--format",
-        "jsonl",
-        "--explain",
-        "packets",
-        "=",
-        "1",
-    ]);
+    let out = explained(s, &["packets", "=", "1"]);
     assert!(jsonl(&out).is_empty());
     let blocks = explain_numbers(&text(&out.stderr), "blocks");
     assert_eq!(blocks[0], blocks[3]);

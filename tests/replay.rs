@@ -3,10 +3,9 @@
 //! counts in the same files (fixtures/pcaps/reference/*.l3.tsv): an oracle nobody here wrote.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 mod common;
-use common::{fixtures, pair_totals, records, reference, BIN};
+use common::{fixtures, pair_totals, pcap, records, reference, replay, run, text};
 
 struct Capture {
     file: String,
@@ -29,26 +28,6 @@ fn manifest() -> Vec<Capture> {
             }
         })
         .collect()
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn replay(file: &Path, store: &Path, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "replay",
-        file.to_str().unwrap(),
-        "--store",
-        store.to_str().unwrap(),
-        "--quiet",
-    ];
-    args.extend_from_slice(extra);
-    run(&args)
 }
 
 #[test]
@@ -330,15 +309,9 @@ fn bad_arguments_get_one_line_and_a_failure_status() {
 
 /// A classic pcap (LINKTYPE_RAW) of IPv4 packets, one per `(ts_usec, packet)`.
 fn raw_ipv4_pcap(packets: &[(u32, Vec<u8>)]) -> Vec<u8> {
-    let mut f = Vec::new();
-    for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 101] {
-        f.extend_from_slice(&v.to_le_bytes());
-    }
+    let mut f = pcap::header(pcap::LINKTYPE_RAW);
     for (usec, p) in packets {
-        for v in [1_767_225_600u32, *usec, p.len() as u32, p.len() as u32] {
-            f.extend_from_slice(&v.to_le_bytes());
-        }
-        f.extend_from_slice(p);
+        pcap::push_packet(&mut f, 1_767_225_600, *usec, p.len() as u32, p);
     }
     f
 }

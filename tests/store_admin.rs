@@ -2,6 +2,9 @@
 //! synthetic store of 45+ days, and the `flowkeep` binary end to end on stores built by replaying
 //! public captures (whose packet times are in the past: every command gets an explicit `--now`).
 
+mod common;
+
+use common::{fixtures, run, BIN};
 use flowkeep::retention::{self, Policy, Reason};
 use flowkeep::store::audit::{self, Action};
 use flowkeep::store::holds::Hold;
@@ -12,19 +15,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_flowkeep");
 const DAY: Nanos = 86_400 * NANOS_PER_SEC;
 const HOUR: Nanos = 3_600 * NANOS_PER_SEC;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/pcaps")
-        .join(name)
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
-}
 
 fn out(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
@@ -54,7 +46,7 @@ fn replayed(files: &[&str]) -> tempfile::TempDir {
     args.extend(
         files
             .iter()
-            .map(|f| fixture(f).to_str().unwrap().to_string()),
+            .map(|f| fixtures().join(f).to_str().unwrap().to_string()),
     );
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     ok(&a);
@@ -75,6 +67,22 @@ fn rel(dir: &Path, s: &SegmentInfo) -> String {
 
 fn t(s: &str) -> Nanos {
     parse_time(s).unwrap()
+}
+
+/// The arguments of `flowkeep hold add` of a hold NAME over [FROM, UNTIL) in the store `s`,
+/// followed by `more`.
+fn hold_add<'a>(
+    s: &'a str,
+    name: &'a str,
+    from: &'a str,
+    until: &'a str,
+    more: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "hold", "add", "--store", s, "--name", name, "--from", from, "--until", until,
+    ];
+    args.extend(more);
+    args
 }
 
 // ---------------------------------------------------------------- plan properties
@@ -293,22 +301,13 @@ fn expire_deletes_exactly_the_old_unheld_segments_and_audits_them() {
 
     // A hold over two minutes of 2022-03-05 keeps those segments although they are old.
     let (hf, hu) = ("2022-03-05T12:18:30Z", "2022-03-05T12:20:00Z");
-    ok(&[
-        "hold",
-        "add",
-        "--store",
+    ok(&hold_add(
         s,
-        "--name",
         "CASE-7",
-        "--from",
         hf,
-        "--until",
         hu,
-        "--note",
-        "court order 7",
-        "--now",
-        "2024-07-01T00:00:00Z",
-    ]);
+        &["--note", "court order 7", "--now", "2024-07-01T00:00:00Z"],
+    ));
     let now = "2024-08-01T00:00:00Z";
     let cutoff = t(now) - 365 * DAY;
     let is_held = |x: &SegmentInfo| x.first < t(hu) && x.last >= t(hf);
@@ -434,7 +433,7 @@ fn replay_with_retention_expires_relative_to_the_newest_packet() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path().join("s");
     let s = dir.to_str().unwrap();
-    let f = fixture("nDPI__sites.pcapng");
+    let f = fixtures().join("nDPI__sites.pcapng");
     let text = ok(&[
         "replay",
         "-q",
@@ -471,66 +470,34 @@ fn hold_add_list_release() {
     let d = replayed(&["tcpdump__dns_tcp.pcap"]);
     let dir = store_of(&d);
     let s = dir.to_str().unwrap();
-    ok(&[
-        "hold",
-        "add",
-        "--store",
+    let (jan, feb) = ("2020-01-01T00:00:00Z", "2020-02-01T00:00:00Z");
+    ok(&hold_add(
         s,
-        "--name",
         "CASE-123",
-        "--from",
-        "2020-01-01T00:00:00Z",
-        "--until",
-        "2020-02-01T00:00:00Z",
-        "--filter",
-        "host 203.0.113.7",
-        "--note",
-        "preservation request 42",
-        "--now",
-        "2024-01-01T00:00:00Z",
-    ]);
-    let o = run(&[
-        "hold",
-        "add",
-        "--store",
-        s,
-        "--name",
-        "CASE-123",
-        "--from",
-        "2020-01-01T00:00:00Z",
-        "--until",
-        "2020-02-01T00:00:00Z",
-    ]);
+        jan,
+        feb,
+        &[
+            "--filter",
+            "host 203.0.113.7",
+            "--note",
+            "preservation request 42",
+            "--now",
+            "2024-01-01T00:00:00Z",
+        ],
+    ));
+    let o = run(&hold_add(s, "CASE-123", jan, feb, &[]));
     assert_eq!(o.status.code(), Some(1));
     assert!(out(&o).contains("already exists"), "{}", out(&o));
-    let o = run(&[
-        "hold",
-        "add",
-        "--store",
-        s,
-        "--name",
-        "BACKWARDS",
-        "--from",
-        "2020-02-01T00:00:00Z",
-        "--until",
-        "2020-01-01T00:00:00Z",
-    ]);
+    let o = run(&hold_add(s, "BACKWARDS", feb, jan, &[]));
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
     // A filter `query` would not understand is refused, pointing at the word.
-    let o = run(&[
-        "hold",
-        "add",
-        "--store",
+    let o = run(&hold_add(
         s,
-        "--name",
         "TYPO",
-        "--from",
-        "2020-01-01T00:00:00Z",
-        "--until",
-        "2020-02-01T00:00:00Z",
-        "--filter",
-        "host 203.0.113.7 andd port 53",
-    ]);
+        jan,
+        feb,
+        &["--filter", "host 203.0.113.7 andd port 53"],
+    ));
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
     assert!(out(&o).contains("'andd'"), "{}", out(&o));
     let list = ok(&["hold", "list", "--store", s]);
@@ -737,13 +704,13 @@ fn concurrent_processes_keep_every_hold_and_an_unbroken_chain() {
                 c.args(["expire", "--store", &s, "--retention", "3650d"]);
                 c.args(["--now", "2026-01-01T00:00:00Z"]);
             } else {
-                c.args(["hold", "add", "--store", &s, "--name", &name]);
-                c.args([
-                    "--from",
+                c.args(hold_add(
+                    &s,
+                    &name,
                     "2020-01-01T00:00:00Z",
-                    "--until",
                     "2021-01-01T00:00:00Z",
-                ]);
+                    &[],
+                ));
             }
             c.stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::piped())

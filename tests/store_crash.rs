@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 mod common;
-use common::{skip_or_fail, Rng, BIN};
+use common::{pcap, skip_or_fail, Rng, BIN};
 /// 2026-01-01T00:00:00Z in seconds.
 const T0: u32 = 1_767_225_600;
 
@@ -31,14 +31,7 @@ fn ip_checksum(h: &[u8]) -> u16 {
 /// A classic little-endian Ethernet pcap: one UDP packet per flow, `flows` flows, 10 ms apart
 /// starting `start_s` seconds after T0.
 fn write_pcap(path: &Path, flows: u32, start_s: u32) {
-    let mut out = Vec::new();
-    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&4u16.to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes());
-    out.extend_from_slice(&65_535u32.to_le_bytes());
-    out.extend_from_slice(&1u32.to_le_bytes());
+    let mut out = pcap::header(pcap::LINKTYPE_ETHERNET);
     for i in 0..flows {
         let mut frame = Vec::with_capacity(64);
         frame.extend_from_slice(&[0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x08, 0x00]);
@@ -61,11 +54,7 @@ fn write_pcap(path: &Path, flows: u32, start_s: u32) {
         let ms = u64::from(i) * 10;
         let sec = T0 + start_s + (ms / 1000) as u32;
         let usec = (ms % 1000) as u32 * 1000;
-        out.extend_from_slice(&sec.to_le_bytes());
-        out.extend_from_slice(&usec.to_le_bytes());
-        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        out.extend_from_slice(&frame);
+        pcap::push_packet(&mut out, sec, usec, frame.len() as u32, &frame);
     }
     std::fs::write(path, out).unwrap();
 }

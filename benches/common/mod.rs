@@ -1,26 +1,17 @@
-//! What the benchmarks share: a seeded generator and criterion's settings.
+//! What the benchmarks share: the tests' seeded generator and pcap writer, criterion's settings and the `main`
+//! they make of them.
 // Each bench uses a different part of this module.
 #![allow(dead_code)]
 
 use criterion::Criterion;
 use std::time::Duration;
 
-/// splitmix64: deterministic on every machine, good enough to spread flows.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+#[path = "../../tests/common/pcap.rs"]
+pub mod pcap;
+#[path = "../../tests/common/rng.rs"]
+mod rng;
+#[allow(unused_imports)] // as dead_code above
+pub use rng::Rng;
 
 /// Short runs, so `cargo bench` finishes in about a minute on two cores.
 pub fn config() -> Criterion {
@@ -29,3 +20,26 @@ pub fn config() -> Criterion {
         .measurement_time(Duration::from_secs(3))
         .sample_size(20)
 }
+
+/// `benches`, the criterion group of the `targets` with [`config`].
+macro_rules! bench_group {
+    ($($target:path),+ $(,)?) => {
+        criterion::criterion_group! {
+            name = benches;
+            config = $crate::common::config();
+            targets = $($target),+
+        }
+    };
+}
+
+/// A bench's `main`: criterion runs the `targets` with [`config`].
+#[allow(unused_macros)] // benches/query.rs has a `main` of its own
+macro_rules! bench_main {
+    ($($target:path),+ $(,)?) => {
+        $crate::common::bench_group!($($target),+);
+        criterion::criterion_main!(benches);
+    };
+}
+
+#[allow(unused_imports)]
+pub(crate) use {bench_group, bench_main};
