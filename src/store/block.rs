@@ -50,7 +50,8 @@ pub struct BlockError {
     pub reason: String,
 }
 
-fn berr(offset: usize, reason: impl Into<String>) -> BlockError {
+/// A block error at `offset` within the block (records and lease blocks alike).
+pub(crate) fn berr(offset: usize, reason: impl Into<String>) -> BlockError {
     BlockError {
         offset: offset as u64,
         reason: reason.into(),

@@ -3,7 +3,7 @@
 //! has the 20-byte block header of a record block with codec 3 and its own columns; its footer
 //! index entry has kind 1. Layout: `docs/FORMAT.md`, "Lease blocks".
 
-use super::block::{checked_block, BlockError, BlockHeader, BLOCK_HEADER_LEN};
+use super::block::{berr, checked_block, BlockError, BlockHeader, BLOCK_HEADER_LEN};
 use crate::record::dhcp::MAX_HOSTNAME_BYTES;
 use crate::record::LeaseObservation;
 use crate::time::Nanos;
@@ -29,13 +29,6 @@ const F_SERVER: u8 = 0x08;
 const F_SERVER_V6: u8 = 0x10;
 const F_HOSTNAME: u8 = 0x20;
 const F_DHCPV6: u8 = 0x40;
-
-fn berr(offset: usize, reason: impl Into<String>) -> BlockError {
-    BlockError {
-        offset: offset as u64,
-        reason: reason.into(),
-    }
-}
 
 pub fn max_raw_len(leases: usize) -> usize {
     FIXED_BYTES + leases.saturating_mul(MAX_BYTES_PER_LEASE)
