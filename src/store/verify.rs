@@ -228,7 +228,17 @@ impl Store {
         let lines = audit::read_lines(self.dir()).map_err(StoreError::from)?;
         v.audit_entries = lines.len() as u64;
         v.chain_problems = audit::verify_chain(&lines);
+        v.findings = self.audit_findings(&segments, &lines);
+        Ok(v)
+    }
 
+    /// The segments on disk against the log.
+    fn audit_findings(
+        &self,
+        segments: &[SegmentInfo],
+        lines: &[audit::AuditLine],
+    ) -> Vec<AuditFinding> {
+        let mut findings = Vec::new();
         // The log's last word on each path: the line of its latest seal/recover entry (with its
         // hash and size), or that it was expired after that.
         enum State {
@@ -240,7 +250,7 @@ impl Store {
             Expired,
         }
         let mut state: BTreeMap<String, State> = BTreeMap::new();
-        for l in &lines {
+        for l in lines {
             let Ok(e) = &l.entry else { continue };
             let Some(seg) = &e.record.segment else {
                 continue;
@@ -262,7 +272,7 @@ impl Store {
                 Action::HoldAdd | Action::HoldRelease => {}
             }
         }
-        for info in &segments {
+        for info in segments {
             let path = audit::relative(self.dir(), &info.path);
             match state.remove(&path) {
                 Some(State::Sealed {
@@ -272,33 +282,31 @@ impl Store {
                 }) => match audit::hash_file(&info.path) {
                     Ok((sha, _)) if sha == sha256 => {}
                     Ok((_, bytes)) if bytes < sealed_bytes => {
-                        v.findings.push(AuditFinding::Truncated {
+                        findings.push(AuditFinding::Truncated {
                             path,
                             line,
                             sealed_bytes,
                             bytes,
                         })
                     }
-                    Ok(_) => v.findings.push(AuditFinding::Altered { path, line }),
-                    Err(AuditError::Io { source, .. }) => {
-                        v.findings.push(AuditFinding::Unreadable {
-                            path,
-                            reason: source.to_string(),
-                        })
-                    }
-                    Err(e) => v.findings.push(AuditFinding::Unreadable {
+                    Ok(_) => findings.push(AuditFinding::Altered { path, line }),
+                    Err(AuditError::Io { source, .. }) => findings.push(AuditFinding::Unreadable {
+                        path,
+                        reason: source.to_string(),
+                    }),
+                    Err(e) => findings.push(AuditFinding::Unreadable {
                         path,
                         reason: e.to_string(),
                     }),
                 },
-                Some(State::Expired) | None => v.findings.push(AuditFinding::Unexplained { path }),
+                Some(State::Expired) | None => findings.push(AuditFinding::Unexplained { path }),
             }
         }
         for (path, s) in state {
             if let State::Sealed { line, .. } = s {
-                v.findings.push(AuditFinding::Missing { path, line });
+                findings.push(AuditFinding::Missing { path, line });
             }
         }
-        Ok(v)
+        findings
     }
 }
