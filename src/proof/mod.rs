@@ -6,3 +6,4 @@
 //! (Go's golang.org/x/mod/sumdb/note among them) can check it, not only this one.
 
 pub mod keys;
+pub mod note;
