@@ -375,8 +375,8 @@ fn write_line(path: &Path, mode: u32, line: &str) -> Result<(), KeyError> {
 }
 
 /// Reads a signing key file. The second value is a warning for the caller to print when the
-/// file is readable by its group or by others (the key still works: refusing would take a
-/// log's signing away over a chmod, but the operator should know).
+/// file's mode gives its group or others any access (the key still works: refusing would take
+/// a log's signing away over a chmod, but the operator should know).
 pub fn read_signing_key(path: &Path) -> Result<(SigningKey, Option<String>), KeyError> {
     let (text, mode) = read_small(path)?;
     let key = SigningKey::parse(&text).map_err(|e| KeyError::InFile {
@@ -388,7 +388,7 @@ pub fn read_signing_key(path: &Path) -> Result<(SigningKey, Option<String>), Key
     let key = key?;
     let warning = (mode & 0o077 != 0).then(|| {
         format!(
-            "warning: signing key {} is readable by others (mode {:04o}); chmod 600 it",
+            "warning: signing key {} is open to its group or others (mode {:04o}); chmod 600 it",
             path.display(),
             mode & 0o7777
         )

@@ -5,9 +5,9 @@
 //! ```text
 //! flowkeep.example/store-a
 //! 1234
-//! 6Kiy0ykuZEzOfvpuZUbrk4Jvfv3SoKlkpG4kpQBBEKQ=
+//! <base64 of the 32-byte root hash>
 //!
-//! — flowkeep.example/store-a 2YDUTaMS7FMdSqUq…
+//! — flowkeep.example/store-a <base64 of the key ID and the signature, 92 characters>
 //! ```
 //!
 //! The body is the note text: every line ends in a newline, the separating blank line is not

@@ -238,6 +238,23 @@ fn a_signed_checkpoint_opens_and_a_changed_one_does_not() {
 }
 
 #[test]
+fn up_to_a_hundred_signatures_are_read() {
+    // The spec: verifiers MUST accept at least 16.
+    let (s, v) = generate("log").unwrap();
+    let note = checkpoint().sign(&s);
+    let other = sign(&checkpoint().to_note_body(), &generate("w").unwrap().0);
+    let cosig = other.rsplit("\n\n").next().unwrap();
+    assert_eq!(
+        open(&format!("{note}{}", cosig.repeat(99)), &v).unwrap(),
+        checkpoint()
+    );
+    assert_eq!(
+        open(&format!("{note}{}", cosig.repeat(100)), &v),
+        Err(NoteError::Malformed("too many signatures"))
+    );
+}
+
+#[test]
 fn appended_notes_split_into_their_pieces() {
     let (s, v) = generate("log").unwrap();
     let notes: Vec<String> = (0..3)
