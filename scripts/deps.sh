@@ -13,18 +13,23 @@ for pkg in iproute2 tcpreplay nfdump; do
 done
 # tests/export_parquet.rs reads the exported files with a real engine: DuckDB from PyPI,
 # pinned, in its own venv (the test finds it there, or at $FLOWKEEP_PYTHON).
+# tests/proof_signatures.rs checks signed checkpoints with an Ed25519 that is not ours:
+# pyca/cryptography (OpenSSL's), pinned, in the same venv.
 venv=${FLOWKEEP_VENV:-/opt/flowkeep-venv}
 duckdb_version=2.0.1
-if ! "$venv/bin/python" -c "import duckdb, sys; sys.exit(duckdb.__version__ != '$duckdb_version')" 2>/dev/null; then
+cryptography_version=50.0.2
+if ! "$venv/bin/python" -c "import duckdb, sys; sys.exit(duckdb.__version__ != '$duckdb_version')" 2>/dev/null \
+  || ! "$venv/bin/python" -c "import cryptography, sys; sys.exit(cryptography.__version__ != '$cryptography_version')" 2>/dev/null; then
   if [ "$(id -u)" -eq 0 ]; then sudo=; else sudo=sudo; fi
   if ! dpkg-query -W -f='${Status}' python3-venv 2>/dev/null | grep -q "ok installed"; then
     echo "installing python3-venv" >&2
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv >/dev/null
   fi
-  echo "installing duckdb $duckdb_version into $venv" >&2
+  echo "installing duckdb $duckdb_version and cryptography $cryptography_version into $venv" >&2
   $sudo /usr/bin/python3 -m venv "$venv"
-  $sudo "$venv/bin/pip" install -q --disable-pip-version-check "duckdb==$duckdb_version"
+  $sudo "$venv/bin/pip" install -q --disable-pip-version-check "duckdb==$duckdb_version" \
+    "cryptography==$cryptography_version"
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ]; then sudo=; else sudo=sudo; fi

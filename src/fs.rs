@@ -53,6 +53,18 @@ pub fn create_new(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
+/// Creates a file for writing that must not exist yet, with permission bits `mode` (less the
+/// umask) from the moment it exists: a secret written into it is never readable by others, not
+/// even between a create and a chmod.
+pub fn create_new_with_mode(path: &Path, mode: u32) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    File::options()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+}
+
 /// Opens a file for reading and writing, creating it if needed and keeping what it holds
 /// (lock files, whose content only informs).
 pub fn open_or_create(path: &Path) -> io::Result<File> {
