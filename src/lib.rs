@@ -13,6 +13,7 @@ pub mod fs;
 mod hint;
 pub mod pipeline;
 pub mod privs;
+pub mod proof;
 pub mod query;
 pub mod record;
 pub mod retention;
