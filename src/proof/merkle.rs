@@ -67,6 +67,10 @@ pub fn consistency_proof(leaves: &[Hash], old_size: u64) -> Option<Vec<Hash>> {
 
 /// Whether `proof` shows that `leaf` is the leaf at `index` of the tree of `size` leaves whose
 /// root is `root` (RFC 9162 2.1.3.2).
+///
+/// The proof binds the leaf to `root`, and to `size` only through it: where two sizes give the
+/// leaf a path of the same shape (leaf 97 of 103 and of 104 leaves) it passes under either, so
+/// size and root must come together, from one signed checkpoint.
 pub fn verify_inclusion(index: u64, size: u64, leaf: &Hash, proof: &[Hash], root: &Hash) -> bool {
     if index >= size {
         return false;

@@ -621,7 +621,7 @@ enum Tamper {
         byte: usize,
         bit: u8,
     },
-    /// Claim another size (modulo a range that excludes the true one), with that size's root.
+    /// Claim another size, with that size's root.
     Size(u64),
     /// Claim another position for the leaf, or another old tree for a consistency proof.
     Index(u64),
@@ -685,14 +685,17 @@ proptest! {
         let leaf = leaves[i as usize];
         let p = tree.inclusion_proof(i, n).unwrap();
         let accepted = match &t {
-            Tamper::Flip { .. } | Tamper::Size(_) if n == 1 => false,
+            Tamper::Flip { .. } if n == 1 => false,
             Tamper::Flip { elem, byte, bit } => {
                 verify_inclusion(i, n, &leaf, &flipped(&p, *elem, *byte, *bit), &r)
             }
-            // Any size that still holds leaf i, with its own root, as a lying log would claim.
+            // Any other size that holds leaf i, up to 8 beyond the tree, with that size's own
+            // root. Not with this tree's root: a path binds a leaf to a root, not to a size,
+            // and one of the same shape (leaf 97 of 103 and of 104) proves it under either.
             Tamper::Size(s) => {
-                let s = i + 1 + other(n - i - 1, *s, n - i + 1);
-                s != n && verify_inclusion(i, s, &leaf, &p, &roots[s.min(n) as usize])
+                let s = i + 1 + other(n - i - 1, *s, n - i + 8);
+                let bigger = Tree::from_leaves(&numbered(n + 8));
+                verify_inclusion(i, s, &leaf, &p, &bigger.root_at(s).unwrap())
             }
             Tamper::Index(j) if n == 1 => verify_inclusion(*j, n, &leaf, &p, &r) && *j != i,
             Tamper::Index(j) => verify_inclusion(other(i, *j, n), n, &leaf, &p, &r),
