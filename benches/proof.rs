@@ -5,7 +5,7 @@
 
 mod common;
 use common::Rng;
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{Criterion, Throughput};
 use flowkeep::proof::merkle::{self, Hash, Tree};
 use std::hint::black_box;
 
@@ -66,9 +66,4 @@ fn bench_proof(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group! {
-    name = benches;
-    config = common::config();
-    targets = bench_proof
-}
-criterion_main!(benches);
+common::bench_main!(bench_proof);

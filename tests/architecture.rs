@@ -241,7 +241,6 @@ fn imports_point_down_the_table() {
                 "time",
                 "fs",
                 "hint",
-                "proof",
             ],
         ),
     ];
