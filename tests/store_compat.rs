@@ -8,7 +8,7 @@ mod common;
 #[path = "common/leases.rs"]
 mod leases;
 
-use common::{fixtures, BIN};
+use common::{copy_dir, fixtures, BIN};
 use flowkeep::record::LeaseObservation;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -35,19 +35,6 @@ const APPENDED_CAPTURES: &[&str] = &[
 
 fn format3_fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/stores/format3")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 /// The old store, copied so that nothing the test runs can change the fixture.

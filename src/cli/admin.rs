@@ -2,6 +2,7 @@
 //! of `replay` and `capture`.
 
 use super::args::{ExpireArgs, HoldArgs, HoldCommand, InfoArgs, RetentionArgs, VerifyArgs};
+use super::evidence::Signer;
 use super::wall_clock;
 use anyhow::{bail, Context, Result};
 use flowkeep::retention::{self, format_duration, format_size, Plan, Policy};
@@ -16,7 +17,11 @@ pub(super) fn expire(a: ExpireArgs) -> Result<i32> {
         bail!("give --retention and/or --max-size");
     };
     let now = a.now.unwrap_or_else(wall_clock);
+    let signer = Signer::new(&a.signing, &a.store)?;
     run_expire(&a.store, &policy, now, a.dry_run, &mut io::stdout().lock())?;
+    if let Some(s) = signer.filter(|_| !a.dry_run) {
+        s.sign_if_changed()?;
+    }
     Ok(0)
 }
 
@@ -118,6 +123,7 @@ pub(super) fn hold(a: HoldArgs) -> Result<i32> {
             filter,
             note,
             now,
+            signing,
         } => {
             // Not applied yet, but it is the record of what a court asked to keep: it must at
             // least be an expression `query` understands.
@@ -125,6 +131,7 @@ pub(super) fn hold(a: HoldArgs) -> Result<i32> {
                 flowkeep::query::Filter::parse(f)?;
             }
             Store::open(&store)?;
+            let signer = Signer::new(&signing, &store)?;
             let hold = Hold {
                 name,
                 from,
@@ -136,16 +143,28 @@ pub(super) fn hold(a: HoldArgs) -> Result<i32> {
             let name = hold.name.clone();
             holds::add_hold(&store, hold)?;
             println!("hold {name} added");
+            if let Some(s) = signer {
+                s.sign_if_changed()?;
+            }
         }
         HoldCommand::List { store } => {
             Store::open(&store)?;
             let list = holds::load_holds(&store)?;
             print_holds(&list, &mut io::stdout().lock())?;
         }
-        HoldCommand::Release { store, name, now } => {
+        HoldCommand::Release {
+            store,
+            name,
+            now,
+            signing,
+        } => {
             Store::open(&store)?;
+            let signer = Signer::new(&signing, &store)?;
             holds::release_hold(&store, &name, now.unwrap_or_else(wall_clock))?;
             println!("hold {name} released");
+            if let Some(s) = signer {
+                s.sign_if_changed()?;
+            }
         }
     }
     Ok(0)
@@ -195,22 +214,45 @@ pub(super) fn verify(a: VerifyArgs) -> Result<i32> {
         }
         Err(e) => return Err(e.into()),
     };
+    let kept = super::evidence::kept_checkpoints(&a)?;
+    let checked = match &kept {
+        Some((text, key)) => Some(store.check_checkpoints(text, key)?),
+        None => None,
+    };
     let v = store.verify()?;
     let mut out = io::stdout().lock();
+    let mut problems = v.problem_count();
+    if let Some(c) = &checked {
+        for p in &c.problems {
+            writeln!(out, "PROBLEM {p}")?;
+        }
+        problems += c.problems.len();
+    }
     for line in v.problem_lines() {
         writeln!(out, "PROBLEM {line}")?;
     }
+    if let Some(c) = &checked {
+        if let Some(newest) = c.verified.iter().map(|cp| cp.size).max() {
+            writeln!(
+                out,
+                "{} checkpoint(s) verified: the audit log still holds the first {newest} entries as signed",
+                c.verified.len()
+            )?;
+        }
+    }
     writeln!(
         out,
-        "{} segment(s), {} block(s) and {} record(s) checked, {} audit entries; {} problem(s)",
-        v.segments,
-        v.blocks_ok,
-        v.records,
-        v.audit_entries,
-        v.problem_count()
+        "{} segment(s), {} block(s) and {} record(s) checked, {} audit entries; {problems} problem(s)",
+        v.segments, v.blocks_ok, v.records, v.audit_entries,
     )?;
     out.flush()?;
-    Ok(if v.problem_count() == 0 { 0 } else { 1 })
+    if checked.is_none() {
+        eprintln!(
+            "flowkeep: note: no --checkpoint given: that the newest audit entries were not \
+             removed, or the whole log rewritten, cannot be excluded (see README, Proving it)"
+        );
+    }
+    Ok(if problems == 0 { 0 } else { 1 })
 }
 
 pub(super) fn info(a: InfoArgs) -> Result<i32> {

@@ -93,6 +93,10 @@ pub enum Command {
     /// Which MAC (and hostname) held an address at a time: from DHCP leases, else from the
     /// MACs on flows around that time. Exit status 1 when nothing is known.
     WhoHad(WhoHadArgs),
+    /// Signing keys for checkpoints: `key generate`.
+    Key(KeyArgs),
+    /// Print the store's current checkpoint (audit log size and Merkle root), signed.
+    Checkpoint(CheckpointArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -156,6 +160,8 @@ pub struct ReplayArgs {
     pub verbose: bool,
     #[command(flatten)]
     pub export: LiveExportArgs,
+    #[command(flatten)]
+    pub signing: SigningArgs,
 }
 
 #[derive(Args, Debug)]
@@ -200,6 +206,11 @@ pub struct CaptureArgs {
     pub metrics: Option<String>,
     #[command(flatten)]
     pub export: LiveExportArgs,
+    #[command(flatten)]
+    pub signing: SigningArgs,
+    /// With --signing-key: sign at most this often while capturing (and once at exit).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_positive_duration)]
+    pub checkpoint_interval: Nanos,
 }
 
 #[derive(Args, Debug)]
@@ -320,6 +331,8 @@ pub struct ExpireArgs {
     /// The time to measure ages from (RFC 3339 or @seconds; default: the wall clock).
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub now: Option<Nanos>,
+    #[command(flatten)]
+    pub signing: SigningArgs,
 }
 
 #[derive(Args, Debug)]
@@ -350,6 +363,8 @@ pub enum HoldCommand {
         /// Time recorded as "added" (default: the wall clock).
         #[arg(long, value_name = "TIME", value_parser = parse_time)]
         now: Option<Nanos>,
+        #[command(flatten)]
+        signing: SigningArgs,
     },
     /// List the standing holds.
     List {
@@ -364,6 +379,8 @@ pub enum HoldCommand {
         /// Time recorded in the audit log (default: the wall clock).
         #[arg(long, value_name = "TIME", value_parser = parse_time)]
         now: Option<Nanos>,
+        #[command(flatten)]
+        signing: SigningArgs,
     },
 }
 
@@ -372,6 +389,55 @@ pub struct VerifyArgs {
     /// Store directory.
     #[arg(long, short = 's', value_name = "DIR")]
     pub store: PathBuf,
+    /// Signed checkpoints kept outside the store (the --checkpoint-to file, or a copy): each
+    /// must be signed by --public-key, name this store, and still be contained in its audit log.
+    #[arg(long, value_name = "FILE", requires = "public_key")]
+    pub checkpoint: Option<PathBuf>,
+    /// The verifier key the checkpoints are signed with: its file (KEY.pub) or its text.
+    #[arg(long, value_name = "PUB", requires = "checkpoint")]
+    pub public_key: Option<String>,
+}
+
+/// `--signing-key` and where its checkpoints go (replay, capture, expire, hold).
+#[derive(Args, Debug, Clone, Default)]
+pub struct SigningArgs {
+    /// Sign a checkpoint of the audit log after the command changed it (capture: at most once
+    /// per --checkpoint-interval, and at exit), kept in DIR/checkpoints.
+    #[arg(long, value_name = "PATH")]
+    pub signing_key: Option<PathBuf>,
+    /// Also append each signed checkpoint to this file outside the store (ship it off the box).
+    #[arg(long, value_name = "FILE", requires = "signing_key")]
+    pub checkpoint_to: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct KeyArgs {
+    #[command(subcommand)]
+    pub command: KeyCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// Write a new Ed25519 signing key (mode 0600; never over an existing file) and its
+    /// verifier key (PATH.pub); print the verifier key.
+    Generate {
+        /// Where the signing key goes.
+        #[arg(long, value_name = "PATH")]
+        out: PathBuf,
+        /// The key's name, as checkpoints' signature lines show it.
+        #[arg(long, value_name = "NAME", default_value = "flowkeep")]
+        name: String,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct CheckpointArgs {
+    /// Store directory.
+    #[arg(long, short = 's', value_name = "DIR")]
+    pub store: PathBuf,
+    /// The signing key (from `flowkeep key generate`).
+    #[arg(long, value_name = "PATH")]
+    pub key: PathBuf,
 }
 
 #[derive(Args, Debug)]

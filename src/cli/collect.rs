@@ -3,6 +3,7 @@
 use super::admin::{after_replay, run_expire};
 use super::args::{CaptureArgs, LiveExportArgs, ReplayArgs, RetentionArgs};
 use super::config::{live_configs, pipeline_config};
+use super::evidence::Signer;
 use super::export::print_live_summary;
 use super::{error_text, print_recovery, wall_clock};
 use anyhow::{bail, Context, Result};
@@ -70,6 +71,7 @@ pub(super) fn replay(a: ReplayArgs) -> Result<i32> {
         std::fs::File::open(f)
             .with_context(|| format!("cannot read {}; nothing was written", f.display()))?;
     }
+    let signer = Signer::new(&a.signing, &a.store.store)?;
     let mut cfg = pipeline_config(&a.store, &a.flow);
     if a.verbose {
         report_flushes(&mut cfg);
@@ -117,6 +119,9 @@ pub(super) fn replay(a: ReplayArgs) -> Result<i32> {
     print_summary(&summary, elapsed, &a.store.store)?;
     let exported = report_export(&finished, target.as_ref())?;
     after_replay(&a.store.store, &a.retention, summary.last_ts)?;
+    if let Some(s) = signer {
+        s.sign_if_changed()?;
+    }
     Ok(if summary.source_errors.is_empty() && exported {
         0
     } else {
@@ -242,6 +247,8 @@ pub(super) fn capture(a: CaptureArgs) -> Result<i32> {
         report_flushes(&mut cfg);
     }
     warn_inbound_outbound(a.filter.as_deref());
+    // Read as root, before privileges go: the key file is its owner's alone.
+    let signer = Signer::new(&a.signing, &a.store.store)?.map(Arc::new);
     let mut source = LiveSet::open(&live_configs(&a))?;
     cfg.store.interfaces = a.interface.clone();
     let interfaces = a.interface.join(",");
@@ -265,7 +272,17 @@ pub(super) fn capture(a: CaptureArgs) -> Result<i32> {
     check_store_writable(&cfg, user.as_ref())?;
     let target = live_export(&a.export, &mut hk)?;
     let stop = signals(&mut cfg)?;
-    hk.periodic = capture_retention(&a.store.store, &a.retention)?;
+    hk.periodic
+        .extend(capture_retention(&a.store.store, &a.retention)?);
+    hk.periodic.extend(signer.clone().map(|s| Periodic {
+        name: "checkpoint",
+        every: a.checkpoint_interval,
+        job: Box::new(move |_| {
+            if let Err(e) = s.sign_if_changed() {
+                eprintln!("flowkeep: checkpoint: {}", error_text(&e));
+            }
+        }),
+    }));
     let housekeeping = Housekeeping::start(hk, &mut cfg, wall_clock)?;
     if let Some(addr) = housekeeping.metrics_addr() {
         eprintln!("flowkeep: metrics on http://{addr}/metrics");
@@ -302,6 +319,9 @@ pub(super) fn capture(a: CaptureArgs) -> Result<i32> {
             false,
             &mut io::stderr().lock(),
         )?;
+    }
+    if let Some(s) = signer {
+        s.sign_if_changed()?;
     }
     let exported = report_export(&finished, target.as_ref())?;
     Ok(if summary.source_errors.is_empty() && exported {

@@ -7,6 +7,7 @@ mod args;
 mod attribution;
 mod collect;
 mod config;
+mod evidence;
 mod export;
 mod query;
 
@@ -36,6 +37,8 @@ pub fn main() -> i32 {
         Command::Info(a) => admin::info(a),
         Command::Export(a) => export::export(a),
         Command::WhoHad(a) => attribution::who_had(a),
+        Command::Key(a) => evidence::key(a),
+        Command::Checkpoint(a) => evidence::checkpoint(a),
     };
     match result {
         Ok(code) => code,

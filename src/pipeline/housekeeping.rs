@@ -29,14 +29,16 @@ pub struct HousekeepingConfig {
     pub export: Option<IpfixExporter>,
     /// Serve the running totals here.
     pub metrics: Option<Endpoint>,
-    pub periodic: Option<Periodic>,
+    /// Each on a thread of its own, so that a slow one (an expire over a large store) does
+    /// not hold up another (a checkpoint).
+    pub periodic: Vec<Periodic>,
 }
 
 /// The running housekeeping threads.
 pub struct Housekeeping {
     export: Option<ExportThread>,
     metrics: Option<MetricsServer>,
-    periodic: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
+    periodic: Vec<(mpsc::Sender<()>, JoinHandle<()>)>,
 }
 
 /// What the housekeeping threads did, once ended.
@@ -72,7 +74,11 @@ impl Housekeeping {
             }
             None => None,
         };
-        let periodic = h.periodic.map(|p| start_periodic(p, clock)).transpose()?;
+        let periodic = h
+            .periodic
+            .into_iter()
+            .map(|p| start_periodic(p, clock))
+            .collect::<Result<_>>()?;
         Ok(Housekeeping {
             export,
             metrics,
@@ -85,10 +91,10 @@ impl Housekeeping {
         self.metrics.as_ref().map(MetricsServer::addr)
     }
 
-    /// After the pipeline has run: stops the periodic job and the metrics endpoint, drops the
+    /// After the pipeline has run: stops the periodic jobs and the metrics endpoint, drops the
     /// configuration's export tee and waits for the exporter's last messages.
     pub fn finish(self, cfg: &mut PipelineConfig) -> Finished {
-        if let Some((stop, thread)) = self.periodic {
+        for (stop, thread) in self.periodic {
             drop(stop);
             let _ = thread.join();
         }

@@ -313,7 +313,7 @@ fn split_key<'a>(what: &'static str, text: &'a str) -> Result<(&'a str, u32, Vec
 pub fn generate(name: &str) -> Result<(SigningKey, VerifierKey), KeyError> {
     check_name(name)?;
     let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(|e| KeyError::Random(e.to_string()))?;
+    super::random(&mut seed).map_err(KeyError::Random)?;
     let key = SigningKey::from_seed(name, &seed);
     seed.fill(0);
     let key = key?;

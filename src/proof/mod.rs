@@ -11,3 +11,8 @@
 pub mod keys;
 pub mod merkle;
 pub mod note;
+
+/// Fills `buf` from the operating system's random source (keys, the store's identity).
+pub fn random(buf: &mut [u8]) -> Result<(), String> {
+    getrandom::fill(buf).map_err(|e| e.to_string())
+}

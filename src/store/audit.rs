@@ -531,6 +531,25 @@ pub fn read_lines(dir: &Path) -> Result<Vec<AuditLine>, AuditError> {
         .collect())
 }
 
+/// The Merkle tree leaf of every line of `DIR/audit.log`, in order (RFC 9162: the SHA-256 of
+/// 0x00 and the line's bytes, without its `\n`), over the same lines [`read_lines`] gives.
+pub fn leaf_hashes(dir: &Path) -> Result<Vec<crate::proof::merkle::Hash>, AuditError> {
+    let path = dir.join(AUDIT_LOG_NAME);
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err(&path)(e)),
+    };
+    let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+    if body.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(body
+        .split(|&b| b == b'\n')
+        .map(crate::proof::merkle::leaf_hash)
+        .collect())
+}
+
 /// Every entry, failing on the first line that does not parse or whose hash is wrong. Does not
 /// check the chain: see [`verify_chain`].
 pub fn read_all(dir: &Path) -> Result<Vec<AuditEntry>, AuditError> {

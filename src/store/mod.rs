@@ -16,6 +16,7 @@ pub mod address_filter;
 pub mod audit;
 pub mod block;
 mod columns;
+pub mod evidence;
 mod expire;
 #[cfg(test)]
 mod fixtures;

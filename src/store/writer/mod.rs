@@ -345,9 +345,10 @@ impl StoreWriter {
             if !foreign {
                 write_marker(dir)?;
                 // From its creation, so that a log that is gone is a problem `verify` reports,
-                // not an empty history.
+                // not an empty history; and the identity its checkpoints will name.
                 let log = dir.join(super::audit::AUDIT_LOG_NAME);
                 fs::open_append(&log).map_err(|e| StoreError::io(&log, e))?;
+                super::evidence::create_origin(dir)?;
             } else if !check_marker(dir)? {
                 return Err(StoreError::Refused {
                     path: dir.clone(),
