@@ -98,10 +98,10 @@ pub fn escape(s: &str) -> String {
 const STYLE: &str = "body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:60em;\
 color:#1d232b;padding:0 1em}h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.2em;\
 margin-top:1.6em;border-bottom:1px solid #ccd;padding-bottom:.2em}table{border-collapse:collapse;\
-margin:.5em 0}td,th{border:1px solid #ccd;padding:.25em .6em;text-align:left}th{background:#eef1f6}\
+margin:.5em 0}td,th{border:1px solid #ccd;padding:.25em .6em;text-align:left;white-space:nowrap}th{background:#eef1f6}\
 td.n{text-align:right;font-variant-numeric:tabular-nums}code,pre{font-family:ui-monospace,monospace;\
 font-size:.9em}pre{background:#f4f5f8;padding:.6em;overflow-x:auto}.gap{color:#9a3412}\
-.ok{color:#166534}.sub{color:#556}svg{background:#fafbfc;border:1px solid #ccd}";
+.ok{color:#166534}table.seg{font-size:.8em}.sub{color:#556}svg{background:#fafbfc;border:1px solid #ccd}";
 
 /// The page.
 pub fn html(req: &Request, f: &Findings) -> String {
@@ -192,12 +192,12 @@ fn chart(o: &mut String, f: &Findings) {
          width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=\"img\" \
          aria-label=\"bytes per interval\">\n\
          <line x1=\"{left}\" y1=\"{y0}\" x2=\"{x1}\" y2=\"{y0}\" stroke=\"#667\"/>\n\
-         <text x=\"{tx}\" y=\"16\" font-size=\"11\" text-anchor=\"end\">{max} B</text>\n\
+         <text x=\"{tx}\" y=\"16\" font-size=\"11\" text-anchor=\"end\">{max}</text>\n\
          <text x=\"{tx}\" y=\"{y0}\" font-size=\"11\" text-anchor=\"end\">0</text>\n",
         y0 = h - bottom,
         x1 = w - 10.0,
         tx = left - 6.0,
-        max = max as u64
+        max = escape(&human_bytes(max as u64))
     );
     for (i, &b) in f.bins.iter().enumerate() {
         let bh = (b as f64 / max) * (h - bottom - 12.0);
@@ -230,23 +230,43 @@ fn chart(o: &mut String, f: &Findings) {
     );
 }
 
-/// Hours of the range that no segment's partition overlaps.
-fn uncovered_hours(f: &Findings) -> (u64, u64) {
-    let (mut total, mut empty) = (0u64, 0u64);
+/// The hours of the range (the last one may be shorter) that no segment's partition overlaps,
+/// and how many hours the range has.
+fn uncovered_hours(f: &Findings) -> (Vec<(Nanos, Nanos)>, u64) {
+    let (mut total, mut empty) = (0u64, Vec::new());
     let mut t = f.since;
     while t < f.until {
-        let end = (t + HOUR).min(f.until);
+        let end = t.saturating_add(HOUR).min(f.until);
         total += 1;
         if !f
             .segments
             .iter()
             .any(|s| s.partition_start < end && s.partition_end > t)
         {
-            empty += 1;
+            match empty.last_mut() {
+                Some((_, e)) if *e == t => *e = end,
+                _ => empty.push((t, end)),
+            }
         }
         t = end;
     }
     (empty, total)
+}
+
+/// Bytes in B, KiB, MiB, GiB.
+fn human_bytes(n: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < units.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", units[u])
+    }
 }
 
 fn gaps(o: &mut String, f: &Findings) {
@@ -257,8 +277,32 @@ fn gaps(o: &mut String, f: &Findings) {
         let _ = writeln!(o, "<li class=\"gap\">{}</li>", escape(&text));
     };
     let (empty, total) = uncovered_hours(f);
-    if empty > 0 {
-        say(o, format!("{empty} of the {total} hour(s) of the range have no stored segment at all: nothing was recorded then (no capture ran, or its data was expired)."));
+    let hours: Nanos = empty.iter().map(|(a, b)| b - a).sum();
+    if !empty.is_empty() {
+        let spans: Vec<String> = empty
+            .iter()
+            .take(12)
+            .map(|(a, b)| format!("{} to {}", format_rfc3339(*a), format_rfc3339(*b)))
+            .collect();
+        let more = empty.len().saturating_sub(12);
+        say(
+            o,
+            format!(
+                "{} of the {total} hour(s) of the range have no stored segment at all, so nothing \
+             was recorded then (no capture ran, or its data was expired): {}{}.",
+                if hours % HOUR == 0 {
+                    (hours / HOUR).to_string()
+                } else {
+                    format!("{:.1}", hours as f64 / HOUR as f64)
+                },
+                spans.join("; "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            ),
+        );
     }
     for s in &f.segments {
         let c = &s.capture;
@@ -314,10 +358,71 @@ fn evidence(o: &mut String, f: &Findings) {
         f.audit_entries,
         escape(&f.checkpoint)
     );
+    segments_table(o, f);
     if f.signed {
         o.push_str("<p class=\"ok\">The checkpoint and <code>manifest.json</code> are signed with the key in <code>signing-key.pub</code> (Ed25519).</p>\n");
     } else {
         o.push_str("<p class=\"gap\">This bundle is unsigned: the checkpoint is its bare body and <code>manifest.json</code> has no signature, so only the SHA-256 sums tie the files together; nothing ties them to the operator's key.</p>\n");
     }
     o.push_str("<p class=\"sub\">Check it without flowkeep: <code>sha256sum -c SHA256SUMS</code> in this directory, then the signature and the proofs as the README of flowkeep describes (\"Checking a bundle\").</p>\n");
+}
+
+/// The covering segments: where the records came from and what their capture counted.
+fn segments_table(o: &mut String, f: &Findings) {
+    if f.segments.is_empty() {
+        return;
+    }
+    o.push_str(
+        "<table class=\"seg\"><tr><th>Segment</th><th>First record</th><th>Last record</th><th>Records</th>\
+         <th>Frames</th><th>Dropped</th><th>MACs kept</th></tr>\n",
+    );
+    for s in &f.segments {
+        let c = &s.capture;
+        let name = s
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+            escape(&name),
+            escape(&format_rfc3339(s.first)),
+            escape(&format_rfc3339(s.last)),
+            s.records,
+            c.frames,
+            c.kernel_drops.saturating_add(c.interface_drops),
+            if c.flags & CAPTURE_MACS_NOT_STORED != 0 {
+                "no"
+            } else {
+                "yes"
+            }
+        );
+    }
+    o.push_str("</table>\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_quotes() {
+        assert_eq!(
+            escape("<a href=\"x\">O'Neil & co</a>"),
+            "&lt;a href=&quot;x&quot;&gt;O&#39;Neil &amp; co&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn bytes_land_in_their_bin_and_uncovered_hours_join() {
+        let mut f = Findings::new(0, 4 * HOUR);
+        f.add_bytes(-5, 0, 7);
+        f.add_bytes(4 * HOUR - 1, 0, 3);
+        assert_eq!((f.bins[0], f.bins[BINS - 1]), (7, 3));
+        let (empty, total) = uncovered_hours(&f);
+        assert_eq!((empty, total), (vec![(0, 4 * HOUR)], 4));
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+    }
 }
