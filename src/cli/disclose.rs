@@ -110,3 +110,33 @@ pub(super) fn verify_bundle(bundle: &Path, public_key: Option<&str>) -> Result<i
     out.flush()?;
     Ok(if c.problems.is_empty() { 0 } else { 1 })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::args::{Cli, Command};
+    use clap::Parser;
+
+    fn verify(args: &[&str]) -> Result<super::super::args::VerifyArgs, clap::Error> {
+        let cli = Cli::try_parse_from([&["flowkeep", "verify"], args].concat())?;
+        let Command::Verify(a) = cli.command else {
+            panic!("not verify")
+        };
+        Ok(a)
+    }
+
+    #[test]
+    fn verify_takes_a_store_or_a_bundle() {
+        let a = verify(&["--store", "/s"]).unwrap();
+        assert_eq!((a.store.is_some(), a.bundle.is_none()), (true, true));
+        let a = verify(&["--bundle", "/b", "--public-key", "k.pub"]).unwrap();
+        assert_eq!(
+            (a.store.is_none(), a.public_key.as_deref()),
+            (true, Some("k.pub"))
+        );
+        assert!(verify(&["--store", "/s", "--checkpoint", "c", "--public-key", "k"]).is_ok());
+        assert!(verify(&[]).is_err());
+        assert!(verify(&["--store", "/s", "--bundle", "/b"]).is_err());
+        assert!(verify(&["--store", "/s", "--public-key", "k"]).is_err());
+        assert!(verify(&["--bundle", "/b", "--checkpoint", "c", "--public-key", "k"]).is_err());
+    }
+}

@@ -127,13 +127,12 @@ fn printed(store: &Store, req: &Request, format: Format) -> Result<Vec<u8>, Disc
     p.finish().map_err(|e| DiscloseError::Query(e.into()))
 }
 
+/// A bundle's files by name, in the order they are written.
+type Files = Vec<(String, Vec<u8>)>;
+
 /// Every file of the bundle, in order, with the summary.
-#[allow(clippy::type_complexity)]
-fn contents(
-    store: &Store,
-    req: &Request,
-) -> Result<(Vec<(String, Vec<u8>)>, Summary), DiscloseError> {
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+fn contents(store: &Store, req: &Request) -> Result<(Files, Summary), DiscloseError> {
+    let mut files = Files::new();
     files.push((RECORDS_CSV.into(), printed(store, req, Format::Csv)?));
     files.push((RECORDS_JSONL.into(), printed(store, req, Format::Jsonl)?));
     let mut findings = gather(store, req)?;
