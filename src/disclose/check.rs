@@ -194,8 +194,11 @@ fn check_signature(
             if files.contains_key(SIGNATURE) {
                 c.problem(PUBLIC_KEY, "missing: the signature cannot be checked");
             } else {
-                c.notes
-                    .push("the bundle is unsigned: only its sums were checked".into());
+                c.notes.push(
+                    "the bundle is unsigned: its sums and proofs can hold together, but nothing \
+                     ties it to the operator's key"
+                        .into(),
+                );
             }
             return None;
         }

@@ -51,6 +51,8 @@ pub struct Findings {
     pub leases: usize,
     pub segments: Vec<SegmentInfo>,
     pub audit_entries: usize,
+    /// The hold entries overlapping the range, one line each.
+    pub holds: Vec<String>,
     pub checkpoint: String,
     pub signed: bool,
     pub scan_problems: Vec<String>,
@@ -359,6 +361,15 @@ fn evidence(o: &mut String, f: &Findings) {
         escape(&f.checkpoint)
     );
     segments_table(o, f);
+    if f.holds.is_empty() {
+        o.push_str("<p>No legal hold overlaps the range.</p>\n");
+    } else {
+        o.push_str("<p>Legal holds over the range (from the audit log):</p>\n<ul>\n");
+        for h in &f.holds {
+            let _ = writeln!(o, "<li>{}</li>", escape(h));
+        }
+        o.push_str("</ul>\n");
+    }
     if f.signed {
         o.push_str("<p class=\"ok\">The checkpoint and <code>manifest.json</code> are signed with the key in <code>signing-key.pub</code> (Ed25519).</p>\n");
     } else {

@@ -155,6 +155,19 @@ fn contents(store: &Store, req: &Request) -> Result<(Files, Summary), DiscloseEr
     findings.leases = leases.len();
     findings.segments = segments.clone();
     findings.audit_entries = entries.len();
+    findings.holds = entries
+        .iter()
+        .filter(|(_, e)| matches!(e.record.action, Action::HoldAdd | Action::HoldRelease))
+        .map(|(l, e)| {
+            format!(
+                "audit line {}: {} at {}: {}",
+                l.number,
+                e.record.action,
+                format_rfc3339(e.record.time),
+                e.record.reason
+            )
+        })
+        .collect();
     findings.checkpoint = checkpoint.clone();
     findings.signed = req.signing_key.is_some();
     files.push((REPORT.into(), report::html(req, &findings).into_bytes()));
