@@ -3,13 +3,15 @@
 # libpcap-dev (the `pcap` crate links libpcap); iproute2 and tcpreplay (the live-capture test
 # on a veth pair builds a namespace with `ip` and sends captures through it with tcpreplay);
 # nfdump (the IPFIX export test sends records to a real nfcapd and reads them back with nfdump);
-# openssl (tests/timestamp.rs stamps a checkpoint with a local RFC 3161 TSA).
+# chromium (tests/disclose.rs renders a disclosure bundle's REPORT.html headless and checks the
+# screenshot); openssl (tests/timestamp.rs stamps a checkpoint with a local RFC 3161 TSA, and
+# tests/disclose.rs checks a bundle's Ed25519 signature with it).
 # Uses sudo when not root.
 set -euo pipefail
 missing=()
 dpkg-query -W -f='${Status}' libpcap-dev 2>/dev/null | grep -q "ok installed" || missing+=(libpcap-dev)
 dpkg-query -W -f='${Status}' pkg-config 2>/dev/null | grep -q "ok installed" || missing+=(pkg-config)
-for pkg in iproute2 tcpreplay nfdump openssl; do
+for pkg in iproute2 tcpreplay nfdump chromium openssl; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
 done
 # tests/export_parquet.rs reads the exported files with a real engine: DuckDB from PyPI,

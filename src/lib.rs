@@ -7,6 +7,7 @@
 
 pub mod capture;
 pub mod decode;
+pub mod disclose;
 pub mod export;
 pub mod flow;
 pub mod fs;

@@ -228,6 +228,10 @@ fn imports_point_down_the_table() {
         ("query", &["store", "record", "time"]),
         ("export", &["store", "record", "time", "fs"]),
         (
+            "disclose",
+            &["store", "query", "proof", "record", "time", "fs"],
+        ),
+        (
             "pipeline",
             &[
                 "capture",

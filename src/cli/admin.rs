@@ -198,7 +198,13 @@ fn print_holds(list: &[Hold], out: &mut dyn Write) -> io::Result<()> {
 }
 
 pub(super) fn verify(a: VerifyArgs) -> Result<i32> {
-    let store = match Store::open(&a.store) {
+    if let Some(bundle) = &a.bundle {
+        return super::disclose::verify_bundle(bundle, a.public_key.as_deref());
+    }
+    let Some(dir) = &a.store else {
+        anyhow::bail!("verify: --store or --bundle is needed");
+    };
+    let store = match Store::open(dir) {
         Ok(s) => s,
         // A directory that was a store and lost its marker is a finding, not a usage error.
         Err(flowkeep::store::StoreError::NotAStore { path })

@@ -97,6 +97,10 @@ pub enum Command {
     Key(KeyArgs),
     /// Print the store's current checkpoint (audit log size and Merkle root), signed.
     Checkpoint(CheckpointArgs),
+    /// Write a disclosure bundle: a query's answer with the leases, coverage, settings and
+    /// audit entries behind it, hashed, proven against a checkpoint and optionally signed, as
+    /// a directory anyone can check without flowkeep (`verify --bundle` does it with flowkeep).
+    Disclose(DiscloseArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -385,17 +389,60 @@ pub enum HoldCommand {
 }
 
 #[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("key_for").args(["checkpoint", "bundle"]).multiple(true)))]
 pub struct VerifyArgs {
+    /// Store directory (not with --bundle).
+    #[arg(
+        long,
+        short = 's',
+        value_name = "DIR",
+        required_unless_present = "bundle",
+        conflicts_with = "bundle"
+    )]
+    pub store: Option<PathBuf>,
+    /// Signed checkpoints kept outside the store (the --checkpoint-to file, or a copy): each
+    /// must be signed by --public-key, name this store, and still be contained in its audit log.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "public_key",
+        conflicts_with = "bundle"
+    )]
+    pub checkpoint: Option<PathBuf>,
+    /// The verifier key the checkpoints (or the bundle) are signed with: its file (KEY.pub) or
+    /// its text.
+    #[arg(long, value_name = "PUB", requires = "key_for")]
+    pub public_key: Option<String>,
+    /// Check a disclosure bundle instead of a store: every hash, the manifest's signature
+    /// (with --public-key, else the bundle's own key), every inclusion proof against its
+    /// checkpoint, and that its segments were sealed.
+    #[arg(long, value_name = "BUNDLE")]
+    pub bundle: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct DiscloseArgs {
     /// Store directory.
     #[arg(long, short = 's', value_name = "DIR")]
     pub store: PathBuf,
-    /// Signed checkpoints kept outside the store (the --checkpoint-to file, or a copy): each
-    /// must be signed by --public-key, name this store, and still be contained in its audit log.
-    #[arg(long, value_name = "FILE", requires = "public_key")]
-    pub checkpoint: Option<PathBuf>,
-    /// The verifier key the checkpoints are signed with: its file (KEY.pub) or its text.
-    #[arg(long, value_name = "PUB", requires = "checkpoint")]
-    pub public_key: Option<String>,
+    /// The case (court order, ticket) the bundle answers; goes into the manifest and report.
+    #[arg(long, value_name = "NAME")]
+    pub case: String,
+    /// Start of the range (same forms as query's --since).
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true, value_parser = check_query_time)]
+    pub since: String,
+    /// End of the range.
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true, value_parser = check_query_time)]
+    pub until: String,
+    /// The bundle directory to write; must not exist.
+    #[arg(long, value_name = "BUNDLE")]
+    pub out: PathBuf,
+    /// Sign the checkpoint and the manifest with this key (`key generate`).
+    #[arg(long, value_name = "PATH")]
+    pub signing_key: Option<PathBuf>,
+    /// Filter expression, as for query.
+    #[arg(value_name = "EXPR")]
+    pub expr: Vec<String>,
 }
 
 /// `--signing-key` and where its checkpoints go (replay, capture, expire, hold).

@@ -7,6 +7,7 @@ mod args;
 mod attribution;
 mod collect;
 mod config;
+mod disclose;
 mod evidence;
 mod export;
 mod query;
@@ -39,6 +40,7 @@ pub fn main() -> i32 {
         Command::WhoHad(a) => attribution::who_had(a),
         Command::Key(a) => evidence::key(a),
         Command::Checkpoint(a) => evidence::checkpoint(a),
+        Command::Disclose(a) => disclose::disclose(a),
     };
     match result {
         Ok(code) => code,
