@@ -1,11 +1,13 @@
 //! `flowkeep who-had` and `query --leases`: the command-line side of `query::attribution`.
 
 use super::args::WhoHadArgs;
+use super::audit::Answered;
 use super::print_recovery;
 use super::query::default_format;
 use anyhow::{bail, Result};
 use flowkeep::query::attribution::{LeaseAnnotator, LeaseIndex, WhoHad};
 use flowkeep::query::Format;
+use flowkeep::store::access::HashingWriter;
 use flowkeep::store::Store;
 use flowkeep::time::Nanos;
 use std::io::{self, Write};
@@ -19,7 +21,7 @@ pub(super) fn who_had(a: WhoHadArgs) -> Result<i32> {
     }
     let stdout = io::stdout();
     let format = default_format(a.format, &stdout);
-    let mut out = io::BufWriter::new(stdout.lock());
+    let mut out = HashingWriter::new(io::BufWriter::new(stdout.lock()));
     match format {
         Format::Jsonl => {
             serde_json::to_writer(&mut out, &answer.to_json())?;
@@ -29,16 +31,35 @@ pub(super) fn who_had(a: WhoHadArgs) -> Result<i32> {
         Format::Csv => bail!("who-had prints table or jsonl"),
     }
     out.flush()?;
+    let filter = format!("host {}", a.address);
+    super::audit::record_access(
+        &store,
+        Answered {
+            command: "who-had",
+            since: Some(a.at.saturating_sub(a.window)),
+            until: Some(a.at.saturating_add(a.window)),
+            filter: &filter,
+            records: answer.records(),
+            sha256: out.sha256(),
+            hashed: "stdout",
+        },
+    )?;
     // Unreadable data may hold the lease that would answer: not a clean "unknown" then.
     Ok(if !problems.is_empty() {
         super::warn_incomplete(problems.len());
         super::INCOMPLETE
-    } else if answer.known() {
-        0
-    } else {
+    } else if !answer.known() {
         1
+    } else if !answer.confirmed() {
+        UNCONFIRMED
+    } else {
+        0
     })
 }
+
+/// Exit status of a who-had answered from the MACs on flows alone, with no DHCP lease to
+/// confirm it: a guess a script must be able to tell from a lease's answer.
+const UNCONFIRMED: i32 = 4;
 
 /// The output of `query --leases`: JSON lines with `src_lease`/`dst_lease` added.
 pub(super) fn lease_annotator<'w>(

@@ -5,6 +5,7 @@
 mod admin;
 mod args;
 mod attribution;
+mod audit;
 mod collect;
 mod config;
 mod evidence;

@@ -2,10 +2,12 @@
 //! every reading command reports a scan the same way (what was skipped, exit status 3).
 
 use super::args::{FormatArg, QueryArgs, StatsArgs};
+use super::audit::Answered;
 use super::config::Selection;
 use super::{attribution, warn_incomplete, INCOMPLETE};
 use anyhow::Result;
 use flowkeep::query::{self, Format, Printer};
+use flowkeep::store::access::HashingWriter;
 use std::io::{self, IsTerminal, Write};
 
 /// Table on a terminal, JSON lines otherwise, unless `--format` says.
@@ -47,20 +49,24 @@ pub(super) fn query(a: QueryArgs) -> Result<i32> {
     let sel = a.select.resolve()?;
     let stdout = io::stdout();
     let format = default_format(a.format, &stdout);
-    let out: Box<dyn Write> = if a.leases {
-        attribution::lease_annotator(
-            &sel.store,
-            format,
-            sel.until,
-            io::BufWriter::new(stdout.lock()),
-        )?
-    } else {
-        Box::new(io::BufWriter::new(stdout.lock()))
+    // The answer's bytes as they go to stdout, for the access entry.
+    let mut hashed = HashingWriter::new(io::BufWriter::new(stdout.lock()));
+    let stats = {
+        let out: Box<dyn Write + '_> = if a.leases {
+            attribution::lease_annotator(&sel.store, format, sel.until, &mut hashed)?
+        } else {
+            Box::new(&mut hashed)
+        };
+        let mut printer = Printer::new(format, out);
+        let stats =
+            query::print_matching(&sel.store, sel.since, sel.until, &sel.filter, &mut printer)?;
+        printer.finish()?;
+        stats
     };
-    let mut printer = Printer::new(format, out);
-    let stats = query::print_matching(&sel.store, sel.since, sel.until, &sel.filter, &mut printer)?;
-    printer.finish()?;
-    Ok(after_scan(&sel, &stats, a.select.explain))
+    hashed.flush()?;
+    let status = after_scan(&sel, &stats, a.select.explain);
+    record(&sel, "query", a.select.explain, stats.matched, &hashed)?;
+    Ok(status)
 }
 
 pub(super) fn stats(a: StatsArgs) -> Result<i32> {
@@ -69,7 +75,35 @@ pub(super) fn stats(a: StatsArgs) -> Result<i32> {
         query::stats::gather(&sel.store, sel.since, sel.until, &sel.filter, a.by.into())?;
     let stdout = io::stdout();
     let format = default_format(a.format, &stdout);
-    let mut out = io::BufWriter::new(stdout.lock());
+    let mut out = HashingWriter::new(io::BufWriter::new(stdout.lock()));
     query::stats::print(&mut out, format, &stats, a.order.into(), a.top)?;
-    Ok(after_scan(&sel, &q, a.select.explain))
+    out.flush()?;
+    let status = after_scan(&sel, &q, a.select.explain);
+    record(&sel, "stats", a.select.explain, q.matched, &out)?;
+    Ok(status)
+}
+
+/// The access entry of a selection's answer written to stdout; none for `--explain`.
+fn record<W: Write>(
+    sel: &Selection,
+    command: &'static str,
+    explain: bool,
+    records: u64,
+    out: &HashingWriter<W>,
+) -> Result<()> {
+    if explain {
+        return Ok(());
+    }
+    super::audit::record_access(
+        &sel.store,
+        Answered {
+            command,
+            since: sel.since,
+            until: sel.until,
+            filter: &sel.expr,
+            records,
+            sha256: out.sha256(),
+            hashed: "stdout",
+        },
+    )
 }

@@ -155,6 +155,40 @@ impl WhoHad {
         self.source() != "none"
     }
 
+    /// Whether a DHCP lease confirms the answer; an answer from the MACs on flows alone is a
+    /// guess (`unconfirmed`).
+    pub fn confirmed(&self) -> bool {
+        self.source() == "dhcp"
+    }
+
+    /// The records the answer rests on, for the access log: the lease (1), or the flow records
+    /// looked at.
+    pub fn records(&self) -> u64 {
+        match (&self.lease, &self.flows) {
+            (LeaseAnswer::Held { .. }, _) => 1,
+            (_, Some((_, n, _))) => *n,
+            _ => 0,
+        }
+    }
+
+    /// The MAC given as the answer: the lease's client, else the MAC on most flows.
+    pub fn mac(&self) -> Option<Mac> {
+        match (&self.lease, &self.flows) {
+            (LeaseAnswer::Held { assignment, .. }, _) => assignment.client_mac,
+            (_, Some((_, _, macs))) => macs.first().map(|m| m.mac),
+            _ => None,
+        }
+    }
+
+    /// Other MACs seen on flows with the address within the window, besides the answer's: two
+    /// devices claimed the address (a conflict, a spoof, a lease that changed hands unseen).
+    pub fn other_macs(&self) -> &[FlowMac] {
+        match &self.flows {
+            Some((_, _, macs)) if self.source() == "flows" => macs.get(1..).unwrap_or(&[]),
+            _ => &[],
+        }
+    }
+
     pub fn to_json(&self) -> Value {
         let mut v = json!({
             "address": self.address.to_string(),
@@ -208,6 +242,13 @@ impl WhoHad {
                 .collect();
         }
         v["capture_drops"] = json!(self.drops.frames_dropped);
+        v["confirmed"] = json!(self.confirmed());
+        v["mac_locally_administered"] = json!(self.mac().map(|m| locally_administered(&m)));
+        v["other_macs"] = self
+            .other_macs()
+            .iter()
+            .map(|m| json!(format_mac(&m.mac)))
+            .collect();
         v
     }
 
@@ -289,6 +330,7 @@ impl WhoHad {
                 )?;
             }
         }
+        self.write_cautions(out)?;
         if self.drops.frames_dropped > 0 {
             writeln!(
                 out,
@@ -301,6 +343,49 @@ impl WhoHad {
         }
         Ok(())
     }
+}
+
+impl WhoHad {
+    /// What makes the answer less than it looks: no lease behind it, a MAC that is not the
+    /// device's burnt-in one, other MACs with the same address.
+    fn write_cautions(&self, out: &mut impl Write) -> io::Result<()> {
+        if self.source() == "flows" {
+            writeln!(
+                out,
+                "unconfirmed  no DHCP lease confirms this: the MAC is a guess from flows"
+            )?;
+        }
+        if let Some(mac) = self.mac().filter(locally_administered) {
+            writeln!(
+                out,
+                "caution    {} is locally administered (bit 0x02 of the first octet): \
+                 randomised by the device or set by hand",
+                format_mac(&mac)
+            )?;
+        }
+        let others = self.other_macs();
+        if !others.is_empty() {
+            let window = self.flows.as_ref().map_or(0, |f| f.0);
+            writeln!(
+                out,
+                "caution    other MACs claimed {} within ±{} s: {}",
+                self.address,
+                window / NANOS_PER_SEC,
+                others
+                    .iter()
+                    .map(|m| format_mac(&m.mac))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Bit 0x02 of the first octet: a locally administered address, not one the maker assigned
+/// (randomised for privacy by the device, or set by hand).
+pub fn locally_administered(mac: &Mac) -> bool {
+    mac[0] & 0x02 != 0
 }
 
 #[cfg(test)]

@@ -1,0 +1,293 @@
+//! Who looked: every reading command appends one `access` entry with the SHA-256 of what it
+//! answered, a read-only copy still answers (and says it did not record), `verify` checks the
+//! entries, retention policy changes are recorded once each, `flowkeep audit` lists and
+//! reports, and who-had says when its answer is a guess.
+
+mod common;
+
+use common::{fixtures, is_root, replay, run, skip_or_fail, text};
+use flowkeep::store::access::Access;
+use flowkeep::store::audit::{self, Action, AuditEntry};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn sha256_hex(b: &[u8]) -> String {
+    Sha256::digest(b)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn entries(store: &Path) -> Vec<AuditEntry> {
+    audit::read_all(store).unwrap()
+}
+
+fn accesses(store: &Path) -> Vec<Access> {
+    entries(store)
+        .iter()
+        .filter(|e| e.record.action == Action::Access)
+        .map(|e| Access::parse(e.record.time, &e.record.reason).expect("an access reason"))
+        .collect()
+}
+
+/// A store of `nDPI__iphone.pcap` (flows and DHCP leases, two segments).
+fn iphone_store() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let out = replay(&fixtures().join("nDPI__iphone.pcap"), dir.path(), &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    dir
+}
+
+fn flowkeep(store: &Path, args: &[&str]) -> Output {
+    let mut a: Vec<&str> = args.to_vec();
+    a.extend(["--store", store.to_str().unwrap()]);
+    run(&a)
+}
+
+/// Runs `args` and checks that it appended exactly one access entry, for `command`, whose
+/// hash is that of its stdout; returns the entry and the output.
+fn one_access(store: &Path, command: &str, args: &[&str]) -> (Access, Output) {
+    let before = entries(store).len();
+    let out = flowkeep(store, args);
+    let after = entries(store);
+    assert_eq!(after.len(), before + 1, "{args:?}: {}", text(&out.stderr));
+    let a = accesses(store).pop().unwrap();
+    assert_eq!(a.command, command);
+    assert_eq!(a.uid, current_uid());
+    (a, out)
+}
+
+fn current_uid() -> u32 {
+    let out = Command::new("id").arg("-u").output().unwrap();
+    text(&out.stdout).trim().parse().unwrap()
+}
+
+#[test]
+fn a_query_records_one_access_with_the_hash_and_count_of_its_answer() {
+    let dir = iphone_store();
+    let (a, out) = one_access(
+        dir.path(),
+        "query",
+        &["query", "--format", "jsonl", "--since", "2000-01-01", "udp"],
+    );
+    assert!(out.status.success());
+    let lines = text(&out.stdout).lines().count() as u64;
+    assert!(lines > 0);
+    assert_eq!(a.records, lines);
+    assert_eq!(a.sha256, sha256_hex(&out.stdout));
+    assert_eq!(a.hashed, "stdout");
+    assert_eq!(a.filter, "udp");
+    assert_eq!(
+        a.since,
+        Some(flowkeep::time::parse_time("2000-01-01T00:00:00Z").unwrap())
+    );
+    assert_eq!(a.until, None);
+    // The user's name, as /etc/passwd gives it.
+    if is_root() {
+        assert_eq!(a.user.as_deref(), Some("root"));
+    }
+    // In the log, the words are as FORMAT.md says.
+    let e = entries(dir.path()).pop().unwrap();
+    assert!(
+        e.record.reason.starts_with(&format!("uid={} user=", a.uid)),
+        "{}",
+        e.record.reason
+    );
+    assert!(e.record.segment.is_none());
+    // A table is hashed as printed too.
+    let (a, out) = one_access(dir.path(), "query", &["query", "--format", "table"]);
+    assert_eq!(a.sha256, sha256_hex(&out.stdout));
+    assert_eq!(a.filter, "");
+}
+
+#[test]
+fn stats_who_had_and_export_record_their_answers() {
+    let dir = iphone_store();
+    let (a, out) = one_access(
+        dir.path(),
+        "stats",
+        &["stats", "--by", "host", "--format", "jsonl"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(a.sha256, sha256_hex(&out.stdout));
+    assert!(a.records > 0);
+    // who-had: the address and the window asked about.
+    let (a, out) = one_access(
+        dir.path(),
+        "who-had",
+        &[
+            "who-had",
+            "192.168.2.1",
+            "--at",
+            "2000-01-01T00:00:00Z",
+            "--window",
+            "1m",
+            "--format",
+            "jsonl",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "nothing known then");
+    assert_eq!(a.sha256, sha256_hex(&out.stdout));
+    assert_eq!(a.filter, "host 192.168.2.1");
+    assert_eq!(
+        a.since,
+        Some(flowkeep::time::parse_time("1999-12-31T23:59:00Z").unwrap())
+    );
+    // export to Parquet: the files written, concatenated in the order listed.
+    let pq = tempfile::tempdir().unwrap();
+    let to = format!("parquet:{}", pq.path().join("out").display());
+    let (a, out) = one_access(dir.path(), "export", &["export", "--to", &to]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut bytes = Vec::new();
+    for line in text(&out.stdout).lines() {
+        if let Some(rest) = line.strip_prefix("file ") {
+            let path = rest.trim().split(" (").next().unwrap();
+            bytes.extend(std::fs::read(path).unwrap());
+        }
+    }
+    assert!(!bytes.is_empty());
+    assert_eq!(a.hashed, "files");
+    assert_eq!(a.sha256, sha256_hex(&bytes));
+    assert_eq!(a.records, 51);
+}
+
+#[test]
+fn explain_and_failed_commands_record_nothing() {
+    let dir = iphone_store();
+    let before = entries(dir.path()).len();
+    let out = flowkeep(dir.path(), &["query", "--explain", "--format", "jsonl"]);
+    assert!(out.status.success());
+    let out = flowkeep(dir.path(), &["query", "host"]);
+    assert!(!out.status.success());
+    let out = flowkeep(
+        dir.path(),
+        &[
+            "who-had",
+            "10.0.0.1",
+            "--at",
+            "2020-01-01",
+            "--format",
+            "csv",
+        ],
+    );
+    assert!(!out.status.success());
+    assert_eq!(entries(dir.path()).len(), before);
+}
+
+#[test]
+fn verify_checks_access_entries_and_an_edited_one_fails() {
+    let dir = iphone_store();
+    flowkeep(dir.path(), &["query", "--format", "jsonl"]);
+    flowkeep(dir.path(), &["stats", "--by", "host", "--format", "jsonl"]);
+    let out = flowkeep(dir.path(), &["verify"]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("0 problem(s)"));
+    // Someone makes their look smaller.
+    let log = dir.path().join(audit::AUDIT_LOG_NAME);
+    let orig = std::fs::read_to_string(&log).unwrap();
+    let edited = orig.replacen("records=51 ", "records=5 ", 1);
+    assert_ne!(edited, orig);
+    std::fs::write(&log, edited).unwrap();
+    let out = flowkeep(dir.path(), &["verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("hash does not match"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+/// Gives `path` and everything under it to read, not to write, for every user.
+fn read_only_for_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).unwrap();
+    let mode = if meta.is_dir() { 0o755 } else { 0o644 };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    if meta.is_dir() {
+        for e in std::fs::read_dir(path).unwrap() {
+            read_only_for_others(&e.unwrap().path());
+        }
+    }
+}
+
+#[test]
+fn a_read_only_copy_answers_and_says_the_access_is_not_recorded() {
+    if !is_root() {
+        skip_or_fail("running as another user needs root (setpriv)");
+        return;
+    }
+    let dir = iphone_store();
+    read_only_for_others(dir.path());
+    let before = std::fs::read(dir.path().join(audit::AUDIT_LOG_NAME)).unwrap();
+    let as_nobody = |args: &[&str]| {
+        Command::new("setpriv")
+            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+            .arg(common::BIN)
+            .args(args)
+            .arg("--store")
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    let out = as_nobody(&["query", "--format", "jsonl"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().count(), 51);
+    assert!(
+        text(&out.stderr).contains("flowkeep: note: this access is not recorded: "),
+        "{}",
+        text(&out.stderr)
+    );
+    // who-had keeps its own exit status.
+    let out = as_nobody(&[
+        "who-had",
+        "192.168.2.1",
+        "--at",
+        "2000-01-01",
+        "--format",
+        "jsonl",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("this access is not recorded"));
+    let after = std::fs::read(dir.path().join(audit::AUDIT_LOG_NAME)).unwrap();
+    assert_eq!(before, after);
+}
+
+#[test]
+fn who_had_from_flows_alone_is_unconfirmed_and_exits_4() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = replay(
+        &fixtures().join("libpcap__ipv6_ext_headers.pcap"),
+        dir.path(),
+        &[],
+    );
+    assert!(out.status.success());
+    let ask = |format: &str| {
+        flowkeep(
+            dir.path(),
+            &[
+                "who-had",
+                "2001:db8::1",
+                "--at",
+                "2025-04-11T15:34:48Z",
+                "--format",
+                format,
+            ],
+        )
+    };
+    let out = ask("jsonl");
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["source"], "flows", "{v}");
+    assert_eq!(v["confirmed"], false, "{v}");
+    assert_eq!(v["mac"], "00:00:00:00:00:01", "{v}");
+    assert_eq!(v["mac_locally_administered"], false, "{v}");
+    assert_eq!(v["other_macs"], serde_json::json!([]), "{v}");
+    let out = ask("table");
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        text(&out.stdout).contains("unconfirmed"),
+        "{}",
+        text(&out.stdout)
+    );
+}
