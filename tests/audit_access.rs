@@ -291,3 +291,61 @@ fn who_had_from_flows_alone_is_unconfirmed_and_exits_4() {
         text(&out.stdout)
     );
 }
+
+fn policies(store: &Path) -> Vec<String> {
+    entries(store)
+        .iter()
+        .filter(|e| e.record.action == Action::Policy)
+        .map(|e| e.record.reason.clone())
+        .collect()
+}
+
+#[test]
+fn a_policy_entry_is_recorded_once_per_change_before_its_deletions() {
+    let dir = iphone_store();
+    let expire = |args: &[&str]| {
+        let mut a = vec!["expire", "--now", "2030-01-01T00:00:00Z"];
+        a.extend_from_slice(args);
+        let out = flowkeep(dir.path(), &a);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    };
+    // A dry run records nothing.
+    expire(&["--max-size", "500G", "--dry-run"]);
+    assert!(policies(dir.path()).is_empty());
+    expire(&["--max-size", "500G"]);
+    expire(&["--max-size", "500G"]);
+    assert_eq!(policies(dir.path()), ["old=none new=max size 500G"]);
+    expire(&["--retention", "30d", "--max-size", "500G"]);
+    assert_eq!(
+        policies(dir.path()),
+        [
+            "old=none new=max size 500G",
+            "old=max size 500G new=retention 30d, max size 500G"
+        ]
+    );
+    // The new policy deleted everything (all of 2019 is older than 30 days in 2030): its
+    // entry comes before the first expire entry.
+    let all = entries(dir.path());
+    let policy_at = all
+        .iter()
+        .rposition(|e| e.record.action == Action::Policy)
+        .unwrap();
+    let first_expire = all
+        .iter()
+        .position(|e| e.record.action == Action::Expire)
+        .expect("an expire entry");
+    assert!(policy_at < first_expire);
+    // replay --retention records its policy the same way.
+    let out = replay(
+        &fixtures().join("nDPI__iphone.pcap"),
+        dir.path(),
+        &["--retention", "7d"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        policies(dir.path()).last().unwrap(),
+        "old=retention 30d, max size 500G new=retention 7d"
+    );
+    let out = flowkeep(dir.path(), &["verify"]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+}

@@ -55,6 +55,10 @@ pub(super) fn run_expire(
     let (deleted, freed) = if dry_run {
         (plan.delete.clone(), plan.bytes_before - plan.bytes_after)
     } else {
+        // Which policy caused the deletions: recorded when it changed, before them.
+        store
+            .record_policy(&describe_policy(policy), now)
+            .with_context(|| format!("recording the retention policy in {}", dir.display()))?;
         let done = retention::apply(&store, &plan, now)
             .with_context(|| format!("expiring in {}", dir.display()))?;
         (done.deleted, done.bytes_freed)
