@@ -349,3 +349,138 @@ fn a_policy_entry_is_recorded_once_per_change_before_its_deletions() {
     let out = flowkeep(dir.path(), &["verify"]);
     assert!(out.status.success(), "{}", text(&out.stdout));
 }
+
+#[test]
+fn audit_lists_entries_by_kind_and_time() {
+    let dir = iphone_store();
+    flowkeep(dir.path(), &["query", "--format", "jsonl"]);
+    flowkeep(dir.path(), &["stats", "--by", "host", "--format", "jsonl"]);
+    let out = flowkeep(
+        dir.path(),
+        &["audit", "--kind", "access", "--format", "jsonl"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listed: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(listed.len(), 2, "{}", text(&out.stdout));
+    assert!(listed
+        .iter()
+        .all(|v| v["action"] == "access" && v["segment"].is_null()));
+    let all = entries(dir.path());
+    assert_eq!(listed[1]["hash"], all.last().unwrap().hash.as_str());
+    assert!(listed[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("command=query"));
+    // The seals are older than any access: --until before the first access leaves them only.
+    let first_access = all
+        .iter()
+        .find(|e| e.record.action == Action::Access)
+        .unwrap();
+    let until = flowkeep::time::format_rfc3339(first_access.record.time);
+    let out = flowkeep(dir.path(), &["audit", "--until", &until, "--format", "csv"]);
+    let csv = text(&out.stdout);
+    let mut lines = csv.lines();
+    assert!(lines
+        .next()
+        .unwrap()
+        .starts_with("seq,time,action,segment,"));
+    assert!(lines.all(|l| l.split(',').nth(2) == Some("seal")), "{csv}");
+    // The table names the action.
+    let out = flowkeep(
+        dir.path(),
+        &["audit", "--kind", "seal", "--format", "table"],
+    );
+    assert_eq!(
+        text(&out.stdout).lines().count(),
+        3,
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn the_report_shows_deletions_per_day_and_accesses_per_user() {
+    let dir = iphone_store();
+    flowkeep(dir.path(), &["query", "--format", "jsonl"]);
+    flowkeep(dir.path(), &["query", "--format", "jsonl", "udp"]);
+    // One of the two segments goes by size on 2030-01-01; the rest by age on 2030-02-01.
+    let out = flowkeep(
+        dir.path(),
+        &[
+            "expire",
+            "--max-size",
+            "2000",
+            "--now",
+            "2030-01-01T12:00:00Z",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = flowkeep(
+        dir.path(),
+        &["audit", "--report", "--now", "2030-01-02T00:00:00Z"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    let day1 = report
+        .lines()
+        .find(|l| l.trim_start().starts_with("2030-01-01"))
+        .unwrap_or_else(|| panic!("{report}"));
+    let words: Vec<&str> = day1.split_whitespace().collect();
+    assert_eq!(words[1], "1", "one segment: {day1}");
+    assert!(
+        day1.contains("size>2000B x1") || day1.contains("size>"),
+        "{day1}"
+    );
+    assert!(day1.contains("max size"), "{day1}");
+    assert!(
+        report.contains("oldest record left  2020-02-23T10:4"),
+        "{report}"
+    );
+    assert!(
+        report.contains("expire last ran     2030-01-01T12:00:00"),
+        "{report}"
+    );
+    let me = if is_root() { "root" } else { "-" };
+    let user = report
+        .lines()
+        .find(|l| l.trim_start().starts_with(me) && l.contains("query 2"))
+        .unwrap_or_else(|| panic!("{report}"));
+    assert_eq!(user.split_whitespace().nth(2), Some("2"), "{user}");
+    assert!(report.contains("policy history (1)"), "{report}");
+    let out = flowkeep(
+        dir.path(),
+        &[
+            "expire",
+            "--retention",
+            "30d",
+            "--now",
+            "2030-02-01T00:00:00Z",
+        ],
+    );
+    assert!(out.status.success());
+    let out = flowkeep(
+        dir.path(),
+        &[
+            "audit",
+            "--report",
+            "--format",
+            "jsonl",
+            "--now",
+            "2030-02-02T00:00:00Z",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let days = v["deletions"].as_array().unwrap();
+    assert_eq!(days.len(), 2, "{v}");
+    assert_eq!(days[1]["day"], "2030-02-01");
+    assert_eq!(days[1]["policies"][0], "retention 30d");
+    assert_eq!(
+        days[0]["records"].as_u64().unwrap() + days[1]["records"].as_u64().unwrap(),
+        51
+    );
+    assert_eq!(v["policies"].as_array().unwrap().len(), 2);
+    assert!(v["oldest_record"].is_null());
+}

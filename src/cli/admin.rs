@@ -380,7 +380,7 @@ fn human_bytes(b: u64) -> String {
     format!("{v:.1} {u}")
 }
 
-fn human_age(ns: Nanos) -> String {
+pub(super) fn human_age(ns: Nanos) -> String {
     if ns < 0 {
         return format!("-{}", human_age(ns.saturating_neg()));
     }
@@ -394,7 +394,7 @@ fn human_age(ns: Nanos) -> String {
     )
 }
 
-fn describe_policy(p: &Policy) -> String {
+pub(super) fn describe_policy(p: &Policy) -> String {
     let mut parts = Vec::new();
     if let Some(r) = p.retention {
         parts.push(format!("retention {}", format_duration(r)));

@@ -40,6 +40,7 @@ pub fn main() -> i32 {
         Command::WhoHad(a) => attribution::who_had(a),
         Command::Key(a) => evidence::key(a),
         Command::Checkpoint(a) => evidence::checkpoint(a),
+        Command::Audit(a) => audit::audit(a),
     };
     match result {
         Ok(code) => code,
