@@ -92,7 +92,8 @@ pub enum Command {
     /// Parquet files (one per partition) for columnar engines.
     Export(ExportArgs),
     /// Which MAC (and hostname) held an address at a time: from DHCP leases, else from the
-    /// MACs on flows around that time. Exit status 1 when nothing is known.
+    /// MACs on flows around that time. Exit status 1 when nothing is known, 4 when only the
+    /// flows answer (unconfirmed), 3 when part of the store could not be read.
     WhoHad(WhoHadArgs),
     /// Signing keys for checkpoints: `key generate`.
     Key(KeyArgs),
