@@ -484,3 +484,39 @@ fn the_report_shows_deletions_per_day_and_accesses_per_user() {
     assert_eq!(v["policies"].as_array().unwrap().len(), 2);
     assert!(v["oldest_record"].is_null());
 }
+
+/// `flowkeep query | head`: the reader goes away, the answer was seen as far as it went, and
+/// that is recorded (exit status 0 as before).
+#[test]
+fn an_answer_cut_short_by_its_reader_is_recorded() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    // More than a pipe holds (about 110 kB of JSON lines), so the writer meets a closed pipe.
+    for f in [
+        "nDPI__tcp_scan.pcapng",
+        "nDPI__sites.pcapng",
+        "nDPI__1kxun.pcap",
+    ] {
+        assert!(replay(&fixtures().join(f), dir.path(), &[])
+            .status
+            .success());
+    }
+    let before = accesses(dir.path()).len();
+    let mut child = Command::new(common::BIN)
+        .args(["query", "--format", "jsonl", "--store"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with('{'));
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let all = accesses(dir.path());
+    assert_eq!(all.len(), before + 1);
+    let a = all.last().unwrap();
+    assert!(a.records > 0 && a.records < 269, "{a:?}");
+}

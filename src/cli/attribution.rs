@@ -21,29 +21,40 @@ pub(super) fn who_had(a: WhoHadArgs) -> Result<i32> {
     }
     let stdout = io::stdout();
     let format = default_format(a.format, &stdout);
-    let mut out = HashingWriter::new(io::BufWriter::new(stdout.lock()));
-    match format {
-        Format::Jsonl => {
-            serde_json::to_writer(&mut out, &answer.to_json())?;
-            writeln!(out)?;
-        }
-        Format::Table => answer.write_table(&mut out)?,
-        Format::Csv => bail!("who-had prints table or jsonl"),
+    if format == Format::Csv {
+        bail!("who-had prints table or jsonl");
     }
-    out.flush()?;
+    let mut out = io::BufWriter::new(HashingWriter::new(stdout.lock()));
+    let written = match format {
+        Format::Jsonl => serde_json::to_writer(&mut out, &answer.to_json())
+            .map_err(io::Error::from)
+            .and_then(|()| writeln!(out)),
+        _ => answer.write_table(&mut out),
+    }
+    .and_then(|()| out.flush());
     let filter = format!("host {}", a.address);
-    super::audit::record_access(
-        &store,
-        Answered {
-            command: "who-had",
-            since: Some(a.at.saturating_sub(a.window)),
-            until: Some(a.at.saturating_add(a.window)),
-            filter: &filter,
-            records: answer.records(),
-            sha256: out.sha256(),
-            hashed: "stdout",
-        },
-    )?;
+    let record = |out: &HashingWriter<_>| {
+        super::audit::record_access(
+            &store,
+            Answered {
+                command: "who-had",
+                since: Some(a.at.saturating_sub(a.window)),
+                until: Some(a.at.saturating_add(a.window)),
+                filter: &filter,
+                records: answer.records(),
+                sha256: out.sha256(),
+                hashed: "stdout",
+            },
+        )
+    };
+    // An answer cut short (`| head`) was still seen, as far as it went.
+    if let Err(e) = written {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            record(out.get_ref())?;
+        }
+        return Err(e.into());
+    }
+    record(out.get_ref())?;
     // Unreadable data may hold the lease that would answer: not a clean "unknown" then.
     Ok(if !problems.is_empty() {
         super::warn_incomplete(problems.len());

@@ -6,7 +6,7 @@ use super::audit::Answered;
 use super::config::Selection;
 use super::{attribution, warn_incomplete, INCOMPLETE};
 use anyhow::Result;
-use flowkeep::query::{self, Format, Printer};
+use flowkeep::query::{self, Format, Printer, QueryStats};
 use flowkeep::store::access::HashingWriter;
 use std::io::{self, IsTerminal, Write};
 
@@ -49,24 +49,49 @@ pub(super) fn query(a: QueryArgs) -> Result<i32> {
     let sel = a.select.resolve()?;
     let stdout = io::stdout();
     let format = default_format(a.format, &stdout);
-    // The answer's bytes as they go to stdout, for the access entry.
-    let mut hashed = HashingWriter::new(io::BufWriter::new(stdout.lock()));
-    let stats = {
-        let out: Box<dyn Write + '_> = if a.leases {
-            attribution::lease_annotator(&sel.store, format, sel.until, &mut hashed)?
-        } else {
-            Box::new(&mut hashed)
-        };
-        let mut printer = Printer::new(format, out);
-        let stats =
-            query::print_matching(&sel.store, sel.since, sel.until, &sel.filter, &mut printer)?;
-        printer.finish()?;
-        stats
+    // The answer's bytes as stdout took them, for the access entry: inside the buffer, so
+    // that an answer cut short (`| head`) is hashed as far as it reached the reader.
+    let mut out = io::BufWriter::new(HashingWriter::new(stdout.lock()));
+    let (answer, printed) = print_query(&a, &sel, format, &mut out);
+    let explain = a.select.explain;
+    match answer.and_then(|stats| Ok(out.flush().map(|()| stats)?)) {
+        Ok(stats) => {
+            let status = after_scan(&sel, &stats, explain);
+            record(&sel, "query", explain, stats.matched, out.get_ref())?;
+            Ok(status)
+        }
+        Err(e) => {
+            if super::is_broken_pipe(&e) {
+                record(&sel, "query", explain, printed, out.get_ref())?;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Prints the selection's records; returns the statistics and, also on an error, how many
+/// records were printed.
+fn print_query(
+    a: &QueryArgs,
+    sel: &Selection,
+    format: Format,
+    out: &mut impl Write,
+) -> (Result<QueryStats>, u64) {
+    let out: Box<dyn Write + '_> = if a.leases {
+        match attribution::lease_annotator(&sel.store, format, sel.until, out) {
+            Ok(w) => w,
+            Err(e) => return (Err(e), 0),
+        }
+    } else {
+        Box::new(out)
     };
-    hashed.flush()?;
-    let status = after_scan(&sel, &stats, a.select.explain);
-    record(&sel, "query", a.select.explain, stats.matched, &hashed)?;
-    Ok(status)
+    let mut printer = Printer::new(format, out);
+    let stats = query::print_matching(&sel.store, sel.since, sel.until, &sel.filter, &mut printer);
+    let printed = printer.printed();
+    let result = stats
+        .map_err(anyhow::Error::from)
+        .and_then(|s| Ok(printer.finish().map(|_| s)?));
+    (result, printed)
 }
 
 pub(super) fn stats(a: StatsArgs) -> Result<i32> {
@@ -75,11 +100,18 @@ pub(super) fn stats(a: StatsArgs) -> Result<i32> {
         query::stats::gather(&sel.store, sel.since, sel.until, &sel.filter, a.by.into())?;
     let stdout = io::stdout();
     let format = default_format(a.format, &stdout);
-    let mut out = HashingWriter::new(io::BufWriter::new(stdout.lock()));
-    query::stats::print(&mut out, format, &stats, a.order.into(), a.top)?;
-    out.flush()?;
-    let status = after_scan(&sel, &q, a.select.explain);
-    record(&sel, "stats", a.select.explain, q.matched, &out)?;
+    let mut out = io::BufWriter::new(HashingWriter::new(stdout.lock()));
+    let printed = query::stats::print(&mut out, format, &stats, a.order.into(), a.top)
+        .and_then(|()| out.flush());
+    let explain = a.select.explain;
+    if let Err(e) = printed {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            record(&sel, "stats", explain, q.matched, out.get_ref())?;
+        }
+        return Err(e.into());
+    }
+    let status = after_scan(&sel, &q, explain);
+    record(&sel, "stats", explain, q.matched, out.get_ref())?;
     Ok(status)
 }
 
