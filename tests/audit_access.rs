@@ -520,3 +520,24 @@ fn an_answer_cut_short_by_its_reader_is_recorded() {
     let a = all.last().unwrap();
     assert!(a.records > 0 && a.records < 269, "{a:?}");
 }
+
+#[test]
+fn an_ipfix_export_records_the_hash_of_the_messages_sent() {
+    let dir = iphone_store();
+    let collector = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = format!("ipfix+udp://{}", collector.local_addr().unwrap());
+    let (a, out) = one_access(dir.path(), "export", &["export", "--to", &to]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(a.hashed, "messages");
+    assert_eq!(a.records, 51);
+    collector
+        .set_read_timeout(Some(std::time::Duration::from_millis(500)))
+        .unwrap();
+    let mut received = Vec::new();
+    let mut buf = vec![0u8; 65_536];
+    while let Ok(n) = collector.recv(&mut buf) {
+        received.extend_from_slice(&buf[..n]);
+    }
+    assert!(!received.is_empty());
+    assert_eq!(a.sha256, sha256_hex(&received));
+}
