@@ -131,7 +131,8 @@ fn partition_routing_three_partitions() {
             "2026-01-01T01-00Z",
             "2026-01-01T02-00Z",
             crate::store::audit::AUDIT_LOG_NAME,
-            MARKER_NAME
+            MARKER_NAME,
+            crate::store::evidence::STORE_ID_NAME,
         ]
     );
     for p in &names[1..4] {
