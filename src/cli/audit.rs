@@ -8,7 +8,7 @@ use super::{print_recovery, wall_clock};
 use anyhow::{bail, Context, Result};
 use flowkeep::query::Format;
 use flowkeep::store::access::Access;
-use flowkeep::store::audit::{self, Action, AuditEntry};
+use flowkeep::store::audit::{self, AuditEntry};
 use flowkeep::store::holds;
 use flowkeep::store::report::{self, Report};
 use flowkeep::store::Store;
@@ -92,26 +92,44 @@ pub(super) fn audit(a: AuditArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// The fields of an entry, as named in docs/FORMAT.md, `None` for `-`.
-fn fields(e: &AuditEntry) -> [(&'static str, Option<String>); 14] {
+/// The names of an entry's fields, as docs/FORMAT.md has them (`_` for spaces).
+const FIELD_NAMES: [&str; 14] = [
+    "seq",
+    "time",
+    "action",
+    "segment",
+    "partition_start",
+    "partition_end",
+    "first",
+    "last",
+    "records",
+    "bytes",
+    "sha256",
+    "reason",
+    "prev",
+    "hash",
+];
+
+/// The fields of an entry in [`FIELD_NAMES`]' order, `None` for `-`.
+fn fields(e: &AuditEntry) -> [Option<String>; 14] {
     let r = &e.record;
     let s = r.segment.as_ref();
     let t = |v: Option<Nanos>| v.map(format_rfc3339);
     [
-        ("seq", Some(e.seq.to_string())),
-        ("time", Some(format_rfc3339(r.time))),
-        ("action", Some(r.action.to_string())),
-        ("segment", s.map(|s| s.path.clone())),
-        ("partition_start", t(s.map(|s| s.partition_start))),
-        ("partition_end", t(s.map(|s| s.partition_end))),
-        ("first", t(s.map(|s| s.first))),
-        ("last", t(s.map(|s| s.last))),
-        ("records", s.map(|s| s.records.to_string())),
-        ("bytes", s.map(|s| s.bytes.to_string())),
-        ("sha256", s.map(|s| s.sha256.clone())),
-        ("reason", (!r.reason.is_empty()).then(|| r.reason.clone())),
-        ("prev", Some(e.prev.clone())),
-        ("hash", Some(e.hash.clone())),
+        Some(e.seq.to_string()),
+        Some(format_rfc3339(r.time)),
+        Some(r.action.to_string()),
+        s.map(|s| s.path.clone()),
+        t(s.map(|s| s.partition_start)),
+        t(s.map(|s| s.partition_end)),
+        t(s.map(|s| s.first)),
+        t(s.map(|s| s.last)),
+        s.map(|s| s.records.to_string()),
+        s.map(|s| s.bytes.to_string()),
+        s.map(|s| s.sha256.clone()),
+        (!r.reason.is_empty()).then(|| r.reason.clone()),
+        Some(e.prev.clone()),
+        Some(e.hash.clone()),
     ]
 }
 
@@ -120,7 +138,7 @@ fn print_entries(entries: &[&AuditEntry], format: Format, out: &mut impl Write) 
         Format::Jsonl => {
             for e in entries {
                 let mut v = serde_json::Map::new();
-                for (k, f) in fields(e) {
+                for (k, f) in FIELD_NAMES.into_iter().zip(fields(e)) {
                     let value = match (k, f) {
                         ("seq" | "records" | "bytes", Some(n)) => json!(n.parse::<u64>().ok()),
                         (_, f) => json!(f),
@@ -132,15 +150,11 @@ fn print_entries(entries: &[&AuditEntry], format: Format, out: &mut impl Write) 
             }
         }
         Format::Csv => {
-            let header: Vec<&str> = fields(entries.first().copied().unwrap_or(&EMPTY))
-                .iter()
-                .map(|(k, _)| *k)
-                .collect();
-            writeln!(out, "{}", header.join(","))?;
+            writeln!(out, "{}", FIELD_NAMES.join(","))?;
             for e in entries {
                 let row: Vec<String> = fields(e)
                     .into_iter()
-                    .map(|(_, f)| csv_field(&f.unwrap_or_default()))
+                    .map(|f| csv_field(&f.unwrap_or_default()))
                     .collect();
                 writeln!(out, "{}", row.join(","))?;
             }
@@ -174,19 +188,6 @@ fn print_entries(entries: &[&AuditEntry], format: Format, out: &mut impl Write) 
     }
     Ok(())
 }
-
-/// Only for the CSV header of an empty listing.
-const EMPTY: AuditEntry = AuditEntry {
-    seq: 0,
-    record: flowkeep::store::audit::AuditRecord {
-        time: 0,
-        action: Action::Seal,
-        segment: None,
-        reason: String::new(),
-    },
-    prev: String::new(),
-    hash: String::new(),
-};
 
 /// RFC 4180: quoted when it holds a comma, a quote or a line break.
 fn csv_field(s: &str) -> String {

@@ -190,7 +190,7 @@ impl<W: Write> HashingWriter<W> {
 
     /// SHA-256 (lowercase hex) of the bytes written so far.
     pub fn sha256(&self) -> String {
-        hex(&self.hash.clone().finalize())
+        audit::hex(&self.hash.clone().finalize())
     }
 }
 
@@ -205,10 +205,6 @@ impl<W: Write> Write for HashingWriter<W> {
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// SHA-256 (lowercase hex) of the files' bytes one after the other, in the order given (what
