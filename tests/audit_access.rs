@@ -443,10 +443,12 @@ fn the_report_shows_deletions_per_day_and_accesses_per_user() {
         report.contains("expire last ran     2030-01-01T12:00:00"),
         "{report}"
     );
-    let me = if is_root() { "root" } else { "-" };
+    let me = text(&Command::new("id").arg("-un").output().unwrap().stdout)
+        .trim()
+        .to_string();
     let user = report
         .lines()
-        .find(|l| l.trim_start().starts_with(me) && l.contains("query 2"))
+        .find(|l| l.trim_start().starts_with(me.as_str()) && l.contains("query 2"))
         .unwrap_or_else(|| panic!("{report}"));
     assert_eq!(user.split_whitespace().nth(2), Some("2"), "{user}");
     assert!(report.contains("policy history (1)"), "{report}");
