@@ -42,6 +42,23 @@ pub fn lookup(name: &str) -> Result<Account> {
     })
 }
 
+/// The name /etc/passwd gives `uid` (the first line with it), as `lookup` reads it: for
+/// saying who ran a command in the audit log. `None` when the file cannot be read or has no
+/// such user.
+pub fn user_name(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    find_uid(&passwd, uid)
+}
+
+fn find_uid(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut f = line.split(':');
+        let name = f.next()?;
+        let _password = f.next()?;
+        (f.next()?.parse::<u32>().ok()? == uid).then(|| name.to_string())
+    })
+}
+
 fn find_user(passwd: &str, name: &str) -> Option<(u32, u32)> {
     passwd.lines().find_map(|line| {
         let mut f = line.split(':');
@@ -133,6 +150,14 @@ mod tests {
         assert_eq!(find_user(PASSWD, "broken"), None);
         assert_eq!(find_user(PASSWD, "short"), None);
         assert_eq!(find_user("", "nobody"), None);
+    }
+
+    #[test]
+    fn finds_names_by_uid() {
+        assert_eq!(find_uid(PASSWD, 65534).as_deref(), Some("nobody"));
+        assert_eq!(find_uid(PASSWD, 0).as_deref(), Some("root"));
+        assert_eq!(find_uid(PASSWD, 4242), None);
+        assert_eq!(find_uid("", 0), None);
     }
 
     #[test]

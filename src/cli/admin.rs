@@ -55,6 +55,10 @@ pub(super) fn run_expire(
     let (deleted, freed) = if dry_run {
         (plan.delete.clone(), plan.bytes_before - plan.bytes_after)
     } else {
+        // Which policy caused the deletions: recorded when it changed, before them.
+        store
+            .record_policy(&describe_policy(policy), now)
+            .with_context(|| format!("recording the retention policy in {}", dir.display()))?;
         let done = retention::apply(&store, &plan, now)
             .with_context(|| format!("expiring in {}", dir.display()))?;
         (done.deleted, done.bytes_freed)
@@ -382,7 +386,7 @@ fn human_bytes(b: u64) -> String {
     format!("{v:.1} {u}")
 }
 
-fn human_age(ns: Nanos) -> String {
+pub(super) fn human_age(ns: Nanos) -> String {
     if ns < 0 {
         return format!("-{}", human_age(ns.saturating_neg()));
     }
@@ -396,7 +400,7 @@ fn human_age(ns: Nanos) -> String {
     )
 }
 
-fn describe_policy(p: &Policy) -> String {
+pub(super) fn describe_policy(p: &Policy) -> String {
     let mut parts = Vec::new();
     if let Some(r) = p.retention {
         parts.push(format!("retention {}", format_duration(r)));

@@ -54,6 +54,7 @@ macro_rules! value_enum {
 value_enum!(FormatArg, query::Format, help: Some(query::Format::help));
 value_enum!(By, stats::By, help: Some(stats::By::help));
 value_enum!(Order, stats::Order, help: None);
+value_enum!(KindArg, flowkeep::store::audit::Action, help: None);
 
 #[derive(Parser, Debug)]
 #[command(
@@ -91,7 +92,8 @@ pub enum Command {
     /// Parquet files (one per partition) for columnar engines.
     Export(ExportArgs),
     /// Which MAC (and hostname) held an address at a time: from DHCP leases, else from the
-    /// MACs on flows around that time. Exit status 1 when nothing is known.
+    /// MACs on flows around that time. Exit status 1 when nothing is known, 4 when only the
+    /// flows answer (unconfirmed), 3 when part of the store could not be read.
     WhoHad(WhoHadArgs),
     /// Signing keys for checkpoints: `key generate`.
     Key(KeyArgs),
@@ -101,6 +103,10 @@ pub enum Command {
     /// audit entries behind it, hashed, proven against a checkpoint and optionally signed, as
     /// a directory anyone can check without flowkeep (`verify --bundle` does it with flowkeep).
     Disclose(DiscloseArgs),
+    /// List the audit log's entries (seals, expiries, holds, accesses, policy changes), or
+    /// `--report` what an auditor asks: deletions per day, the oldest record, holds, who
+    /// looked, the policy history.
+    Audit(AuditArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -485,6 +491,32 @@ pub struct CheckpointArgs {
     /// The signing key (from `flowkeep key generate`).
     #[arg(long, value_name = "PATH")]
     pub key: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    /// Store directory.
+    #[arg(long, short = 's', value_name = "DIR")]
+    pub store: PathBuf,
+    /// Only entries at or after this time (the entry's own time).
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true, value_parser = parse_time)]
+    pub since: Option<Nanos>,
+    /// Only entries before this time.
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true, value_parser = parse_time)]
+    pub until: Option<Nanos>,
+    /// Only entries of this action.
+    #[arg(long, value_enum, conflicts_with = "report")]
+    pub kind: Option<KindArg>,
+    /// Output format of the listing (default: table on a terminal, jsonl otherwise); the
+    /// report is table text, or one JSON object with `--format jsonl`.
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// Print the report rather than the entries.
+    #[arg(long)]
+    pub report: bool,
+    /// The report's "now", for ages (default: the wall clock).
+    #[arg(long, value_name = "TIME", value_parser = parse_time, requires = "report")]
+    pub now: Option<Nanos>,
 }
 
 #[derive(Args, Debug)]

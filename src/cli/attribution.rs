@@ -1,11 +1,13 @@
 //! `flowkeep who-had` and `query --leases`: the command-line side of `query::attribution`.
 
 use super::args::WhoHadArgs;
+use super::audit::Answered;
 use super::print_recovery;
 use super::query::default_format;
 use anyhow::{bail, Result};
 use flowkeep::query::attribution::{LeaseAnnotator, LeaseIndex, WhoHad};
 use flowkeep::query::Format;
+use flowkeep::store::access::HashingWriter;
 use flowkeep::store::Store;
 use flowkeep::time::Nanos;
 use std::io::{self, Write};
@@ -19,26 +21,56 @@ pub(super) fn who_had(a: WhoHadArgs) -> Result<i32> {
     }
     let stdout = io::stdout();
     let format = default_format(a.format, &stdout);
-    let mut out = io::BufWriter::new(stdout.lock());
-    match format {
-        Format::Jsonl => {
-            serde_json::to_writer(&mut out, &answer.to_json())?;
-            writeln!(out)?;
-        }
-        Format::Table => answer.write_table(&mut out)?,
-        Format::Csv => bail!("who-had prints table or jsonl"),
+    if format == Format::Csv {
+        bail!("who-had prints table or jsonl");
     }
-    out.flush()?;
+    let mut out = io::BufWriter::new(HashingWriter::new(stdout.lock()));
+    let written = match format {
+        Format::Jsonl => serde_json::to_writer(&mut out, &answer.to_json())
+            .map_err(io::Error::from)
+            .and_then(|()| writeln!(out)),
+        _ => answer.write_table(&mut out),
+    }
+    .and_then(|()| out.flush());
+    let filter = format!("host {}", a.address);
+    let record = |out: &HashingWriter<_>| {
+        super::audit::record_access(
+            &store,
+            Answered {
+                command: "who-had",
+                since: Some(a.at.saturating_sub(a.window)),
+                until: Some(a.at.saturating_add(a.window)),
+                filter: &filter,
+                records: answer.records(),
+                sha256: out.sha256(),
+                hashed: "stdout",
+            },
+        )
+    };
+    // An answer cut short (`| head`) was still seen, as far as it went.
+    if let Err(e) = written {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            record(out.get_ref())?;
+        }
+        return Err(e.into());
+    }
+    record(out.get_ref())?;
     // Unreadable data may hold the lease that would answer: not a clean "unknown" then.
     Ok(if !problems.is_empty() {
         super::warn_incomplete(problems.len());
         super::INCOMPLETE
-    } else if answer.known() {
-        0
-    } else {
+    } else if !answer.known() {
         1
+    } else if !answer.confirmed() {
+        UNCONFIRMED
+    } else {
+        0
     })
 }
+
+/// Exit status of a who-had answered from the MACs on flows alone, with no DHCP lease to
+/// confirm it: a guess a script must be able to tell from a lease's answer.
+const UNCONFIRMED: i32 = 4;
 
 /// The output of `query --leases`: JSON lines with `src_lease`/`dst_lease` added.
 pub(super) fn lease_annotator<'w>(

@@ -124,6 +124,8 @@ pub(super) struct Selection {
     pub since: Option<Nanos>,
     pub until: Option<Nanos>,
     pub filter: query::Filter,
+    /// The filter expression as given (for the `access` entry).
+    pub expr: String,
 }
 
 impl SelectArgs {
@@ -142,7 +144,8 @@ impl SelectArgs {
                 bail!("--until must be later than --since");
             }
         }
-        let filter = query::Filter::parse(&self.expr.join(" "))?;
+        let expr = self.expr.join(" ");
+        let filter = query::Filter::parse(&expr)?;
         let store = Store::open(&self.store)?;
         print_recovery(store.recovery());
         Ok(Selection {
@@ -150,6 +153,7 @@ impl SelectArgs {
             since,
             until,
             filter,
+            expr,
         })
     }
 }

@@ -67,6 +67,22 @@ pub(super) fn disclose(a: DiscloseArgs) -> Result<i32> {
     for p in &s.scan_problems {
         eprintln!("flowkeep: warning: {p}");
     }
+    // The manifest names every file of the bundle with its SHA-256: its hash is the answer's.
+    let manifest = a.out.join("manifest.json");
+    let manifest =
+        std::fs::read(&manifest).with_context(|| format!("reading back {}", manifest.display()))?;
+    super::audit::record_access(
+        &store,
+        super::audit::Answered {
+            command: "disclose",
+            since: Some(since),
+            until: Some(until),
+            filter: &a.expr.join(" "),
+            records: s.records,
+            sha256: flowkeep::store::audit::sha256_hex(&manifest),
+            hashed: "manifest",
+        },
+    )?;
     let mut out = io::stdout().lock();
     writeln!(
         out,

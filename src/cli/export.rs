@@ -2,6 +2,7 @@
 //! what the `--export` option of capture and replay sent.
 
 use super::args::ExportArgs;
+use super::audit::Answered;
 use super::config::{parse_target, ExportTarget, Selection};
 use super::query::after_scan;
 use anyhow::{Context, Result};
@@ -9,6 +10,7 @@ use flowkeep::export::parquet::{export_parquet_with, ParquetOptions};
 use flowkeep::export::{ExportStats, IpfixExporter, IpfixTarget};
 use flowkeep::query::{self, QueryStats};
 use flowkeep::record::FlowRecord;
+use flowkeep::store::access::hash_files;
 use std::io::{self, Write};
 use std::ops::ControlFlow;
 use std::time::Instant;
@@ -38,6 +40,11 @@ fn export_parquet_files(a: &ExportArgs, sel: &Selection, outdir: &std::path::Pat
         matched: s.records,
     };
     let status = after_scan(sel, &q, a.select.explain);
+    if !a.select.explain {
+        let paths: Vec<_> = s.files.iter().map(|f| f.path.clone()).collect();
+        let (sha256, _) = hash_files(&paths)?;
+        record(sel, s.records, sha256, "files")?;
+    }
     let mut out = io::stdout().lock();
     for f in &s.files {
         writeln!(
@@ -64,6 +71,7 @@ fn export_parquet_files(a: &ExportArgs, sel: &Selection, outdir: &std::path::Pat
 
 fn export_ipfix(a: &ExportArgs, sel: &Selection, target: &IpfixTarget) -> Result<i32> {
     let mut exporter = IpfixExporter::open(target, a.ipfix.config(target.tcp))?;
+    exporter.hash_sent();
     exporter.connect().with_context(|| {
         format!("cannot connect to the IPFIX collector {target}; nothing was sent")
     })?;
@@ -78,6 +86,10 @@ fn export_ipfix(a: &ExportArgs, sel: &Selection, target: &IpfixTarget) -> Result
     let elapsed = started.elapsed().as_secs_f64();
     let status = after_scan(sel, &q, a.select.explain);
     let st = exporter.stats().clone();
+    if !a.select.explain {
+        let sha256 = exporter.sent_sha256().unwrap_or_default();
+        record(sel, st.records_sent, sha256, "messages")?;
+    }
     let mut out = io::stdout().lock();
     writeln!(out, "records        {records}")?;
     writeln!(out, "sent           {}", st.records_sent)?;
@@ -102,6 +114,22 @@ fn export_ipfix(a: &ExportArgs, sel: &Selection, target: &IpfixTarget) -> Result
         return Ok(1);
     }
     Ok(status)
+}
+
+/// The access entry of an export: what it sent or wrote, hashed.
+fn record(sel: &Selection, records: u64, sha256: String, hashed: &'static str) -> Result<()> {
+    super::audit::record_access(
+        &sel.store,
+        Answered {
+            command: "export",
+            since: sel.since,
+            until: sel.until,
+            filter: &sel.expr,
+            records,
+            sha256,
+            hashed,
+        },
+    )
 }
 
 /// What a capture or replay exported as it went (`--export`).

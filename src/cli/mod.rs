@@ -5,6 +5,7 @@
 mod admin;
 mod args;
 mod attribution;
+mod audit;
 mod collect;
 mod config;
 mod disclose;
@@ -41,6 +42,7 @@ pub fn main() -> i32 {
         Command::Key(a) => evidence::key(a),
         Command::Checkpoint(a) => evidence::checkpoint(a),
         Command::Disclose(a) => disclose::disclose(a),
+        Command::Audit(a) => audit::audit(a),
     };
     match result {
         Ok(code) => code,

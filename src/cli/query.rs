@@ -2,10 +2,12 @@
 //! every reading command reports a scan the same way (what was skipped, exit status 3).
 
 use super::args::{FormatArg, QueryArgs, StatsArgs};
+use super::audit::Answered;
 use super::config::Selection;
 use super::{attribution, warn_incomplete, INCOMPLETE};
 use anyhow::Result;
-use flowkeep::query::{self, Format, Printer};
+use flowkeep::query::{self, Format, Printer, QueryStats};
+use flowkeep::store::access::HashingWriter;
 use std::io::{self, IsTerminal, Write};
 
 /// Table on a terminal, JSON lines otherwise, unless `--format` says.
@@ -47,20 +49,49 @@ pub(super) fn query(a: QueryArgs) -> Result<i32> {
     let sel = a.select.resolve()?;
     let stdout = io::stdout();
     let format = default_format(a.format, &stdout);
-    let out: Box<dyn Write> = if a.leases {
-        attribution::lease_annotator(
-            &sel.store,
-            format,
-            sel.until,
-            io::BufWriter::new(stdout.lock()),
-        )?
+    // The answer's bytes as stdout took them, for the access entry: inside the buffer, so
+    // that an answer cut short (`| head`) is hashed as far as it reached the reader.
+    let mut out = io::BufWriter::new(HashingWriter::new(stdout.lock()));
+    let (answer, printed) = print_query(&a, &sel, format, &mut out);
+    let explain = a.select.explain;
+    match answer.and_then(|stats| Ok(out.flush().map(|()| stats)?)) {
+        Ok(stats) => {
+            let status = after_scan(&sel, &stats, explain);
+            record(&sel, "query", explain, stats.matched, out.get_ref())?;
+            Ok(status)
+        }
+        Err(e) => {
+            if super::is_broken_pipe(&e) {
+                record(&sel, "query", explain, printed, out.get_ref())?;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Prints the selection's records; returns the statistics and, also on an error, how many
+/// records were printed.
+fn print_query(
+    a: &QueryArgs,
+    sel: &Selection,
+    format: Format,
+    out: &mut impl Write,
+) -> (Result<QueryStats>, u64) {
+    let out: Box<dyn Write + '_> = if a.leases {
+        match attribution::lease_annotator(&sel.store, format, sel.until, out) {
+            Ok(w) => w,
+            Err(e) => return (Err(e), 0),
+        }
     } else {
-        Box::new(io::BufWriter::new(stdout.lock()))
+        Box::new(out)
     };
     let mut printer = Printer::new(format, out);
-    let stats = query::print_matching(&sel.store, sel.since, sel.until, &sel.filter, &mut printer)?;
-    printer.finish()?;
-    Ok(after_scan(&sel, &stats, a.select.explain))
+    let stats = query::print_matching(&sel.store, sel.since, sel.until, &sel.filter, &mut printer);
+    let printed = printer.printed();
+    let result = stats
+        .map_err(anyhow::Error::from)
+        .and_then(|s| Ok(printer.finish().map(|_| s)?));
+    (result, printed)
 }
 
 pub(super) fn stats(a: StatsArgs) -> Result<i32> {
@@ -69,7 +100,42 @@ pub(super) fn stats(a: StatsArgs) -> Result<i32> {
         query::stats::gather(&sel.store, sel.since, sel.until, &sel.filter, a.by.into())?;
     let stdout = io::stdout();
     let format = default_format(a.format, &stdout);
-    let mut out = io::BufWriter::new(stdout.lock());
-    query::stats::print(&mut out, format, &stats, a.order.into(), a.top)?;
-    Ok(after_scan(&sel, &q, a.select.explain))
+    let mut out = io::BufWriter::new(HashingWriter::new(stdout.lock()));
+    let printed = query::stats::print(&mut out, format, &stats, a.order.into(), a.top)
+        .and_then(|()| out.flush());
+    let explain = a.select.explain;
+    if let Err(e) = printed {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            record(&sel, "stats", explain, q.matched, out.get_ref())?;
+        }
+        return Err(e.into());
+    }
+    let status = after_scan(&sel, &q, explain);
+    record(&sel, "stats", explain, q.matched, out.get_ref())?;
+    Ok(status)
+}
+
+/// The access entry of a selection's answer written to stdout; none for `--explain`.
+fn record<W: Write>(
+    sel: &Selection,
+    command: &'static str,
+    explain: bool,
+    records: u64,
+    out: &HashingWriter<W>,
+) -> Result<()> {
+    if explain {
+        return Ok(());
+    }
+    super::audit::record_access(
+        &sel.store,
+        Answered {
+            command,
+            since: sel.since,
+            until: sel.until,
+            filter: &sel.expr,
+            records,
+            sha256: out.sha256(),
+            hashed: "stdout",
+        },
+    )
 }

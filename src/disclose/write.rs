@@ -415,6 +415,10 @@ fn selected_entries<'a>(
                 Action::HoldAdd | Action::HoldRelease => {
                     hold_range(&e.record.reason).is_some_and(|(f, u)| overlaps(f, u))
                 }
+                // The retention in force is part of what was kept; who else looked is not
+                // this request's business.
+                Action::Policy => true,
+                Action::Access => false,
             }
         })
         .collect()

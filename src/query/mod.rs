@@ -220,6 +220,8 @@ pub struct Printer<W: Write> {
     /// A CSV line is put together here and written whole: one write per record instead of
     /// one per field through the formatter's `io::Write` adapter.
     line: String,
+    /// Records written to `out` so far.
+    printed: u64,
 }
 
 #[cfg(test)]
@@ -235,7 +237,14 @@ impl<W: Write> Printer<W> {
             started: false,
             interfaces: InterfaceLabels::default(),
             line: String::new(),
+            printed: 0,
         }
+    }
+
+    /// Records written to the output so far (by a buffered output: handed to it), also when
+    /// printing stopped at an error.
+    pub fn printed(&self) -> u64 {
+        self.printed
     }
 
     /// The index to print a record with: see [`InterfaceLabels::index`].
@@ -263,6 +272,12 @@ impl<W: Write> Printer<W> {
     }
 
     pub fn print(&mut self, r: &FlowRecord) -> io::Result<()> {
+        self.print_one(r)?;
+        self.printed += 1;
+        Ok(())
+    }
+
+    fn print_one(&mut self, r: &FlowRecord) -> io::Result<()> {
         self.start()?;
         if self.format != Format::Table {
             let iface = self.interfaces.label(r.interface);

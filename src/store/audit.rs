@@ -67,9 +67,25 @@ pub enum Action {
     Expire,
     HoldAdd,
     HoldRelease,
+    /// A reading command answered (query, stats, who-had, export): who, what, and the
+    /// SHA-256 of the answer. See [`super::access`].
+    Access,
+    /// The retention policy in force changed (old and new in `reason`).
+    Policy,
 }
 
 impl Action {
+    /// Every action, in the order `docs/FORMAT.md` lists them.
+    pub const ALL: [Action; 7] = [
+        Action::Seal,
+        Action::Recover,
+        Action::Expire,
+        Action::HoldAdd,
+        Action::HoldRelease,
+        Action::Access,
+        Action::Policy,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Seal => "seal",
@@ -77,6 +93,8 @@ impl Action {
             Action::Expire => "expire",
             Action::HoldAdd => "hold-add",
             Action::HoldRelease => "hold-release",
+            Action::Access => "access",
+            Action::Policy => "policy",
         }
     }
 
@@ -87,6 +105,8 @@ impl Action {
             "expire" => Action::Expire,
             "hold-add" => Action::HoldAdd,
             "hold-release" => Action::HoldRelease,
+            "access" => Action::Access,
+            "policy" => Action::Policy,
             _ => return None,
         })
     }
@@ -264,7 +284,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -456,6 +476,8 @@ pub fn parse_line(line: &str) -> Result<AuditEntry, String> {
             return Err("segment fields without a segment path".into());
         }
         None
+    } else if matches!(action, Action::Access | Action::Policy) {
+        return Err(format!("an {action} entry with segment fields"));
     } else {
         Some(SegmentFacts {
             path: unescape(f[3])?,

@@ -9,9 +9,12 @@
 //! - [`reader`]: [`Store`] lists segments and scans records by time.
 //! - [`lock`]: the store lock a writing process holds, which tells readers whether temporary
 //!   segments belong to a live writer.
+//! - [`audit`]: the audit log; [`access`]: its `access` and `policy` entries (who looked, which
+//!   policy deleted); [`report`]: what the log says to an auditor (`flowkeep audit`).
 //! - [`recover`]: reading open segments up to their last complete block, and sealing the ones a
 //!   dead writer left.
 
+pub mod access;
 pub mod address_filter;
 pub mod audit;
 pub mod block;
@@ -26,6 +29,7 @@ pub mod lock;
 mod overview;
 pub mod reader;
 pub mod recover;
+pub mod report;
 pub mod segment;
 pub mod verify;
 pub mod writer;

@@ -269,7 +269,8 @@ impl Store {
                 Action::Expire => {
                     state.insert(seg.path.clone(), State::Expired);
                 }
-                Action::HoldAdd | Action::HoldRelease => {}
+                // Holds, accesses and policy changes say nothing about a segment file.
+                Action::HoldAdd | Action::HoldRelease | Action::Access | Action::Policy => {}
             }
         }
         for info in segments {

@@ -78,6 +78,8 @@ struct Link {
     counters: Option<Arc<ExportCounters>>,
     /// A template-only message, for a new TCP connection.
     templates: Vec<u8>,
+    /// SHA-256 over the messages sent, when asked for ([`IpfixExporter::hash_sent`]).
+    sent_hash: Option<sha2::Sha256>,
 }
 
 impl IpfixExporter {
@@ -101,6 +103,7 @@ impl IpfixExporter {
                 connect_failed_at: None,
                 counters: None,
                 templates,
+                sent_hash: None,
             },
         })
     }
@@ -131,6 +134,21 @@ impl IpfixExporter {
         self.builder
             .flush(&mut |msg: &[u8], flows: u32| link.send(msg, flows, now));
         self.link.publish();
+    }
+
+    /// From now on, keeps the SHA-256 over the bytes of every message sent (a message that
+    /// failed is not counted; nor is the template message repeated on a TCP reconnect), for
+    /// `flowkeep export`'s access entry.
+    pub fn hash_sent(&mut self) {
+        use sha2::Digest;
+        self.link.sent_hash.get_or_insert_with(sha2::Sha256::new);
+    }
+
+    /// The SHA-256 (lowercase hex) of the messages sent since [`IpfixExporter::hash_sent`].
+    pub fn sent_sha256(&self) -> Option<String> {
+        use sha2::Digest;
+        let h = self.link.sent_hash.clone()?.finalize();
+        Some(h.iter().map(|b| format!("{b:02x}")).collect())
     }
 
     // Inline: export::run asks after every record, from another module.
@@ -171,6 +189,9 @@ impl Link {
         let flows = u64::from(flows);
         match self.try_send(msg, now) {
             Ok(()) => {
+                if let Some(h) = &mut self.sent_hash {
+                    sha2::Digest::update(h, msg);
+                }
                 self.stats.records_sent += flows;
                 self.stats.messages += 1;
                 self.stats.bytes += msg.len() as u64;
@@ -249,6 +270,23 @@ mod tests {
             "when it was started"
         );
         assert_eq!(e.stats().records_sent, 1);
+    }
+
+    #[test]
+    fn the_hash_of_what_was_sent_is_of_the_messages_received() {
+        use sha2::Digest;
+        let (mut e, collector) = IpfixExporter::to_local_collector();
+        assert_eq!(e.sent_sha256(), None);
+        e.hash_sent();
+        e.export(&sample(0), T);
+        e.flush(T);
+        let mut buf = [0u8; 2048];
+        let n = collector.recv(&mut buf).unwrap();
+        let want: String = sha2::Sha256::digest(&buf[..n])
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(e.sent_sha256(), Some(want));
     }
 
     #[test]

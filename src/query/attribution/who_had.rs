@@ -66,6 +66,12 @@ pub struct WhoHad {
     pub lease: LeaseAnswer,
     /// The flow fallback, when the leases did not answer: the window, the flows seen, the MACs.
     pub flows: Option<(Nanos, u64, Vec<FlowMac>)>,
+    /// `--window`: how far around `at` flows were looked at.
+    pub window: Nanos,
+    /// MACs other than the answer's seen on flows with the address within the window: for a
+    /// lease's answer, every flow MAC but the lease's client; for the fallback, all but the
+    /// one on most flows.
+    pub others: Vec<FlowMac>,
     /// Frames the capture reported dropped (kernel and interface, every handle) in the
     /// segments covering the time the answer rests on: from the lease's evidence (or `at −
     /// window`) to `at + window`. Not zero: a DHCP message that would change the answer (a
@@ -112,12 +118,20 @@ impl WhoHad {
         let (index, stats) = LeaseIndex::load(store, at.checked_add(1))?;
         let mut problems = stats.problems;
         let lease = index.holder(address, at);
-        let flows = if matches!(lease, LeaseAnswer::Held { .. }) {
-            None
-        } else {
-            let (macs, n, st) = flow_macs(store, address, at, window)?;
-            problems.extend(st.problems);
-            Some((window, n, macs))
+        // Flows are looked at either way: for the fallback's answer, and for other MACs that
+        // claimed the address while a lease says who held it (a conflict, a spoof).
+        let (macs, n, st) = flow_macs(store, address, at, window)?;
+        problems.extend(st.problems);
+        let (flows, others) = match &lease {
+            LeaseAnswer::Held { assignment, .. } => {
+                let client = assignment.client_mac;
+                let others = macs.into_iter().filter(|m| Some(m.mac) != client);
+                (None, others.collect())
+            }
+            _ => {
+                let others = macs.get(1..).unwrap_or(&[]).to_vec();
+                (Some((window, n, macs)), others)
+            }
         };
         let evidence = match &lease {
             LeaseAnswer::Held { assignment, .. } | LeaseAnswer::Ended { assignment, .. } => {
@@ -136,6 +150,8 @@ impl WhoHad {
                 at,
                 lease,
                 flows,
+                window,
+                others,
                 drops,
             },
             problems,
@@ -153,6 +169,37 @@ impl WhoHad {
 
     pub fn known(&self) -> bool {
         self.source() != "none"
+    }
+
+    /// Whether a DHCP lease confirms the answer; an answer from the MACs on flows alone is a
+    /// guess (`unconfirmed`).
+    pub fn confirmed(&self) -> bool {
+        self.source() == "dhcp"
+    }
+
+    /// The records the answer rests on, for the access log: the lease (1), or the flow records
+    /// looked at.
+    pub fn records(&self) -> u64 {
+        match (&self.lease, &self.flows) {
+            (LeaseAnswer::Held { .. }, _) => 1,
+            (_, Some((_, n, _))) => *n,
+            _ => 0,
+        }
+    }
+
+    /// The MAC given as the answer: the lease's client, else the MAC on most flows.
+    pub fn mac(&self) -> Option<Mac> {
+        match (&self.lease, &self.flows) {
+            (LeaseAnswer::Held { assignment, .. }, _) => assignment.client_mac,
+            (_, Some((_, _, macs))) => macs.first().map(|m| m.mac),
+            _ => None,
+        }
+    }
+
+    /// Other MACs seen on flows with the address within the window, besides the answer's: two
+    /// devices claimed the address (a conflict, a spoof, a lease that changed hands unseen).
+    pub fn other_macs(&self) -> &[FlowMac] {
+        &self.others
     }
 
     pub fn to_json(&self) -> Value {
@@ -208,6 +255,13 @@ impl WhoHad {
                 .collect();
         }
         v["capture_drops"] = json!(self.drops.frames_dropped);
+        v["confirmed"] = json!(self.confirmed());
+        v["mac_locally_administered"] = json!(self.mac().map(|m| locally_administered(&m)));
+        v["other_macs"] = self
+            .other_macs()
+            .iter()
+            .map(|m| json!(format_mac(&m.mac)))
+            .collect();
         v
     }
 
@@ -289,6 +343,7 @@ impl WhoHad {
                 )?;
             }
         }
+        self.write_cautions(out)?;
         if self.drops.frames_dropped > 0 {
             writeln!(
                 out,
@@ -303,11 +358,121 @@ impl WhoHad {
     }
 }
 
+impl WhoHad {
+    /// What makes the answer less than it looks: no lease behind it, a MAC that is not the
+    /// device's burnt-in one, other MACs with the same address.
+    fn write_cautions(&self, out: &mut impl Write) -> io::Result<()> {
+        if self.source() == "flows" {
+            writeln!(
+                out,
+                "unconfirmed  no DHCP lease confirms this: the MAC is a guess from flows"
+            )?;
+        }
+        if let Some(mac) = self.mac().filter(locally_administered) {
+            writeln!(
+                out,
+                "caution    {} is locally administered (bit 0x02 of the first octet): \
+                 randomised by the device or set by hand",
+                format_mac(&mac)
+            )?;
+        }
+        let others = self.other_macs();
+        if !others.is_empty() {
+            writeln!(
+                out,
+                "caution    other MACs claimed {} within ±{} s: {}",
+                self.address,
+                self.window / NANOS_PER_SEC,
+                others
+                    .iter()
+                    .map(|m| format_mac(&m.mac))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Bit 0x02 of the first octet: a locally administered address, not one the maker assigned
+/// (randomised for privacy by the device, or set by hand).
+pub fn locally_administered(mac: &Mac) -> bool {
+    mac[0] & 0x02 != 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::query::attribution::fixtures::{obs, A, M1, M2, S};
     use crate::record::dhcp::v4;
+
+    /// A flows-only answer is unconfirmed, names a locally administered MAC and the other MACs
+    /// with the address; a lease's answer is confirmed and names flow MACs that are not its
+    /// client's.
+    #[test]
+    fn who_had_says_what_makes_an_answer_a_guess() {
+        use crate::store::{StoreWriter, WriterConfig};
+        let t0: Nanos = 1_767_225_600 * S;
+        let d = tempfile::tempdir().unwrap();
+        let mut w = StoreWriter::create(WriterConfig::new(d.path())).unwrap();
+        let burnt_in: Mac = [0, 0x1b, 0x21, 9, 9, 9];
+        let flow = |i: u64, mac: Mac| {
+            let mut r = crate::testing::sample(i);
+            r.src = A;
+            r.src_mac = Some(mac);
+            r.first = t0 + 100 * S + i as Nanos * S;
+            r.last = r.first + S;
+            r
+        };
+        for (i, mac) in [(0, M1), (1, M1), (2, M2)] {
+            w.append(&flow(i, mac)).unwrap();
+        }
+        w.append_lease(&obs(t0 + 1000 * S, v4::ACK, burnt_in, Some(86_400)))
+            .unwrap();
+        w.append(&flow(1000, burnt_in)).unwrap();
+        w.append(&flow(1001, M2)).unwrap();
+        w.finish().unwrap();
+        let store = Store::open(d.path()).unwrap();
+        let ask = |at: Nanos| WhoHad::ask(&store, A, at, 60 * S).unwrap().0;
+        let table = |a: &WhoHad| {
+            let mut text = Vec::new();
+            a.write_table(&mut text).unwrap();
+            String::from_utf8(text).unwrap()
+        };
+        // Before the lease: M1 on most flows, a guess, locally administered, M2 beside it.
+        let a = ask(t0 + 101 * S);
+        assert_eq!((a.source(), a.confirmed()), ("flows", false));
+        assert_eq!(a.records(), 3);
+        let v = a.to_json();
+        assert_eq!(v["confirmed"], false);
+        assert_eq!(v["mac"], format_mac(&M1));
+        assert_eq!(v["mac_locally_administered"], true);
+        assert_eq!(v["other_macs"], json!([format_mac(&M2)]));
+        let t = table(&a);
+        assert!(t.contains("unconfirmed"), "{t}");
+        assert!(t.contains("is locally administered"), "{t}");
+        assert!(
+            t.contains(&format!(
+                "other MACs claimed {A} within ±60 s: {}",
+                format_mac(&M2)
+            )),
+            "{t}"
+        );
+        // After it: the lease answers, its MAC burnt in; M2 on a flow then is named.
+        let a = ask(t0 + 1101 * S);
+        assert_eq!((a.source(), a.confirmed(), a.records()), ("dhcp", true, 1));
+        let v = a.to_json();
+        assert_eq!(v["mac_locally_administered"], false);
+        assert_eq!(v["other_macs"], json!([format_mac(&M2)]));
+        let t = table(&a);
+        assert!(
+            !t.contains("unconfirmed") && !t.contains("locally administered"),
+            "{t}"
+        );
+        assert!(t.contains("other MACs claimed"), "{t}");
+        assert!(locally_administered(&[0x02, 0, 0, 0, 0, 0]));
+        assert!(!locally_administered(&[0xfd, 0, 0, 0, 0, 0]));
+    }
 
     /// Drops in the time an answer rests on are said with it; drops elsewhere are not.
     #[test]
