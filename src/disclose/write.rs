@@ -467,13 +467,9 @@ fn policy_text(req: &Request, segments: &[SegmentInfo], lines: &[AuditLine]) -> 
         format_rfc3339(req.until)
     );
     let _ = writeln!(out, "\n[retention]");
-    let _ = writeln!(
-        out,
-        "# This store's audit log has no 'policy' entries: the retention policy below is derived \
-         from the reasons of its 'expire' entries (the policy each deletion was made under)."
-    );
     let mut reasons = BTreeMap::<String, (u64, Nanos)>::new();
     let mut holds = Vec::new();
+    let mut policies = Vec::new();
     for l in lines {
         let Ok(e) = &l.entry else { continue };
         match e.record.action {
@@ -484,8 +480,25 @@ fn policy_text(req: &Request, segments: &[SegmentInfo], lines: &[AuditLine]) -> 
                 r.1 = e.record.time;
             }
             Action::HoldAdd | Action::HoldRelease => holds.push((l.number, e)),
+            Action::Policy => policies.push((l.number, e)),
             _ => {}
         }
+    }
+    if policies.is_empty() {
+        let _ = writeln!(
+            out,
+            "# This store's audit log has no 'policy' entries (written by flowkeep before they \
+             existed, or no retention ever ran): the retention below is derived from the reasons \
+             of its 'expire' entries (the policy each deletion was made under)."
+        );
+    }
+    for (n, e) in &policies {
+        let _ = writeln!(
+            out,
+            "audit line {n}: policy at {}: {}",
+            format_rfc3339(e.record.time),
+            e.record.reason
+        );
     }
     if reasons.is_empty() {
         let _ = writeln!(out, "no segment was ever expired (no retention policy ran)");
