@@ -127,6 +127,21 @@ fn a_store_whose_marker_is_gone_is_a_problem() {
     fails_naming(&out, "flowkeep-store: missing");
 }
 
+/// Replays `capture` into `store`, signing with `key` and shipping the checkpoint to `shipped`.
+fn replay_signed(capture: &str, store: &Path, key: &Path, shipped: &Path) {
+    let out = common::replay(
+        &fixtures().join(capture),
+        store,
+        &[
+            "--signing-key",
+            key.to_str().unwrap(),
+            "--checkpoint-to",
+            shipped.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
 /// A signing key, a store replayed with it, and the checkpoints it shipped outside the store:
 /// (tempdir, store, shipped checkpoints, verifier key file).
 struct Signed {
@@ -152,17 +167,7 @@ fn signed_store() -> Signed {
     replayed(&store);
     let shipped = dir.path().join("shipped");
     // A second run signs the log as it is after both: the shipped file holds that checkpoint.
-    let out = common::replay(
-        &fixtures().join("nDPI__iphone.pcap"),
-        &store,
-        &[
-            "--signing-key",
-            key.to_str().unwrap(),
-            "--checkpoint-to",
-            shipped.to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    replay_signed("nDPI__iphone.pcap", &store, &key, &shipped);
     Signed {
         public: dir.path().join("site.key.pub"),
         _dir: dir,
@@ -345,17 +350,7 @@ fn a_store_of_the_previous_release_gets_checkpoints_from_its_first_signed_append
         .status
         .success());
     let shipped = dir.path().join("shipped");
-    let out = common::replay(
-        &fixtures().join("nDPI__android.pcap"),
-        &store,
-        &[
-            "--signing-key",
-            key.to_str().unwrap(),
-            "--checkpoint-to",
-            shipped.to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    replay_signed("nDPI__android.pcap", &store, &key, &shipped);
     let pubkey = dir.path().join("k.pub");
     let out = verify(
         &store,

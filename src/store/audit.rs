@@ -526,8 +526,9 @@ pub struct AuditLine {
     pub entry: Result<AuditEntry, String>,
 }
 
-/// Every line of `DIR/audit.log` (none when the file does not exist), each parsed on its own.
-pub fn read_lines(dir: &Path) -> Result<Vec<AuditLine>, AuditError> {
+/// The raw lines of `DIR/audit.log`, each without its `\n` (none when the file does not
+/// exist), handed to `each` with their 0-based index.
+fn raw_lines<T>(dir: &Path, mut each: impl FnMut(usize, &[u8]) -> T) -> Result<Vec<T>, AuditError> {
     let path = dir.join(AUDIT_LOG_NAME);
     let bytes = match fs::read(&path) {
         Ok(b) => b,
@@ -541,35 +542,27 @@ pub fn read_lines(dir: &Path) -> Result<Vec<AuditLine>, AuditError> {
     Ok(body
         .split(|&b| b == b'\n')
         .enumerate()
-        .map(|(i, raw)| {
-            let text = String::from_utf8_lossy(raw).into_owned();
-            let entry = parse_line(&text);
-            AuditLine {
-                number: i as u64 + 1,
-                text,
-                entry,
-            }
-        })
+        .map(|(i, raw)| each(i, raw))
         .collect())
+}
+
+/// Every line of `DIR/audit.log` (none when the file does not exist), each parsed on its own.
+pub fn read_lines(dir: &Path) -> Result<Vec<AuditLine>, AuditError> {
+    raw_lines(dir, |i, raw| {
+        let text = String::from_utf8_lossy(raw).into_owned();
+        let entry = parse_line(&text);
+        AuditLine {
+            number: i as u64 + 1,
+            text,
+            entry,
+        }
+    })
 }
 
 /// The Merkle tree leaf of every line of `DIR/audit.log`, in order (RFC 9162: the SHA-256 of
 /// 0x00 and the line's bytes, without its `\n`), over the same lines [`read_lines`] gives.
 pub fn leaf_hashes(dir: &Path) -> Result<Vec<crate::proof::merkle::Hash>, AuditError> {
-    let path = dir.join(AUDIT_LOG_NAME);
-    let bytes = match fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_err(&path)(e)),
-    };
-    let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
-    if body.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(body
-        .split(|&b| b == b'\n')
-        .map(crate::proof::merkle::leaf_hash)
-        .collect())
+    raw_lines(dir, |_, raw| crate::proof::merkle::leaf_hash(raw))
 }
 
 /// Every entry, failing on the first line that does not parse or whose hash is wrong. Does not
