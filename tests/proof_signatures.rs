@@ -20,7 +20,7 @@ import base64, hashlib, json, sys
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-name, key_id_hex, b64 = open(sys.argv[1]).read().rstrip("\n").split("+")
+name, key_id_hex, b64 = open(sys.argv[1]).read().rstrip("\n").split("+", 2)  # base64 may hold "+"
 raw = base64.b64decode(b64, validate=True)
 assert raw[0] == 1 and len(raw) == 33, "not an Ed25519 verifier key"
 key_id = hashlib.sha256(name.encode() + b"\n" + raw).digest()[:4]
