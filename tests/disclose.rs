@@ -259,7 +259,7 @@ fn a_signed_bundle_verifies_with_flowkeep_and_without_it() {
     );
     assert_eq!(
         text(&out.stdout).lines().count(),
-        11,
+        12,
         "{}",
         text(&out.stdout)
     );
@@ -311,7 +311,7 @@ fn every_changed_byte_is_a_problem_naming_its_file() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names.len(), 12, "{names:?}");
+    assert_eq!(names.len(), 13, "{names:?}");
     for name in &names {
         let copy = dir.path().join(format!("changed-{name}"));
         common::copy_dir(&bundle, &copy);
@@ -511,4 +511,45 @@ fn the_report_renders_in_a_headless_browser() {
         png.len()
     );
     eprintln!("screenshot: {}", shot.display());
+}
+
+#[test]
+fn every_record_is_tied_to_a_proven_segment() {
+    let (dir, _store, bundle) = signed_bundle();
+    let rows = std::fs::read_to_string(bundle.join("record-segments.tsv")).unwrap();
+    let records = std::fs::read_to_string(bundle.join("records.jsonl")).unwrap();
+    assert_eq!(rows.lines().count() - 1, records.lines().count());
+    let out = run(&["verify", "--bundle", bundle.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("each record tied to a segment"),
+        "{}",
+        text(&out.stdout)
+    );
+    // Whoever rewrites the mapping and every hash and signature it reaches still cannot name
+    // a segment the log did not seal: here, with the sums redone but no key, the signature
+    // fails; the mapping's own check fails too.
+    let copy = dir.path().join("remapped");
+    common::copy_dir(&bundle, &copy);
+    let moved: String = rows
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 1 {
+                let (_, rest) = l.split_once('\t').unwrap();
+                format!("2099-01-01T00-00Z/seg-00000000-00000000.fks\t{rest}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(copy.join("record-segments.tsv"), moved).unwrap();
+    let out = run(&["verify", "--bundle", copy.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let t = text(&out.stdout);
+    assert!(
+        t.lines()
+            .any(|l| l.starts_with("PROBLEM") && l.contains("no seal entry proven")),
+        "{t}"
+    );
 }

@@ -46,6 +46,7 @@ pub fn check_bundle(dir: &Path, public_key: Option<&VerifierKey>) -> BundleCheck
     let sealed = check_audit(&files, &cp, &mut c);
     check_coverage(&files, &sealed, &mut c);
     check_records(&files, &sealed, &mut c);
+    check_record_segments(&files, &sealed, &mut c);
     c
 }
 
@@ -280,6 +281,7 @@ fn check_checkpoint(
 struct Sealed {
     first: Nanos,
     last: Nanos,
+    records: u64,
 }
 
 /// `audit.jsonl`: each line's proof against the checkpoint; returns the seal and recover
@@ -353,6 +355,7 @@ fn check_audit_line(line: &str, cp: &Checkpoint) -> Result<Option<(String, Seale
             Sealed {
                 first: s.first,
                 last: s.last,
+                records: s.records,
             },
         )),
         _ => None,
@@ -428,5 +431,98 @@ fn check_records(
     }
     c.notes.push(format!(
         "{n} record(s), each within a segment sealed in the audit log"
+    ));
+}
+
+/// `record-segments.tsv` names, for exactly the records of `records.jsonl`, a segment whose
+/// seal (with its SHA-256) `audit.jsonl` proves, whose time span holds the record, and which
+/// was sealed with at least as many records as the bundle takes from it.
+fn check_record_segments(
+    files: &BTreeMap<String, Vec<u8>>,
+    sealed: &BTreeMap<String, Sealed>,
+    c: &mut BundleCheck,
+) {
+    let (Some(jsonl), Some(tsv)) = (
+        text(files, RECORDS_JSONL, c),
+        text(files, RECORD_SEGMENTS, c),
+    ) else {
+        return;
+    };
+    let mut wanted: BTreeMap<String, usize> = BTreeMap::new();
+    for line in jsonl.lines() {
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue; // check_records names it
+        };
+        let s = |k: &str| v[k].as_str().unwrap_or("").to_string();
+        let n = |k: &str| v[k].as_u64().unwrap_or(u64::MAX);
+        let key = record_key(
+            &s("first"),
+            &s("last"),
+            n("proto"),
+            &s("src"),
+            n("sport"),
+            &s("dst"),
+            n("dport"),
+        );
+        *wanted.entry(key).or_default() += 1;
+    }
+    let mut lines = tsv.lines();
+    if lines.next() != Some(RECORD_SEGMENTS_HEADER) {
+        c.problem(RECORD_SEGMENTS, "the header row is not flowkeep's");
+    }
+    let mut taken: BTreeMap<&str, u64> = BTreeMap::new();
+    for (i, row) in lines.enumerate() {
+        let at = format!("row {}", i + 2);
+        let Some((segment, key)) = row.split_once('\t') else {
+            c.problem(RECORD_SEGMENTS, format!("{at}: not a row"));
+            continue;
+        };
+        match wanted.get_mut(key) {
+            Some(n) if *n > 0 => *n -= 1,
+            _ => c.problem(
+                RECORD_SEGMENTS,
+                format!("{at}: a record {RECORDS_JSONL} does not hold"),
+            ),
+        }
+        let Some(seal) = sealed.get(segment) else {
+            c.problem(
+                RECORD_SEGMENTS,
+                format!("{at}: segment {segment} has no seal entry proven in {AUDIT} (not sealed when the bundle was made?)"),
+            );
+            continue;
+        };
+        let times: Vec<Nanos> = key
+            .split('\t')
+            .take(2)
+            .filter_map(|t| parse_time(t).ok())
+            .collect();
+        if times.len() != 2 || times[0] < seal.first || times[1] > seal.last {
+            c.problem(
+                RECORD_SEGMENTS,
+                format!("{at}: outside segment {segment}'s sealed time span"),
+            );
+        }
+        let n = taken.entry(segment).or_default();
+        *n += 1;
+        if *n == seal.records + 1 {
+            c.problem(
+                RECORD_SEGMENTS,
+                format!(
+                    "more records from {segment} than it was sealed with ({})",
+                    seal.records
+                ),
+            );
+        }
+    }
+    let missing: usize = wanted.values().sum();
+    if missing > 0 {
+        c.problem(
+            RECORD_SEGMENTS,
+            format!("{missing} record(s) of {RECORDS_JSONL} are in no row"),
+        );
+    }
+    c.notes.push(format!(
+        "each record tied to a segment whose seal and SHA-256 the audit log proves ({} segment(s))",
+        taken.len()
     ));
 }

@@ -17,6 +17,7 @@ pub const RECORDS_CSV: &str = "records.csv";
 pub const RECORDS_JSONL: &str = "records.jsonl";
 pub const LEASES: &str = "leases.jsonl";
 pub const COVERAGE: &str = "coverage.tsv";
+pub const RECORD_SEGMENTS: &str = "record-segments.tsv";
 pub const POLICY: &str = "policy.txt";
 pub const AUDIT: &str = "audit.jsonl";
 pub const CHECKPOINT: &str = "checkpoint.txt";
@@ -32,6 +33,24 @@ pub const FORMAT: &str = "flowkeep-disclosure/1";
 /// The header row of `coverage.tsv`.
 pub const COVERAGE_HEADER: &str = "path\tfirst\tlast\tinterfaces\tframes\tkernel_drops\t\
 interface_drops\tmalformed\tevictions\trecords_not_stored\tmacs_kept";
+
+/// The header row of `record-segments.tsv`: which segment each record was read from, by the
+/// fields that name the record in `records.jsonl`.
+pub const RECORD_SEGMENTS_HEADER: &str = "segment\tfirst\tlast\tproto\tsrc\tsport\tdst\tdport";
+
+/// A record's key in `record-segments.tsv`: its `first`, `last`, `proto`, `src`, `sport`,
+/// `dst` and `dport`, tab-separated, as `records.jsonl` prints them.
+pub fn record_key(
+    first: &str,
+    last: &str,
+    proto: u64,
+    src: &str,
+    sport: u64,
+    dst: &str,
+    dport: u64,
+) -> String {
+    format!("{first}\t{last}\t{proto}\t{src}\t{sport}\t{dst}\t{dport}")
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiscloseError {

@@ -140,6 +140,7 @@ fn contents(store: &Store, req: &Request) -> Result<(Files, Summary), DiscloseEr
     files.push((LEASES.into(), jsonl(leases.iter().map(observation_json))));
     let segments = covering(store, req)?;
     files.push((COVERAGE.into(), coverage_tsv(store, &segments).into_bytes()));
+    files.push((RECORD_SEGMENTS.into(), record_segments(store, req)?));
     let (cp, tree, lines) = checkpoint_and_log(store)?;
     let entries = selected_entries(store, req, &segments, &lines);
     files.push((
@@ -352,6 +353,40 @@ fn coverage_tsv(store: &Store, segments: &[SegmentInfo]) -> String {
 }
 
 /// A value with its tabs, newlines and backslashes escaped, as the audit log does.
+/// `record-segments.tsv`: for every matching record, the segment (path relative to the store)
+/// it was read from, so that `verify --bundle` can tie each record to a segment whose seal, and
+/// SHA-256, the audit log proves. Rows sorted, so that the file depends only on the answer.
+fn record_segments(store: &Store, req: &Request) -> Result<Vec<u8>, DiscloseError> {
+    let required = req.filter.required_addresses();
+    let mut rows = Vec::new();
+    store.scan_where_in(
+        Some(req.since),
+        Some(req.until),
+        required.as_deref(),
+        &req.filter,
+        |path, _, _, r| {
+            let key = record_key(
+                &format_rfc3339(r.first),
+                &format_rfc3339(r.last),
+                u64::from(r.proto),
+                &r.src.to_string(),
+                u64::from(r.sport),
+                &r.dst.to_string(),
+                u64::from(r.dport),
+            );
+            rows.push(format!(
+                "{}\t{key}\n",
+                tsv_field(&audit::relative(store.dir(), path))
+            ));
+            ControlFlow::Continue(())
+        },
+    )?;
+    rows.sort();
+    let mut out = format!("{RECORD_SEGMENTS_HEADER}\n");
+    rows.iter().for_each(|r| out.push_str(r));
+    Ok(out.into_bytes())
+}
+
 fn tsv_field(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('\t', "\\t")

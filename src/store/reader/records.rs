@@ -114,6 +114,20 @@ impl Store {
         filter: &impl RecordFilter,
         mut f: impl FnMut(Nanos, &[String], &FlowRecord) -> ControlFlow<()>,
     ) -> Result<ScanStats, StoreError> {
+        self.scan_where_in(since, until, addrs, filter, |_, p, names, r| f(p, names, r))
+    }
+
+    /// [`Store::scan_where`], also passing the path of the segment each record was read from
+    /// (a sealed segment's, or an open one's temporary name), so that an answer can say which
+    /// fingerprinted file holds each record.
+    pub fn scan_where_in(
+        &self,
+        since: Option<Nanos>,
+        until: Option<Nanos>,
+        addrs: Option<&[IpAddr]>,
+        filter: &impl RecordFilter,
+        mut f: impl FnMut(&Path, Nanos, &[String], &FlowRecord) -> ControlFlow<()>,
+    ) -> Result<ScanStats, StoreError> {
         let query = RecordQuery {
             since: since.unwrap_or(Nanos::MIN),
             until,
@@ -131,18 +145,21 @@ impl Store {
         let mut stats = ScanStats::default();
         self.walk_segments(&mut stats, |partition, path, seg, stats| match seg {
             SegmentRef::Open(file) => {
-                let mut f = |p, r: &FlowRecord| f(p, &[], r);
+                let mut f = |p, r: &FlowRecord| f(path, p, &[], r);
                 scan_open_segment(path, file, partition, &query, &mut scratch, stats, &mut f)
             }
-            SegmentRef::Sealed(seg) => Ok(scan_sealed_segment(
-                path,
-                seg,
-                partition,
-                &query,
-                &mut scratch,
-                stats,
-                &mut f,
-            )),
+            SegmentRef::Sealed(seg) => {
+                let mut f = |p, names: &[String], r: &FlowRecord| f(path, p, names, r);
+                Ok(scan_sealed_segment(
+                    path,
+                    seg,
+                    partition,
+                    &query,
+                    &mut scratch,
+                    stats,
+                    &mut f,
+                ))
+            }
         })?;
         Ok(stats)
     }
