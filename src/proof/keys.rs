@@ -144,13 +144,7 @@ impl SigningKey {
         };
         raw.fill(0);
         let key = key?;
-        if key.hash != stated {
-            return Err(KeyError::WrongKeyHash {
-                name: key.name,
-                stated,
-                computed: key.hash,
-            });
-        }
+        check_stated_hash(&key.name, stated, key.hash)?;
         Ok(key)
     }
 
@@ -232,13 +226,7 @@ impl VerifierKey {
                 why: format!("an Ed25519 public key is 32 bytes, not {}", v.len()),
             })?;
         let key = VerifierKey::from_public_key(name, &public)?;
-        if key.hash != stated {
-            return Err(KeyError::WrongKeyHash {
-                name: key.name,
-                stated,
-                computed: key.hash,
-            });
-        }
+        check_stated_hash(&key.name, stated, key.hash)?;
         Ok(key)
     }
 
@@ -277,6 +265,18 @@ impl fmt::Display for VerifierKey {
 
 /// `<name>+<hash hex8>+<base64(0x01 || key bytes)>` into the name, the stated hash and the key
 /// bytes, the algorithm byte checked.
+/// A key text's stated hash must be the one its name and key give: else it is another key's.
+fn check_stated_hash(name: &str, stated: u32, computed: u32) -> Result<(), KeyError> {
+    if stated != computed {
+        return Err(KeyError::WrongKeyHash {
+            name: name.to_string(),
+            stated,
+            computed,
+        });
+    }
+    Ok(())
+}
+
 fn split_key<'a>(what: &'static str, text: &'a str) -> Result<(&'a str, u32, Vec<u8>), KeyError> {
     let malformed = |why: &str| KeyError::Malformed {
         what,
