@@ -308,11 +308,7 @@ fn gaps(o: &mut String, f: &Findings) {
     }
     for s in &f.segments {
         let c = &s.capture;
-        let name = s
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = file_name(&s.path);
         let counts = [
             (c.kernel_drops, "packets dropped by the kernel"),
             (c.interface_drops, "packets dropped by the interface"),
@@ -389,11 +385,7 @@ fn segments_table(o: &mut String, f: &Findings) {
     );
     for s in &f.segments {
         let c = &s.capture;
-        let name = s
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = file_name(&s.path);
         let _ = writeln!(
             o,
             "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td class=\"n\">{}</td>\
@@ -412,6 +404,13 @@ fn segments_table(o: &mut String, f: &Findings) {
         );
     }
     o.push_str("</table>\n");
+}
+
+/// The last component of a segment's path, as the report names it.
+fn file_name(path: &std::path::Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
