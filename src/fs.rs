@@ -210,6 +210,33 @@ pub fn write_atomically(
     sync_dir(dir).map_err(PathError::at(dir))
 }
 
+/// Writes `bytes` as `dir/name` unless that exists, so that a reader sees the whole file or
+/// none and two writers racing keep the first one's: a temporary file (mode `mode`), fsynced,
+/// hard-linked to `name` (which fails, changing nothing, when `name` exists), then removed.
+/// `Ok(false)` when `name` existed already.
+pub fn write_new_atomically(
+    dir: &Path,
+    tmp_name: &str,
+    name: &str,
+    bytes: &[u8],
+    mode: u32,
+) -> Result<bool, PathError> {
+    let tmp = dir.join(tmp_name);
+    let f = create_new_with_mode(&tmp, mode).map_err(PathError::at(&tmp))?;
+    let written = write_all(&f, bytes).and_then(|()| sync(&f));
+    drop(f);
+    let linked = written.and_then(|()| std::fs::hard_link(&tmp, dir.join(name)));
+    let _ = remove_file(&tmp);
+    match linked {
+        Ok(()) => {
+            sync_dir(dir).map_err(PathError::at(dir))?;
+            Ok(true)
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(PathError::at(&dir.join(name))(e)),
+    }
+}
+
 /// Renames `from` to `to` and fsyncs the directory of `to`. The error names `to` when the
 /// rename failed, the directory when its fsync did.
 pub fn rename_synced(from: &Path, to: &Path) -> Result<(), PathError> {

@@ -72,20 +72,22 @@ pub(crate) fn create_origin(dir: &Path) -> Result<String, StoreError> {
         path: dir.join(STORE_ID_NAME),
         reason: format!("no random bytes for the store's identity: {e}"),
     })?;
-    let path = dir.join(STORE_ID_NAME);
-    match fs::create_new_with_mode(&path, 0o640) {
-        Ok(f) => {
-            fs::write_all(&f, format!("{id}\n").as_bytes())
-                .and_then(|()| fs::sync(&f))
-                .and_then(|()| fs::sync_dir(dir))
-                .map_err(|e| StoreError::io(&path, e))?;
-            Ok(id)
-        }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            read_origin(dir)?.ok_or_else(|| StoreError::corrupt(path, 0, "empty store identity"))
-        }
-        Err(e) => Err(StoreError::io(path, e)),
+    // Unique per process and call, as the marker's temporaries are.
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = format!(".{STORE_ID_NAME}.{}.{n}.tmp", std::process::id());
+    if fs::write_new_atomically(
+        dir,
+        &tmp,
+        STORE_ID_NAME,
+        format!("{id}\n").as_bytes(),
+        0o640,
+    )? {
+        return Ok(id);
     }
+    // Another writer made it first: its identity stands.
+    read_origin(dir)?
+        .ok_or_else(|| StoreError::corrupt(dir.join(STORE_ID_NAME), 0, "empty store identity"))
 }
 
 /// What checking one kept checkpoint against the log found.
@@ -257,6 +259,23 @@ mod tests {
         let first = Store::open(d.path()).unwrap().origin().unwrap().unwrap();
         assert_eq!(create_origin(d.path()).unwrap(), first);
         assert!(!valid_origin("flowkeep/not-a-uuid"));
+    }
+
+    #[test]
+    fn writers_racing_to_make_the_identity_all_get_the_first_ones() {
+        for _ in 0..20 {
+            let d = tempfile::tempdir().unwrap();
+            let ids: Vec<String> = std::thread::scope(|s| {
+                let hs: Vec<_> = (0..8)
+                    .map(|_| s.spawn(|| create_origin(d.path())))
+                    .collect();
+                hs.into_iter().map(|h| h.join().unwrap().unwrap()).collect()
+            });
+            assert!(ids.iter().all(|i| *i == ids[0]), "{ids:?}");
+            assert_eq!(read_origin(d.path()).unwrap().as_ref(), Some(&ids[0]));
+            let left: Vec<_> = std::fs::read_dir(d.path()).unwrap().collect();
+            assert_eq!(left.len(), 1, "only store-id is left");
+        }
     }
 
     #[test]
