@@ -349,6 +349,7 @@ pub fn relative(dir: &Path, path: &Path) -> String {
 /// to `sealed`. Logged before the rename, so that a writer killed in between leaves an entry
 /// that explains the file recovery renames, never a sealed file the log does not know. The
 /// file was just written, so hashing it reads the page cache.
+#[allow(clippy::too_many_arguments)]
 pub fn log_seal(
     dir: &Path,
     file: &Path,
@@ -357,6 +358,7 @@ pub fn log_seal(
     span: (Nanos, Nanos),
     records: u64,
     time: Nanos,
+    reason: &str,
 ) -> Result<(), StoreError> {
     let mut facts = segment_facts(dir, file, partition.0, partition.1, span.0, span.1, records)?;
     facts.path = relative(dir, sealed);
@@ -364,7 +366,7 @@ pub fn log_seal(
         time,
         action: Action::Seal,
         segment: Some(facts),
-        reason: String::new(),
+        reason: reason.to_string(),
     })?;
     Ok(())
 }

@@ -48,7 +48,10 @@ pub use reader::{
 };
 pub use recover::{recover, RecoveredSegment, Recovery};
 pub use segment::CaptureStats;
-pub use writer::{FlushHook, FlushReport, StoreWriter, WriterConfig, WriterStats};
+pub use writer::{
+    BuiltSegment, FlushHook, FlushReport, SealHook, SealReport, SegmentBuilder, SegmentSpec,
+    StoreWriter, WriterConfig, WriterStats,
+};
 
 use crate::fs;
 use crate::time::Nanos;

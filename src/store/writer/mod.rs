@@ -50,6 +50,10 @@ pub struct WriterConfig {
     /// Names of the capture sources (interfaces or input files), indexed by
     /// `FlowRecord::interface`, so a segment can say where its records were seen.
     pub interfaces: Vec<String>,
+    /// Called after each segment is sealed (renamed to its final name and audited), in the
+    /// thread that sealed it, e.g. to copy what standing holds name out of it. An error is the
+    /// seal's error; the segment stays sealed.
+    pub on_seal: Option<SealHook>,
     /// `--no-mac`: MAC addresses and DHCP hostnames are dropped before anything is written,
     /// and every segment says so in its capture statistics (`CAPTURE_MACS_NOT_STORED`).
     pub no_mac: bool,
@@ -83,6 +87,37 @@ impl PartialEq for FlushHook {
 
 impl Eq for FlushHook {}
 
+/// A segment that was just sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealReport {
+    /// Its final path.
+    pub path: PathBuf,
+    pub partition: (Nanos, Nanos),
+    /// Smallest `first`, largest `last` of its records.
+    pub span: (Nanos, Nanos),
+    pub records: u64,
+    /// The audit time of its seal entry.
+    pub time: Nanos,
+}
+
+/// A callback for [`SealReport`]s; compared by identity.
+#[derive(Clone)]
+pub struct SealHook(pub Arc<dyn Fn(&SealReport) -> Result<(), StoreError> + Send + Sync>);
+
+impl std::fmt::Debug for SealHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealHook")
+    }
+}
+
+impl PartialEq for SealHook {
+    fn eq(&self, other: &SealHook) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for SealHook {}
+
 impl WriterConfig {
     pub fn new(dir: impl Into<PathBuf>) -> WriterConfig {
         WriterConfig {
@@ -93,6 +128,7 @@ impl WriterConfig {
             block_records: 8192,
             max_segment_bytes: 256 << 20,
             on_flush: None,
+            on_seal: None,
             interfaces: Vec::new(),
             no_mac: false,
         }
@@ -634,72 +670,25 @@ impl StoreWriter {
     /// (an I/O error), the temporary file is left with its complete blocks for recovery (readers
     /// read it meanwhile) and the error names it.
     fn seal(&mut self, mut seg: OpenSegment) -> Result<(), StoreError> {
-        let mut block_err = None;
-        if seg.enc.records() > 0 {
-            if let Err(e) = flush_block(&mut seg, &mut self.stats, self.cfg.on_flush.as_ref()) {
-                block_err = Some(e);
-            }
-        }
-        if !seg.leases.is_empty() {
-            if let Err(e) = flush_leases(&mut seg, self.cfg.zstd_level) {
-                block_err.get_or_insert(e);
-            }
-        }
-        if seg.entries.is_empty() {
-            // Every block was lost: nothing to seal, and an empty temporary file is only noise.
-            drop(seg.out.map.take());
-            fs::remove_file(&seg.out.path).map_err(|e| StoreError::io(&seg.out.path, e))?;
-            return block_err.map_or(Ok(()), Err);
-        }
-        self.footer.clear();
-        let totals = SegmentTotals {
-            records: seg
-                .entries
-                .iter()
-                .filter(|e| e.kind == KIND_FLOWS)
-                .map(|e| u64::from(e.records))
-                .sum(),
-            leases: seg
-                .entries
-                .iter()
-                .filter(|e| e.kind == KIND_LEASES)
-                .fold(0u32, |n, e| n.saturating_add(e.records)),
-            min_first: seg
-                .entries
-                .iter()
-                .map(|e| e.min_first)
-                .min()
-                .unwrap_or(Nanos::MAX),
-            max_last: seg
-                .entries
-                .iter()
-                .map(|e| e.max_last)
-                .max()
-                .unwrap_or(Nanos::MIN),
-        };
-        encode_footer_and_trailer(
-            &seg.entries,
-            &seg.filters,
-            &totals,
-            &seg.capture,
-            Some(&self.cfg.interfaces),
-            seg.out.pos,
+        let hook = self.cfg.on_flush.clone();
+        let (totals, block_err) = match complete(
+            &mut seg,
             &mut self.footer,
-        );
-        seg.out.append(&self.footer)?;
-        let m = &mut seg.out;
-        let io = |e| StoreError::io(&m.path, e);
-        if let Some(map) = m.map.take() {
-            fs::sync_map(&map).map_err(io)?;
-        }
-        fs::set_len(&m.file, m.pos).map_err(io)?;
-        fs::sync(&m.file).map_err(io)?;
+            &self.cfg.interfaces,
+            self.cfg.zstd_level,
+            &mut self.stats,
+            hook.as_ref(),
+        )? {
+            Completed::Empty(block_err) => return block_err.map_or(Ok(()), Err),
+            Completed::Ready { totals, block_err } => (totals, block_err),
+        };
         // Audit time is packet time: the newest record this writer still holds open.
         let now = self
             .open
             .iter()
             .flat_map(|s| s.entries.iter().map(|e| e.max_last))
             .fold(totals.max_last, Nanos::max);
+        let m = &seg.out;
         super::audit::log_seal(
             &self.cfg.dir,
             &m.path,
@@ -708,12 +697,106 @@ impl StoreWriter {
             (totals.min_first, totals.max_last),
             totals.records,
             now,
+            "",
         )?;
         fs::rename_synced(&m.path, &seg.final_path)?;
         self.stats.segments += 1;
         self.stats.bytes += m.pos;
+        if let Some(hook) = &self.cfg.on_seal {
+            (hook.0)(&SealReport {
+                path: seg.final_path.clone(),
+                partition: (seg.start, seg.end),
+                span: (totals.min_first, totals.max_last),
+                records: totals.records,
+                time: now,
+            })?;
+        }
         block_err.map_or(Ok(()), Err)
     }
+}
+
+/// What [`complete`] left: nothing (every block was lost, the temporary file is removed), or a
+/// segment complete and fsynced under its temporary name.
+enum Completed {
+    Empty(Option<StoreError>),
+    Ready {
+        totals: SegmentTotals,
+        /// Why the last block, or the last lease block, could not be written.
+        block_err: Option<StoreError>,
+    },
+}
+
+/// Writes a segment's pending blocks, its footer and trailer, and fsyncs it: afterwards it is
+/// complete under its temporary name, ready to be audited and renamed.
+fn complete(
+    seg: &mut OpenSegment,
+    footer: &mut Vec<u8>,
+    interfaces: &[String],
+    zstd_level: i32,
+    stats: &mut WriterStats,
+    hook: Option<&FlushHook>,
+) -> Result<Completed, StoreError> {
+    let mut block_err = None;
+    if seg.enc.records() > 0 {
+        if let Err(e) = flush_block(seg, stats, hook) {
+            block_err = Some(e);
+        }
+    }
+    if !seg.leases.is_empty() {
+        if let Err(e) = flush_leases(seg, zstd_level) {
+            block_err.get_or_insert(e);
+        }
+    }
+    if seg.entries.is_empty() {
+        // Every block was lost: nothing to seal, and an empty temporary file is only noise.
+        drop(seg.out.map.take());
+        fs::remove_file(&seg.out.path).map_err(|e| StoreError::io(&seg.out.path, e))?;
+        return Ok(Completed::Empty(block_err));
+    }
+    footer.clear();
+    let totals = SegmentTotals {
+        records: seg
+            .entries
+            .iter()
+            .filter(|e| e.kind == KIND_FLOWS)
+            .map(|e| u64::from(e.records))
+            .sum(),
+        leases: seg
+            .entries
+            .iter()
+            .filter(|e| e.kind == KIND_LEASES)
+            .fold(0u32, |n, e| n.saturating_add(e.records)),
+        min_first: seg
+            .entries
+            .iter()
+            .map(|e| e.min_first)
+            .min()
+            .unwrap_or(Nanos::MAX),
+        max_last: seg
+            .entries
+            .iter()
+            .map(|e| e.max_last)
+            .max()
+            .unwrap_or(Nanos::MIN),
+    };
+    encode_footer_and_trailer(
+        &seg.entries,
+        &seg.filters,
+        &totals,
+        &seg.capture,
+        Some(interfaces),
+        seg.out.pos,
+        footer,
+    );
+    seg.out.append(footer)?;
+    let m = &mut seg.out;
+    let io = |e| StoreError::io(&m.path, e);
+    if let Some(map) = m.map.take() {
+        fs::sync_map(&map).map_err(io)?;
+    }
+    fs::set_len(&m.file, m.pos).map_err(io)?;
+    fs::sync(&m.file).map_err(io)?;
+    Ok(Completed::Ready { totals, block_err })
 }
 
 impl Drop for StoreWriter {
@@ -829,5 +912,8 @@ fn probe_writable(dir: &Path, writer_id: u32) -> Result<(), StoreError> {
         Err(e) => Err(StoreError::io(p, e)),
     }
 }
+mod builder;
 #[cfg(test)]
 mod tests;
+
+pub use builder::{BuiltSegment, SegmentBuilder, SegmentSpec};
