@@ -13,6 +13,7 @@ pub mod flow;
 pub mod fs;
 mod hint;
 pub mod pipeline;
+pub mod preserve;
 pub mod privs;
 pub mod proof;
 pub mod query;

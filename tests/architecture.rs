@@ -226,6 +226,7 @@ fn imports_point_down_the_table() {
         ("store", &["record", "time", "fs", "proof"]),
         ("retention", &["store", "record", "time"]),
         ("query", &["store", "record", "time"]),
+        ("preserve", &["store", "query", "record", "time", "fs"]),
         ("export", &["store", "record", "time", "fs"]),
         (
             "disclose",

@@ -160,13 +160,8 @@ fn synthetic() -> impl Strategy<Value = Synthetic> {
                 let holds = hold_ranges
                     .into_iter()
                     .enumerate()
-                    .map(|(i, (from, len))| Hold {
-                        name: format!("CASE-{i}"),
-                        from: t0 + from,
-                        until: t0 + from + len,
-                        filter: None,
-                        note: None,
-                        added: t0,
+                    .map(|(i, (from, len))| {
+                        Hold::new(&format!("CASE-{i}"), t0 + from, t0 + from + len, t0)
                     })
                     .collect();
                 let total: u64 = segments.iter().map(|s| s.bytes).sum();
@@ -528,6 +523,25 @@ fn hold_add_list_release() {
         "--store",
         s,
         "CASE-123",
+        "--now",
+        "2024-02-01T00:00:00Z",
+    ]);
+    // A filtered hold stays listed, released, until expire has deleted its copies.
+    let list = ok(&[
+        "hold",
+        "list",
+        "--store",
+        s,
+        "--now",
+        "2024-02-01T00:00:00Z",
+    ]);
+    assert!(list.lines().nth(1).unwrap().contains("released"), "{list}");
+    ok(&[
+        "expire",
+        "--store",
+        s,
+        "--retention",
+        "100000d",
         "--now",
         "2024-02-01T00:00:00Z",
     ]);

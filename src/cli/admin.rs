@@ -1,12 +1,13 @@
 //! Store administration commands: `expire`, `hold`, `verify`, `info`, and the retention options
 //! of `replay` and `capture`.
 
-use super::args::{ExpireArgs, HoldArgs, HoldCommand, InfoArgs, RetentionArgs, VerifyArgs};
+use super::args::{ExpireArgs, InfoArgs, RetentionArgs, VerifyArgs};
 use super::evidence::Signer;
 use super::wall_clock;
 use anyhow::{bail, Context, Result};
+use flowkeep::preserve;
 use flowkeep::retention::{self, format_duration, format_size, Plan, Policy};
-use flowkeep::store::holds::{self, Hold};
+use flowkeep::store::holds;
 use flowkeep::store::{SegmentInfo, Store};
 use flowkeep::time::{format_rfc3339, Nanos, NANOS_PER_SEC};
 use std::io::{self, Write};
@@ -36,6 +37,12 @@ pub(super) fn run_expire(
     let store = Store::open(dir)?;
     // No hold may be added between reading the holds and deleting what they do not cover.
     let _holds_lock = holds::lock_holds(dir)?;
+    // Released and lapsed holds' copies go first, and copies a dead `hold add` left.
+    let swept = if dry_run {
+        preserve::Swept::default()
+    } else {
+        preserve::sweep(dir, now).with_context(|| format!("sweeping holds in {}", dir.display()))?
+    };
     let segments = store.segments()?;
     let holds = holds::load_holds(dir)?;
     let plan = retention::plan(&segments, &holds, policy, now);
@@ -59,6 +66,9 @@ pub(super) fn run_expire(
         store
             .record_policy(&describe_policy(policy), now)
             .with_context(|| format!("recording the retention policy in {}", dir.display()))?;
+        // Nothing a standing filtered hold names leaves uncopied (a seal hook that failed).
+        preserve::catch_up(dir, plan.delete.iter().map(|d| &d.segment), now)
+            .with_context(|| format!("copying for holds before expiring in {}", dir.display()))?;
         let done = retention::apply(&store, &plan, now)
             .with_context(|| format!("expiring in {}", dir.display()))?;
         (done.deleted, done.bytes_freed)
@@ -75,6 +85,9 @@ pub(super) fn run_expire(
             s.bytes,
             d.reason
         )?;
+    }
+    for (path, why) in &swept.deleted {
+        writeln!(out, "deleted  {}  ({why})", rel_path(dir, path))?;
     }
     for k in &plan.kept_for_hold {
         writeln!(
@@ -107,6 +120,10 @@ pub(super) fn run_expire(
     Ok(plan)
 }
 
+fn rel_path(dir: &Path, p: &Path) -> String {
+    flowkeep::store::audit::relative(dir, p)
+}
+
 /// Retention after a replay: "now" is the newest packet time.
 pub(super) fn after_replay(dir: &Path, args: &RetentionArgs, last_ts: Option<Nanos>) -> Result<()> {
     let (Some(policy), Some(now)) = (args.policy(), last_ts) else {
@@ -115,90 +132,6 @@ pub(super) fn after_replay(dir: &Path, args: &RetentionArgs, last_ts: Option<Nan
     println!("expire (now = newest packet time {})", format_rfc3339(now));
     run_expire(dir, &policy, now, false, &mut io::stdout().lock())?;
     Ok(())
-}
-
-pub(super) fn hold(a: HoldArgs) -> Result<i32> {
-    match a.command {
-        HoldCommand::Add {
-            store,
-            name,
-            from,
-            until,
-            filter,
-            note,
-            now,
-            signing,
-        } => {
-            // Not applied yet, but it is the record of what a court asked to keep: it must at
-            // least be an expression `query` understands.
-            if let Some(f) = &filter {
-                flowkeep::query::Filter::parse(f)?;
-            }
-            Store::open(&store)?;
-            let signer = Signer::new(&signing, &store)?;
-            let hold = Hold {
-                name,
-                from,
-                until,
-                filter,
-                note,
-                added: now.unwrap_or_else(wall_clock),
-            };
-            let name = hold.name.clone();
-            holds::add_hold(&store, hold)?;
-            println!("hold {name} added");
-            if let Some(s) = signer {
-                s.sign_if_changed()?;
-            }
-        }
-        HoldCommand::List { store } => {
-            Store::open(&store)?;
-            let list = holds::load_holds(&store)?;
-            print_holds(&list, &mut io::stdout().lock())?;
-        }
-        HoldCommand::Release {
-            store,
-            name,
-            now,
-            signing,
-        } => {
-            Store::open(&store)?;
-            let signer = Signer::new(&signing, &store)?;
-            holds::release_hold(&store, &name, now.unwrap_or_else(wall_clock))?;
-            println!("hold {name} released");
-            if let Some(s) = signer {
-                s.sign_if_changed()?;
-            }
-        }
-    }
-    Ok(0)
-}
-
-fn print_holds(list: &[Hold], out: &mut dyn Write) -> io::Result<()> {
-    let w = list
-        .iter()
-        .map(|h| h.name.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max(4);
-    writeln!(
-        out,
-        "{:<w$}  {:<30}  {:<30}  {:<30}  {:<20}  NOTE",
-        "NAME", "FROM", "UNTIL", "ADDED", "FILTER"
-    )?;
-    for h in list {
-        writeln!(
-            out,
-            "{:<w$}  {:<30}  {:<30}  {:<30}  {:<20}  {}",
-            h.name,
-            format_rfc3339(h.from),
-            format_rfc3339(h.until),
-            format_rfc3339(h.added),
-            h.filter.as_deref().unwrap_or("-"),
-            h.note.as_deref().unwrap_or("-")
-        )?;
-    }
-    out.flush()
 }
 
 pub(super) fn verify(a: VerifyArgs) -> Result<i32> {

@@ -252,6 +252,10 @@ pub struct SelectArgs {
     /// Print to stderr how many segments and blocks were read and skipped, and why.
     #[arg(long)]
     pub explain: bool,
+    /// Read only the copies that this filtered hold keeps (default: the live store and every
+    /// standing hold's copies, each record once).
+    #[arg(long, value_name = "NAME")]
+    pub hold: Option<String>,
     /// Filter expression, tcpdump-like, e.g. `host 198.51.100.23 and not port 53` (the words
     /// are joined with spaces). Primitives: [src|dst] host A, [src|dst] net A/LEN,
     /// [src|dst] port N, [src|dst] portrange A-B, proto NAME|N, vlan N, [src|dst] mac M,
@@ -290,6 +294,31 @@ pub(super) fn check_query_time(s: &str) -> Result<String, String> {
     time::parse_time_at(s, 0)
         .map(|_| s.to_string())
         .map_err(|e| e.reason)
+}
+
+/// How long a hold stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    After(Nanos),
+    Never,
+}
+
+pub(super) fn parse_expiry(s: &str) -> Result<Expiry, String> {
+    if s == "never" {
+        return Ok(Expiry::Never);
+    }
+    match parse_duration(s)? {
+        d if d > 0 => Ok(Expiry::After(d)),
+        _ => Err("a hold's expiry must be a positive duration (e.g. 90d) or `never`".into()),
+    }
+}
+
+pub(super) fn parse_until(s: &str) -> Result<Nanos, String> {
+    if s == "open" {
+        Ok(flowkeep::store::holds::OPEN_UNTIL)
+    } else {
+        parse_time(s)
+    }
 }
 
 pub(super) fn parse_duration(s: &str) -> Result<Nanos, String> {
@@ -353,35 +382,62 @@ pub struct HoldArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum HoldCommand {
-    /// Place a legal hold: no segment overlapping [FROM, UNTIL) is expired while it stands.
+    /// Place a legal hold. Without --filter it keeps every segment overlapping [FROM, UNTIL)
+    /// whole; with --filter it copies only the matching records (and the DHCP leases of their
+    /// addresses) into its own segments, and keeps catching them as capture and replay write
+    /// them while UNTIL is ahead.
     Add {
         #[arg(long, short = 's', value_name = "DIR")]
         store: PathBuf,
-        /// Unique name, e.g. the case number.
+        /// Unique name, e.g. the case number (letters, digits, . _ : + @ -).
         #[arg(long, value_name = "NAME")]
         name: String,
         #[arg(long, value_name = "TIME", value_parser = parse_time)]
         from: Nanos,
-        /// Exclusive end.
-        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        /// Exclusive end; `open` keeps catching matching records until the hold is released
+        /// or lapses.
+        #[arg(long, value_name = "TIME|open", value_parser = parse_until)]
         until: Nanos,
-        /// Recorded with the hold; not yet applied: the hold keeps every overlapping segment.
+        /// Keep only the records this expression matches (as for `query`).
         #[arg(long, value_name = "EXPR")]
         filter: Option<String>,
         #[arg(long, value_name = "TEXT")]
         note: Option<String>,
+        /// How long the hold stands from now (e.g. 90d), or `never`.
+        #[arg(long, value_name = "DURATION|never", default_value = "90d", value_parser = parse_expiry)]
+        expires: Expiry,
+        /// Print how many segments and blocks the copy read and skipped.
+        #[arg(long)]
+        explain: bool,
         /// Time recorded as "added" (default: the wall clock).
         #[arg(long, value_name = "TIME", value_parser = parse_time)]
         now: Option<Nanos>,
         #[command(flatten)]
         signing: SigningArgs,
     },
-    /// List the standing holds.
+    /// List the holds: range, filter, what they keep, expiry.
     List {
         #[arg(long, short = 's', value_name = "DIR")]
         store: PathBuf,
+        /// Time against which expiry is shown (default: the wall clock).
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        now: Option<Nanos>,
     },
-    /// Release a hold by name.
+    /// Move a hold's expiry later (a preservation request renewed).
+    Renew {
+        #[arg(long, short = 's', value_name = "DIR")]
+        store: PathBuf,
+        name: String,
+        /// How much later than its current expiry (e.g. 90d).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        by: Nanos,
+        /// Time recorded in the audit log (default: the wall clock).
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        now: Option<Nanos>,
+        #[command(flatten)]
+        signing: SigningArgs,
+    },
+    /// Release a hold by name (its copies go at the next expire).
     Release {
         #[arg(long, short = 's', value_name = "DIR")]
         store: PathBuf,
@@ -434,6 +490,9 @@ pub struct DiscloseArgs {
     /// The case (court order, ticket) the bundle answers; goes into the manifest and report.
     #[arg(long, value_name = "NAME")]
     pub case: String,
+    /// Disclose only what this filtered hold kept (its copies).
+    #[arg(long, value_name = "NAME")]
+    pub hold: Option<String>,
     /// Start of the range (same forms as query's --since).
     #[arg(long, value_name = "TIME", allow_hyphen_values = true, value_parser = check_query_time)]
     pub since: String,

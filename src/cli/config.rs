@@ -24,6 +24,8 @@ pub(super) fn pipeline_config(store: &StoreArgs, flow: &FlowArgs) -> PipelineCon
     wcfg.zstd_level = store.zstd_level;
     wcfg.block_records = store.block_records as usize;
     wcfg.no_mac = store.no_mac;
+    // Every segment sealed is offered to the standing filtered holds (forward-looking holds).
+    wcfg.on_seal = Some(flowkeep::preserve::Catcher::new(&store.store).hook());
     let mut cfg = PipelineConfig::new(wcfg);
     cfg.flow = FlowConfig {
         idle_timeout: flow.idle_timeout,
@@ -148,6 +150,7 @@ impl SelectArgs {
         let filter = query::Filter::parse(&expr)?;
         let store = Store::open(&self.store)?;
         print_recovery(store.recovery());
+        let store = super::holds::scoped(store, self.hold.as_deref())?;
         Ok(Selection {
             store,
             since,

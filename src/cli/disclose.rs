@@ -54,6 +54,7 @@ pub(super) fn disclose(a: DiscloseArgs) -> Result<i32> {
     };
     let store = Store::open(&a.store)?;
     print_recovery(store.recovery());
+    let store = super::holds::scoped(store, a.hold.as_deref())?;
     let req = Request {
         case: a.case,
         since,

@@ -11,6 +11,7 @@ mod config;
 mod disclose;
 mod evidence;
 mod export;
+mod holds;
 mod query;
 
 use args::{Cli, Command};
@@ -34,7 +35,7 @@ pub fn main() -> i32 {
         Command::Query(a) => query::query(a),
         Command::Stats(a) => query::stats(a),
         Command::Expire(a) => admin::expire(a),
-        Command::Hold(a) => admin::hold(a),
+        Command::Hold(a) => holds::hold(a),
         Command::Verify(a) => admin::verify(a),
         Command::Info(a) => admin::info(a),
         Command::Export(a) => export::export(a),

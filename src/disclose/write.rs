@@ -447,7 +447,7 @@ fn selected_entries<'a>(
             match e.record.action {
                 Action::Seal | Action::Recover => seg.is_some_and(|s| paths.contains(&s.path)),
                 Action::Expire => seg.is_some_and(|s| overlaps(s.partition_start, s.partition_end)),
-                Action::HoldAdd | Action::HoldRelease => {
+                Action::HoldAdd | Action::HoldRelease | Action::HoldRenew => {
                     hold_range(&e.record.reason).is_some_and(|(f, u)| overlaps(f, u))
                 }
                 // The retention in force is part of what was kept; who else looked is not

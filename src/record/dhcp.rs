@@ -51,7 +51,7 @@ pub const MAX_HOSTNAME_BYTES: usize = 255;
 /// (DHCPv4 DISCOVER, REQUEST, INFORM; DHCPv6 Solicit, Request, Renew, Rebind, only when they
 /// carry a hostname). `decode::dhcp` makes these, `store` keeps them next to the flows of the
 /// same time, `query::attribution` answers "who had this address" from them.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct LeaseObservation {
     /// The packet's capture time.
     pub time: Nanos,

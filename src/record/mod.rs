@@ -102,7 +102,7 @@ pub mod tcp_flags {
 /// One bidirectional flow record. "src" is the initiator: the sender of the first packet seen,
 /// except that a SYN-ACK seen first makes its receiver the initiator. The `rev_*` counters are
 /// the responder's direction. For ICMP/ICMPv6 the ports are 0 and `dport = type * 256 + code`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct FlowRecord {
     pub first: Nanos,
     pub last: Nanos,

@@ -79,6 +79,8 @@ pub struct Plan {
 /// `max_size`, the oldest remaining ones (by `last`, then partition start, then path). A segment
 /// overlapping a standing hold (its `[first, last]` against the hold's `[from, until)`) is never
 /// deleted; it is listed in `kept_for_hold` with the holds' names when it would have gone.
+/// Only holds that keep whole segments count ([`Hold::keeps_whole_segments`]): a filtered
+/// hold keeps its own copies instead, and one that ended keeps nothing.
 pub fn plan(segments: &[SegmentInfo], holds: &[Hold], policy: &Policy, now: Nanos) -> Plan {
     let mut out = Plan {
         bytes_before: segments.iter().fold(0u64, |a, s| a.saturating_add(s.bytes)),
@@ -97,7 +99,7 @@ pub fn plan(segments: &[SegmentInfo], holds: &[Hold], policy: &Policy, now: Nano
     let holding = |s: &SegmentInfo| -> Vec<String> {
         holds
             .iter()
-            .filter(|h| h.overlaps(s.first, s.last))
+            .filter(|h| h.keeps_whole_segments(now) && h.overlaps(s.first, s.last))
             .map(|h| h.name.clone())
             .collect()
     };
@@ -301,14 +303,7 @@ mod tests {
     }
 
     fn hold(name: &str, from: Nanos, until: Nanos) -> Hold {
-        Hold {
-            name: name.into(),
-            from,
-            until,
-            filter: None,
-            note: None,
-            added: 0,
-        }
+        Hold::new(name, from, until, 0)
     }
 
     #[test]

@@ -67,6 +67,8 @@ pub enum Action {
     Expire,
     HoldAdd,
     HoldRelease,
+    /// A hold's expiry was moved (`hold renew`).
+    HoldRenew,
     /// A reading command answered (query, stats, who-had, export): who, what, and the
     /// SHA-256 of the answer. See [`super::access`].
     Access,
@@ -76,12 +78,13 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order `docs/FORMAT.md` lists them.
-    pub const ALL: [Action; 7] = [
+    pub const ALL: [Action; 8] = [
         Action::Seal,
         Action::Recover,
         Action::Expire,
         Action::HoldAdd,
         Action::HoldRelease,
+        Action::HoldRenew,
         Action::Access,
         Action::Policy,
     ];
@@ -93,6 +96,7 @@ impl Action {
             Action::Expire => "expire",
             Action::HoldAdd => "hold-add",
             Action::HoldRelease => "hold-release",
+            Action::HoldRenew => "hold-renew",
             Action::Access => "access",
             Action::Policy => "policy",
         }
@@ -105,6 +109,7 @@ impl Action {
             "expire" => Action::Expire,
             "hold-add" => Action::HoldAdd,
             "hold-release" => Action::HoldRelease,
+            "hold-renew" => Action::HoldRenew,
             "access" => Action::Access,
             "policy" => Action::Policy,
             _ => return None,

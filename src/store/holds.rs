@@ -1,6 +1,9 @@
-//! Legal holds (preservation requests): named time ranges whose segments retention must keep.
-//! Stored in `DIR/holds.json`, rewritten whole and atomically (temporary file, fsync, rename,
-//! directory fsync) on every change; every change is also appended to the audit log.
+//! Legal holds (preservation requests). A hold without a filter keeps every segment that
+//! overlaps its time range; a filtered hold keeps copies of only the records it names, in its
+//! own segments under `DIR/holds/NAME/` (made by `crate::preserve`), and keeps no live segment
+//! once its copy is complete. Stored in `DIR/holds.json`, rewritten whole and atomically
+//! (temporary file, fsync, rename, directory fsync) on every change; every change is also
+//! appended to the audit log.
 
 use super::audit::{Action, AuditError, AuditLog, AuditRecord};
 use crate::fs;
@@ -12,8 +15,18 @@ use std::path::{Path, PathBuf};
 /// Lock file taken by hold changes and by expire (`flock`).
 pub const HOLDS_LOCK_NAME: &str = ".holds.lock";
 pub const HOLDS_NAME: &str = "holds.json";
-const HOLDS_VERSION: u32 = 1;
+const HOLDS_VERSION: u32 = 2;
+/// Version 1 had no expiry, state or release: its holds stand until released.
+const OLDEST_HOLDS_VERSION: u32 = 1;
 const MAX_NAME_LEN: usize = 128;
+/// Operator-supplied text stays far below the audit log's line limit.
+pub const MAX_NOTE_LEN: usize = 1024;
+pub const MAX_FILTER_LEN: usize = 4096;
+/// Folder, inside a store, of the filtered holds' copies: one folder per hold, laid out like
+/// the store (partition folders of segments).
+pub const HOLDS_DIR: &str = "holds";
+/// `until` of a hold that stays open: it catches every matching record written from now on.
+pub const OPEN_UNTIL: Nanos = Nanos::MAX;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HoldError {
@@ -27,26 +40,76 @@ pub enum HoldError {
     Duplicate(String),
     #[error("no hold named '{0}'")]
     Unknown(String),
+    #[error("hold '{0}' was released; its copies go at the next expire")]
+    Released(String),
     #[error("audit log: {0}")]
     Audit(#[from] AuditError),
 }
 
-/// A standing preservation request: keep every segment holding records in `[from, until)`.
+/// Where a filtered hold's copy stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldState {
+    /// `hold add` is copying: until it completes the hold keeps whole segments, so that expire
+    /// cannot delete what is not copied yet. One left by a process that died is rolled back
+    /// (its copies deleted, the hold removed) by the next expire or hold change.
+    Copying,
+    /// Complete (and every hold without a filter).
+    Ready,
+}
+
+/// A standing preservation request: records in `[from, until)`, all of them (whole segments)
+/// or those its filter matches (copied).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hold {
-    /// Unique within the store, e.g. a case number.
+    /// Unique within the store, e.g. a case number; also the name of its copies' folder.
     pub name: String,
     pub from: Nanos,
-    /// Exclusive.
+    /// Exclusive; [`OPEN_UNTIL`] for a hold that stays open.
     pub until: Nanos,
-    /// Stored as given; not yet applied: a hold keeps every segment overlapping its range.
+    /// An expression `query` understands; `None` keeps whole segments.
     pub filter: Option<String>,
     pub note: Option<String>,
     /// When it was added (the time the operator's command passed in).
     pub added: Nanos,
+    /// When it lapses; `None`: never.
+    pub expires: Option<Nanos>,
+    pub state: HoldState,
+    /// When it was released; its copies are deleted by the next expire, which then forgets it.
+    pub released: Option<Nanos>,
 }
 
 impl Hold {
+    /// A new hold of `[from, until)` added at `added`, standing until `expires`.
+    pub fn new(name: &str, from: Nanos, until: Nanos, added: Nanos) -> Hold {
+        Hold {
+            name: name.to_string(),
+            from,
+            until,
+            filter: None,
+            note: None,
+            added,
+            expires: None,
+            state: HoldState::Ready,
+            released: None,
+        }
+    }
+
+    /// Whether it has lapsed or been released by `now`: it keeps nothing any more.
+    pub fn ended(&self, now: Nanos) -> bool {
+        self.released.is_some() || self.expires.is_some_and(|e| e <= now)
+    }
+
+    /// Whether retention must keep every segment it overlaps: a hold without a filter, or a
+    /// filtered one whose copy is not complete, until it ends.
+    pub fn keeps_whole_segments(&self, now: Nanos) -> bool {
+        !self.ended(now) && (self.filter.is_none() || self.state == HoldState::Copying)
+    }
+
+    /// The folder of its copies.
+    pub fn dir(&self, store: &Path) -> PathBuf {
+        hold_dir(store, &self.name)
+    }
+
     /// Whether records spanning `[first, last]` (both inclusive) overlap `[from, until)`.
     pub fn overlaps(&self, first: Nanos, last: Nanos) -> bool {
         first < self.until && last >= self.from
@@ -62,6 +125,41 @@ impl Hold {
         if n.chars().any(|c| c.is_control() || c.is_whitespace()) {
             return Err(HoldError::Invalid(format!(
                 "name '{n}' contains whitespace or control characters"
+            )));
+        }
+        // It names a folder: no separators, nothing hidden, nothing a shell must quote.
+        if n.starts_with('.')
+            || !n
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._:+@-".contains(c))
+        {
+            return Err(HoldError::Invalid(format!(
+                "name '{n}': use letters, digits and . _ : + @ - (not first '.')"
+            )));
+        }
+        for (what, text, max) in [
+            ("note", &self.note, MAX_NOTE_LEN),
+            ("filter", &self.filter, MAX_FILTER_LEN),
+        ] {
+            if let Some(t) = text {
+                if t.len() > max {
+                    return Err(HoldError::Invalid(format!(
+                        "{what} is {} bytes, at most {max} are kept",
+                        t.len()
+                    )));
+                }
+                if t.chars().any(|c| c.is_control()) {
+                    return Err(HoldError::Invalid(format!(
+                        "{what} contains control characters (a newline?)"
+                    )));
+                }
+            }
+        }
+        if let Some(e) = self.expires.filter(|&e| e <= self.added) {
+            return Err(HoldError::Invalid(format!(
+                "it would expire ({}) before it is added ({})",
+                format_rfc3339(e),
+                format_rfc3339(self.added)
             )));
         }
         if self.from >= self.until {
@@ -80,8 +178,13 @@ impl Hold {
             "name={} from={} until={}",
             self.name,
             format_rfc3339(self.from),
-            format_rfc3339(self.until)
+            format_until(self.until)
         );
+        match self.expires {
+            Some(e) => s.push_str(&format!(" expires={}", format_rfc3339(e))),
+            None if self.added_with_expiry() => s.push_str(" expires=never"),
+            None => {}
+        }
         if let Some(f) = &self.filter {
             s.push_str(&format!(" filter={f}"));
         }
@@ -90,6 +193,35 @@ impl Hold {
         }
         s
     }
+}
+
+impl Hold {
+    /// Holds added before holds could expire are described as they always were.
+    fn added_with_expiry(&self) -> bool {
+        self.expires.is_some() || self.filter.is_some()
+    }
+}
+
+/// `until` as written: a time, or `open`.
+pub fn format_until(until: Nanos) -> String {
+    if until == OPEN_UNTIL {
+        "open".into()
+    } else {
+        format_rfc3339(until)
+    }
+}
+
+fn parse_until(s: &str) -> Result<Nanos, crate::time::TimeError> {
+    if s == "open" {
+        Ok(OPEN_UNTIL)
+    } else {
+        parse_time(s)
+    }
+}
+
+/// The folder of hold `name`'s copies.
+pub fn hold_dir(store: &Path, name: &str) -> PathBuf {
+    store.join(HOLDS_DIR).join(name)
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -106,6 +238,12 @@ struct HoldJson {
     filter: Option<String>,
     note: Option<String>,
     added: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    copying: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    released: Option<String>,
 }
 
 /// The standing holds, in the order they were added; none when there is no holds file.
@@ -121,20 +259,28 @@ pub fn load_holds(dir: &Path) -> Result<Vec<Hold>, HoldError> {
         reason,
     };
     let file: HoldsFile = serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
-    if file.version != HOLDS_VERSION {
+    if !(OLDEST_HOLDS_VERSION..=HOLDS_VERSION).contains(&file.version) {
         return Err(corrupt(format!(
-            "holds file version {}, this flowkeep reads {HOLDS_VERSION}",
+            "holds file version {}, this flowkeep reads {OLDEST_HOLDS_VERSION} to {HOLDS_VERSION}; upgrade flowkeep",
             file.version
         )));
     }
     let time = |s: &str| parse_time(s).map_err(|e| corrupt(e.to_string()));
+    let opt = |s: &Option<String>| s.as_deref().map(time).transpose();
     file.holds
         .into_iter()
         .map(|h| {
             Ok(Hold {
                 from: time(&h.from)?,
-                until: time(&h.until)?,
+                until: parse_until(&h.until).map_err(|e| corrupt(e.to_string()))?,
                 added: time(&h.added)?,
+                expires: opt(&h.expires)?,
+                released: opt(&h.released)?,
+                state: if h.copying == Some(true) {
+                    HoldState::Copying
+                } else {
+                    HoldState::Ready
+                },
                 name: h.name,
                 filter: h.filter,
                 note: h.note,
@@ -151,10 +297,13 @@ fn save_holds(dir: &Path, holds: &[Hold]) -> Result<(), HoldError> {
             .map(|h| HoldJson {
                 name: h.name.clone(),
                 from: format_rfc3339(h.from),
-                until: format_rfc3339(h.until),
+                until: format_until(h.until),
                 filter: h.filter.clone(),
                 note: h.note.clone(),
                 added: format_rfc3339(h.added),
+                expires: h.expires.map(format_rfc3339),
+                copying: (h.state == HoldState::Copying).then_some(true),
+                released: h.released.map(format_rfc3339),
             })
             .collect(),
     };
@@ -197,13 +346,49 @@ pub fn lock_holds(dir: &Path) -> Result<HoldsLock, HoldError> {
     Ok(HoldsLock(f))
 }
 
-pub fn add_hold(dir: &Path, hold: Hold) -> Result<(), HoldError> {
-    hold.validate()?;
-    let _lock = lock_holds(dir)?;
-    let mut holds = load_holds(dir)?;
-    if holds.iter().any(|h| h.name == hold.name) {
-        return Err(HoldError::Duplicate(hold.name));
+/// Adds a hold (its `added` time is the audit entry's time) and audits it. A filtered hold is
+/// added in state [`HoldState::Copying`] and audited when [`complete_hold`] marks it ready.
+/// Held by the process copying a filtered hold's records, for as long as it copies: a hold in
+/// state [`HoldState::Copying`] whose lock is free was left by a process that died.
+pub struct CopyLock(#[allow(dead_code)] fs::File);
+
+/// Name of the copy lock inside a hold's folder.
+pub const COPY_LOCK_NAME: &str = ".copy.lock";
+
+/// Takes hold `name`'s copy lock without waiting (creating its folder); `None` when another
+/// process holds it.
+pub fn try_lock_copy(dir: &Path, name: &str) -> Result<Option<CopyLock>, HoldError> {
+    let hdir = hold_dir(dir, name);
+    let path = hdir.join(COPY_LOCK_NAME);
+    let io = |source| HoldError::Io {
+        path: path.clone(),
+        source,
+    };
+    fs::create_dir_all(&hdir).map_err(io)?;
+    let f = fs::open_or_create(&path).map_err(io)?;
+    match rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(Some(CopyLock(f))),
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
+        Err(e) => Err(io(io::Error::from(e))),
     }
+}
+
+pub fn add_hold(dir: &Path, hold: Hold) -> Result<(), HoldError> {
+    let _lock = lock_holds(dir)?;
+    add_hold_locked(dir, hold)
+}
+
+/// [`add_hold`] for a caller that holds the holds lock.
+pub fn add_hold_locked(dir: &Path, hold: Hold) -> Result<(), HoldError> {
+    hold.validate()?;
+    let mut holds = load_holds(dir)?;
+    if let Some(h) = holds.iter().find(|h| h.name == hold.name) {
+        return Err(match h.released {
+            Some(_) => HoldError::Released(hold.name),
+            None => HoldError::Duplicate(hold.name),
+        });
+    }
+    let audited = hold.state == HoldState::Ready;
     let rec = AuditRecord {
         time: hold.added,
         action: Action::HoldAdd,
@@ -212,11 +397,87 @@ pub fn add_hold(dir: &Path, hold: Hold) -> Result<(), HoldError> {
     };
     holds.push(hold);
     save_holds(dir, &holds)?;
-    AuditLog::open(dir).append(&rec)?;
+    if audited {
+        AuditLog::open(dir).append(&rec)?;
+    }
     Ok(())
 }
 
-/// Releases the hold named `name` at time `now`, audits it, and returns it.
+/// Changes hold `name` with `change` (which may refuse), saves, and appends the audit entry
+/// `audit` makes of the changed hold (none for `None`). Returns the changed hold.
+fn change_hold(
+    dir: &Path,
+    name: &str,
+    change: impl FnOnce(&mut Hold) -> Result<(), HoldError>,
+    audit: impl FnOnce(&Hold) -> Option<AuditRecord>,
+) -> Result<Hold, HoldError> {
+    let _lock = lock_holds(dir)?;
+    let mut holds = load_holds(dir)?;
+    let h = holds
+        .iter_mut()
+        .find(|h| h.name == name)
+        .ok_or_else(|| HoldError::Unknown(name.to_string()))?;
+    change(h)?;
+    let h = h.clone();
+    save_holds(dir, &holds)?;
+    if let Some(rec) = audit(&h) {
+        AuditLog::open(dir).append(&rec)?;
+    }
+    Ok(h)
+}
+
+/// Marks a filtered hold's copy complete and audits the hold as added (at `now`).
+pub fn complete_hold(dir: &Path, name: &str, now: Nanos) -> Result<Hold, HoldError> {
+    change_hold(
+        dir,
+        name,
+        |h| {
+            h.state = HoldState::Ready;
+            Ok(())
+        },
+        |h| {
+            Some(AuditRecord {
+                time: now,
+                action: Action::HoldAdd,
+                segment: None,
+                reason: h.describe(),
+            })
+        },
+    )
+}
+
+/// Moves the expiry of hold `name` to `expires` (audited at `now`).
+pub fn renew_hold(dir: &Path, name: &str, expires: Nanos, now: Nanos) -> Result<Hold, HoldError> {
+    change_hold(
+        dir,
+        name,
+        |h| {
+            if h.released.is_some() {
+                return Err(HoldError::Released(h.name.clone()));
+            }
+            if expires <= now {
+                return Err(HoldError::Invalid(format!(
+                    "the new expiry {} is not after now ({})",
+                    format_rfc3339(expires),
+                    format_rfc3339(now)
+                )));
+            }
+            h.expires = Some(expires);
+            Ok(())
+        },
+        |h| {
+            Some(AuditRecord {
+                time: now,
+                action: Action::HoldRenew,
+                segment: None,
+                reason: h.describe(),
+            })
+        },
+    )
+}
+
+/// Releases the hold named `name` at time `now`, audits it, and returns it. A hold with copies
+/// stays listed as released until expire has deleted them; one without is forgotten now.
 pub fn release_hold(dir: &Path, name: &str, now: Nanos) -> Result<Hold, HoldError> {
     let _lock = lock_holds(dir)?;
     let mut holds = load_holds(dir)?;
@@ -224,7 +485,15 @@ pub fn release_hold(dir: &Path, name: &str, now: Nanos) -> Result<Hold, HoldErro
         .iter()
         .position(|h| h.name == name)
         .ok_or_else(|| HoldError::Unknown(name.to_string()))?;
-    let hold = holds.remove(i);
+    if holds[i].released.is_some() {
+        return Err(HoldError::Released(name.to_string()));
+    }
+    let hold = if holds[i].filter.is_some() {
+        holds[i].released = Some(now);
+        holds[i].clone()
+    } else {
+        holds.remove(i)
+    };
     save_holds(dir, &holds)?;
     AuditLog::open(dir).append(&AuditRecord {
         time: now,
@@ -235,6 +504,21 @@ pub fn release_hold(dir: &Path, name: &str, now: Nanos) -> Result<Hold, HoldErro
     Ok(hold)
 }
 
+/// Removes hold `name` from the list, under the holds lock the caller holds, once nothing of
+/// it is left on disk. `audit` (a lapse, a rolled-back copy) is appended first.
+pub fn forget_hold_locked(
+    dir: &Path,
+    name: &str,
+    audit: Option<AuditRecord>,
+) -> Result<(), HoldError> {
+    let mut holds = load_holds(dir)?;
+    holds.retain(|h| h.name != name);
+    if let Some(rec) = audit {
+        AuditLog::open(dir).append(&rec)?;
+    }
+    save_holds(dir, &holds)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,12 +526,9 @@ mod tests {
 
     fn hold(name: &str, from: Nanos, until: Nanos) -> Hold {
         Hold {
-            name: name.into(),
-            from,
-            until,
-            filter: Some("host 203.0.113.7".into()),
+            filter: None,
             note: Some("court order 17".into()),
-            added: 1_000,
+            ..Hold::new(name, from, until, 1_000)
         }
     }
 

@@ -44,7 +44,7 @@ pub use columns::{ColumnDecoder, ColumnSet, Row, F_DST_MAC, F_DST_V6, F_SRC_MAC,
 pub use expire::Deleted;
 pub use overview::Overview;
 pub use reader::{
-    AllRecords, BlockDamage, RecordFilter, ScanProblem, ScanStats, SegmentInfo, Store,
+    AllRecords, BlockDamage, RecordFilter, ScanProblem, ScanStats, Scope, SegmentInfo, Store,
 };
 pub use recover::{recover, RecoveredSegment, Recovery};
 pub use segment::CaptureStats;

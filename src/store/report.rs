@@ -138,7 +138,7 @@ impl Report {
                         access(&mut users, &a);
                     }
                 }
-                Action::Seal | Action::Recover | Action::HoldAdd => {}
+                Action::Seal | Action::Recover | Action::HoldAdd | Action::HoldRenew => {}
             }
         }
         report.deletions = days.into_values().collect();

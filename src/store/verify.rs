@@ -201,7 +201,7 @@ impl Store {
     /// Checks every segment and the audit log (see `docs/FORMAT.md`, "Audit log").
     pub fn verify(&self) -> Result<StoreVerification, StoreError> {
         let mut v = StoreVerification::default();
-        let segments = self.segments()?;
+        let segments = self.all_segments()?;
         let marker = super::marker_version(self.dir())?.unwrap_or(0);
         for info in &segments {
             let r = self.verify_segment(info)?;
@@ -270,7 +270,11 @@ impl Store {
                     state.insert(seg.path.clone(), State::Expired);
                 }
                 // Holds, accesses and policy changes say nothing about a segment file.
-                Action::HoldAdd | Action::HoldRelease | Action::Access | Action::Policy => {}
+                Action::HoldAdd
+                | Action::HoldRelease
+                | Action::HoldRenew
+                | Action::Access
+                | Action::Policy => {}
             }
         }
         for info in segments {

@@ -1,13 +1,15 @@
 //! Scanning DHCP lease observations.
 
 use super::unsealed::scan_open_leases;
-use super::walk::{block_bytes, SegmentRef};
+use super::walk::{block_bytes, Seen, SegmentRef};
 use super::{BlockDamage, ScanProblem, ScanStats, Store};
 use crate::record::LeaseObservation;
 use crate::store::leases::{decode_lease_block, KIND_LEASES};
+use crate::store::segment::SegmentFile;
 use crate::store::StoreError;
 use crate::time::Nanos;
 use std::ops::ControlFlow;
+use std::path::Path;
 
 impl Store {
     /// Calls `f` with every DHCP lease observation whose time is in `[since, until)` (`None`
@@ -26,7 +28,8 @@ impl Store {
         let overlaps = |lo: Nanos, hi: Nanos| hi >= since && until.is_none_or(|u| lo < u);
         let mut stats = ScanStats::default();
         let mut leases = Vec::new();
-        self.walk_segments(&mut stats, |_, path, seg, stats| {
+        let mut seen = Seen::new();
+        self.walk_listed(&mut stats, |_, path, shared, seg, stats| {
             let seg = match seg {
                 SegmentRef::Open(file) => {
                     return scan_open_leases(
@@ -41,6 +44,7 @@ impl Store {
                 }
                 SegmentRef::Sealed(seg) => seg,
             };
+            seen.enter(shared);
             if seg.totals.leases == 0 || !overlaps(seg.totals.min_first, seg.totals.max_last) {
                 stats.segments_skipped += 1;
                 return Ok(ControlFlow::Continue(()));
@@ -73,6 +77,9 @@ impl Store {
                 }
                 stats.blocks_read += 1;
                 for l in leases.iter().filter(|l| in_range(l.time)) {
+                    if !seen.first_time(shared, l) {
+                        continue;
+                    }
                     stats.records += 1;
                     if f(l).is_break() {
                         return Ok(ControlFlow::Break(()));
@@ -82,5 +89,22 @@ impl Store {
             Ok(ControlFlow::Continue(()))
         })?;
         Ok(stats)
+    }
+
+    /// The lease observations of the one sealed segment at `path` (see [`Store::scan_segment`]).
+    pub fn segment_leases(path: &Path) -> Result<Vec<LeaseObservation>, StoreError> {
+        let seg = SegmentFile::open(path)?;
+        let mut out = Vec::new();
+        let mut leases = Vec::new();
+        for e in seg.entries.iter().filter(|e| e.kind == KIND_LEASES) {
+            let bytes = seg
+                .block(e)
+                .ok_or_else(|| StoreError::corrupt(path, e.offset, "block outside the file"))?;
+            decode_lease_block(bytes, &mut leases).map_err(|be| {
+                StoreError::corrupt(path, e.offset.saturating_add(be.offset), be.reason)
+            })?;
+            out.append(&mut leases);
+        }
+        Ok(out)
     }
 }

@@ -11,7 +11,7 @@ mod tests;
 mod unsealed;
 mod walk;
 
-pub use listing::SegmentInfo;
+pub use listing::{Scope, SegmentInfo};
 pub use problem::{BlockDamage, ScanProblem};
 pub use records::{AllRecords, RecordFilter};
 
@@ -49,6 +49,7 @@ pub struct ScanStats {
 pub struct Store {
     dir: PathBuf,
     recovery: Recovery,
+    scope: Scope,
 }
 
 impl Store {
@@ -74,7 +75,18 @@ impl Store {
         Ok(Store {
             dir: dir.to_path_buf(),
             recovery,
+            scope: Scope::default(),
         })
+    }
+
+    /// The same store, scanning `scope` (by default, [`Scope::Everything`]).
+    pub fn with_scope(mut self, scope: Scope) -> Store {
+        self.scope = scope;
+        self
+    }
+
+    pub fn scope(&self) -> &Scope {
+        &self.scope
     }
 
     /// What `open` did about temporary segments left by a writer that died.

@@ -2,7 +2,7 @@
 //! summary, the filter tested on a block's columns, records built only where one matched.
 
 use super::unsealed::scan_open_segment;
-use super::walk::{block_bytes, SegmentRef};
+use super::walk::{block_bytes, Seen, SegmentRef};
 use super::{BlockDamage, ScanProblem, ScanStats, Store};
 use crate::record::{FlowFields, FlowRecord};
 use crate::store::address_filter::addr_key;
@@ -128,40 +128,99 @@ impl Store {
         filter: &impl RecordFilter,
         mut f: impl FnMut(&Path, Nanos, &[String], &FlowRecord) -> ControlFlow<()>,
     ) -> Result<ScanStats, StoreError> {
-        let query = RecordQuery {
+        let query = RecordQuery::new(since, until, addrs, filter);
+        let mut scratch = RecordScratch::new(&self.dir)?;
+        let mut stats = ScanStats::default();
+        let mut seen = Seen::new();
+        self.walk_listed(
+            &mut stats,
+            |partition, path, shared, seg, stats| match seg {
+                SegmentRef::Open(file) => {
+                    let mut f = |p, r: &FlowRecord| f(path, p, &[], r);
+                    scan_open_segment(path, file, partition, &query, &mut scratch, stats, &mut f)
+                }
+                SegmentRef::Sealed(seg) => {
+                    seen.enter(shared);
+                    let mut f = |p, names: &[String], r: &FlowRecord| {
+                        if seen.first_time(shared, r) {
+                            f(path, p, names, r)
+                        } else {
+                            ControlFlow::Continue(())
+                        }
+                    };
+                    Ok(scan_sealed_segment(
+                        path,
+                        seg,
+                        partition,
+                        &query,
+                        &mut scratch,
+                        stats,
+                        &mut f,
+                    ))
+                }
+            },
+        )?;
+        Ok(stats)
+    }
+}
+
+impl Store {
+    /// [`Store::scan_where`] over the one sealed segment at `path`, which need not be in a
+    /// store that is open (a writer's hook reads the segment it just sealed). An unreadable
+    /// segment is an error; damaged blocks are described in `problems`.
+    pub fn scan_segment(
+        path: &Path,
+        since: Option<Nanos>,
+        until: Option<Nanos>,
+        addrs: Option<&[IpAddr]>,
+        filter: &impl RecordFilter,
+        mut f: impl FnMut(&[String], &FlowRecord) -> ControlFlow<()>,
+    ) -> Result<ScanStats, StoreError> {
+        let query = RecordQuery::new(since, until, addrs, filter);
+        let mut scratch = RecordScratch::new(path)?;
+        let mut stats = ScanStats::default();
+        let seg = SegmentFile::open(path)?;
+        let partition = seg.header.partition_start;
+        let mut f = |_, names: &[String], r: &FlowRecord| f(names, r);
+        let _ = scan_sealed_segment(
+            path,
+            &seg,
+            partition,
+            &query,
+            &mut scratch,
+            &mut stats,
+            &mut f,
+        );
+        Ok(stats)
+    }
+}
+
+impl<'q, F> RecordQuery<'q, F> {
+    fn new(
+        since: Option<Nanos>,
+        until: Option<Nanos>,
+        addrs: Option<&'q [IpAddr]>,
+        filter: &'q F,
+    ) -> RecordQuery<'q, F> {
+        RecordQuery {
             since: since.unwrap_or(Nanos::MIN),
             until,
             addrs,
             keys: addrs.map(|a| a.iter().map(addr_key).collect()),
             filter,
-        };
-        let mut scratch = RecordScratch {
+        }
+    }
+}
+
+impl RecordScratch {
+    fn new(path: &Path) -> Result<RecordScratch, StoreError> {
+        Ok(RecordScratch {
             decoder: BlockDecoder::new()
-                .map_err(|e| StoreError::io(&self.dir, io::Error::other(e.reason)))?,
+                .map_err(|e| StoreError::io(path, io::Error::other(e.reason)))?,
             buf: Vec::new(),
             recs: Vec::new(),
             selection: Selection::default(),
-        };
-        let mut stats = ScanStats::default();
-        self.walk_segments(&mut stats, |partition, path, seg, stats| match seg {
-            SegmentRef::Open(file) => {
-                let mut f = |p, r: &FlowRecord| f(path, p, &[], r);
-                scan_open_segment(path, file, partition, &query, &mut scratch, stats, &mut f)
-            }
-            SegmentRef::Sealed(seg) => {
-                let mut f = |p, names: &[String], r: &FlowRecord| f(path, p, names, r);
-                Ok(scan_sealed_segment(
-                    path,
-                    seg,
-                    partition,
-                    &query,
-                    &mut scratch,
-                    stats,
-                    &mut f,
-                ))
-            }
-        })?;
-        Ok(stats)
+        })
     }
 }
 

@@ -69,19 +69,56 @@ pub fn build_path(path: &Path) -> PathBuf {
     ))
 }
 
+/// Creates and locks the temporary file `tmp`; `None` when a live builder holds it. One that
+/// no process holds any more is a dead builder's: it is removed and claimed afresh.
+fn claim(tmp: &Path) -> Result<Option<fs::File>, StoreError> {
+    let io = |e| StoreError::io(tmp, e);
+    for _ in 0..2 {
+        match fs::create_new(tmp) {
+            Ok(f) => {
+                // Nobody else has it open yet: this cannot block.
+                lock(&f).map_err(io)?;
+                return Ok(Some(f));
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io(e)),
+        }
+        let old = match fs::open(tmp) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io(e)),
+        };
+        match lock(&old) {
+            Ok(()) => match fs::remove_file(tmp) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(e)),
+            },
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+            Err(e) => return Err(io(e)),
+        }
+    }
+    Ok(None)
+}
+
+/// An exclusive `flock` without waiting: held for the builder's life (the descriptor's).
+fn lock(f: &fs::File) -> io::Result<()> {
+    rustix::fs::flock(f, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+        .map_err(io::Error::from)
+}
+
 impl SegmentBuilder {
-    /// Starts building. `None` when the segment exists already, or another process is building
-    /// it (its temporary name is taken): the name is claimed with an exclusive create, so two
-    /// builders of the same segment never both write it.
+    /// Starts building. `None` when the segment exists already, or another builder is making
+    /// it: the temporary name is claimed with an exclusive create and held with a `flock`, so
+    /// two builders of the same segment never both write it, and one left by a builder that
+    /// died is taken over.
     pub fn create(store: &Path, spec: SegmentSpec) -> Result<Option<SegmentBuilder>, StoreError> {
         if fs::symlink_metadata(&spec.path).is_ok() {
             return Ok(None);
         }
         let tmp = build_path(&spec.path);
-        let file = match fs::create_new(&tmp) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(None),
-            Err(e) => return Err(StoreError::io(&tmp, e)),
+        let Some(file) = claim(&tmp)? else {
+            return Ok(None);
         };
         if fs::symlink_metadata(&spec.path).is_ok() {
             // Sealed by another builder between the check and the create.

@@ -102,7 +102,10 @@ pub struct SealReport {
 
 /// A callback for [`SealReport`]s; compared by identity.
 #[derive(Clone)]
-pub struct SealHook(pub Arc<dyn Fn(&SealReport) -> Result<(), StoreError> + Send + Sync>);
+pub struct SealHook(pub Arc<SealFn>);
+
+/// What a [`SealHook`] calls.
+pub type SealFn = dyn Fn(&SealReport) -> Result<(), StoreError> + Send + Sync;
 
 impl std::fmt::Debug for SealHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -916,4 +919,4 @@ mod builder;
 #[cfg(test)]
 mod tests;
 
-pub use builder::{BuiltSegment, SegmentBuilder, SegmentSpec};
+pub use builder::{BuiltSegment, SegmentBuilder, SegmentSpec, BUILD_PREFIX};
