@@ -179,8 +179,9 @@ fn print_added(name: &str, r: &AddReport, explain: bool) {
     );
     if explain {
         eprintln!(
-            "copy: {} segments covered; blocks: {} read, {} skipped by time, {} skipped by address \
-             summary; {} records tested",
+            "copy: {} segments in the store, {} overlap the range; blocks: {} read, {} skipped by \
+             time, {} skipped by address summary; {} records tested",
+            r.segments_in_store,
             r.segments_covered,
             r.blocks_read,
             r.blocks_skipped_by_time,

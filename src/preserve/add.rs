@@ -23,7 +23,9 @@ use std::path::{Path, PathBuf};
 /// What adding a filtered hold read and kept.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AddReport {
-    /// Live segments whose records overlap the hold's range.
+    /// Live segments in the store, and those whose records overlap the hold's range (the
+    /// others are not read beyond their footer).
+    pub segments_in_store: u64,
     pub segments_covered: u64,
     pub blocks_read: u64,
     pub blocks_skipped_by_time: u64,
@@ -91,8 +93,8 @@ pub fn add_copying(
             complete_hold(dir, &name, now)?;
         }
         Ok(false) => {
-            // Stopped as a crash would: the copy lock goes with this process.
-            std::mem::forget(copy_lock);
+            // Stopped as a crash would: the hold left copying, its copy lock free.
+            drop(copy_lock);
             return Ok(report);
         }
         Err(e) => {
@@ -116,8 +118,9 @@ fn copy_all(
     report: &mut AddReport,
 ) -> Result<bool, PreserveError> {
     let store = Store::open(dir)?.with_scope(Scope::Live);
-    let covered: Vec<_> = store
-        .segments()?
+    let segments = store.segments()?;
+    report.segments_in_store = segments.len() as u64;
+    let covered: Vec<_> = segments
         .into_iter()
         .filter(|s| hold.overlaps(s.first, s.last) || s.error.is_some())
         .collect();
