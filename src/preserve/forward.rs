@@ -7,7 +7,7 @@
 //! per-packet path does no work for holds at all, and a segment no hold's range overlaps
 //! costs nothing. The filters are compiled when the holds file changes, not per segment.
 
-use super::copy::copy_segment;
+use super::copy::copy_for_holds;
 use super::PreserveError;
 use crate::fs;
 use crate::query::Filter;
@@ -73,10 +73,13 @@ impl Catcher {
 
     fn on_seal(&self, r: &SealReport) -> Result<(), PreserveError> {
         let standing = self.standing()?;
-        for (h, f) in standing.iter() {
-            if h.overlaps(r.span.0, r.span.1) {
-                copy_segment(&self.dir, h, f, &r.path, r.time)?;
-            }
+        let due: Vec<(&Hold, &Filter)> = standing
+            .iter()
+            .filter(|(h, _)| h.overlaps(r.span.0, r.span.1))
+            .map(|(h, f)| (h, f))
+            .collect();
+        if !due.is_empty() {
+            copy_for_holds(&self.dir, &due, &r.path, r.time)?;
         }
         Ok(())
     }

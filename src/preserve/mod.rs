@@ -21,7 +21,7 @@ pub mod forward;
 pub mod sweep;
 
 pub use add::{add_filtered_hold, AddReport};
-pub use copy::{copy_segment, Copied};
+pub use copy::{copy_for_holds, copy_segment, Copied};
 pub use forward::Catcher;
 pub use sweep::{catch_up, sweep, Swept};
 

@@ -2,7 +2,7 @@
 //! copies a dead `hold add` left are rolled back, and nothing a standing hold names leaves
 //! the live store uncopied.
 
-use super::copy::copy_segment;
+use super::copy::copy_for_holds;
 use super::PreserveError;
 use crate::fs;
 use crate::query::Filter;
@@ -190,10 +190,14 @@ pub fn catch_up<'a>(
         return Ok(0);
     }
     for s in segments {
-        for (h, f) in standing.iter().filter(|(h, _)| h.overlaps(s.first, s.last)) {
-            if copy_segment(dir, h, f, &s.path, now)?.built.is_some() {
-                made += 1;
-            }
+        let due: Vec<(&Hold, &Filter)> = standing
+            .iter()
+            .filter(|(h, _)| h.overlaps(s.first, s.last))
+            .map(|(h, f)| (h, f))
+            .collect();
+        if !due.is_empty() {
+            let copied = copy_for_holds(dir, &due, &s.path, now)?;
+            made += copied.iter().filter(|c| c.built.is_some()).count() as u64;
         }
     }
     Ok(made)
