@@ -7,6 +7,7 @@
 #   --dir DIR       where captures are made and kept (default /tmp/flowkeep-bench)
 #   --runs N        replay runs per configuration (env RUNS, default 3)
 #   --busiest 1     hold the ten busiest clients instead of ten around the median
+#   --packets N     packets of the 60-second replay capture (default 2000000; flows N/100)
 #   -h, --help      this text
 #
 # 1. A 30-day capture (genpcap.py: 2 M packets, 20 000 flows, spread evenly over 30 days) is
@@ -14,7 +15,7 @@
 #    median of `stats --by host`'s ranking of 10.0.0.0/8 hosts) is held over the whole 30
 #    days with `hold add --filter "host A" --explain`: the wall time and the --explain line
 #    (segments, blocks read and skipped by time and address summary) are printed.
-# 2. Replay of the 2 M-packet 60-second benchmark capture into a store with 0, 1 and 10
+# 2. Replay of the 2 M-packet (--packets) 60-second benchmark capture into a store with 0, 1 and 10
 #    standing forward holds (`--until open`, each `host` of a different client: ten around the
 #    median of the ranking, or the ten busiest with --busiest 1), round-robin,
 #    median of N runs: packets/s for each, and the holds' copies' record counts.
@@ -29,7 +30,8 @@ bench_name=bench-holds
 dir=/tmp/flowkeep-bench
 runs=${RUNS:-3}
 busiest=0
-bench_parse_args "dir runs busiest" "$@"
+packets=2000000
+bench_parse_args "dir runs busiest packets" "$@"
 mkdir -p "$dir"
 (cd "$root" && cargo build --release --quiet)
 fk=$root/target/release/flowkeep
@@ -38,8 +40,8 @@ trap 'rm -rf "$tmp"' EXIT
 
 month=$(bench_capture_name "$dir" 2000000 20000 1 2592000 128)
 bench_ensure_capture "$month" "$month.json" 2000000 20000 1 2592000 128
-minute=$(bench_capture_name "$dir" 2000000 20000 1 60 128)
-bench_ensure_capture "$minute" "$minute.json" 2000000 20000 1 60 128
+minute=$(bench_capture_name "$dir" "$packets" "$((packets / 100))" 1 60 128)
+bench_ensure_capture "$minute" "$minute.json" "$packets" "$((packets / 100))" 1 60 128
 
 echo "machine: $(nproc) cores, $(awk '/model name/ { sub(/.*: /, ""); print; exit }' /proc/cpuinfo)"
 echo

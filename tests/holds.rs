@@ -230,6 +230,20 @@ fn a_filtered_hold_over_a_45_day_store_keeps_only_what_it_names() {
     // The hold's copies alone: exactly the named records, and the target's leases only.
     let held = query(&dir, &["--hold", "CASE-7"]);
     assert_eq!(held.len(), wanted.len());
+    // stats reads the same copies: the target's flows, packets and bytes, nobody else.
+    let stats = ok(&[
+        "stats", "--store", s, "--hold", "CASE-7", "--by", "host", "--format", "jsonl",
+    ]);
+    let rows: Vec<serde_json::Value> = stats
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let target = rows.iter().find(|r| r["key"] == TARGET).unwrap();
+    assert_eq!(target["flows"].as_u64().unwrap(), wanted.len() as u64);
+    let packets: u64 = wanted.iter().map(|r| r.packets + r.rev_packets).sum();
+    assert_eq!(target["packets"].as_u64().unwrap(), packets);
+    assert_eq!(rows.len(), 2, "{stats}"); // the target and its server
     assert!(held.iter().all(|r| r["src"] == TARGET));
     let store = Store::open(&dir)
         .unwrap()

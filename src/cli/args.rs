@@ -380,41 +380,44 @@ pub struct HoldArgs {
     pub command: HoldCommand,
 }
 
+#[derive(Args, Debug)]
+pub struct HoldAddArgs {
+    #[arg(long, short = 's', value_name = "DIR")]
+    pub store: PathBuf,
+    /// Unique name, e.g. the case number (letters, digits, . _ : + @ -).
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub from: Nanos,
+    /// Exclusive end; `open` keeps catching matching records until the hold is released
+    /// or lapses.
+    #[arg(long, value_name = "TIME|open", value_parser = parse_until)]
+    pub until: Nanos,
+    /// Keep only the records this expression matches (as for `query`).
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Option<String>,
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+    /// How long the hold stands from now (e.g. 90d), or `never`.
+    #[arg(long, value_name = "DURATION|never", default_value = "90d", value_parser = parse_expiry)]
+    pub expires: Expiry,
+    /// Print how many segments and blocks the copy read and skipped.
+    #[arg(long)]
+    pub explain: bool,
+    /// Time recorded as "added" (default: the wall clock).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub now: Option<Nanos>,
+    #[command(flatten)]
+    pub signing: SigningArgs,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum HoldCommand {
     /// Place a legal hold. Without --filter it keeps every segment overlapping [FROM, UNTIL)
     /// whole; with --filter it copies only the matching records (and the DHCP leases of their
     /// addresses) into its own segments, and keeps catching them as capture and replay write
     /// them while UNTIL is ahead.
-    Add {
-        #[arg(long, short = 's', value_name = "DIR")]
-        store: PathBuf,
-        /// Unique name, e.g. the case number (letters, digits, . _ : + @ -).
-        #[arg(long, value_name = "NAME")]
-        name: String,
-        #[arg(long, value_name = "TIME", value_parser = parse_time)]
-        from: Nanos,
-        /// Exclusive end; `open` keeps catching matching records until the hold is released
-        /// or lapses.
-        #[arg(long, value_name = "TIME|open", value_parser = parse_until)]
-        until: Nanos,
-        /// Keep only the records this expression matches (as for `query`).
-        #[arg(long, value_name = "EXPR")]
-        filter: Option<String>,
-        #[arg(long, value_name = "TEXT")]
-        note: Option<String>,
-        /// How long the hold stands from now (e.g. 90d), or `never`.
-        #[arg(long, value_name = "DURATION|never", default_value = "90d", value_parser = parse_expiry)]
-        expires: Expiry,
-        /// Print how many segments and blocks the copy read and skipped.
-        #[arg(long)]
-        explain: bool,
-        /// Time recorded as "added" (default: the wall clock).
-        #[arg(long, value_name = "TIME", value_parser = parse_time)]
-        now: Option<Nanos>,
-        #[command(flatten)]
-        signing: SigningArgs,
-    },
+    Add(HoldAddArgs),
     /// List the holds: range, filter, what they keep, expiry.
     List {
         #[arg(long, short = 's', value_name = "DIR")]

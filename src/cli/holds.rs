@@ -1,6 +1,6 @@
 //! `flowkeep hold`: adding, listing, renewing and releasing legal holds.
 
-use super::args::{Expiry, HoldArgs, HoldCommand};
+use super::args::{Expiry, HoldAddArgs, HoldArgs, HoldCommand};
 use super::evidence::Signer;
 use super::{wall_clock, INCOMPLETE};
 use anyhow::{bail, Result};
@@ -15,69 +15,7 @@ use std::path::Path;
 
 pub(super) fn hold(a: HoldArgs) -> Result<i32> {
     match a.command {
-        HoldCommand::Add {
-            store,
-            name,
-            from,
-            until,
-            filter,
-            note,
-            expires,
-            explain,
-            now,
-            signing,
-        } => {
-            let filter = filter
-                .map(|f| Filter::parse(&f).map(|p| (f, p)))
-                .transpose()?;
-            let added = now.unwrap_or_else(wall_clock);
-            if until <= from {
-                bail!(
-                    "--until ({}) must be later than --from ({})",
-                    format_until(until),
-                    format_rfc3339(from)
-                );
-            }
-            let opened = Store::open(&store)?;
-            let signer = Signer::new(&signing, &store)?;
-            let expires = match expires {
-                Expiry::After(d) => Some(added.saturating_add(d)),
-                Expiry::Never => {
-                    eprintln!(
-                        "flowkeep: warning: hold {name} never expires: it keeps its records until \
-                         released (a preservation request usually runs 90 days, renewable)"
-                    );
-                    None
-                }
-            };
-            let hold = Hold {
-                filter: filter.as_ref().map(|(text, _)| text.clone()),
-                note,
-                expires,
-                ..Hold::new(&name, from, until, added)
-            };
-            say_coverage(&opened, &hold)?;
-            let status = match &filter {
-                None => {
-                    holds::add_hold(&store, hold)?;
-                    println!("hold {name} added: keeps whole segments");
-                    0
-                }
-                Some((_, f)) => {
-                    let r = preserve::add_filtered_hold(&store, hold, f, added)?;
-                    print_added(&name, &r, explain);
-                    if r.unreadable.is_empty() {
-                        0
-                    } else {
-                        INCOMPLETE
-                    }
-                }
-            };
-            if let Some(s) = signer {
-                s.sign_if_changed()?;
-            }
-            Ok(status)
-        }
+        HoldCommand::Add(a) => add(a),
         HoldCommand::List { store, now } => {
             let opened = Store::open(&store)?;
             let list = holds::load_holds(&store)?;
@@ -136,6 +74,72 @@ pub(super) fn hold(a: HoldArgs) -> Result<i32> {
             Ok(0)
         }
     }
+}
+
+/// `hold add`: a hold without a filter is saved; one with a filter copies what it names.
+fn add(a: HoldAddArgs) -> Result<i32> {
+    let HoldAddArgs {
+        store,
+        name,
+        from,
+        until,
+        filter,
+        note,
+        expires,
+        explain,
+        now,
+        signing,
+    } = a;
+    let filter = filter
+        .map(|f| Filter::parse(&f).map(|p| (f, p)))
+        .transpose()?;
+    let added = now.unwrap_or_else(wall_clock);
+    if until <= from {
+        bail!(
+            "--until ({}) must be later than --from ({})",
+            format_until(until),
+            format_rfc3339(from)
+        );
+    }
+    let opened = Store::open(&store)?;
+    let signer = Signer::new(&signing, &store)?;
+    let expires = match expires {
+        Expiry::After(d) => Some(added.saturating_add(d)),
+        Expiry::Never => {
+            eprintln!(
+                "flowkeep: warning: hold {name} never expires: it keeps its records until \
+                 released (a preservation request usually runs 90 days, renewable)"
+            );
+            None
+        }
+    };
+    let hold = Hold {
+        filter: filter.as_ref().map(|(text, _)| text.clone()),
+        note,
+        expires,
+        ..Hold::new(&name, from, until, added)
+    };
+    say_coverage(&opened, &hold)?;
+    let status = match &filter {
+        None => {
+            holds::add_hold(&store, hold)?;
+            println!("hold {name} added: keeps whole segments");
+            0
+        }
+        Some((_, f)) => {
+            let r = preserve::add_filtered_hold(&store, hold, f, added)?;
+            print_added(&name, &r, explain);
+            if r.unreadable.is_empty() {
+                0
+            } else {
+                INCOMPLETE
+            }
+        }
+    };
+    if let Some(s) = signer {
+        s.sign_if_changed()?;
+    }
+    Ok(status)
 }
 
 /// Says on stderr when the store holds nothing of the hold's range (the hold is still kept:

@@ -421,7 +421,10 @@ fn hold_range(reason: &str) -> Option<(Nanos, Nanos)> {
         reason
             .split(' ')
             .find_map(|w| w.strip_prefix(key))
-            .and_then(|t| parse_time(t).ok())
+            .and_then(|t| match t {
+                "open" => Some(crate::store::holds::OPEN_UNTIL),
+                t => parse_time(t).ok(),
+            })
     };
     Some((word("from=")?, word("until=")?))
 }
