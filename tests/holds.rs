@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{fixtures, records, run};
+use common::{fixtures, ok, out, records, run};
 use flowkeep::query::Filter;
 use flowkeep::record::{EndReason, FlowRecord, LeaseObservation};
 use flowkeep::store::audit::{self, Action};
@@ -13,22 +13,11 @@ use flowkeep::store::holds::Hold;
 use flowkeep::store::{Scope, Store, StoreWriter, WriterConfig};
 use flowkeep::time::{format_rfc3339, parse_time, Nanos, NANOS_PER_SEC};
 use std::ops::ControlFlow;
-use std::path::Path;
-use std::process::Output;
+use std::path::{Path, PathBuf};
 
 const DAY: Nanos = 86_400 * NANOS_PER_SEC;
 const HOUR: Nanos = 3_600 * NANOS_PER_SEC;
 const TARGET: &str = "203.0.113.7";
-
-fn out(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = run(args);
-    assert_eq!(o.status.code(), Some(0), "{args:?}: {}", out(&o));
-    out(&o)
-}
 
 fn fails(args: &[&str]) -> String {
     let o = run(args);
@@ -310,23 +299,31 @@ fn replay_into(store: &Path, file: &Path) {
     ]);
 }
 
+/// What the held records are in tests over the two halves of a real capture.
+const HELD: &str = "host 192.168.2.17";
+
+/// The two halves of a capture with DHCP, in `dir`, and what a hold on [`HELD`] must keep of
+/// them: the matching records of both halves replayed into a store without holds.
+fn halves(dir: &Path) -> (PathBuf, PathBuf, Vec<(String, String, u64)>) {
+    let (a, b) = (dir.join("a.pcap"), dir.join("b.pcap"));
+    split_pcap(&fixtures().join("nDPI__iphone.pcap"), 250, &a, &b);
+    let reference = dir.join("ref");
+    replay_into(&reference, &a);
+    replay_into(&reference, &b);
+    let want = keys(&query(&reference, &[HELD]));
+    let everything = records(&reference).len();
+    assert!(want.len() > 10 && want.len() < everything, "{}", want.len());
+    (a, b, want)
+}
+
 #[test]
 fn a_forward_hold_catches_what_is_written_after_it() {
     let d = tempfile::tempdir().unwrap();
-    let (a, b) = (d.path().join("a.pcap"), d.path().join("b.pcap"));
-    split_pcap(&fixtures().join("nDPI__iphone.pcap"), 250, &a, &b);
-    let filter = "host 192.168.2.17";
-    // The reference: both halves replayed into a store without holds.
-    let reference = d.path().join("ref");
-    replay_into(&reference, &a);
-    replay_into(&reference, &b);
-    let want = keys(&query(&reference, &[filter]));
-    let everything = records(&reference).len();
-    assert!(want.len() > 10 && want.len() < everything, "{}", want.len());
+    let (a, b, want) = halves(d.path());
     let dir = d.path().join("s");
     let s = dir.to_str().unwrap();
     replay_into(&dir, &a);
-    let first_half = query(&dir, &[filter]).len();
+    let first_half = query(&dir, &[HELD]).len();
     assert!(first_half > 0 && first_half < want.len());
     ok(&[
         "hold",
@@ -340,7 +337,7 @@ fn a_forward_hold_catches_what_is_written_after_it() {
         "--until",
         "open",
         "--filter",
-        filter,
+        HELD,
         "--expires",
         "never",
         "--now",
@@ -425,13 +422,7 @@ fn an_interrupted_copy_leaves_no_hold() {
 #[test]
 fn hold_add_racing_expire_and_replay_loses_and_duplicates_nothing() {
     let d = tempfile::tempdir().unwrap();
-    let (a, b) = (d.path().join("a.pcap"), d.path().join("b.pcap"));
-    split_pcap(&fixtures().join("nDPI__iphone.pcap"), 250, &a, &b);
-    let filter = "host 192.168.2.17";
-    let reference = d.path().join("ref");
-    replay_into(&reference, &a);
-    replay_into(&reference, &b);
-    let want = keys(&query(&reference, &[filter]));
+    let (a, b, want) = halves(d.path());
     for round in 0..3 {
         let dir = d.path().join(format!("s{round}"));
         let s = dir.to_str().unwrap().to_string();
@@ -461,7 +452,7 @@ fn hold_add_racing_expire_and_replay_loses_and_duplicates_nothing() {
                 "--until",
                 "open",
                 "--filter",
-                filter,
+                HELD,
                 "--now",
                 "2026-12-01T00:00:00Z",
             ])),

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{fixtures, run, BIN};
+use common::{fixtures, ok, out, run, BIN};
 use flowkeep::retention::{self, Policy, Reason};
 use flowkeep::store::audit::{self, Action};
 use flowkeep::store::holds::Hold;
@@ -17,16 +17,6 @@ use std::process::{Command, Output};
 
 const DAY: Nanos = 86_400 * NANOS_PER_SEC;
 const HOUR: Nanos = 3_600 * NANOS_PER_SEC;
-
-fn out(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = run(args);
-    assert_eq!(o.status.code(), Some(0), "{args:?}: {}", out(&o));
-    out(&o)
-}
 
 /// A store built by `flowkeep replay --partition 1m` of fixture captures.
 fn replayed(files: &[&str]) -> tempfile::TempDir {

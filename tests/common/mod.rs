@@ -20,6 +20,18 @@ pub fn run(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().unwrap()
 }
 
+/// Standard output then standard error, as text.
+pub fn out(o: &Output) -> String {
+    text(&o.stdout) + &text(&o.stderr)
+}
+
+/// `flowkeep ARGS`, which must exit 0; what it printed ([`out`]).
+pub fn ok(args: &[&str]) -> String {
+    let o = run(args);
+    assert_eq!(o.status.code(), Some(0), "{args:?}: {}", out(&o));
+    out(&o)
+}
+
 /// `flowkeep replay FILE --store STORE --quiet EXTRA`.
 pub fn replay(file: &Path, store: &Path, extra: &[&str]) -> Output {
     let mut args = vec![
