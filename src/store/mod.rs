@@ -42,7 +42,7 @@ pub use block::{decode_block, encode_block, encode_block_with_level, BlockError}
 /// record through a [`Row`]. The rest of the column layout stays private to the store.
 pub use columns::{ColumnDecoder, ColumnSet, Row, F_DST_MAC, F_DST_V6, F_SRC_MAC, F_SRC_V6};
 pub use expire::Deleted;
-pub use overview::Overview;
+pub use overview::{Overview, TierSums};
 pub use reader::{
     AllRecords, BlockDamage, RecordFilter, ScanProblem, ScanStats, Scope, SegmentInfo, Store,
 };

@@ -1,6 +1,6 @@
 //! What a store holds, in sums: what `flowkeep info` prints.
 
-use super::segment::CAPTURE_MACS_NOT_STORED;
+use super::segment::{CAPTURE_ANONYMIZED, CAPTURE_MACS_NOT_STORED};
 use super::{CaptureStats, SegmentInfo, Store, StoreError};
 use crate::time::Nanos;
 
@@ -20,10 +20,21 @@ pub struct Overview {
     /// The capture statistics of the readable segments, added up.
     pub capture: CaptureStats,
     pub readable: usize,
-    /// Readable segments written under `--no-mac`.
+    /// Readable segments written under `--no-mac` (not counting anonymised ones).
     pub no_mac: usize,
+    /// The readable segments as captured, and those rewritten by the anonymised tier.
+    pub raw: TierSums,
+    pub anonymized: TierSums,
     /// Every interface name the segments give, in order of first appearance.
     pub interfaces: Vec<String>,
+}
+
+/// A tier's share of the store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TierSums {
+    pub segments: usize,
+    pub records: u64,
+    pub bytes: u64,
 }
 
 impl Overview {
@@ -53,9 +64,18 @@ impl Store {
                 o.last = Some(o.last.map_or(s.last, |l| l.max(s.last)));
             }
             o.capture += &s.capture;
-            if s.capture.flags & CAPTURE_MACS_NOT_STORED != 0 {
+            let anonymized = s.capture.flags & CAPTURE_ANONYMIZED != 0;
+            if s.capture.flags & CAPTURE_MACS_NOT_STORED != 0 && !anonymized {
                 o.no_mac += 1;
             }
+            let tier = if anonymized {
+                &mut o.anonymized
+            } else {
+                &mut o.raw
+            };
+            tier.segments += 1;
+            tier.records += s.records;
+            tier.bytes += s.bytes;
             for name in &s.interfaces {
                 if !o.interfaces.contains(name) {
                     o.interfaces.push(name.clone());
@@ -103,6 +123,12 @@ mod tests {
             std::fs::metadata(&o.segments[0].path).unwrap().len()
         );
         assert_eq!(o.no_mac, 0);
+        let raw = TierSums {
+            segments: 1,
+            records: 3,
+            bytes: o.bytes,
+        };
+        assert_eq!((o.raw, o.anonymized), (raw, TierSums::default()));
         // Empty: nothing to span.
         let e = tempfile::tempdir().unwrap();
         StoreWriter::create(WriterConfig::new(e.path()))

@@ -163,6 +163,9 @@ pub struct CaptureStats {
 
 /// `CaptureStats::flags` bit: the capture did not keep MAC addresses.
 pub const CAPTURE_MACS_NOT_STORED: u64 = 1;
+/// `CaptureStats::flags` bit: the segment is an anonymised rewrite (`anonymize`): its
+/// addresses are Crypto-PAn's, its MACs and lease details gone. Never rewritten again.
+pub const CAPTURE_ANONYMIZED: u64 = 1 << 1;
 
 /// Adds `other`'s counters (saturating: a counter stuck at `u64::MAX` is still honest) and
 /// ORs its flags: a sum of segments kept no MACs if any of them did not.

@@ -919,4 +919,4 @@ mod builder;
 #[cfg(test)]
 mod tests;
 
-pub use builder::{BuiltSegment, SegmentBuilder, SegmentSpec, BUILD_PREFIX};
+pub use builder::{BuiltSegment, SegmentBuilder, SegmentSpec, BUILD_PREFIX, BUILD_SUFFIX};
