@@ -5,6 +5,7 @@
 //! first four on threads. The `flowkeep` binary (`src/cli`) turns arguments into their
 //! configurations.
 
+pub mod anonymize;
 pub mod capture;
 pub mod decode;
 pub mod disclose;

@@ -225,6 +225,7 @@ fn imports_point_down_the_table() {
         ("flow", &["decode", "record", "time", "hint"]),
         ("store", &["record", "time", "fs", "proof"]),
         ("retention", &["store", "record", "time"]),
+        ("anonymize", &["store", "record", "time", "fs"]),
         ("query", &["store", "record", "time"]),
         ("preserve", &["store", "query", "record", "time", "fs"]),
         ("export", &["store", "record", "time", "fs"]),
@@ -337,7 +338,7 @@ fn unsafe_only_for_memory_maps_and_the_prefetch_hint() {
 #[test]
 fn the_store_touches_files_only_through_fs() {
     let direct = ["std::fs", "File::open", "File::create", "OpenOptions"];
-    let store = ["store/", "retention/"];
+    let store = ["store/", "retention/", "anonymize/"];
     only_in(&direct, &[], &store, "file operations around crate::fs");
 }
 
