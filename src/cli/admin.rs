@@ -1,7 +1,8 @@
 //! Store administration commands: `expire`, `hold`, `verify`, `info`, and the retention options
 //! of `replay` and `capture`.
 
-use super::args::{ExpireArgs, InfoArgs, RetentionArgs, VerifyArgs};
+use super::anonymize::{run_tiers, Tiers};
+use super::args::{ExpireArgs, InfoArgs, VerifyArgs};
 use super::evidence::Signer;
 use super::wall_clock;
 use anyhow::{bail, Context, Result};
@@ -14,12 +15,12 @@ use std::io::{self, Write};
 use std::path::Path;
 
 pub(super) fn expire(a: ExpireArgs) -> Result<i32> {
-    let Some(policy) = a.policy.policy() else {
-        bail!("give --retention and/or --max-size");
+    let Some(tiers) = Tiers::from_args(&a.policy)? else {
+        bail!("give --retention, --max-size and/or --anonymize-after");
     };
     let now = a.now.unwrap_or_else(wall_clock);
     let signer = Signer::new(&a.signing, &a.store)?;
-    run_expire(&a.store, &policy, now, a.dry_run, &mut io::stdout().lock())?;
+    run_tiers(&a.store, &tiers, now, a.dry_run, &mut io::stdout().lock())?;
     if let Some(s) = signer.filter(|_| !a.dry_run) {
         s.sign_if_changed()?;
     }
@@ -125,12 +126,16 @@ fn rel_path(dir: &Path, p: &Path) -> String {
 }
 
 /// Retention after a replay: "now" is the newest packet time.
-pub(super) fn after_replay(dir: &Path, args: &RetentionArgs, last_ts: Option<Nanos>) -> Result<()> {
-    let (Some(policy), Some(now)) = (args.policy(), last_ts) else {
+pub(super) fn after_replay(
+    dir: &Path,
+    tiers: Option<&Tiers>,
+    last_ts: Option<Nanos>,
+) -> Result<()> {
+    let (Some(tiers), Some(now)) = (tiers, last_ts) else {
         return Ok(());
     };
     println!("expire (now = newest packet time {})", format_rfc3339(now));
-    run_expire(dir, &policy, now, false, &mut io::stdout().lock())?;
+    run_tiers(dir, tiers, now, false, &mut io::stdout().lock())?;
     Ok(())
 }
 
@@ -234,6 +239,13 @@ pub(super) fn info(a: InfoArgs) -> Result<i32> {
         c.flow_evictions,
         c.records_not_stored
     )?;
+    for (name, t) in [("raw", &o.raw), ("anonymized", &o.anonymized)] {
+        writeln!(
+            out,
+            "{name:<15}{} segments, {} records, {} bytes",
+            t.segments, t.records, t.bytes
+        )?;
+    }
     if o.no_mac > 0 {
         writeln!(
             out,

@@ -355,6 +355,8 @@ pub struct RetentionArgs {
     /// of 1024, e.g. 500G).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_size: Option<u64>,
+    #[command(flatten)]
+    pub anonymize: super::anonymize::AnonymizeArgs,
 }
 
 #[derive(Args, Debug)]
@@ -542,6 +544,9 @@ pub enum KeyCommand {
         /// The key's name, as checkpoints' signature lines show it.
         #[arg(long, value_name = "NAME", default_value = "flowkeep")]
         name: String,
+        /// Write a Crypto-PAn key for --anonymize-key instead (32 random bytes in hex).
+        #[arg(long)]
+        anonymize: bool,
     },
 }
 

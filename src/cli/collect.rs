@@ -1,7 +1,8 @@
 //! The commands that write a store: `replay` (capture files) and `capture` (live interfaces).
 
-use super::admin::{after_replay, run_expire};
-use super::args::{CaptureArgs, LiveExportArgs, ReplayArgs, RetentionArgs};
+use super::admin::after_replay;
+use super::anonymize::{run_tiers, Tiers};
+use super::args::{CaptureArgs, LiveExportArgs, ReplayArgs};
 use super::config::{live_configs, pipeline_config};
 use super::evidence::Signer;
 use super::export::print_live_summary;
@@ -72,6 +73,7 @@ pub(super) fn replay(a: ReplayArgs) -> Result<i32> {
             .with_context(|| format!("cannot read {}; nothing was written", f.display()))?;
     }
     let signer = Signer::new(&a.signing, &a.store.store)?;
+    let tiers = Tiers::from_args(&a.retention)?;
     let mut cfg = pipeline_config(&a.store, &a.flow);
     if a.verbose {
         report_flushes(&mut cfg);
@@ -118,7 +120,7 @@ pub(super) fn replay(a: ReplayArgs) -> Result<i32> {
     }
     print_summary(&summary, elapsed, &a.store.store)?;
     let exported = report_export(&finished, target.as_ref())?;
-    after_replay(&a.store.store, &a.retention, summary.last_ts)?;
+    after_replay(&a.store.store, tiers.as_ref(), summary.last_ts)?;
     if let Some(s) = signer {
         s.sign_if_changed()?;
     }
@@ -222,19 +224,19 @@ fn signals(cfg: &mut PipelineConfig) -> Result<Arc<AtomicBool>> {
 /// Capture's retention: once at startup, then every minute of wall time while the capture
 /// runs (expire only touches sealed segments, which writers never change), and once more at
 /// exit.
-fn capture_retention(dir: &Path, args: &RetentionArgs) -> Result<Option<Periodic>> {
-    let Some(policy) = args.policy() else {
+fn capture_retention(dir: &Path, tiers: Option<Tiers>) -> Result<Option<Periodic>> {
+    let Some(tiers) = tiers else {
         return Ok(None);
     };
     if dir.join(MARKER_NAME).exists() {
-        run_expire(dir, &policy, wall_clock(), false, &mut io::stderr().lock())?;
+        run_tiers(dir, &tiers, wall_clock(), false, &mut io::stderr().lock())?;
     }
     let dir = dir.to_path_buf();
     Ok(Some(Periodic {
         name: "retention",
         every: 60 * NANOS_PER_SEC,
         job: Box::new(move |now| {
-            if let Err(e) = run_expire(&dir, &policy, now, false, &mut io::stderr().lock()) {
+            if let Err(e) = run_tiers(&dir, &tiers, now, false, &mut io::stderr().lock()) {
                 eprintln!("flowkeep: retention: {}", error_text(&e));
             }
         }),
@@ -249,6 +251,7 @@ pub(super) fn capture(a: CaptureArgs) -> Result<i32> {
     warn_inbound_outbound(a.filter.as_deref());
     // Read as root, before privileges go: the key file is its owner's alone.
     let signer = Signer::new(&a.signing, &a.store.store)?.map(Arc::new);
+    let tiers = Tiers::from_args(&a.retention)?;
     let mut source = LiveSet::open(&live_configs(&a))?;
     cfg.store.interfaces = a.interface.clone();
     let interfaces = a.interface.join(",");
@@ -273,7 +276,7 @@ pub(super) fn capture(a: CaptureArgs) -> Result<i32> {
     let target = live_export(&a.export, &mut hk)?;
     let stop = signals(&mut cfg)?;
     hk.periodic
-        .extend(capture_retention(&a.store.store, &a.retention)?);
+        .extend(capture_retention(&a.store.store, tiers.clone())?);
     hk.periodic.extend(signer.clone().map(|s| Periodic {
         name: "checkpoint",
         every: a.checkpoint_interval,
@@ -311,10 +314,10 @@ pub(super) fn capture(a: CaptureArgs) -> Result<i32> {
     }
     print_summary(&summary, started.elapsed().as_secs_f64(), &a.store.store)?;
     print_capture_counters(&summary, &source, a.interface.len() > 1);
-    if let Some(policy) = a.retention.policy() {
-        run_expire(
+    if let Some(tiers) = &tiers {
+        run_tiers(
             &a.store.store,
-            &policy,
+            tiers,
             wall_clock(),
             false,
             &mut io::stderr().lock(),

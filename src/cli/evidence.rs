@@ -9,7 +9,12 @@ use std::path::{Path, PathBuf};
 
 pub(super) fn key(a: KeyArgs) -> Result<i32> {
     match a.command {
-        KeyCommand::Generate { out, name } => {
+        KeyCommand::Generate {
+            out,
+            anonymize: true,
+            ..
+        } => super::anonymize::generate_key(&out)?,
+        KeyCommand::Generate { out, name, .. } => {
             let (key, verifier) = keys::generate(&name)?;
             keys::write_new(&out, &key)?;
             eprintln!(

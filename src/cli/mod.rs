@@ -3,6 +3,7 @@
 //! everything below is handed the time.
 
 mod admin;
+mod anonymize;
 mod args;
 mod attribution;
 mod audit;
