@@ -308,7 +308,7 @@ fn rewrite(
     if let Some(p) = stats.problems.first() {
         return Ok(Err(format!("not read whole: {p}")));
     }
-    let mut capture = s.capture.clone();
+    let mut capture = s.capture;
     capture.flags |= CAPTURE_ANONYMIZED | CAPTURE_MACS_NOT_STORED;
     let spec = SegmentSpec {
         path: anon_path(&s.path),
