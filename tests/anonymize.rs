@@ -10,11 +10,12 @@ use common::{copy_dir, run, skip_or_fail, text};
 use flowkeep::record::{EndReason, FlowRecord, LeaseObservation};
 use flowkeep::store::audit;
 use flowkeep::store::segment::CAPTURE_ANONYMIZED;
-use flowkeep::store::{SegmentInfo, Store, StoreWriter, WriterConfig};
+use flowkeep::store::{AllRecords, SegmentInfo, Store, StoreWriter, WriterConfig};
 use flowkeep::time::{parse_time, Nanos, NANOS_PER_SEC};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::ops::ControlFlow;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -146,13 +147,15 @@ fn segments(dir: &Path) -> Vec<SegmentInfo> {
     Store::open(dir).unwrap().segments().unwrap()
 }
 
-fn contents(dir: &Path, path: &Path) -> (Vec<FlowRecord>, Vec<LeaseObservation>) {
-    let (mut r, mut l) = (Vec::new(), Vec::new());
-    let (_, stats) = Store::open(dir)
-        .unwrap()
-        .read_segment(path, |x| r.push(x.clone()), |x| l.push(x.clone()))
-        .unwrap();
+fn contents(path: &Path) -> (Vec<FlowRecord>, Vec<LeaseObservation>) {
+    let mut r = Vec::new();
+    let stats = Store::scan_segment(path, None, None, None, &AllRecords, |_, x| {
+        r.push(x.clone());
+        ControlFlow::Continue(())
+    })
+    .unwrap();
     assert!(stats.problems.is_empty(), "{:?}", stats.problems);
+    let mut l = Store::segment_leases(path).unwrap();
     // Unique per record, and untouched by anonymisation.
     r.sort_by_key(|x| (x.first, x.sport));
     l.sort_by_key(|x| x.time);
@@ -290,7 +293,7 @@ fn old_segments_are_anonymized_as_yacryptopan_does_and_nothing_else_changes() {
     assert_eq!(old.len(), 3, "days 1 to 3 are older than 7 days");
     let originals: HashMap<PathBuf, _> = before
         .iter()
-        .map(|s| (s.path.clone(), contents(&dir, &s.path)))
+        .map(|s| (s.path.clone(), contents(&s.path)))
         .collect();
     // (A reading command appends an `access` entry: so before the snapshot.)
     let totals_before = host_totals(&dir);
@@ -358,7 +361,7 @@ fn old_segments_are_anonymized_as_yacryptopan_does_and_nothing_else_changes() {
             (o.first, o.last, o.records)
         );
         assert_eq!(info.interfaces, o.interfaces);
-        let (recs, leases) = contents(&dir, &anon_path);
+        let (recs, leases) = contents(&anon_path);
         let (orig_recs, orig_leases) = &originals[&o.path];
         assert_eq!(recs.len(), orig_recs.len());
         for (a, b) in recs.iter().zip(orig_recs) {

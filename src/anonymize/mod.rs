@@ -17,14 +17,17 @@ use crate::fs;
 use crate::record::{FlowRecord, LeaseObservation};
 use crate::store::audit::relative;
 use crate::store::holds::Hold;
-use crate::store::segment::{CAPTURE_ANONYMIZED, CAPTURE_MACS_NOT_STORED, SEGMENT_EXT};
+use crate::store::segment::{
+    SegmentFile, CAPTURE_ANONYMIZED, CAPTURE_MACS_NOT_STORED, SEGMENT_EXT,
+};
 use crate::store::writer::{BUILD_PREFIX, BUILD_SUFFIX};
 use crate::store::{parse_partition_dir_name, SegmentBuilder, SegmentInfo, SegmentSpec};
-use crate::store::{Store, StoreError};
+use crate::store::{AllRecords, Store, StoreError};
 use crate::time::Nanos;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 /// How an anonymised segment's name ends: its source's stem, then this.
@@ -115,7 +118,7 @@ pub struct Plan {
 
 /// Which segments the tier rewrites at `now`: every readable segment not anonymised already
 /// whose newest record (`last`) is older than `now - after` (retention's age rule), unless a
-/// hold without a filter overlaps it; `skip` names segments to leave out (those a dry run's
+/// hold that keeps whole segments ([`Hold::keeps_whole_segments`]) overlaps it; `skip` names segments to leave out (those a dry run's
 /// retention would delete first). An anonymised segment whose source is still listed is a
 /// rewrite interrupted before the source went: the source is in `repair`.
 pub fn plan(
@@ -143,7 +146,7 @@ pub fn plan(
         }
         let held: Vec<String> = holds
             .iter()
-            .filter(|h| h.filter.is_none() && h.overlaps(s.first, s.last))
+            .filter(|h| h.keeps_whole_segments(now) && h.overlaps(s.first, s.last))
             .map(|h| h.name.clone())
             .collect();
         if held.is_empty() {
@@ -299,28 +302,30 @@ fn rewrite(
     now: Nanos,
 ) -> Result<Result<Option<Rewritten>, String>, StoreError> {
     let mut records = Vec::with_capacity(s.records as usize);
-    let mut leases = Vec::new();
-    let (seg, stats) = store.read_segment(
-        &s.path,
-        |r| records.push(r.clone()),
-        |l| leases.push(l.clone()),
-    )?;
+    let stats = Store::scan_segment(&s.path, None, None, None, &AllRecords, |_, r| {
+        records.push(r.clone());
+        ControlFlow::Continue(())
+    })?;
     if let Some(p) = stats.problems.first() {
         return Ok(Err(format!("not read whole: {p}")));
     }
+    let leases = match Store::segment_leases(&s.path) {
+        Ok(l) => l,
+        Err(e) => return Ok(Err(format!("leases not read whole: {e}"))),
+    };
+    let header = SegmentFile::open(&s.path)?.header;
     let mut capture = s.capture;
     capture.flags |= CAPTURE_ANONYMIZED | CAPTURE_MACS_NOT_STORED;
     let spec = SegmentSpec {
         path: anon_path(&s.path),
         partition: (s.partition_start, s.partition_end),
-        writer_id: seg.header.writer_id,
-        sequence: seg.header.sequence,
-        zstd_level: seg.header.zstd_level,
+        writer_id: header.writer_id,
+        sequence: header.sequence,
+        zstd_level: header.zstd_level,
         block_records: BLOCK_RECORDS,
         interfaces: s.interfaces.clone(),
         capture,
     };
-    drop(seg);
     let Some(mut b) = SegmentBuilder::create(store.dir(), spec)? else {
         return Ok(Ok(None));
     };

@@ -1,5 +1,6 @@
 use super::*;
 use crate::record::LeaseObservation;
+use crate::store::holds::HoldState;
 use crate::store::{StoreWriter, WriterConfig};
 use crate::testing::sample;
 use crate::time::NANOS_PER_SEC;
@@ -87,12 +88,15 @@ fn store() -> (tempfile::TempDir, Vec<FlowRecord>, Vec<LeaseObservation>) {
     (d, recs, leases)
 }
 
-fn contents(store: &Store, path: &Path) -> (Vec<FlowRecord>, Vec<LeaseObservation>) {
-    let (mut r, mut l) = (Vec::new(), Vec::new());
-    let (_, stats) = store
-        .read_segment(path, |x| r.push(x.clone()), |x| l.push(x.clone()))
-        .unwrap();
+fn contents(path: &Path) -> (Vec<FlowRecord>, Vec<LeaseObservation>) {
+    let mut r = Vec::new();
+    let stats = Store::scan_segment(path, None, None, None, &AllRecords, |_, x| {
+        r.push(x.clone());
+        std::ops::ControlFlow::Continue(())
+    })
+    .unwrap();
     assert!(stats.problems.is_empty());
+    let mut l = Store::segment_leases(path).unwrap();
     r.sort_by_key(|x| (x.first, x.sport));
     l.sort_by_key(|x| x.time);
     (r, l)
@@ -119,7 +123,7 @@ fn a_rewrite_anonymizes_addresses_drops_macs_and_lease_details_and_is_audited() 
     assert_ne!(s.capture.flags & CAPTURE_ANONYMIZED, 0);
     assert_ne!(s.capture.flags & CAPTURE_MACS_NOT_STORED, 0);
     let pan = key.cryptopan();
-    let (got, got_leases) = contents(&st, &s.path);
+    let (got, got_leases) = contents(&s.path);
     let mut want = recs.clone();
     want.sort_by_key(|x| (x.first, x.sport));
     for (g, w) in got.iter().zip(&want) {
@@ -196,22 +200,35 @@ fn holds_keeping_whole_segments_keep_them_raw() {
     let st = Store::open(d.path()).unwrap();
     let segs = st.segments().unwrap();
     let now = sample(0).last + 30 * DAY;
-    let hold = |filter: Option<&str>| Hold {
+    let hold = |filter: Option<&str>, state: HoldState| Hold {
         name: "case-1".into(),
         from: sample(0).first - DAY,
         until: sample(0).first + DAY,
         filter: filter.map(String::from),
         note: None,
         added: now,
+        expires: None,
+        state,
+        released: None,
     };
-    let p = plan(&segs, &[hold(None)], 7 * DAY, now, &[]);
-    assert!(p.rewrite.is_empty());
-    assert_eq!(
-        p.kept_for_hold,
-        vec![(segs[0].clone(), vec!["case-1".into()])]
+    let filtered = Some("host 10.0.0.1");
+    for h in [
+        hold(None, HoldState::Ready),
+        hold(filtered, HoldState::Copying),
+    ] {
+        let p = plan(&segs, &[h], 7 * DAY, now, &[]);
+        assert!(p.rewrite.is_empty());
+        let kept = vec![(segs[0].clone(), vec!["case-1".to_string()])];
+        assert_eq!(p.kept_for_hold, kept);
+    }
+    // A complete hold with a filter keeps copies of what it names, not the segment whole.
+    let p = plan(
+        &segs,
+        &[hold(filtered, HoldState::Ready)],
+        7 * DAY,
+        now,
+        &[],
     );
-    // A hold with a filter keeps copies of what it names, not the segment whole.
-    let p = plan(&segs, &[hold(Some("host 10.0.0.1"))], 7 * DAY, now, &[]);
     assert_eq!((p.rewrite.len(), p.kept_for_hold.len()), (1, 0));
     // A segment a dry run's retention would delete is not listed.
     let p = plan(&segs, &[], 7 * DAY, now, &[segs[0].path.clone()]);

@@ -156,6 +156,9 @@ fn run_anonymize(
         )?;
         return Ok(());
     }
+    // Nothing a standing filtered hold names loses its raw copy (a seal hook that failed).
+    flowkeep::preserve::catch_up(dir, plan.rewrite.iter(), now)
+        .with_context(|| format!("copying for holds before anonymizing in {}", dir.display()))?;
     let done = anonymize::apply(&store, &plan, &a.key, now)
         .with_context(|| format!("anonymizing in {}", dir.display()))?;
     for p in &done.stale_removed {
