@@ -266,8 +266,9 @@ fn fingerprint() -> String {
         .collect()
 }
 
-fn anonymize(dir: &Path, key: &Path) -> String {
-    ok(&[
+/// `expire --anonymize-after 7d --anonymize-key KEY --now NOW EXTRA`, which must succeed.
+fn anonymize(dir: &Path, key: &Path, now: &str, extra: &[&str]) -> String {
+    let mut args = vec![
         "expire",
         "--store",
         dir.to_str().unwrap(),
@@ -276,8 +277,10 @@ fn anonymize(dir: &Path, key: &Path) -> String {
         "--anonymize-key",
         key.to_str().unwrap(),
         "--now",
-        NOW,
-    ])
+        now,
+    ];
+    args.extend_from_slice(extra);
+    ok(&args)
 }
 
 #[test]
@@ -301,19 +304,7 @@ fn old_segments_are_anonymized_as_yacryptopan_does_and_nothing_else_changes() {
 
     // Dry run: lists the three, changes nothing.
     let s = dir.to_str().unwrap();
-    let k = key.to_str().unwrap();
-    let dry = ok(&[
-        "expire",
-        "--store",
-        s,
-        "--anonymize-after",
-        "7d",
-        "--anonymize-key",
-        k,
-        "--now",
-        NOW,
-        "--dry-run",
-    ]);
+    let dry = anonymize(&dir, &key, NOW, &["--dry-run"]);
     for o in &old {
         let rel = audit::relative(&dir, &o.path);
         assert!(dry.contains(&format!("would anonymize  {rel}")), "{dry}");
@@ -321,7 +312,7 @@ fn old_segments_are_anonymized_as_yacryptopan_does_and_nothing_else_changes() {
     assert!(dry.contains("would anonymize 3 segment(s)"), "{dry}");
     assert_eq!(snapshot(&dir), snap_before);
 
-    let text = anonymize(&dir, &key);
+    let text = anonymize(&dir, &key, NOW, &[]);
     assert!(text.contains("anonymized 3 segment(s)"), "{text}");
     let after = segments(&dir);
     assert_eq!(after.len(), 10);
@@ -432,17 +423,7 @@ fn old_segments_are_anonymized_as_yacryptopan_does_and_nothing_else_changes() {
 
     // (g) a second run, ten minutes later, rewrites nothing anonymised already (and the
     // next day is not old enough yet).
-    let again = ok(&[
-        "expire",
-        "--store",
-        s,
-        "--anonymize-after",
-        "7d",
-        "--anonymize-key",
-        k,
-        "--now",
-        "2026-11-11T00:10:00Z",
-    ]);
+    let again = anonymize(&dir, &key, "2026-11-11T00:10:00Z", &[]);
     assert!(again.contains("anonymized 0 segment(s)"), "{again}");
     let segment_files = |m: BTreeMap<String, String>| -> Vec<(String, String)> {
         m.into_iter().filter(|(k, _)| k.contains('/')).collect()
@@ -506,7 +487,7 @@ fn a_rewrite_interrupted_before_its_source_went_is_finished_by_the_next_run() {
     copy_dir(&done, &crashed);
     let key = key_file(d.path(), KEY);
     let log_len = audit::read_all(&done).unwrap().len();
-    anonymize(&done, &key);
+    anonymize(&done, &key, NOW, &[]);
     // The state a crash after the first seal leaves: the rewrite and its seal entry, the
     // source still there (and a half-built rewrite of the next one).
     let entries = std::fs::read_to_string(done.join("audit.log")).unwrap();
@@ -525,7 +506,7 @@ fn a_rewrite_interrupted_before_its_source_went_is_finished_by_the_next_run() {
     let stale = source.with_file_name(".build-seg-00000000-00000099.anon.fks.tmp");
     std::fs::write(&stale, b"half a segment").unwrap();
 
-    let text = anonymize(&crashed, &key);
+    let text = anonymize(&crashed, &key, NOW, &[]);
     let src_rel = anon_rel.replace(".anon.fks", ".fks");
     assert!(text.contains(&format!("deleted  {src_rel}")), "{text}");
     assert!(text.contains("anonymized 2 segment(s)"), "{text}");
