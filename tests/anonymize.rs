@@ -476,6 +476,12 @@ fn a_missing_or_malformed_key_is_one_line_and_changes_nothing() {
         assert_eq!(text(&o.stdout), "");
         assert_eq!(snapshot(&dir), snap, "{}", key.display());
     }
+    // A good key that others may read: used, with a warning.
+    let open_key = key_file(d.path(), KEY);
+    std::fs::set_permissions(&open_key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let text = anonymize(&dir, &open_key, NOW, &["--dry-run"]);
+    assert!(text.contains("readable by group or others"), "{text}");
+    assert!(text.contains("would anonymize 3 segment(s)"), "{text}");
 }
 
 #[test]
