@@ -301,18 +301,6 @@ fn rewrite(
     key: &Key,
     now: Nanos,
 ) -> Result<Result<Option<Rewritten>, String>, StoreError> {
-    let mut records = Vec::with_capacity(s.records as usize);
-    let stats = Store::scan_segment(&s.path, None, None, None, &AllRecords, |_, r| {
-        records.push(r.clone());
-        ControlFlow::Continue(())
-    })?;
-    if let Some(p) = stats.problems.first() {
-        return Ok(Err(format!("not read whole: {p}")));
-    }
-    let leases = match Store::segment_leases(&s.path) {
-        Ok(l) => l,
-        Err(e) => return Ok(Err(format!("leases not read whole: {e}"))),
-    };
     let header = SegmentFile::open(&s.path)?.header;
     let mut capture = s.capture;
     capture.flags |= CAPTURE_ANONYMIZED | CAPTURE_MACS_NOT_STORED;
@@ -333,9 +321,28 @@ fn rewrite(
         pan,
         cache: HashMap::new(),
     };
-    for r in &records {
-        b.append(&m.record(r))?;
+    // Streamed from the source into the builder: a segment is never held in memory whole.
+    // Dropping the builder (any return below before the seal) removes its temporary file.
+    let mut failed = None;
+    let stats = Store::scan_segment(&s.path, None, None, None, &AllRecords, |_, r| {
+        match b.append(&m.record(r)) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                failed = Some(e);
+                ControlFlow::Break(())
+            }
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
     }
+    if let Some(p) = stats.problems.first() {
+        return Ok(Err(format!("not read whole: {p}")));
+    }
+    let leases = match Store::segment_leases(&s.path) {
+        Ok(l) => l,
+        Err(e) => return Ok(Err(format!("leases not read whole: {e}"))),
+    };
     for l in &leases {
         b.append_lease(&m.lease(l))?;
     }
