@@ -28,19 +28,18 @@ impl CryptoPan {
         CryptoPan { aes, pad }
     }
 
-    /// The first `bits` bits of `addr` (left-aligned in 128 bits) anonymised; the rest as they
-    /// were. The `bits` blocks do not depend on each other's encryption, so they are encrypted
+    /// The first `BITS` bits of `addr` (left-aligned in 128 bits) anonymised; the rest as they
+    /// were. The `BITS` blocks do not depend on each other's encryption, so they are encrypted
     /// together (AES-NI pipelines several blocks at once).
-    fn anonymize_bits(&self, addr: u128, bits: u32) -> u128 {
-        let mut blocks = [GenericArray::default(); 128];
-        let blocks = &mut blocks[..bits as usize];
+    fn anonymize_bits<const BITS: usize>(&self, addr: u128) -> u128 {
+        let mut blocks = [GenericArray::default(); BITS];
         for (i, block) in blocks.iter_mut().enumerate() {
             // The original's first i bits, then the pad's.
             let mask = if i == 0 { 0 } else { !0u128 << (128 - i) };
             let input = (addr & mask) | (self.pad & !mask);
             block.copy_from_slice(&input.to_be_bytes());
         }
-        self.aes.encrypt_blocks(blocks);
+        self.aes.encrypt_blocks(&mut blocks);
         let mut flips = 0u128;
         for (i, block) in blocks.iter().enumerate() {
             flips |= u128::from(block[0] >> 7) << (127 - i);
@@ -50,11 +49,11 @@ impl CryptoPan {
 
     pub fn anonymize_v4(&self, a: Ipv4Addr) -> Ipv4Addr {
         let addr = u128::from(u32::from(a)) << 96;
-        Ipv4Addr::from((self.anonymize_bits(addr, 32) >> 96) as u32)
+        Ipv4Addr::from((self.anonymize_bits::<32>(addr) >> 96) as u32)
     }
 
     pub fn anonymize_v6(&self, a: Ipv6Addr) -> Ipv6Addr {
-        Ipv6Addr::from(self.anonymize_bits(u128::from(a), 128))
+        Ipv6Addr::from(self.anonymize_bits::<128>(u128::from(a)))
     }
 
     pub fn anonymize(&self, a: IpAddr) -> IpAddr {
