@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{copy_dir, run, skip_or_fail, text};
+use common::{copy_dir, ok, out, run, skip_or_fail, text};
 use flowkeep::record::{EndReason, FlowRecord, LeaseObservation};
 use flowkeep::store::audit;
 use flowkeep::store::segment::CAPTURE_ANONYMIZED;
@@ -18,7 +18,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::ControlFlow;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 const DEFAULT_PYTHON: &str = "/opt/flowkeep-venv/bin/python";
 const KEY: &[u8; 32] = b"boojahyoo3vaeToong0Eijee7Ahz3yee";
@@ -31,16 +31,6 @@ fn t(s: &str) -> Nanos {
 
 fn day0() -> Nanos {
     t("2026-11-01T00:00:00Z")
-}
-
-fn out(o: &Output) -> String {
-    text(&o.stdout) + &text(&o.stderr)
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = run(args);
-    assert_eq!(o.status.code(), Some(0), "{args:?}: {}", out(&o));
-    out(&o)
 }
 
 /// Addresses that share prefixes of many lengths, IPv4 and IPv6.
