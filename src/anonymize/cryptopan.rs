@@ -1,6 +1,6 @@
 //! Crypto-PAn: prefix-preserving address anonymisation (Xu, Fan, Ammar, Moon, "Prefix-Preserving
-//! IP Address Anonymization", ICNP 2002), as nfdump's nfanon and yacryptopan compute it, so that
-//! their outputs and ours agree for the same key. Two addresses that share their first n bits
+//! IP Address Anonymization", ICNP 2002), the algorithm nfdump's nfanon and yacryptopan
+//! implement; held to yacryptopan's outputs for the same key. Two addresses that share their first n bits
 //! map to two addresses that share their first n bits, and no more than the originals did.
 //!
 //! The 32-byte key: AES-128 key = key[0..16]; pad = AES(key[16..32]). For bit i of the address
@@ -70,8 +70,7 @@ mod tests {
 
     const KEY: &[u8; 32] = b"boojahyoo3vaeToong0Eijee7Ahz3yee";
 
-    /// yacryptopan 1.0.2's outputs for the key above (the key and the IPv4 values are the
-    /// original Crypto-PAn distribution's sample).
+    /// yacryptopan 1.0.2's outputs for the key above.
     #[test]
     fn matches_the_reference_values() {
         let c = CryptoPan::new(KEY);
