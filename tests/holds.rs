@@ -732,3 +732,69 @@ fn bad_hold_input_gets_one_clear_line() {
     ]);
     assert!(o.contains("not after now"), "{o}");
 }
+
+#[test]
+fn a_filtered_hold_keeps_its_records_raw_while_the_live_store_is_anonymised() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("s");
+    let all = synthetic_store(&dir);
+    let s = dir.to_str().unwrap();
+    let now = t0() + 45 * DAY;
+    ok(&[
+        "hold",
+        "add",
+        "--store",
+        s,
+        "--name",
+        "RAW",
+        "--from",
+        &at(t0() + 2 * DAY),
+        "--until",
+        &at(t0() + 20 * DAY),
+        "--filter",
+        &format!("host {TARGET}"),
+        "--now",
+        &at(now),
+    ]);
+    let key = d.path().join("anon.key");
+    ok(&[
+        "key",
+        "generate",
+        "--anonymize",
+        "--out",
+        key.to_str().unwrap(),
+    ]);
+    ok(&[
+        "expire",
+        "--store",
+        s,
+        "--anonymize-after",
+        "7d",
+        "--anonymize-key",
+        key.to_str().unwrap(),
+        "--now",
+        &at(now),
+    ]);
+    // The live store's old records lost the target's address; the hold's copies kept it.
+    let old_live_target = query(&dir, &[&format!("host {TARGET}")])
+        .iter()
+        .filter(|r| parse_time(r["last"].as_str().unwrap()).unwrap() < now - 8 * DAY)
+        .count();
+    let held = all
+        .iter()
+        .filter(|r| {
+            r.src.to_string() == TARGET && r.first < t0() + 20 * DAY && r.last >= t0() + 2 * DAY
+        })
+        .count();
+    assert_eq!(old_live_target, held, "only the hold's raw copies name it");
+    assert_eq!(query(&dir, &["--hold", "RAW"]).len(), held);
+    let anonymised = Store::open(&dir)
+        .unwrap()
+        .segments()
+        .unwrap()
+        .iter()
+        .filter(|s| s.path.to_string_lossy().ends_with(".anon.fks"))
+        .count();
+    assert!(anonymised >= 37, "{anonymised}");
+    verify_clean(&dir);
+}

@@ -267,12 +267,24 @@ pub(super) fn info(a: InfoArgs) -> Result<i32> {
     }
     writeln!(out, "holds          {}", holds.len())?;
     for h in &holds {
+        // A filtered hold's copies are outside the sums above: they are not the live store.
+        let kept = if h.filter.is_some() {
+            let copies = store.hold_segments(&h.name)?;
+            format!(
+                "  copies: {} segments, {} records, {} bytes",
+                copies.len(),
+                copies.iter().map(|c| c.records).sum::<u64>(),
+                copies.iter().map(|c| c.bytes).sum::<u64>()
+            )
+        } else {
+            "  whole segments".to_string()
+        };
         writeln!(
             out,
-            "  {}  {} .. {}  {}",
+            "  {}  {} .. {}{kept}  {}",
             h.name,
             format_rfc3339(h.from),
-            format_rfc3339(h.until),
+            holds::format_until(h.until),
             h.note.as_deref().unwrap_or("")
         )?;
     }
