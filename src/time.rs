@@ -134,7 +134,9 @@ pub fn parse_duration(input: &str) -> Result<Nanos, TimeError> {
         "ns" => 1.0,
         "us" => 1e3,
         "ms" => 1e6,
-        "" | "s" => 1e9,
+        "s" => 1e9,
+        // A bare number has meant seconds to some tools and days to others: say which.
+        "" => return Err(err("a unit is required: ms, s, m, h, d or w (e.g. 30d)")),
         "m" | "min" => 60e9,
         "h" => 3600e9,
         "d" => 86400e9,
@@ -201,6 +203,10 @@ mod tests {
         assert_eq!(parse_duration("1500ms").unwrap(), 1_500_000_000);
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("-5s").is_err());
+        // A bare number is refused, not taken for seconds (issue 15, defect 13).
+        let e = parse_duration("30").unwrap_err();
+        assert!(e.reason.contains("a unit is required"), "{}", e.reason);
+        assert!(parse_time_at("-30", 0).is_err());
     }
 
     #[test]

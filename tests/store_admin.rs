@@ -736,3 +736,26 @@ fn concurrent_processes_keep_every_hold_and_an_unbroken_chain() {
     let v = run(&["verify", "--store", &s]);
     assert_eq!(v.status.code(), Some(0), "{}", out(&v));
 }
+
+#[test]
+fn a_retention_needs_a_unit_and_is_not_zero() {
+    let d = replayed(&["tcpdump__dns_tcp.pcap"]);
+    let dir = store_of(&d);
+    let before = listing(&dir);
+    for (value, says) in [
+        ("30", "a unit is required"),
+        ("0s", "greater than zero"),
+        ("0d", "greater than zero"),
+    ] {
+        let o = run(&[
+            "expire",
+            "--store",
+            dir.to_str().unwrap(),
+            "--retention",
+            value,
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{value}: {}", out(&o));
+        assert!(out(&o).contains(says), "{value}: {}", out(&o));
+    }
+    assert_eq!(listing(&dir), before);
+}

@@ -349,7 +349,7 @@ pub(super) fn parse_positive_duration(s: &str) -> Result<Nanos, String> {
 pub struct RetentionArgs {
     /// Delete segments whose newest record is older than this (e.g. 30d) after the run
     /// (replay: "now" is the newest packet time) or every minute (capture: the wall clock).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration)]
     pub retention: Option<Nanos>,
     /// Then delete the oldest segments while the store is larger than this (K/M/G/T = powers
     /// of 1024, e.g. 500G).
@@ -434,7 +434,7 @@ pub enum HoldCommand {
         store: PathBuf,
         name: String,
         /// How much later than its current expiry (e.g. 90d).
-        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration)]
         by: Nanos,
         /// Time recorded in the audit log (default: the wall clock).
         #[arg(long, value_name = "TIME", value_parser = parse_time)]

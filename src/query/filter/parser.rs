@@ -17,8 +17,9 @@ pub(super) fn parse(text: &str) -> Result<Option<Expr>, FilterError> {
         text,
         tokens: &tokens,
         at: 0,
+        nesting: 0,
     };
-    let e = p.expr()?;
+    let (e, _) = p.expr()?;
     if let Some(t) = p.peek() {
         return Err(p.error_at(
             t,
@@ -35,7 +36,15 @@ pub(super) struct Parser<'a> {
     text: &'a str,
     tokens: &'a [Token],
     at: usize,
+    /// `(` and `not` the parser is inside of.
+    nesting: usize,
 }
+
+/// How deep an expression may nest: parentheses, `not`s and `and`/`or` chains each add a
+/// level. Parsing, testing and dropping an expression recurse once per level, so without a
+/// bound a long enough expression overflows the stack (a worker thread has 2 MiB); 256 `or`ed
+/// hosts still fit, and a longer list of addresses is better written as nets.
+pub const MAX_DEPTH: usize = 256;
 
 const PRIMITIVES: &str =
     "host, net, port, portrange, proto, vlan, mac, packets, bytes, flags, end, src, dst, or a protocol name";
@@ -67,8 +76,9 @@ impl<'a> Parser<'a> {
     }
 
     /// expr := unary (('and' | 'or') unary)*, left to right, equal precedence (tcpdump's).
-    fn expr(&mut self) -> Result<Expr, FilterError> {
-        let mut left = self.unary()?;
+    /// Returns the expression and its depth (see [`MAX_DEPTH`]).
+    fn expr(&mut self) -> Result<(Expr, usize), FilterError> {
+        let (mut left, mut depth) = self.unary()?;
         while let Some(t) = self.peek() {
             let join: fn(Box<Expr>, Box<Expr>) -> Expr = match t.tok {
                 Tok::And => Expr::And,
@@ -76,24 +86,52 @@ impl<'a> Parser<'a> {
                 _ => break,
             };
             self.at += 1;
-            let right = self.unary()?;
+            let (right, d) = self.unary()?;
+            depth = self.deeper(t, depth.max(d))?;
             left = join(Box::new(left), Box::new(right));
         }
-        Ok(left)
+        Ok((left, depth))
     }
 
-    fn unary(&mut self) -> Result<Expr, FilterError> {
+    /// `depth + 1`, or the error at `t` when that is too deep.
+    fn deeper(&self, t: Token, depth: usize) -> Result<usize, FilterError> {
+        if depth >= MAX_DEPTH {
+            return Err(self.error_at(
+                t,
+                format!(
+                    "the expression nests more than {MAX_DEPTH} levels deep (parentheses, 'not's \
+                     and 'and'/'or' chains each add one): split it, or use a net"
+                ),
+            ));
+        }
+        Ok(depth + 1)
+    }
+
+    fn unary(&mut self) -> Result<(Expr, usize), FilterError> {
         let Some(t) = self.next() else {
             return Err(self.error_at_end(format!("expected one of {PRIMITIVES}")));
         };
+        if matches!(t.tok, Tok::Not | Tok::LParen) {
+            // Checked on the way in, so that the parser's own recursion stays bounded too.
+            self.deeper(t, self.nesting)?;
+        }
         match t.tok {
-            Tok::Not => Ok(Expr::Not(Box::new(self.unary()?))),
+            Tok::Not => {
+                self.nesting += 1;
+                let inner = self.unary();
+                self.nesting -= 1;
+                let (e, d) = inner?;
+                Ok((Expr::Not(Box::new(e)), self.deeper(t, d)?))
+            }
             Tok::LParen => {
-                let e = self.expr()?;
+                self.nesting += 1;
+                let inner = self.expr();
+                self.nesting -= 1;
+                let (e, d) = inner?;
                 match self.next() {
                     Some(Token {
                         tok: Tok::RParen, ..
-                    }) => Ok(e),
+                    }) => Ok((e, d)),
                     Some(u) => Err(self.error_at(
                         u,
                         format!("expected 'and', 'or' or ')' before '{}'", self.word(u)),
@@ -101,7 +139,7 @@ impl<'a> Parser<'a> {
                     None => Err(self.error_at(t, "this '(' is never closed".into())),
                 }
             }
-            Tok::Word => Ok(Expr::Prim(self.primitive(t)?)),
+            Tok::Word => Ok((Expr::Prim(self.primitive(t)?), 1)),
             _ => Err(self.error_at(
                 t,
                 format!("expected one of {PRIMITIVES}, found '{}'", self.word(t)),

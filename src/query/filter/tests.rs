@@ -507,3 +507,33 @@ fn errors_in_the_grammar() {
         ("> 5", ">", "expected one of host"),
     ]);
 }
+
+#[test]
+fn nesting_is_bounded_with_a_clear_error_not_a_stack_overflow() {
+    // Deep enough to have overflowed the stack before the bound (issue 15, defect 6).
+    for deep in [
+        format!("{}host 10.1.2.3{}", "(".repeat(10_000), ")".repeat(10_000)),
+        format!("{}host 10.1.2.3", "not ".repeat(20_000)),
+        vec!["host 10.1.2.3"; 5_000].join(" or "),
+    ] {
+        let e = Filter::parse(&deep).unwrap_err().to_string();
+        assert!(
+            e.contains("nests more than 256 levels"),
+            "{}",
+            &e[..e.len().min(300)]
+        );
+    }
+    // At the bound it parses, tests and drops.
+    let hosts: Vec<String> = (0..256).map(|i| format!("host 10.0.0.{i}")).collect();
+    let f = Filter::parse(&hosts.join(" or ")).unwrap();
+    assert!(!f.matches(&rec()));
+    let f = Filter::parse(&format!(
+        "{}host 10.1.2.3{}",
+        "(".repeat(255),
+        ")".repeat(255)
+    ))
+    .unwrap();
+    assert!(f.matches(&rec()));
+    let f = Filter::parse(&format!("{}host 10.1.2.3", "not ".repeat(254))).unwrap();
+    assert!(f.matches(&rec()));
+}
