@@ -33,6 +33,13 @@ impl PathError {
     }
 }
 
+/// Mode of every file created here: flow logs are personal data, readable by the store's
+/// owner and group (an auditor's, a backup's) and nobody else, whatever the umask (which can
+/// only take bits away).
+pub const FILE_MODE: u32 = 0o640;
+/// Mode of every directory created here.
+pub const DIR_MODE: u32 = 0o750;
+
 /// Opens an existing file for reading.
 pub fn open(path: &Path) -> io::Result<File> {
     File::open(path)
@@ -46,7 +53,9 @@ pub fn open_read_write(path: &Path) -> io::Result<File> {
 /// Creates a file for reading and writing that must not exist yet: the name is then ours
 /// alone.
 pub fn create_new(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
     File::options()
+        .mode(FILE_MODE)
         .read(true)
         .write(true)
         .create_new(true)
@@ -68,7 +77,9 @@ pub fn create_new_with_mode(path: &Path, mode: u32) -> io::Result<File> {
 /// Opens a file for reading and writing, creating it if needed and keeping what it holds
 /// (lock files, whose content only informs).
 pub fn open_or_create(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
     File::options()
+        .mode(FILE_MODE)
         .read(true)
         .write(true)
         .create(true)
@@ -78,7 +89,9 @@ pub fn open_or_create(path: &Path) -> io::Result<File> {
 
 /// Opens a file for reading and appending (`O_APPEND`), creating it if needed.
 pub fn open_append(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
     File::options()
+        .mode(FILE_MODE)
         .read(true)
         .append(true)
         .create(true)
@@ -87,7 +100,13 @@ pub fn open_append(path: &Path) -> io::Result<File> {
 
 /// Creates a file for writing, or empties an existing one.
 pub fn create(path: &Path) -> io::Result<File> {
-    File::create(path)
+    use std::os::unix::fs::OpenOptionsExt;
+    File::options()
+        .mode(FILE_MODE)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
 }
 
 pub fn read(path: &Path) -> io::Result<Vec<u8>> {
@@ -131,11 +150,17 @@ pub fn read_dir(dir: &Path) -> io::Result<ReadDir> {
 }
 
 pub fn create_dir(path: &Path) -> io::Result<()> {
-    std::fs::create_dir(path)
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().mode(DIR_MODE).create(path)
 }
 
+/// Creates `path` and the parents it lacks, each with [`DIR_MODE`].
 pub fn create_dir_all(path: &Path) -> io::Result<()> {
-    std::fs::create_dir_all(path)
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(path)
 }
 
 pub fn rename(from: &Path, to: &Path) -> io::Result<()> {

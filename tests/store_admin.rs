@@ -759,3 +759,61 @@ fn a_retention_needs_a_unit_and_is_not_zero() {
     }
     assert_eq!(listing(&dir), before);
 }
+
+/// Every file and directory under `dir` with its mode bits, permission part only.
+fn modes(dir: &Path) -> Vec<(PathBuf, u32, bool)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = vec![(dir.to_path_buf(), 0, true)];
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            if m.is_dir() {
+                todo.push(p.clone());
+            }
+            out.push((p, m.permissions().mode() & 0o7777, m.is_dir()));
+        }
+    }
+    out[0].1 = std::fs::metadata(dir).unwrap().permissions().mode() & 0o7777;
+    out
+}
+
+#[test]
+fn store_files_are_private_to_the_owner_and_group_whatever_the_umask() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("s");
+    let s = dir.to_str().unwrap();
+    // umask 000: every bit a create asks for is granted, so only what flowkeep asks counts.
+    let sh = |cmd: String| {
+        let o = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("umask 000; {cmd}"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{cmd}: {}", out(&o));
+    };
+    let bin = BIN;
+    let pcap = fixtures().join("nDPI__iphone.pcap");
+    sh(format!(
+        "{bin} replay -q --store {s} --partition 1m {}",
+        pcap.display()
+    ));
+    sh(format!(
+        "{bin} hold add --store {s} --name M --from 2020-01-01T00:00:00Z --until open \
+         --filter 'host 192.168.2.17' --now 2026-01-01T00:00:00Z"
+    ));
+    sh(format!(
+        "{bin} expire --store {s} --retention 1d --now 2026-01-02T00:00:00Z"
+    ));
+    sh(format!("{bin} query --store {s} --hold M >/dev/null"));
+    let all = modes(&dir);
+    assert!(all.iter().any(|(p, _, _)| p.ends_with("audit.log")));
+    assert!(all
+        .iter()
+        .any(|(p, _, _)| p.to_string_lossy().contains("holds/M/")));
+    for (p, mode, is_dir) in all {
+        let allowed = if is_dir { 0o750 } else { 0o640 };
+        assert_eq!(mode & !allowed, 0, "{}: {mode:o}", p.display());
+    }
+}

@@ -21,7 +21,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
 use parquet::schema::types::Type;
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, BufWriter};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -251,7 +251,7 @@ impl<'a> PartitionWriter<'a> {
         partition: Nanos,
         records: &[FlowRecord],
     ) -> Result<(u64, u64), ExportError> {
-        let file = File::create(tmp).map_err(|e| io_error(tmp, e))?;
+        let file = crate::fs::create(tmp).map_err(|e| io_error(tmp, e))?;
         let parquet_error = |source| ExportError::Parquet {
             path: dest.to_path_buf(),
             source,
@@ -324,6 +324,7 @@ mod tests {
     use parquet::file::reader::{FileReader, SerializedFileReader};
     use parquet::file::statistics::Statistics;
     use parquet::record::Field;
+    use std::fs::File;
     use std::net::{IpAddr, Ipv6Addr};
 
     const T0: Nanos = 1_767_225_600 * NANOS_PER_SEC; // 2026-01-01T00:00:00Z
