@@ -817,3 +817,55 @@ fn store_files_are_private_to_the_owner_and_group_whatever_the_umask() {
         assert_eq!(mode & !allowed, 0, "{}: {mode:o}", p.display());
     }
 }
+
+#[test]
+fn a_packet_stamped_in_the_future_does_not_expire_the_history() {
+    // The iphone capture (2020) with one more packet, a copy of its last, stamped 2106.
+    let d = tempfile::tempdir().unwrap();
+    let mut bytes = std::fs::read(fixtures().join("nDPI__iphone.pcap")).unwrap();
+    let le = bytes[0] == 0xd4;
+    let mut at = 24;
+    let mut last = 24;
+    while at + 16 <= bytes.len() {
+        let f = [bytes[at + 8], bytes[at + 9], bytes[at + 10], bytes[at + 11]];
+        let incl = if le {
+            u32::from_le_bytes(f)
+        } else {
+            u32::from_be_bytes(f)
+        } as usize;
+        last = at;
+        at += 16 + incl;
+    }
+    let mut pkt = bytes[last..].to_vec();
+    let future: u32 = 4_294_000_000; // 2106-01-26
+    pkt[..4].copy_from_slice(&if le {
+        future.to_le_bytes()
+    } else {
+        future.to_be_bytes()
+    });
+    bytes.extend_from_slice(&pkt);
+    let pcap = d.path().join("future.pcap");
+    std::fs::write(&pcap, &bytes).unwrap();
+    let dir = d.path().join("s");
+    let o = run(&[
+        "replay",
+        "-q",
+        "--store",
+        dir.to_str().unwrap(),
+        "--retention",
+        "10000d",
+        pcap.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    // 10000 days from 2106 would reach back past 2020; from the wall clock it does not.
+    assert!(out(&o).contains("is after the wall clock"), "{}", out(&o));
+    assert!(out(&o).contains("now = wall clock"), "{}", out(&o));
+    let left = segments(&dir);
+    assert!(
+        left.iter().any(|s| s.first < t("2021-01-01T00:00:00Z")),
+        "history expired"
+    );
+    assert!(!audit_entries(&dir)
+        .iter()
+        .any(|e| e.record.action == Action::Expire));
+}

@@ -120,7 +120,12 @@ pub(super) fn replay(a: ReplayArgs) -> Result<i32> {
     }
     print_summary(&summary, elapsed, &a.store.store)?;
     let exported = report_export(&finished, target.as_ref())?;
-    after_replay(&a.store.store, tiers.as_ref(), summary.last_ts)?;
+    after_replay(
+        &a.store.store,
+        tiers.as_ref(),
+        summary.last_ts,
+        wall_clock(),
+    )?;
     if let Some(s) = signer {
         s.sign_if_changed()?;
     }
