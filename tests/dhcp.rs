@@ -289,3 +289,31 @@ fn no_mac_keeps_addresses_and_times_but_no_macs_or_hostnames() {
         String::from_utf8_lossy(&verify.stdout)
     );
 }
+
+#[test]
+fn query_leases_over_a_damaged_lease_block_is_incomplete() {
+    let dir = tempfile::tempdir().unwrap();
+    replay("nDPI__1kxun.pcap", dir.path(), &[]);
+    let segs = Store::open(dir.path()).unwrap().segments().unwrap();
+    let (path, offset, len) = segs
+        .iter()
+        .find_map(|s| {
+            let f = flowkeep::store::segment::SegmentFile::open(&s.path).unwrap();
+            f.entries
+                .iter()
+                .find(|e| e.kind == flowkeep::store::leases::KIND_LEASES)
+                .map(|e| (s.path.clone(), e.offset, e.len))
+        })
+        .expect("a lease block");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[(offset + u64::from(len) / 2) as usize] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    let out = Command::new(BIN)
+        .args(["query", "--format", "jsonl", "--leases", "--store"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("incomplete"), "{err}");
+}

@@ -78,13 +78,12 @@ pub(super) fn lease_annotator<'w>(
     format: Format,
     until: Option<Nanos>,
     out: impl Write + 'w,
-) -> Result<Box<dyn Write + 'w>> {
+) -> Result<(Box<dyn Write + 'w>, Vec<flowkeep::store::ScanProblem>)> {
     if format != Format::Jsonl {
         bail!("--leases adds fields to JSON lines: use it with --format jsonl");
     }
+    // Damaged lease blocks make the answer incomplete as damaged record blocks do: the caller
+    // reports them with the scan's.
     let (index, stats) = LeaseIndex::load(store, until)?;
-    for p in &stats.problems {
-        eprintln!("flowkeep: warning: {p}");
-    }
-    Ok(Box::new(LeaseAnnotator::new(index, out)))
+    Ok((Box::new(LeaseAnnotator::new(index, out)), stats.problems))
 }

@@ -77,20 +77,24 @@ fn print_query(
     format: Format,
     out: &mut impl Write,
 ) -> (Result<QueryStats>, u64) {
-    let out: Box<dyn Write + '_> = if a.leases {
+    let (out, lease_problems): (Box<dyn Write + '_>, _) = if a.leases {
         match attribution::lease_annotator(&sel.store, format, sel.until, out) {
             Ok(w) => w,
             Err(e) => return (Err(e), 0),
         }
     } else {
-        Box::new(out)
+        (Box::new(out), Vec::new())
     };
     let mut printer = Printer::new(format, out);
     let stats = query::print_matching(&sel.store, sel.since, sel.until, &sel.filter, &mut printer);
     let printed = printer.printed();
     let result = stats
         .map_err(anyhow::Error::from)
-        .and_then(|s| Ok(printer.finish().map(|_| s)?));
+        .and_then(|s| Ok(printer.finish().map(|_| s)?))
+        .map(|mut s| {
+            s.scan.problems.extend(lease_problems);
+            s
+        });
     (result, printed)
 }
 
