@@ -869,3 +869,21 @@ fn a_packet_stamped_in_the_future_does_not_expire_the_history() {
         .iter()
         .any(|e| e.record.action == Action::Expire));
 }
+
+#[test]
+fn verify_reports_a_temporary_segment_it_cannot_explain() {
+    let (_d, dir, segs) = small_store();
+    let garbage = segs[0]
+        .path
+        .with_file_name(".seg-00000009-00000000.fks.tmp");
+    std::fs::write(
+        &garbage,
+        b"not a segment, not zeros either: garbage".repeat(4),
+    )
+    .unwrap();
+    let s = dir.to_str().unwrap();
+    let q = run(&["query", "--store", s]);
+    assert_eq!(q.status.code(), Some(3), "{}", out(&q));
+    let text = verify_fails(&dir, &["temporary segment"]);
+    assert!(text.contains(".seg-00000009-00000000.fks.tmp"), "{text}");
+}

@@ -218,6 +218,18 @@ impl Store {
             }
         }
         v.store_problems.extend(self.marker_problem(marker));
+        // A temporary segment that recovery could not seal when this store was opened is a
+        // file nothing explains (and that reading commands report as damage).
+        // (A read-only store, whose lock cannot be taken, has nothing to say here unless it
+        // holds temporary segments.)
+        if !self.temporary_segments()?.is_empty() {
+            v.store_problems.extend(
+                self.recovery()
+                    .problems
+                    .iter()
+                    .map(|p| format!("temporary segment: {p}")),
+            );
+        }
         if !fs::exists(&self.dir().join(audit::AUDIT_LOG_NAME)) {
             v.store_problems.push(format!(
                 "{}: missing: every store has one from its creation (a store that an older \

@@ -159,6 +159,16 @@ impl Store {
         Ok(describe(sealed))
     }
 
+    /// The live store's temporary segments (open, or left by a writer that died).
+    pub(crate) fn temporary_segments(&self) -> Result<Vec<PathBuf>, StoreError> {
+        Ok(list_root(self.dir(), true)?
+            .all
+            .into_iter()
+            .filter(|l| l.temp)
+            .map(|l| l.path)
+            .collect())
+    }
+
     /// Lease observations in the live store's sealed segments, from their footers.
     pub fn lease_count(&self) -> Result<u64, StoreError> {
         Ok(list_root(self.dir(), true)?
