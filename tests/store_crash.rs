@@ -326,19 +326,9 @@ fn scan_count(store: &Path) -> (u64, Vec<flowkeep::store::ScanProblem>) {
 #[test]
 fn disk_full_is_counted_and_writing_resumes() {
     let dir = tempfile::tempdir().unwrap();
-    let mnt = dir.path().join("mnt");
-    std::fs::create_dir(&mnt).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
-        .arg(&mnt)
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
-        skip_or_fail("cannot mount a tmpfs to fill (needs root)");
+    let Some((mnt, _unmount)) = tmpfs(dir.path(), "4m") else {
         return;
-    }
-    let _unmount = Unmount(mnt.clone());
+    };
     let store = mnt.join("store");
     let filler = mnt.join("filler");
     // 2.5 MiB of 4: the first 1 MiB segment file fits, growing it to 2 MiB does not.
@@ -463,4 +453,44 @@ fn live_pipeline_flushes_open_segments_every_second() {
     // 120 s of packets: a flush per second per worker that has records pending.
     assert!(replay_blocks <= 6, "{replay_blocks}");
     assert!(live_blocks >= 120, "{live_blocks}");
+}
+
+/// Mounts a tmpfs of `size` at `dir/mnt` (or says why not, failing under CI).
+fn tmpfs(dir: &Path, size: &str) -> Option<(PathBuf, Unmount)> {
+    let mnt = dir.join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(&mnt)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        skip_or_fail("cannot mount a tmpfs to fill (needs root)");
+        return None;
+    }
+    Some((mnt.clone(), Unmount(mnt)))
+}
+
+#[test]
+fn replay_that_could_not_store_records_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((mnt, _unmount)) = tmpfs(dir.path(), "2m") else {
+        return;
+    };
+    // Room for the store's small files, not for a segment's first megabyte.
+    std::fs::File::create(mnt.join("filler"))
+        .unwrap()
+        .write_all(&vec![1u8; (2 << 20) - (256 << 10)])
+        .unwrap();
+    let store = mnt.join("store");
+    let o = Command::new(BIN)
+        .args(["replay", "-q", "--store"])
+        .arg(&store)
+        .arg(common::fixtures().join("nDPI__iphone.pcap"))
+        .output()
+        .unwrap();
+    let text = common::out(&o);
+    assert!(text.contains("flows lost"), "{text}");
+    assert_eq!(o.status.code(), Some(1), "{text}");
 }

@@ -129,11 +129,15 @@ pub(super) fn replay(a: ReplayArgs) -> Result<i32> {
     if let Some(s) = signer {
         s.sign_if_changed()?;
     }
-    Ok(if summary.source_errors.is_empty() && exported {
-        0
-    } else {
-        1
-    })
+    // A record that was not stored is data lost: never a success.
+    let lost = summary.store.records_lost + summary.store.records_refused;
+    Ok(
+        if summary.source_errors.is_empty() && exported && lost == 0 {
+            0
+        } else {
+            1
+        },
+    )
 }
 
 fn print_summary(s: &Summary, elapsed: f64, store: &Path) -> io::Result<()> {
@@ -332,11 +336,15 @@ pub(super) fn capture(a: CaptureArgs) -> Result<i32> {
         s.sign_if_changed()?;
     }
     let exported = report_export(&finished, target.as_ref())?;
-    Ok(if summary.source_errors.is_empty() && exported {
-        0
-    } else {
-        1
-    })
+    // A record that was not stored is data lost: never a success.
+    let lost = summary.store.records_lost + summary.store.records_refused;
+    Ok(
+        if summary.source_errors.is_empty() && exported && lost == 0 {
+            0
+        } else {
+            1
+        },
+    )
 }
 
 /// The kernel's counters for the run: the main handles', the DHCP handles', and with several
