@@ -267,7 +267,8 @@ pub fn load_holds(dir: &Path) -> Result<Vec<Hold>, HoldError> {
     }
     let time = |s: &str| parse_time(s).map_err(|e| corrupt(e.to_string()));
     let opt = |s: &Option<String>| s.as_deref().map(time).transpose();
-    file.holds
+    let holds: Vec<Hold> = file
+        .holds
         .into_iter()
         .map(|h| {
             Ok(Hold {
@@ -286,7 +287,30 @@ pub fn load_holds(dir: &Path) -> Result<Vec<Hold>, HoldError> {
                 note: h.note,
             })
         })
-        .collect()
+        .collect::<Result<_, HoldError>>()?;
+    // A hand-edited file must not quietly protect less than it says.
+    for (i, h) in holds.iter().enumerate() {
+        if h.name.is_empty() || h.name.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(corrupt(format!(
+                "hold {} has the name {:?}: names are not empty and have no whitespace",
+                i + 1,
+                h.name
+            )));
+        }
+        if h.from >= h.until {
+            return Err(corrupt(format!(
+                "hold {} ({}) starts at {} but ends at {}: it would protect nothing",
+                i + 1,
+                h.name,
+                format_rfc3339(h.from),
+                format_until(h.until)
+            )));
+        }
+        if holds[..i].iter().any(|o| o.name == h.name) {
+            return Err(corrupt(format!("hold name '{}' appears twice", h.name)));
+        }
+    }
+    Ok(holds)
 }
 
 fn save_holds(dir: &Path, holds: &[Hold]) -> Result<(), HoldError> {
@@ -586,6 +610,38 @@ mod tests {
         assert!(!h.overlaps(200, 300));
         assert!(!h.overlaps(0, 99));
         assert!(h.overlaps(0, 1_000));
+    }
+
+    #[test]
+    fn a_hand_edited_holds_file_that_protects_less_than_it_says_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        add_hold(d.path(), hold("CASE-1", 10, 20)).unwrap();
+        let path = d.path().join(HOLDS_NAME);
+        let good = std::fs::read_to_string(&path).unwrap();
+        let from = "\"from\": \"1970-01-01T00:00:00.000000010Z\"";
+        assert!(good.contains(from), "{good}");
+        for (edit, says) in [
+            (
+                good.replace(from, "\"from\": \"1970-01-01T00:00:00.000000030Z\""),
+                "would protect nothing",
+            ),
+            (good.replace("CASE-1", "CASE 1"), "no whitespace"),
+            (
+                good.replacen(
+                    "  ]",
+                    &format!(
+                        ",{}  ]",
+                        &good[good.find("    {").unwrap()..good.rfind("  ]").unwrap()]
+                    ),
+                    1,
+                ),
+                "appears twice",
+            ),
+        ] {
+            std::fs::write(&path, &edit).unwrap();
+            let e = load_holds(d.path()).unwrap_err().to_string();
+            assert!(e.contains(says), "{e}\n{edit}");
+        }
     }
 
     #[test]
