@@ -25,6 +25,9 @@ const FIELDS: usize = 14;
 /// How much of the end of the log is read to find the last line. An entry is a few hundred
 /// bytes; a reason or note longer than this makes the log refuse to append (see `append`).
 const TAIL_BYTES: u64 = 64 << 10;
+/// The longest entry appended: far below [`TAIL_BYTES`], so that no entry, whatever text an
+/// operator gave, can leave a last line too long for the next append to find.
+pub const MAX_ENTRY_BYTES: usize = 16 << 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
@@ -229,6 +232,18 @@ impl AuditLog {
             }
         };
         let (body, hash) = encode_body(seq, rec, &prev);
+        if body.len() + hash.len() + 2 > MAX_ENTRY_BYTES {
+            return Err(AuditError::Corrupt {
+                path: self.path.clone(),
+                line: seq,
+                reason: format!(
+                    "not appended: the {} entry would be {} bytes, at most {MAX_ENTRY_BYTES} are \
+                     (shorten the text given for it)",
+                    rec.action.as_str(),
+                    body.len() + hash.len() + 2
+                ),
+            });
+        }
         let mut line = String::with_capacity(body.len() + 68);
         // A line torn by a crash is ended so that this entry starts on its own line; verify
         // reports the torn one.
@@ -639,6 +654,32 @@ pub fn verify_chain(lines: &[AuditLine]) -> Vec<ChainProblem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_entry_too_long_is_refused_and_the_log_stays_appendable() {
+        let d = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(d.path());
+        let rec = |reason: String| AuditRecord {
+            time: 1,
+            action: Action::HoldAdd,
+            segment: None,
+            reason,
+        };
+        log.append(&rec("first".into())).unwrap();
+        let e = log
+            .append(&rec("n".repeat(70_000)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("not appended") && e.contains("at most 16384"),
+            "{e}"
+        );
+        log.append(&rec("after".into())).unwrap();
+        let all = read_all(d.path()).unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[1].record.reason, "after");
+        assert!(verify_chain(&read_lines(d.path()).unwrap()).is_empty());
+    }
     use std::io::Write;
 
     fn hold_rec(time: Nanos, reason: &str) -> AuditRecord {

@@ -18,9 +18,11 @@ pub struct Deleted {
 }
 
 impl Store {
-    /// Deletes the segments, in order, each for its reason: hashes it, unlinks it, fsyncs its
-    /// directory, then appends an `expire` entry (time `now`, the reason) to the audit log, so
-    /// the log never claims a deletion that did not happen. Partition directories left empty
+    /// Deletes the segments, in order, each for its reason: hashes it, appends an `expire`
+    /// entry (time `now`, the reason) to the audit log, then unlinks it and fsyncs its
+    /// directory, so that no file is ever gone without an entry (when the unlink fails after
+    /// the entry, the file stays, `verify` reports it as unexplained, and the next expire,
+    /// which plans it again, deletes it with a second entry). Partition directories left empty
     /// are removed afterwards. A segment already gone is skipped (another expire got there
     /// first).
     pub fn delete_segments<'a>(
@@ -50,18 +52,20 @@ impl Store {
                 }
                 Err(e) => return Err(e.into()),
             };
-            fs::remove_synced(&s.path)?;
-            if let Some(parent) = s.path.parent() {
-                if !dirs.iter().any(|p| p == parent) {
-                    dirs.push(parent.to_path_buf());
-                }
-            }
+            // The entry first: a log that cannot take it (a full disk, a poisoned log) keeps
+            // the file, and no file is ever gone without an entry that explains it.
             log.append(&AuditRecord {
                 time: now,
                 action: Action::Expire,
                 segment: Some(facts),
                 reason,
             })?;
+            fs::remove_synced(&s.path)?;
+            if let Some(parent) = s.path.parent() {
+                if !dirs.iter().any(|p| p == parent) {
+                    dirs.push(parent.to_path_buf());
+                }
+            }
             done.bytes_freed = done.bytes_freed.saturating_add(s.bytes);
             done.deleted.push(i);
         }

@@ -21,7 +21,7 @@ const OLDEST_HOLDS_VERSION: u32 = 1;
 const MAX_NAME_LEN: usize = 128;
 /// Operator-supplied text stays far below the audit log's line limit.
 pub const MAX_NOTE_LEN: usize = 1024;
-pub const MAX_FILTER_LEN: usize = 4096;
+pub const MAX_FILTER_LEN: usize = 8192;
 /// Folder, inside a store, of the filtered holds' copies: one folder per hold, laid out like
 /// the store (partition folders of segments).
 pub const HOLDS_DIR: &str = "holds";

@@ -39,6 +39,9 @@ use expr::Expr;
 use std::fmt;
 use std::net::IpAddr;
 
+/// The longest expression accepted.
+pub const MAX_TEXT_BYTES: usize = 8192;
+
 /// A parsed filter expression.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Filter {
@@ -56,6 +59,19 @@ impl Filter {
     }
 
     pub fn parse(text: &str) -> Result<Filter, FilterError> {
+        // It is recorded in the audit log with every answer: bounded like every text there.
+        if text.len() > MAX_TEXT_BYTES {
+            let head: String = text.chars().take(40).collect();
+            return Err(error::error(
+                &head,
+                0,
+                head.len(),
+                format!(
+                    "the expression is {} bytes, at most {MAX_TEXT_BYTES} are accepted",
+                    text.len()
+                ),
+            ));
+        }
         Ok(Filter {
             text: text.to_string(),
             expr: parser::parse(text)?,

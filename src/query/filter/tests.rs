@@ -511,11 +511,20 @@ fn errors_in_the_grammar() {
 #[test]
 fn nesting_is_bounded_with_a_clear_error_not_a_stack_overflow() {
     // Deep enough to have overflowed the stack before the bound (issue 15, defect 6).
-    for deep in [
+    // Those sizes are now refused by their length alone; within it, by their depth.
+    for huge in [
         format!("{}host 10.1.2.3{}", "(".repeat(10_000), ")".repeat(10_000)),
         format!("{}host 10.1.2.3", "not ".repeat(20_000)),
         vec!["host 10.1.2.3"; 5_000].join(" or "),
     ] {
+        assert!(Filter::parse(&huge).is_err());
+    }
+    for deep in [
+        format!("{}port 1{}", "(".repeat(1_000), ")".repeat(1_000)),
+        format!("{}port 1", "not ".repeat(1_000)),
+        vec!["port 1"; 300].join(" or "),
+    ] {
+        assert!(deep.len() <= MAX_TEXT_BYTES);
         let e = Filter::parse(&deep).unwrap_err().to_string();
         assert!(
             e.contains("nests more than 256 levels"),
@@ -536,4 +545,13 @@ fn nesting_is_bounded_with_a_clear_error_not_a_stack_overflow() {
     assert!(f.matches(&rec()));
     let f = Filter::parse(&format!("{}host 10.1.2.3", "not ".repeat(254))).unwrap();
     assert!(f.matches(&rec()));
+}
+
+#[test]
+fn an_expression_longer_than_the_audit_log_takes_is_refused() {
+    let long = format!("host 10.1.2.3{}", " ".repeat(70_000));
+    let e = Filter::parse(&long).unwrap_err().to_string();
+    assert!(e.contains("at most 8192"), "{e}");
+    assert!(e.len() < 400, "{e}");
+    assert!(Filter::parse(&format!("host 10.1.2.3{}", " ".repeat(4000))).is_ok());
 }
