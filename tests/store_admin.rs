@@ -887,3 +887,33 @@ fn verify_reports_a_temporary_segment_it_cannot_explain() {
     let text = verify_fails(&dir, &["temporary segment"]);
     assert!(text.contains(".seg-00000009-00000000.fks.tmp"), "{text}");
 }
+
+#[test]
+fn expire_keeps_a_segment_whose_deletion_it_cannot_log() {
+    let (_d, dir, segs) = small_store();
+    // A log an older flowkeep let a 70 kB note into: nothing can be appended after it.
+    let log = dir.join("audit.log");
+    let mut text = std::fs::read(&log).unwrap();
+    text.extend(std::iter::repeat_n(b'n', 70_000));
+    text.push(b'\n');
+    std::fs::write(&log, &text).unwrap();
+    let s = dir.to_str().unwrap();
+    let o = run(&[
+        "expire",
+        "--store",
+        s,
+        "--retention",
+        "1d",
+        "--now",
+        "2030-01-01T00:00:00Z",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(out(&o).contains("longer than"), "{}", out(&o));
+    for seg in &segs {
+        assert!(
+            seg.path.exists(),
+            "{} deleted without an entry",
+            seg.path.display()
+        );
+    }
+}
