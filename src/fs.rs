@@ -40,6 +40,35 @@ pub const FILE_MODE: u32 = 0o640;
 /// Mode of every directory created here.
 pub const DIR_MODE: u32 = 0o750;
 
+/// Run as root, a command's new file or directory is given to the owner of the directory it
+/// is created in (the store's owner): a root `hold add` or `expire` must not leave files that
+/// a capture running as `nobody` cannot write. Anyone else creates files as themselves.
+fn adopt(path: &Path, file: Option<&File>) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if !rustix::process::geteuid().is_root() {
+        return Ok(());
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let dir = std::fs::metadata(parent)?;
+    let own = match file {
+        Some(f) => f.metadata()?,
+        None => std::fs::symlink_metadata(path)?,
+    };
+    if (own.uid(), own.gid()) == (dir.uid(), dir.gid()) {
+        return Ok(());
+    }
+    let uid = Some(rustix::process::Uid::from_raw(dir.uid()));
+    let gid = Some(rustix::process::Gid::from_raw(dir.gid()));
+    match file {
+        Some(f) => rustix::fs::fchown(f, uid, gid),
+        None => rustix::fs::chown(path, uid, gid),
+    }
+    .map_err(io::Error::from)
+}
+
 /// Opens an existing file for reading.
 pub fn open(path: &Path) -> io::Result<File> {
     File::open(path)
@@ -54,12 +83,14 @@ pub fn open_read_write(path: &Path) -> io::Result<File> {
 /// alone.
 pub fn create_new(path: &Path) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
-    File::options()
+    let f = File::options()
         .mode(FILE_MODE)
         .read(true)
         .write(true)
         .create_new(true)
-        .open(path)
+        .open(path)?;
+    adopt(path, Some(&f))?;
+    Ok(f)
 }
 
 /// Creates a file for writing that must not exist yet, with permission bits `mode` (less the
@@ -67,46 +98,54 @@ pub fn create_new(path: &Path) -> io::Result<File> {
 /// even between a create and a chmod.
 pub fn create_new_with_mode(path: &Path, mode: u32) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
-    File::options()
+    let f = File::options()
         .write(true)
         .create_new(true)
         .mode(mode)
-        .open(path)
+        .open(path)?;
+    adopt(path, Some(&f))?;
+    Ok(f)
 }
 
 /// Opens a file for reading and writing, creating it if needed and keeping what it holds
 /// (lock files, whose content only informs).
 pub fn open_or_create(path: &Path) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
-    File::options()
+    let f = File::options()
         .mode(FILE_MODE)
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
-        .open(path)
+        .open(path)?;
+    adopt(path, Some(&f))?;
+    Ok(f)
 }
 
 /// Opens a file for reading and appending (`O_APPEND`), creating it if needed.
 pub fn open_append(path: &Path) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
-    File::options()
+    let f = File::options()
         .mode(FILE_MODE)
         .read(true)
         .append(true)
         .create(true)
-        .open(path)
+        .open(path)?;
+    adopt(path, Some(&f))?;
+    Ok(f)
 }
 
 /// Creates a file for writing, or empties an existing one.
 pub fn create(path: &Path) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
-    File::options()
+    let f = File::options()
         .mode(FILE_MODE)
         .write(true)
         .create(true)
         .truncate(true)
-        .open(path)
+        .open(path)?;
+    adopt(path, Some(&f))?;
+    Ok(f)
 }
 
 pub fn read(path: &Path) -> io::Result<Vec<u8>> {
@@ -151,16 +190,26 @@ pub fn read_dir(dir: &Path) -> io::Result<ReadDir> {
 
 pub fn create_dir(path: &Path) -> io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new().mode(DIR_MODE).create(path)
+    std::fs::DirBuilder::new().mode(DIR_MODE).create(path)?;
+    adopt(path, None)
 }
 
-/// Creates `path` and the parents it lacks, each with [`DIR_MODE`].
+/// Creates `path` and the parents it lacks, each with [`DIR_MODE`] (and, run as root, each
+/// given to the owner of the directory it was made in).
 pub fn create_dir_all(path: &Path) -> io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
+    let missing: Vec<&Path> = path
+        .ancestors()
+        .take_while(|p| !p.as_os_str().is_empty() && !exists(p))
+        .collect();
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(DIR_MODE)
-        .create(path)
+        .create(path)?;
+    for p in missing.iter().rev() {
+        adopt(p, None)?;
+    }
+    Ok(())
 }
 
 pub fn rename(from: &Path, to: &Path) -> io::Result<()> {

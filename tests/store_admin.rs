@@ -917,3 +917,65 @@ fn expire_keeps_a_segment_whose_deletion_it_cannot_log() {
         );
     }
 }
+
+#[test]
+fn files_root_creates_in_a_store_belong_to_the_store_owner() {
+    use std::os::unix::fs::MetadataExt;
+    if !common::is_root() {
+        common::skip_or_fail("needs root, to create files for another user");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("s");
+    std::fs::create_dir(&dir).unwrap();
+    // nobody:nogroup, as a capture started with --user nobody would own its store.
+    let (uid, gid) = (65_534, 65_534);
+    std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).unwrap();
+    let s = dir.to_str().unwrap();
+    let pcap = fixtures().join("nDPI__iphone.pcap");
+    ok(&[
+        "replay",
+        "-q",
+        "--store",
+        s,
+        "--partition",
+        "1m",
+        pcap.to_str().unwrap(),
+    ]);
+    ok(&[
+        "hold",
+        "add",
+        "--store",
+        s,
+        "--name",
+        "OWN",
+        "--from",
+        "2020-01-01T00:00:00Z",
+        "--until",
+        "open",
+        "--filter",
+        "host 192.168.2.17",
+        "--now",
+        "2026-01-01T00:00:00Z",
+    ]);
+    ok(&[
+        "expire",
+        "--store",
+        s,
+        "--retention",
+        "1d",
+        "--now",
+        "2026-01-02T00:00:00Z",
+    ]);
+    let all = modes(&dir);
+    assert!(all.len() > 8, "{all:?}");
+    for (p, _, _) in all {
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        assert_eq!(
+            (m.uid(), m.gid()),
+            (uid, gid),
+            "{} is not the store owner's",
+            p.display()
+        );
+    }
+}
