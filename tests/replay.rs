@@ -349,3 +349,74 @@ fn icmp_echo_replies_join_their_requests_across_workers() {
         assert!(r["src"].as_str().unwrap().starts_with("10."));
     }
 }
+
+/// Sorted CSV of every record in `store`, for comparing stores.
+fn sorted_csv(store: &std::path::Path) -> Vec<String> {
+    let o = std::process::Command::new(common::BIN)
+        .args(["query", "--format", "csv", "--store"])
+        .arg(store)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", common::text(&o.stderr));
+    let mut lines: Vec<String> = common::text(&o.stdout).lines().map(String::from).collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn captures_from_a_fifo_and_stdin_are_read_as_from_the_file_and_a_directory_is_refused() {
+    use std::process::{Command, Stdio};
+    let d = tempfile::tempdir().unwrap();
+    let pcap = common::fixtures().join("nDPI__iphone.pcap");
+    let file_store = d.path().join("file");
+    assert!(common::replay(&pcap, &file_store, &[]).status.success());
+    let want = sorted_csv(&file_store);
+    assert!(want.len() > 10);
+    // A FIFO: opening it waits for its writer, which starts only after replay did.
+    let fifo = d.path().join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let fifo_store = d.path().join("fifo-store");
+    let replay = Command::new(common::BIN)
+        .args(["replay", "-q", "--store"])
+        .arg(&fifo_store)
+        .arg(&fifo)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::fs::write(&fifo, std::fs::read(&pcap).unwrap()).unwrap();
+    let o = replay.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", common::out(&o));
+    assert_eq!(sorted_csv(&fifo_store), want);
+    // `-`: standard input.
+    let stdin_store = d.path().join("stdin-store");
+    let o = Command::new(common::BIN)
+        .args(["replay", "-q", "--store"])
+        .arg(&stdin_store)
+        .arg("-")
+        .stdin(std::fs::File::open(&pcap).unwrap())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", common::out(&o));
+    assert_eq!(sorted_csv(&stdin_store), want);
+    // A directory: one clear line, nothing written.
+    let dir_store = d.path().join("dir-store");
+    let o = common::run(&[
+        "replay",
+        "-q",
+        "--store",
+        dir_store.to_str().unwrap(),
+        d.path().to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", common::out(&o));
+    assert!(
+        common::out(&o).contains("is a directory"),
+        "{}",
+        common::out(&o)
+    );
+    assert!(!dir_store.exists());
+}

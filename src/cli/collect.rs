@@ -64,13 +64,33 @@ fn report_export(finished: &Finished, target: Option<&IpfixTarget>) -> io::Resul
     }
 }
 
+/// Refuses a capture path that cannot be read before anything is written. A pipe or FIFO is
+/// not opened here: opening a FIFO waits for its writer, and what is read from a pipe is gone.
+fn check_capture_path(f: &Path) -> Result<()> {
+    if f == Path::new("-") {
+        return Ok(());
+    }
+    let meta = std::fs::metadata(f)
+        .with_context(|| format!("cannot read {}; nothing was written", f.display()))?;
+    if meta.is_dir() {
+        bail!(
+            "{} is a directory, not a capture file; nothing was written",
+            f.display()
+        );
+    }
+    if meta.is_file() {
+        std::fs::File::open(f)
+            .with_context(|| format!("cannot read {}; nothing was written", f.display()))?;
+    }
+    Ok(())
+}
+
 pub(super) fn replay(a: ReplayArgs) -> Result<i32> {
     // A mistyped name is refused before anything is written: a store made of the files that
     // did open would look like an answer. Damage inside a file is another matter (read up to
     // it, counted, reported).
     for f in &a.files {
-        std::fs::File::open(f)
-            .with_context(|| format!("cannot read {}; nothing was written", f.display()))?;
+        check_capture_path(f)?;
     }
     let signer = Signer::new(&a.signing, &a.store.store)?;
     let tiers = Tiers::from_args(&a.retention)?;

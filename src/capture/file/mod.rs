@@ -52,8 +52,22 @@ impl FileSource {
             path: path.to_path_buf(),
             source,
         };
+        if path == Path::new("-") {
+            return Self::read_stream(path, std::io::stdin().lock());
+        }
         let file = crate::fs::open(path).map_err(io)?;
-        let len = file.metadata().map_err(io)?.len();
+        let meta = file.metadata().map_err(io)?;
+        if meta.is_dir() {
+            return Err(CaptureError::Format {
+                path: path.to_path_buf(),
+                reason: "is a directory, not a capture file".into(),
+            });
+        }
+        if !meta.is_file() {
+            // A pipe, a FIFO, /dev/stdin: nothing to map, and it can be read only once.
+            return Self::read_stream(path, file);
+        }
+        let len = meta.len();
         if len == 0 {
             // Mapping zero bytes fails on Linux; say what is actually wrong.
             return Err(CaptureError::Format {
@@ -63,6 +77,23 @@ impl FileSource {
         }
         let map = crate::fs::map_capture(&file).map_err(io)?;
         Self::with_bytes(path.to_path_buf(), Bytes::Map(map))
+    }
+
+    /// Reads a capture that arrives as a stream (a pipe, stdin) to its end, into memory.
+    fn read_stream(path: &Path, mut r: impl std::io::Read) -> Result<FileSource, CaptureError> {
+        let mut bytes = Vec::new();
+        r.read_to_end(&mut bytes)
+            .map_err(|source| CaptureError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        if bytes.is_empty() {
+            return Err(CaptureError::Format {
+                path: path.to_path_buf(),
+                reason: "nothing was read (an empty pipe)".into(),
+            });
+        }
+        Self::from_bytes(path, bytes)
     }
 
     /// Reads a capture held in memory; `name` is what errors call it. Handy for tests and for
