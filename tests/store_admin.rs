@@ -979,3 +979,51 @@ fn files_root_creates_in_a_store_belong_to_the_store_owner() {
         );
     }
 }
+
+#[test]
+fn a_segment_with_a_damaged_header_expires_by_its_seal_entry() {
+    let (_d, dir, segs) = small_store();
+    let s = dir.to_str().unwrap();
+    // One flipped byte in the header's magic: the file no longer says its own span.
+    let victim = &segs[0].path;
+    let mut bytes = std::fs::read(victim).unwrap();
+    bytes[1] ^= 0xff;
+    std::fs::write(victim, &bytes).unwrap();
+    let o = run(&[
+        "expire",
+        "--store",
+        s,
+        "--retention",
+        "1d",
+        "--now",
+        "2030-01-01T00:00:00Z",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert!(
+        out(&o).contains("its age is taken from its seal entry"),
+        "{}",
+        out(&o)
+    );
+    assert!(
+        !victim.exists(),
+        "the damaged segment outlived its retention"
+    );
+    assert!(segments(&dir).is_empty());
+    // A file no seal entry explains cannot be decided: kept, and the exit status says so.
+    let pdir = dir.join("2013-01-01T00-00Z");
+    std::fs::create_dir_all(&pdir).unwrap();
+    let stray = pdir.join("seg-00000099-00000000.fks");
+    std::fs::write(&stray, b"garbage, not a segment").unwrap();
+    let o = run(&[
+        "expire",
+        "--store",
+        s,
+        "--retention",
+        "1d",
+        "--now",
+        "2030-01-01T00:00:00Z",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(out(&o).contains("could not be decided"), "{}", out(&o));
+    assert!(stray.exists());
+}

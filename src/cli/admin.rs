@@ -20,9 +20,16 @@ pub(super) fn expire(a: ExpireArgs) -> Result<i32> {
     };
     let now = a.now.unwrap_or_else(wall_clock);
     let signer = Signer::new(&a.signing, &a.store)?;
-    run_tiers(&a.store, &tiers, now, a.dry_run, &mut io::stdout().lock())?;
+    let undecided = run_tiers(&a.store, &tiers, now, a.dry_run, &mut io::stdout().lock())?;
     if let Some(s) = signer.filter(|_| !a.dry_run) {
         s.sign_if_changed()?;
+    }
+    if undecided > 0 {
+        eprintln!(
+            "flowkeep: error: {undecided} unreadable segment(s) could not be decided and were kept \
+             (see the problem lines); `flowkeep verify` says more"
+        );
+        return Ok(1);
     }
     Ok(0)
 }
@@ -44,7 +51,8 @@ pub(super) fn run_expire(
     } else {
         preserve::sweep(dir, now).with_context(|| format!("sweeping holds in {}", dir.display()))?
     };
-    let segments = store.segments()?;
+    let mut segments = store.segments()?;
+    let decided = store.spans_from_log(&mut segments)?;
     let holds = holds::load_holds(dir)?;
     let plan = retention::plan(&segments, &holds, policy, now);
     let rel = |s: &SegmentInfo| flowkeep::store::audit::relative(dir, &s.path);
@@ -87,21 +95,7 @@ pub(super) fn run_expire(
             d.reason
         )?;
     }
-    for (path, why) in &swept.deleted {
-        writeln!(out, "deleted  {}  ({why})", rel_path(dir, path))?;
-    }
-    for k in &plan.kept_for_hold {
-        writeln!(
-            out,
-            "kept  {}  held by {}  (would go: {})",
-            rel(&k.segment),
-            k.holds.join(", "),
-            k.reason
-        )?;
-    }
-    for (s, e) in &plan.problems {
-        writeln!(out, "problem  {}  unreadable, never expired: {e}", rel(s))?;
-    }
+    print_kept(dir, &swept, &decided, &plan, out)?;
     writeln!(
         out,
         "{} {} segment(s), {} bytes; {} kept for holds; store {} -> {} bytes{}",
@@ -119,6 +113,44 @@ pub(super) fn run_expire(
     )?;
     out.flush()?;
     Ok(plan)
+}
+
+/// The lines of a retention run besides its deletions: hold copies swept, segments kept for
+/// holds, unreadable segments aged by their seal entry or kept undecided.
+fn print_kept(
+    dir: &Path,
+    swept: &preserve::Swept,
+    decided: &[(std::path::PathBuf, String)],
+    plan: &Plan,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    for (path, why) in &swept.deleted {
+        writeln!(out, "deleted  {}  ({why})", rel_path(dir, path))?;
+    }
+    for k in &plan.kept_for_hold {
+        writeln!(
+            out,
+            "kept  {}  held by {}  (would go: {})",
+            rel_path(dir, &k.segment.path),
+            k.holds.join(", "),
+            k.reason
+        )?;
+    }
+    for (p, e) in decided {
+        writeln!(
+            out,
+            "note  {}  unreadable ({e}); its age is taken from its seal entry",
+            rel_path(dir, p)
+        )?;
+    }
+    for (s, e) in &plan.problems {
+        writeln!(
+            out,
+            "problem  {}  unreadable and no seal entry says its age: kept: {e}",
+            rel_path(dir, &s.path)
+        )?;
+    }
+    Ok(())
 }
 
 fn rel_path(dir: &Path, p: &Path) -> String {

@@ -75,16 +75,20 @@ fn read_key(path: &Path) -> Result<Key> {
 }
 
 /// Retention (if asked), then the anonymised tier (if asked), at `now`.
+/// Runs retention, then the anonymised tier; returns how many segments retention could not
+/// decide (unreadable, with no seal entry to say their age): kept, and worth an exit status.
 pub(super) fn run_tiers(
     dir: &Path,
     tiers: &Tiers,
     now: Nanos,
     dry_run: bool,
     out: &mut dyn Write,
-) -> Result<()> {
+) -> Result<usize> {
     let mut skip = Vec::new();
+    let mut undecided = 0;
     if let Some(policy) = &tiers.policy {
         let plan = run_expire(dir, policy, now, dry_run, out)?;
+        undecided = plan.problems.len();
         if dry_run {
             skip = plan.delete.into_iter().map(|d| d.segment.path).collect();
         }
@@ -92,7 +96,7 @@ pub(super) fn run_tiers(
     if let Some(a) = &tiers.anonymize {
         run_anonymize(dir, a, now, dry_run, &skip, out)?;
     }
-    Ok(())
+    Ok(undecided)
 }
 
 /// Plans, prints and (unless `dry_run`) applies the anonymised tier at `now`; `skip`: segments

@@ -18,6 +18,39 @@ pub struct Deleted {
 }
 
 impl Store {
+    /// Fills in, for segments whose header or footer cannot be read, the span their latest
+    /// `seal` or `recover` entry recorded, so that retention can decide them by age like any
+    /// other: a damaged byte must not keep records past the promised retention. Their `error`
+    /// is cleared and returned with them, for the caller to report; those still undecidable (no
+    /// such entry) keep theirs, and retention keeps them.
+    pub fn spans_from_log(
+        &self,
+        segments: &mut [SegmentInfo],
+    ) -> Result<Vec<(PathBuf, String)>, StoreError> {
+        if segments.iter().all(|s| s.error.is_none()) {
+            return Ok(Vec::new());
+        }
+        let mut latest: std::collections::HashMap<String, audit::SegmentFacts> =
+            std::collections::HashMap::new();
+        for e in audit::read_all(self.dir())? {
+            if let (Action::Seal | Action::Recover, Some(f)) = (e.record.action, e.record.segment) {
+                latest.insert(f.path.clone(), f);
+            }
+        }
+        let mut decided = Vec::new();
+        for s in segments.iter_mut().filter(|s| s.error.is_some()) {
+            if let Some(f) = latest.get(&audit::relative(self.dir(), &s.path)) {
+                s.partition_start = f.partition_start;
+                s.partition_end = f.partition_end;
+                s.first = f.first;
+                s.last = f.last;
+                s.records = f.records;
+                decided.push((s.path.clone(), s.error.take().unwrap_or_default()));
+            }
+        }
+        Ok(decided)
+    }
+
     /// Deletes the segments, in order, each for its reason: hashes it, appends an `expire`
     /// entry (time `now`, the reason) to the audit log, then unlinks it and fsyncs its
     /// directory, so that no file is ever gone without an entry (when the unlink fails after
