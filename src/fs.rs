@@ -40,6 +40,28 @@ pub const FILE_MODE: u32 = 0o640;
 /// Mode of every directory created here.
 pub const DIR_MODE: u32 = 0o750;
 
+/// Every file the store creates or writes is opened without following a symbolic link in its
+/// last component: a `.lock` or `audit.log` replaced by a link must not make a root command
+/// write through it. Such an open fails (ELOOP), and [`explain_link`] names the link.
+const NOFOLLOW: i32 = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
+
+/// ELOOP from an open with [`NOFOLLOW`], said in words.
+fn explain_link(path: &Path, e: io::Error) -> io::Error {
+    if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+        io::Error::other(format!(
+            "{} is a symbolic link; a store never follows one (remove it)",
+            path.display()
+        ))
+    } else {
+        e
+    }
+}
+
+/// Whether `path` is a directory itself, not a symbolic link to one.
+pub fn is_real_dir(path: &Path) -> bool {
+    symlink_metadata(path).is_ok_and(|m| m.is_dir())
+}
+
 /// Run as root, a command's new file or directory is given to the owner of the directory it
 /// is created in (the store's owner): a root `hold add` or `expire` must not leave files that
 /// a capture running as `nobody` cannot write. Anyone else creates files as themselves.
@@ -85,10 +107,12 @@ pub fn create_new(path: &Path) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     let f = File::options()
         .mode(FILE_MODE)
+        .custom_flags(NOFOLLOW)
         .read(true)
         .write(true)
         .create_new(true)
-        .open(path)?;
+        .open(path)
+        .map_err(|e| explain_link(path, e))?;
     adopt(path, Some(&f))?;
     Ok(f)
 }
@@ -113,11 +137,13 @@ pub fn open_or_create(path: &Path) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     let f = File::options()
         .mode(FILE_MODE)
+        .custom_flags(NOFOLLOW)
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
-        .open(path)?;
+        .open(path)
+        .map_err(|e| explain_link(path, e))?;
     adopt(path, Some(&f))?;
     Ok(f)
 }
@@ -127,10 +153,12 @@ pub fn open_append(path: &Path) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     let f = File::options()
         .mode(FILE_MODE)
+        .custom_flags(NOFOLLOW)
         .read(true)
         .append(true)
         .create(true)
-        .open(path)?;
+        .open(path)
+        .map_err(|e| explain_link(path, e))?;
     adopt(path, Some(&f))?;
     Ok(f)
 }
@@ -140,10 +168,12 @@ pub fn create(path: &Path) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     let f = File::options()
         .mode(FILE_MODE)
+        .custom_flags(NOFOLLOW)
         .write(true)
         .create(true)
         .truncate(true)
-        .open(path)?;
+        .open(path)
+        .map_err(|e| explain_link(path, e))?;
     adopt(path, Some(&f))?;
     Ok(f)
 }

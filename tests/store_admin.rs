@@ -1027,3 +1027,60 @@ fn a_segment_with_a_damaged_header_expires_by_its_seal_entry() {
     assert!(out(&o).contains("could not be decided"), "{}", out(&o));
     assert!(stray.exists());
 }
+
+#[test]
+fn a_store_never_follows_a_symbolic_link() {
+    use std::os::unix::fs::symlink;
+    let (d, dir, segs) = small_store();
+    let s = dir.to_str().unwrap();
+    let pcap = fixtures().join("nDPI__iphone.pcap");
+    // .lock → a file elsewhere: replay refuses, and the file is untouched.
+    let victim = d.path().join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    std::fs::remove_file(dir.join(".lock")).ok();
+    symlink(&victim, dir.join(".lock")).unwrap();
+    let o = run(&["replay", "-q", "--store", s, pcap.to_str().unwrap()]);
+    assert_ne!(o.status.code(), Some(0), "{}", out(&o));
+    assert!(out(&o).contains("symbolic link"), "{}", out(&o));
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    std::fs::remove_file(dir.join(".lock")).unwrap();
+    // audit.log → elsewhere: a hold is refused and nothing is appended to the target.
+    let log = dir.join("audit.log");
+    std::fs::rename(&log, d.path().join("real.log")).unwrap();
+    symlink(&victim, &log).unwrap();
+    let o = run(&[
+        "hold",
+        "add",
+        "--store",
+        s,
+        "--name",
+        "L",
+        "--from",
+        "2020-01-01T00:00:00Z",
+        "--until",
+        "2020-01-02T00:00:00Z",
+    ]);
+    assert_ne!(o.status.code(), Some(0), "{}", out(&o));
+    assert!(out(&o).contains("symbolic link"), "{}", out(&o));
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    std::fs::remove_file(&log).unwrap();
+    std::fs::rename(d.path().join("real.log"), &log).unwrap();
+    // A partition directory that is a link to elsewhere: expire deletes nothing through it.
+    let outside = d.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::copy(&segs[0].path, outside.join("seg-00000042-00000000.fks")).unwrap();
+    symlink(&outside, dir.join("2001-01-01T00-00Z")).unwrap();
+    ok(&[
+        "expire",
+        "--store",
+        s,
+        "--retention",
+        "1d",
+        "--now",
+        "2030-01-01T00:00:00Z",
+    ]);
+    assert!(
+        outside.join("seg-00000042-00000000.fks").exists(),
+        "deleted outside the store"
+    );
+}

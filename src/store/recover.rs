@@ -354,8 +354,12 @@ fn temp_files(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
     let mut parts: Vec<(Nanos, PathBuf)> = Vec::new();
     for ent in fs::read_dir(dir).map_err(|e| StoreError::io(dir, e))? {
         let ent = ent.map_err(|e| StoreError::io(dir, e))?;
+        // A link named like a partition is not one: the store never follows links.
+        let real = ent.file_type().is_ok_and(|t| t.is_dir());
         if let Some(start) = ent.file_name().to_str().and_then(parse_partition_dir_name) {
-            parts.push((start, ent.path()));
+            if real {
+                parts.push((start, ent.path()));
+            }
         }
     }
     parts.sort();

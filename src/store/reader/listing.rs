@@ -145,11 +145,11 @@ impl Store {
     pub fn all_segments(&self) -> Result<Vec<SegmentInfo>, StoreError> {
         let mut sealed = list_root(self.dir(), true)?.sealed;
         let holds = self.dir().join(HOLDS_DIR);
-        if fs::is_dir(&holds) {
+        if fs::is_real_dir(&holds) {
             let mut names: Vec<PathBuf> = read_dir(&holds)?
                 .into_iter()
                 .map(|e| e.path())
-                .filter(|p| fs::is_dir(p))
+                .filter(|p| fs::is_real_dir(p))
                 .collect();
             names.sort();
             for d in names {
@@ -238,7 +238,7 @@ fn list_root(root: &Path, temp: bool) -> Result<Listing, StoreError> {
             continue;
         };
         let path = ent.path();
-        if fs::is_dir(&path) {
+        if fs::is_real_dir(&path) {
             parts.push((start, path));
         }
     }

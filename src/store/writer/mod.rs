@@ -600,7 +600,14 @@ impl StoreWriter {
         let pdir = self.cfg.dir.join(partition_dir_name(start));
         match fs::create_dir(&pdir) {
             Ok(()) => fs::sync_dir(&self.cfg.dir).map_err(|e| StoreError::io(&self.cfg.dir, e))?,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && fs::is_real_dir(&pdir) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(StoreError::Refused {
+                    path: pdir,
+                    reason: "is not a directory (a symbolic link?); a store never follows one"
+                        .into(),
+                })
+            }
             Err(e) => return Err(StoreError::io(&pdir, e)),
         }
         let id = self.cfg.writer_id;
