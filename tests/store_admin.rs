@@ -1083,4 +1083,5 @@ fn a_store_never_follows_a_symbolic_link() {
         outside.join("seg-00000042-00000000.fks").exists(),
         "deleted outside the store"
     );
+    verify_fails(&dir, &["2001-01-01T00-00Z: a symbolic link"]);
 }

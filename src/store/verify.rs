@@ -127,6 +127,33 @@ impl Store {
         })
     }
 
+    /// Symbolic links at the top of the store or in its partition folders: a store holds none
+    /// (it never follows them), so one there was put by someone else.
+    fn links(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut dirs = vec![self.dir().to_path_buf()];
+        let mut i = 0;
+        while let Some(d) = dirs.get(i).cloned() {
+            i += 1;
+            let Ok(entries) = fs::read_dir(&d) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let Ok(t) = e.file_type() else { continue };
+                let rel = audit::relative(self.dir(), &e.path());
+                if t.is_symlink() {
+                    out.push(format!(
+                        "{rel}: a symbolic link; a store holds none and never follows one"
+                    ));
+                } else if t.is_dir() && d == self.dir() {
+                    dirs.push(e.path());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
     /// Reads every block of a segment and checks header, footer and block checksums, the
     /// decoded lengths and record counts against the footer index.
     pub fn verify_segment(&self, info: &SegmentInfo) -> Result<VerifyReport, StoreError> {
@@ -218,6 +245,7 @@ impl Store {
             }
         }
         v.store_problems.extend(self.marker_problem(marker));
+        v.store_problems.extend(self.links());
         // A temporary segment that recovery could not seal when this store was opened is a
         // file nothing explains (and that reading commands report as damage).
         // (A read-only store, whose lock cannot be taken, has nothing to say here unless it
