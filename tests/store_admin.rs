@@ -1085,3 +1085,48 @@ fn a_store_never_follows_a_symbolic_link() {
     );
     verify_fails(&dir, &["2001-01-01T00-00Z: a symbolic link"]);
 }
+
+#[test]
+fn verify_beside_a_running_replay_raises_no_false_alarm() {
+    let d = tempfile::tempdir().unwrap();
+    let pcap = fixtures().join("nDPI__sites.pcapng");
+    let mut verified = 0;
+    for round in 0..6 {
+        let dir = d.path().join(format!("s{round}"));
+        let s = dir.to_str().unwrap().to_string();
+        // A store to verify from the start, then a replay sealing a segment a minute.
+        ok(&[
+            "replay",
+            "-q",
+            "--store",
+            &s,
+            fixtures().join("nDPI__iphone.pcap").to_str().unwrap(),
+        ]);
+        let mut replay = std::process::Command::new(BIN)
+            .args([
+                "replay",
+                "-q",
+                "--partition",
+                "1m",
+                "--workers",
+                "2",
+                "--store",
+                &s,
+            ])
+            .arg(&pcap)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        loop {
+            let done = replay.try_wait().unwrap().is_some();
+            let o = run(&["verify", "--store", &s]);
+            assert_eq!(o.status.code(), Some(0), "round {round}: {}", out(&o));
+            verified += 1;
+            if done {
+                break;
+            }
+        }
+        assert!(replay.wait().unwrap().success());
+    }
+    assert!(verified >= 12);
+}

@@ -926,4 +926,6 @@ mod builder;
 #[cfg(test)]
 mod tests;
 
-pub use builder::{BuiltSegment, SegmentBuilder, SegmentSpec, BUILD_PREFIX, BUILD_SUFFIX};
+pub use builder::{
+    build_path, BuiltSegment, SegmentBuilder, SegmentSpec, BUILD_PREFIX, BUILD_SUFFIX,
+};
