@@ -101,20 +101,26 @@ pub fn open_read_write(path: &Path) -> io::Result<File> {
     File::options().read(true).write(true).open(path)
 }
 
-/// Creates a file for reading and writing that must not exist yet: the name is then ours
-/// alone.
-pub fn create_new(path: &Path) -> io::Result<File> {
+/// Opens `path` with `opts` the way every store file is created or written: mode
+/// [`FILE_MODE`], never through a symbolic link, given to the directory's owner when root.
+fn open_store_file(path: &Path, opts: &mut std::fs::OpenOptions) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
-    let f = File::options()
+    let f = opts
         .mode(FILE_MODE)
         .custom_flags(NOFOLLOW)
-        .read(true)
-        .write(true)
-        .create_new(true)
         .open(path)
         .map_err(|e| explain_link(path, e))?;
     adopt(path, Some(&f))?;
     Ok(f)
+}
+
+/// Creates a file for reading and writing that must not exist yet: the name is then ours
+/// alone.
+pub fn create_new(path: &Path) -> io::Result<File> {
+    open_store_file(
+        path,
+        File::options().read(true).write(true).create_new(true),
+    )
 }
 
 /// Creates a file for writing that must not exist yet, with permission bits `mode` (less the
@@ -134,48 +140,27 @@ pub fn create_new_with_mode(path: &Path, mode: u32) -> io::Result<File> {
 /// Opens a file for reading and writing, creating it if needed and keeping what it holds
 /// (lock files, whose content only informs).
 pub fn open_or_create(path: &Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = File::options()
-        .mode(FILE_MODE)
-        .custom_flags(NOFOLLOW)
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(|e| explain_link(path, e))?;
-    adopt(path, Some(&f))?;
-    Ok(f)
+    open_store_file(
+        path,
+        File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false),
+    )
 }
 
 /// Opens a file for reading and appending (`O_APPEND`), creating it if needed.
 pub fn open_append(path: &Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = File::options()
-        .mode(FILE_MODE)
-        .custom_flags(NOFOLLOW)
-        .read(true)
-        .append(true)
-        .create(true)
-        .open(path)
-        .map_err(|e| explain_link(path, e))?;
-    adopt(path, Some(&f))?;
-    Ok(f)
+    open_store_file(path, File::options().read(true).append(true).create(true))
 }
 
 /// Creates a file for writing, or empties an existing one.
 pub fn create(path: &Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = File::options()
-        .mode(FILE_MODE)
-        .custom_flags(NOFOLLOW)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)
-        .map_err(|e| explain_link(path, e))?;
-    adopt(path, Some(&f))?;
-    Ok(f)
+    open_store_file(
+        path,
+        File::options().write(true).create(true).truncate(true),
+    )
 }
 
 pub fn read(path: &Path) -> io::Result<Vec<u8>> {
