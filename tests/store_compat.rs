@@ -126,7 +126,7 @@ fn format3_store_verifies_and_info_reports_its_records() {
     assert_eq!(
         verify_summary(&store),
         format!(
-            "6 segment(s), 11 block(s) and {FORMAT3_RECORDS} record(s) checked, \
+            "6 segment(s), 11 block(s) and {FORMAT3_RECORDS} record(s) checked, 0 open segment(s), \
              6 audit entries; 0 problem(s)"
         )
     );

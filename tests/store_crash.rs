@@ -1,6 +1,6 @@
 //! Crash safety of the store, end to end: `flowkeep replay` killed with SIGKILL at many points
-//! keeps every block it reported flushed, the next command recovers and says what it dropped,
-//! and `query` never fails; and a full disk (a small tmpfs, as root) is counted, never corrupts a
+//! keeps every block it reported flushed, reading commands read it without changing it, the next
+//! writer or `flowkeep recover` recovers and says what it dropped, and `query` never fails; and a full disk (a small tmpfs, as root) is counted, never corrupts a
 //! segment, and writing resumes once space is back.
 
 use flowkeep::record::{EndReason, FlowRecord};
@@ -197,9 +197,33 @@ fn kill_9_at_many_points_keeps_every_reported_block() {
         assert_eq!(seen, n, "replay ended before flush report {n}");
         let left = temp_files(&store);
 
-        // The next command recovers: half the time a query, half the time another replay.
+        // Reading commands change nothing: a query sees every block reported flushed, verify
+        // finds the open segments no problem, and both leave them where they were.
+        let want: u64 = reported.values().map(|v| v.1).sum();
+        let (count, qerr) = query_count(&store);
+        assert!(!qerr.contains("warning"), "kill at {n}: {qerr}");
+        assert!(
+            count as u64 >= want,
+            "kill at {n}: {count} of {want} before recovery"
+        );
+        let out = Command::new(BIN)
+            .args(["verify", "--store"])
+            .arg(&store)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "verify before recovery, kill at {n}");
+        assert_eq!(temp_files(&store), left, "kill at {n}: a reader recovered");
+
+        // The next writer recovers: half the time `flowkeep recover`, half another replay.
         let next_stderr = if i % 2 == 0 {
-            query_count(&store).1
+            let out = Command::new(BIN)
+                .args(["recover", "--store"])
+                .arg(&store)
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert!(out.status.success(), "recover after kill at {n}: {err}");
+            err
         } else {
             let out = Command::new(BIN)
                 .args(replay_args(&later, &store))
@@ -231,7 +255,6 @@ fn kill_9_at_many_points_keeps_every_reported_block() {
 
         let (count, qerr) = query_count(&store);
         assert!(!qerr.contains("warning"), "kill at {n}: {qerr}");
-        let want: u64 = reported.values().map(|v| v.1).sum();
         assert!(
             count as u64 >= want,
             "kill at {n}: {count} records, {want} reported flushed"
@@ -493,4 +516,82 @@ fn replay_that_could_not_store_records_exits_1() {
     let text = common::out(&o);
     assert!(text.contains("flows lost"), "{text}");
     assert_eq!(o.status.code(), Some(1), "{text}");
+}
+
+fn run(args: &[&str], store: &Path) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .arg("--store")
+        .arg(store)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Issue 15, defect 4: a sealed segment renamed to its temporary name and cut short used to be
+/// "recovered" by `verify` itself (a well-formed `recover` entry, 0 problems, records gone).
+/// Reading commands now leave it alone and verify calls it truncated; `flowkeep recover` keeps
+/// what is left and says it had been sealed; verify says so from then on.
+#[test]
+fn truncation_under_a_temporary_name_is_not_laundered_by_recovery() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("synthetic.pcap");
+    write_pcap(&pcap, 300, 0);
+    let store = dir.path().join("store");
+    let out = Command::new(BIN)
+        .args(replay_args(&pcap, &store))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let seg = Store::open(&store).unwrap().segments().unwrap()[0].clone();
+    assert!(seg.blocks >= 2, "{seg:?}");
+    let name = seg.path.file_name().unwrap().to_str().unwrap();
+    let temp = seg.path.with_file_name(format!(".{}.tmp", name));
+    let bytes = std::fs::read(&seg.path).unwrap();
+    std::fs::write(&temp, &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::remove_file(&seg.path).unwrap();
+    let log = store.join("audit.log");
+    let log_before = std::fs::read(&log).unwrap();
+
+    for cmd in [
+        &["verify"][..],
+        &["query"],
+        &["info"],
+        &["stats", "--by", "src"],
+    ] {
+        let (status, stdout, stderr) = run(cmd, &store);
+        assert_ne!(status, 101, "{cmd:?} panicked: {stderr}");
+        assert!(temp.exists(), "{cmd:?} changed the temporary file");
+        assert!(!seg.path.exists(), "{cmd:?} sealed it");
+        if cmd == ["verify"] {
+            assert_eq!(status, 1, "{stdout}");
+            assert!(stdout.contains(": truncated:"), "{stdout}");
+        }
+    }
+    // Only the access entries that answering adds.
+    let log_after = String::from_utf8(std::fs::read(&log).unwrap()).unwrap();
+    let added = log_after
+        .strip_prefix(std::str::from_utf8(&log_before).unwrap())
+        .expect("the log was rewritten");
+    assert!(
+        added
+            .lines()
+            .all(|l| l.split('\t').nth(2) == Some("access")),
+        "a reader wrote more than access entries:\n{added}"
+    );
+
+    let (status, _, stderr) = run(&["recover"], &store);
+    assert_eq!(status, 1, "{stderr}");
+    assert!(
+        stderr.contains("PROBLEM: it had been sealed before"),
+        "{stderr}"
+    );
+    assert!(seg.path.exists() && !temp.exists());
+    let (status, stdout, _) = run(&["verify"], &store);
+    assert_eq!(status, 1);
+    assert!(stdout.contains("after it had been sealed"), "{stdout}");
 }

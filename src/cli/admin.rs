@@ -2,9 +2,9 @@
 //! of `replay` and `capture`.
 
 use super::anonymize::{run_tiers, Tiers};
-use super::args::{ExpireArgs, InfoArgs, VerifyArgs};
+use super::args::{ExpireArgs, InfoArgs, RecoverArgs, VerifyArgs};
 use super::evidence::Signer;
-use super::wall_clock;
+use super::{print_recovery, wall_clock};
 use anyhow::{bail, Context, Result};
 use flowkeep::preserve;
 use flowkeep::retention::{self, format_duration, format_size, Plan, Policy};
@@ -43,6 +43,11 @@ pub(super) fn run_expire(
     out: &mut dyn Write,
 ) -> Result<Plan> {
     let store = Store::open(dir)?;
+    // Expire is a writer: what a stopped writer left is sealed first, so that retention can
+    // age it (a temporary segment is never deleted).
+    if !dry_run {
+        print_recovery(&flowkeep::store::recover(dir)?);
+    }
     // No hold may be added between reading the holds and deleting what they do not cover.
     let _holds_lock = holds::lock_holds(dir)?;
     // Released and lapsed holds' copies go first, and copies a dead `hold add` left.
@@ -242,18 +247,65 @@ pub(super) fn verify(a: VerifyArgs) -> Result<i32> {
             )?;
         }
     }
+    for o in &v.open {
+        writeln!(
+            out,
+            "OPEN {}: {} complete block(s), {} record(s), read and left as they are",
+            o.path, o.blocks, o.records
+        )?;
+    }
     writeln!(
         out,
-        "{} segment(s), {} block(s) and {} record(s) checked, {} audit entries; {problems} problem(s)",
-        v.segments, v.blocks_ok, v.records, v.audit_entries,
+        "{} segment(s), {} block(s) and {} record(s) checked, {} open segment(s), {} audit \
+         entries; {problems} problem(s)",
+        v.segments,
+        v.blocks_ok,
+        v.records,
+        v.open.len(),
+        v.audit_entries,
     )?;
     out.flush()?;
+    if !v.open.is_empty() {
+        eprintln!(
+            "flowkeep: note: open segments are a running writer's, or were left by one that \
+             stopped: `flowkeep recover` (or the next capture or replay) seals those"
+        );
+    }
     if checked.is_none() {
         eprintln!(
             "flowkeep: note: no --checkpoint given: that the newest audit entries were not \
              removed, or the whole log rewritten, cannot be excluded (see README, Proving it)"
         );
     }
+    Ok(if problems == 0 { 0 } else { 1 })
+}
+
+/// `flowkeep recover`: what a writer start does first, on its own. Exit 1 when something could
+/// not be recovered or was found sealed before.
+pub(super) fn recover(a: RecoverArgs) -> Result<i32> {
+    Store::open(&a.store)?;
+    let r = flowkeep::store::recover(&a.store)?;
+    print_recovery(&r);
+    if r.live_writer {
+        println!(
+            "a writer is running on {}: its temporary segments are open, not left behind; \
+             nothing to recover",
+            a.store.display()
+        );
+        return Ok(0);
+    }
+    let kept: u64 = r.segments.iter().map(|s| s.records).sum();
+    let torn: u64 = r.segments.iter().map(|s| s.torn_bytes).sum();
+    let problems = r.problems.len()
+        + r.segments
+            .iter()
+            .filter(|s| s.sealed_before.is_some())
+            .count();
+    println!(
+        "{} temporary segment(s) recovered: {kept} record(s) kept, {torn} byte(s) of torn \
+         blocks dropped; {problems} problem(s)",
+        r.segments.len(),
+    );
     Ok(if problems == 0 { 0 } else { 1 })
 }
 

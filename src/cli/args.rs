@@ -86,6 +86,9 @@ pub enum Command {
     Hold(HoldArgs),
     /// Check every segment's checksums and the store against its audit log.
     Verify(VerifyArgs),
+    /// Seal what a writer that stopped without sealing left behind (every complete block kept,
+    /// the torn tail dropped and said so); writers do it themselves when they start.
+    Recover(RecoverArgs),
     /// Summarise a store: partitions, segments, records, bytes, time span, holds.
     Info(InfoArgs),
     /// Send stored records elsewhere: an IPFIX collector (back-filling a central one), or
@@ -584,6 +587,13 @@ pub struct AuditArgs {
     /// The report's "now", for ages (default: the wall clock).
     #[arg(long, value_name = "TIME", value_parser = parse_time, requires = "report")]
     pub now: Option<Nanos>,
+}
+
+#[derive(Args, Debug)]
+pub struct RecoverArgs {
+    /// Store directory.
+    #[arg(long, short = 's', value_name = "DIR")]
+    pub store: PathBuf,
 }
 
 #[derive(Args, Debug)]

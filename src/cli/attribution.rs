@@ -2,7 +2,6 @@
 
 use super::args::WhoHadArgs;
 use super::audit::Answered;
-use super::print_recovery;
 use super::query::default_format;
 use anyhow::{bail, Result};
 use flowkeep::query::attribution::{LeaseAnnotator, LeaseIndex, WhoHad};
@@ -14,7 +13,6 @@ use std::io::{self, Write};
 
 pub(super) fn who_had(a: WhoHadArgs) -> Result<i32> {
     let store = Store::open(&a.store)?;
-    print_recovery(store.recovery());
     let (answer, problems) = WhoHad::ask(&store, a.address, a.at, a.window)?;
     for p in &problems {
         eprintln!("flowkeep: warning: {p}");

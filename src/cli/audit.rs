@@ -4,7 +4,7 @@
 use super::admin::human_age;
 use super::args::AuditArgs;
 use super::query::default_format;
-use super::{print_recovery, wall_clock};
+use super::wall_clock;
 use anyhow::{bail, Context, Result};
 use flowkeep::query::Format;
 use flowkeep::store::access::Access;
@@ -61,7 +61,6 @@ pub(super) fn record_access(store: &Store, a: Answered<'_>) -> Result<()> {
 /// `flowkeep audit`: the entries, or `--report`.
 pub(super) fn audit(a: AuditArgs) -> Result<i32> {
     let store = Store::open(&a.store)?;
-    print_recovery(store.recovery());
     let entries = audit::read_all(&a.store)?;
     let selected = report::select(&entries, a.since, a.until, a.kind.map(|k| k.0));
     let stdout = io::stdout();

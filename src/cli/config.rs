@@ -5,7 +5,6 @@
 use super::args::{
     CaptureArgs, FlowArgs, IpfixArgs, LiveExportArgs, RetentionArgs, SelectArgs, StoreArgs,
 };
-use super::print_recovery;
 use anyhow::{anyhow, bail, Context, Result};
 use flowkeep::capture::LiveConfig;
 use flowkeep::export::ipfix::{IpfixConfig, TemplateRefresh};
@@ -149,7 +148,6 @@ impl SelectArgs {
         let expr = self.expr.join(" ");
         let filter = query::Filter::parse(&expr)?;
         let store = Store::open(&self.store)?;
-        print_recovery(store.recovery());
         let store = super::holds::scoped(store, self.hold.as_deref())?;
         Ok(Selection {
             store,

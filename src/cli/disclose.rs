@@ -2,7 +2,7 @@
 //! library's `disclose` called, one line per finding printed.
 
 use super::args::DiscloseArgs;
-use super::{print_recovery, wall_clock};
+use super::wall_clock;
 use anyhow::{bail, Context, Result};
 use flowkeep::disclose::{self, Request};
 use flowkeep::proof::keys;
@@ -53,7 +53,6 @@ pub(super) fn disclose(a: DiscloseArgs) -> Result<i32> {
         None => None,
     };
     let store = Store::open(&a.store)?;
-    print_recovery(store.recovery());
     let store = super::holds::scoped(store, a.hold.as_deref())?;
     let req = Request {
         case: a.case,

@@ -38,6 +38,7 @@ pub fn main() -> i32 {
         Command::Expire(a) => admin::expire(a),
         Command::Hold(a) => holds::hold(a),
         Command::Verify(a) => admin::verify(a),
+        Command::Recover(a) => admin::recover(a),
         Command::Info(a) => admin::info(a),
         Command::Export(a) => export::export(a),
         Command::WhoHad(a) => attribution::who_had(a),

@@ -547,10 +547,11 @@ pub(crate) mod tests {
             w.append(&recs[4]).unwrap();
             w.flush_open().unwrap();
             w.abandon();
-            // A reader beside no writer recovers the temporary file, lease block included.
+            // Recovery seals the temporary file, lease block included.
+            let r = crate::store::recover(d.path()).unwrap();
+            assert_eq!(r.segments.len(), 1);
+            assert_eq!(r.segments[0].records, 5);
             let store = Store::open(d.path()).unwrap();
-            assert_eq!(store.recovery().segments.len(), 1);
-            assert_eq!(store.recovery().segments[0].records, 5);
             assert_eq!(records_of(&store), recs);
             assert_eq!(leases_of(&store), leases);
             assert_eq!(store.verify().unwrap().problem_count(), 0);

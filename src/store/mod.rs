@@ -23,6 +23,7 @@ pub mod evidence;
 mod expire;
 #[cfg(test)]
 mod fixtures;
+pub mod history;
 pub mod holds;
 pub mod leases;
 pub mod lock;

@@ -1,13 +1,13 @@
 //! Checking a store end to end: every segment against its own checksums (header, footer, every
 //! block's crc32c and decoded length), and the segments on disk against the audit log.
 
-use super::audit::{self, Action, AuditError, ChainProblem};
+use super::audit::{self, AuditError, ChainProblem};
 use super::block::BlockDecoder;
+use super::history::{LastWord, Resealed, SegmentHistory};
 use super::leases::{decode_lease_block, KIND_LEASES};
 use super::segment::SegmentFile;
 use super::{SegmentInfo, Store, StoreError, MARKER_NAME};
 use crate::fs;
-use std::collections::BTreeMap;
 use std::io;
 
 /// What checking one segment found; `problems` empty means every checksum held.
@@ -39,6 +39,8 @@ pub enum AuditFinding {
     Unexplained { path: String },
     /// The file could not be read to hash it.
     Unreadable { path: String, reason: String },
+    /// Recovered after it had been sealed: see [`Resealed`].
+    Resealed(Resealed),
 }
 
 impl std::fmt::Display for AuditFinding {
@@ -72,6 +74,17 @@ impl std::fmt::Display for AuditFinding {
             AuditFinding::Unreadable { path, reason } => {
                 write!(f, "{path}: unreadable: {reason}")
             }
+            AuditFinding::Resealed(r) => write!(
+                f,
+                "{}: recovered ({log} line {}, {} records) after it had been sealed ({log} line \
+                 {}, {} records): a sealed segment was put back under its temporary name",
+                r.path,
+                r.line,
+                r.records,
+                r.sealed_line,
+                r.sealed_records,
+                log = audit::AUDIT_LOG_NAME
+            ),
         }
     }
 }
@@ -90,6 +103,18 @@ pub struct StoreVerification {
     pub segment_problems: Vec<String>,
     pub chain_problems: Vec<ChainProblem>,
     pub findings: Vec<AuditFinding>,
+    /// Temporary segments read up to their last complete block and left as they are: a live
+    /// writer's, or one a stopped writer left for recovery.
+    pub open: Vec<OpenSegment>,
+}
+
+/// A temporary segment verify read without sealing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenSegment {
+    /// Relative to the store.
+    pub path: String,
+    pub blocks: u64,
+    pub records: u64,
 }
 
 impl StoreVerification {
@@ -266,18 +291,9 @@ impl Store {
         }
         v.store_problems.extend(self.marker_problem(marker));
         v.store_problems.extend(self.links());
-        // A temporary segment that recovery could not seal when this store was opened is a
-        // file nothing explains (and that reading commands report as damage).
-        // (A read-only store, whose lock cannot be taken, has nothing to say here unless it
-        // holds temporary segments.)
-        if !self.temporary_segments()?.is_empty() {
-            v.store_problems.extend(
-                self.recovery()
-                    .problems
-                    .iter()
-                    .map(|p| format!("temporary segment: {p}")),
-            );
-        }
+        // Listed before the log is read, as the sealed segments are: a temporary segment sealed
+        // in between then has its seal entry in what is read.
+        let temps = self.temporary_segments()?;
         if !fs::exists(&self.dir().join(audit::AUDIT_LOG_NAME)) {
             v.store_problems.push(format!(
                 "{}: missing: every store has one from its creation (a store that an older \
@@ -288,62 +304,104 @@ impl Store {
         let lines = audit::read_lines(self.dir()).map_err(StoreError::from)?;
         v.audit_entries = lines.len() as u64;
         v.chain_problems = audit::verify_chain(&lines);
-        v.findings = self.audit_findings(&segments, &lines);
+        let history = SegmentHistory::of(&lines);
+        v.findings = self.audit_findings(&segments, &history);
+        self.check_temporary(&temps, &history, &mut v);
         Ok(v)
+    }
+
+    /// Temporary segments, read and left as they are (reading never recovers). One whose name
+    /// the log has sealed must be that very file, between its seal entry and its rename; any
+    /// other is an open segment, reported with what its complete blocks hold.
+    fn check_temporary(
+        &self,
+        temps: &[std::path::PathBuf],
+        history: &SegmentHistory,
+        v: &mut StoreVerification,
+    ) {
+        for temp in temps {
+            let rel = audit::relative(self.dir(), temp);
+            let Some(sealed) = super::recover::sealed_name(temp) else {
+                continue;
+            };
+            // Looked at in this order because a rename is atomic: a temporary name still there
+            // after its sealed name was seen means both were there at once.
+            if fs::symlink_metadata(&sealed).is_ok() {
+                if fs::symlink_metadata(temp).is_err() {
+                    continue;
+                }
+                v.store_problems.push(format!(
+                    "{rel}: a temporary segment beside its sealed name {}: a writer never \
+                     leaves both",
+                    audit::relative(self.dir(), &sealed)
+                ));
+                continue;
+            }
+            let sealed_rel = audit::relative(self.dir(), &sealed);
+            if let Some(LastWord::Sealed {
+                line,
+                sha256,
+                bytes: sealed_bytes,
+                ..
+            }) = history.last.get(&sealed_rel)
+            {
+                let (line, sealed_bytes) = (*line, *sealed_bytes);
+                match audit::hash_file(temp) {
+                    Ok((sha, _)) if &sha == sha256 => {}
+                    Ok((_, bytes)) if bytes < sealed_bytes => {
+                        v.findings.push(AuditFinding::Truncated {
+                            path: rel,
+                            line,
+                            sealed_bytes,
+                            bytes,
+                        })
+                    }
+                    Ok(_) => v.findings.push(AuditFinding::Altered { path: rel, line }),
+                    // Renamed into place since the listing.
+                    Err(AuditError::Io { source, .. })
+                        if source.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => v.findings.push(AuditFinding::Unreadable {
+                        path: rel,
+                        reason: e.to_string(),
+                    }),
+                }
+                continue;
+            }
+            match super::recover::inspect_temp(temp) {
+                Ok((blocks, records)) => v.open.push(OpenSegment {
+                    path: rel,
+                    blocks,
+                    records,
+                }),
+                Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => v.store_problems.push(format!(
+                    "temporary segment: {e}: neither sealed nor recoverable"
+                )),
+            }
+        }
     }
 
     /// The segments on disk against the log.
     fn audit_findings(
         &self,
         segments: &[SegmentInfo],
-        lines: &[audit::AuditLine],
+        history: &SegmentHistory,
     ) -> Vec<AuditFinding> {
-        let mut findings = Vec::new();
-        // The log's last word on each path: the line of its latest seal/recover entry (with its
-        // hash and size), or that it was expired after that.
-        enum State {
-            Sealed {
-                line: u64,
-                sha256: String,
-                bytes: u64,
-            },
-            Expired,
-        }
-        let mut state: BTreeMap<String, State> = BTreeMap::new();
-        for l in lines {
-            let Ok(e) = &l.entry else { continue };
-            let Some(seg) = &e.record.segment else {
-                continue;
-            };
-            match e.record.action {
-                Action::Seal | Action::Recover => {
-                    state.insert(
-                        seg.path.clone(),
-                        State::Sealed {
-                            line: l.number,
-                            sha256: seg.sha256.clone(),
-                            bytes: seg.bytes,
-                        },
-                    );
-                }
-                Action::Expire => {
-                    state.insert(seg.path.clone(), State::Expired);
-                }
-                // Holds, accesses and policy changes say nothing about a segment file.
-                Action::HoldAdd
-                | Action::HoldRelease
-                | Action::HoldRenew
-                | Action::Access
-                | Action::Policy => {}
-            }
-        }
+        let mut findings: Vec<AuditFinding> = history
+            .resealed
+            .iter()
+            .cloned()
+            .map(AuditFinding::Resealed)
+            .collect();
+        let mut state = history.last.clone();
         for info in segments {
             let path = audit::relative(self.dir(), &info.path);
             match state.remove(&path) {
-                Some(State::Sealed {
+                Some(LastWord::Sealed {
                     line,
                     sha256,
                     bytes: sealed_bytes,
+                    ..
                 }) => match audit::hash_file(&info.path) {
                     Ok((sha, _)) if sha == sha256 => {}
                     Ok((_, bytes)) if bytes < sealed_bytes => {
@@ -369,12 +427,12 @@ impl Store {
                 },
                 // An expire appends its entry before it unlinks: one between the listing and
                 // the reading of the log leaves the file listed and the log saying it is gone.
-                Some(State::Expired) if !fs::exists(&info.path) => {}
-                Some(State::Expired) | None => findings.push(AuditFinding::Unexplained { path }),
+                Some(LastWord::Expired) if !fs::exists(&info.path) => {}
+                Some(LastWord::Expired) | None => findings.push(AuditFinding::Unexplained { path }),
             }
         }
         for (path, s) in state {
-            if let State::Sealed { line, .. } = s {
+            if let LastWord::Sealed { line, .. } = s {
                 // A writer appends a seal entry before it renames the file into place: one
                 // sealed between the listing and the reading of the log is there now.
                 if !self.being_sealed(&path) {

@@ -15,7 +15,6 @@ pub use listing::{Scope, SegmentInfo};
 pub use problem::{BlockDamage, ScanProblem};
 pub use records::{AllRecords, RecordFilter};
 
-use super::recover::{recover, Recovery};
 use super::{check_marker, StoreError};
 use crate::fs;
 use std::path::{Path, PathBuf};
@@ -39,8 +38,8 @@ pub struct ScanStats {
     /// Unreadable segments and damaged blocks, each displayed as one line: path, byte offset,
     /// reason.
     pub problems: Vec<ScanProblem>,
-    /// Open segments (still under their temporary name, a live writer's): read up to their
-    /// last complete block, a torn tail ignored.
+    /// Open segments (still under their temporary name: a live writer's, or a dead one's not
+    /// recovered yet): read up to their last complete block, a torn tail ignored.
     pub unsealed: Vec<PathBuf>,
 }
 
@@ -48,7 +47,6 @@ pub struct ScanStats {
 #[derive(Debug, Clone)]
 pub struct Store {
     dir: PathBuf,
-    recovery: Recovery,
     scope: Scope,
 }
 
@@ -69,12 +67,11 @@ impl Store {
                 path: dir.to_path_buf(),
             });
         }
-        // With no live writer (the store lock is free), temporary segments are a dead writer's:
-        // seal what they hold now. Problems do not stop reading.
-        let recovery = recover(dir)?;
+        // Reading never changes the store: a dead writer's temporary segments are read up to
+        // their last complete block, as a live one's are, and left for a writer starting or
+        // `flowkeep recover` to seal (which says what it dropped).
         Ok(Store {
             dir: dir.to_path_buf(),
-            recovery,
             scope: Scope::default(),
         })
     }
@@ -87,11 +84,6 @@ impl Store {
 
     pub fn scope(&self) -> &Scope {
         &self.scope
-    }
-
-    /// What `open` did about temporary segments left by a writer that died.
-    pub fn recovery(&self) -> &Recovery {
-        &self.recovery
     }
 
     pub fn dir(&self) -> &Path {

@@ -7,6 +7,7 @@
 
 use super::address_filter::build_for_records;
 use super::block::{BlockDecoder, BlockHeader, BLOCK_HEADER_LEN};
+use super::history::SegmentHistory;
 use super::leases::{decode_lease_block, CODEC_LEASES_ZSTD, KIND_FLOWS, KIND_LEASES};
 use super::lock::{try_lock, Acquired};
 use super::segment::{
@@ -44,6 +45,10 @@ pub struct RecoveredSegment {
     /// The file's length before and after (the difference is mostly preallocated zeros).
     pub len_before: u64,
     pub len_after: u64,
+    /// The audit log had this path sealed already, with another file: (the seal's line, its
+    /// records). A writer never leaves that; someone put a sealed segment back under its
+    /// temporary name, and what it lost since is gone.
+    pub sealed_before: Option<(u64, u64)>,
 }
 
 impl fmt::Display for RecoveredSegment {
@@ -57,9 +62,18 @@ impl fmt::Display for RecoveredSegment {
             self.torn_bytes
         )?;
         match &self.sealed {
-            Some(p) => write!(f, "; sealed as {}", p.display()),
-            None => write!(f, "; nothing to keep, removed"),
+            Some(p) => write!(f, "; sealed as {}", p.display())?,
+            None => write!(f, "; nothing to keep, removed")?,
         }
+        if let Some((line, records)) = self.sealed_before {
+            write!(
+                f,
+                "; PROBLEM: it had been sealed before ({} line {line}, {records} records): a \
+                 sealed segment was put back under its temporary name",
+                super::audit::AUDIT_LOG_NAME
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -106,6 +120,35 @@ pub(crate) fn read_temp_header(
         return Ok(None);
     }
     SegmentHeader::parse(path, &h).map(Some)
+}
+
+/// What a temporary segment holds up to its last complete block, read without changing it:
+/// (complete blocks, flow records in them). An error when its header is damaged (recovery
+/// could not seal it either).
+pub(crate) fn inspect_temp(path: &Path) -> Result<(u64, u64), StoreError> {
+    let file = fs::open(path).map_err(|e| StoreError::io(path, e))?;
+    if read_temp_header(path, &file)?.is_none() {
+        return Ok((0, 0));
+    }
+    let mut decoder =
+        BlockDecoder::new().map_err(|e| StoreError::io(path, io::Error::other(e.reason)))?;
+    let (mut buf, mut recs, mut leases) = (Vec::new(), Vec::new(), Vec::new());
+    let scan = read_open_blocks(
+        path,
+        &file,
+        &mut decoder,
+        &mut buf,
+        &mut recs,
+        &mut leases,
+        |_, _| ControlFlow::Continue(()),
+    )?;
+    let records = scan
+        .entries
+        .iter()
+        .filter(|e| e.kind == KIND_FLOWS)
+        .map(|e| u64::from(e.records))
+        .sum();
+    Ok((scan.entries.len() as u64, records))
 }
 
 /// [`read_open_blocks`] for flow records only: lease blocks are walked over unseen.
@@ -307,32 +350,61 @@ pub fn recover(dir: &Path) -> Result<Recovery, StoreError> {
 /// taken: every temporary file belongs to a writer that is gone.
 pub(crate) fn recover_locked(dir: &Path) -> Recovery {
     let mut out = Recovery::default();
-    match temp_files(dir) {
-        Ok(paths) => {
-            for p in paths {
-                match recover_temp(&p) {
-                    Ok(r) => {
-                        if let Err(e) = audit_recovered(dir, &r) {
-                            out.problems.push(format!("recovered but not audited: {e}"));
-                        }
-                        out.segments.push(r);
-                    }
-                    Err(e) => out.problems.push(format!("cannot recover: {e}")),
-                }
-            }
+    let paths = match temp_files(dir) {
+        Ok(paths) => paths,
+        Err(e) => {
+            out.problems.push(e.to_string());
+            return out;
         }
-        Err(e) => out.problems.push(e.to_string()),
+    };
+    if paths.is_empty() {
+        return out;
+    }
+    let history = match super::audit::read_lines(dir) {
+        Ok(lines) => SegmentHistory::of(&lines),
+        Err(e) => {
+            // Without the log, a crash cannot be told from a sealed file put back: keep both.
+            out.problems.push(format!(
+                "not recovering {} temporary segment(s): {e}",
+                paths.len()
+            ));
+            return out;
+        }
+    };
+    for p in paths {
+        match recover_temp(&p) {
+            Ok(mut r) => {
+                match audit_recovered(dir, &history, &mut r) {
+                    Ok(()) => {}
+                    Err(e) => out.problems.push(format!("recovered but not audited: {e}")),
+                }
+                out.segments.push(r);
+            }
+            Err(e) => out.problems.push(format!("cannot recover: {e}")),
+        }
     }
     out
 }
 
 /// A recovered segment enters the audit chain like a sealed one (`recover`, with what was
 /// dropped), so `verify` can explain it. Its time is its newest record's: packet time, as for
-/// seals.
-fn audit_recovered(dir: &Path, r: &RecoveredSegment) -> Result<(), StoreError> {
+/// seals. A file its seal entry already describes (the writer died between that entry and the
+/// rename) needs no second entry.
+fn audit_recovered(
+    dir: &Path,
+    history: &SegmentHistory,
+    r: &mut RecoveredSegment,
+) -> Result<(), StoreError> {
     let Some(sealed) = &r.sealed else {
         return Ok(());
     };
+    if let Some((line, sha256, records)) = history.sealed(&super::audit::relative(dir, sealed)) {
+        let (now, _) = super::audit::hash_file(sealed).map_err(StoreError::from)?;
+        if now == sha256 {
+            return Ok(());
+        }
+        r.sealed_before = Some((line, records));
+    }
     let seg = SegmentFile::open(sealed)?;
     super::audit::log_segment(
         dir,
@@ -342,10 +414,17 @@ fn audit_recovered(dir: &Path, r: &RecoveredSegment) -> Result<(), StoreError> {
         (seg.totals.min_first, seg.totals.max_last),
         seg.totals.records,
         seg.totals.max_last,
-        &format!(
-            "kept {} blocks, dropped {} torn bytes",
-            r.blocks, r.torn_bytes
-        ),
+        &match r.sealed_before {
+            None => format!(
+                "kept {} blocks, dropped {} torn bytes",
+                r.blocks, r.torn_bytes
+            ),
+            Some((line, records)) => format!(
+                "kept {} blocks, dropped {} torn bytes; sealed before at line {line} with \
+                 {records} records",
+                r.blocks, r.torn_bytes
+            ),
+        },
     )
 }
 
@@ -397,6 +476,7 @@ pub fn recover_temp(temp: &Path) -> Result<RecoveredSegment, StoreError> {
         torn_bytes: 0,
         len_before,
         len_after: 0,
+        sealed_before: None,
     };
     let Some(header) = read_temp_header(temp, &file)? else {
         report.torn_bytes = end_of_nonzero(temp, &file, 0, len_before)?;
@@ -495,224 +575,4 @@ fn finish_rename(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::fixtures::read_all;
-    use crate::store::{FlushHook, FlushReport, Store, StoreWriter, WriterConfig};
-    use crate::testing::sample;
-    use std::sync::{Arc, Mutex};
-
-    fn collecting(cfg: &mut WriterConfig) -> Arc<Mutex<Vec<FlushReport>>> {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let s = Arc::clone(&seen);
-        cfg.on_flush = Some(FlushHook(Arc::new(move |r| {
-            s.lock().unwrap().push(r.clone())
-        })));
-        seen
-    }
-
-    fn temp_files_in(dir: &Path) -> Vec<PathBuf> {
-        temp_files(dir).unwrap()
-    }
-
-    /// (offset, length) of each block in a temporary file image.
-    fn block_spans(bytes: &[u8]) -> Vec<(usize, usize)> {
-        let mut at = HEADER_LEN;
-        let mut out = Vec::new();
-        while let Ok(h) = BlockHeader::parse(&bytes[at..]) {
-            if h.payload_len == 0 {
-                break;
-            }
-            let len = BLOCK_HEADER_LEN + h.payload_len as usize;
-            out.push((at, len));
-            at += len;
-        }
-        out
-    }
-
-    #[test]
-    fn every_cut_inside_the_last_block_recovers_exactly_the_complete_blocks() {
-        let d = tempfile::tempdir().unwrap();
-        let mut cfg = WriterConfig::new(d.path());
-        cfg.block_records = 10;
-        let seen = collecting(&mut cfg);
-        let recs: Vec<FlowRecord> = (0..40).map(sample).collect();
-        let mut w = StoreWriter::create(cfg).unwrap();
-        for r in &recs {
-            w.append(r).unwrap();
-        }
-        w.abandon();
-        let temp = seen.lock().unwrap()[0].path.clone();
-        assert_eq!(seen.lock().unwrap().len(), 4);
-        let sealed = sealed_name(&temp).unwrap();
-        let image = std::fs::read(&temp).unwrap();
-        let spans = block_spans(&image);
-        assert_eq!(spans.len(), 4);
-        let (last, last_len) = spans[3];
-        let end = last + last_len;
-        // Every offset inside the last block, as a truncated file; every third one also as a
-        // file of its full preallocated length whose tail is zeros (a crash before the rest was
-        // copied) and with the last block's header not yet written (payload-first order).
-        for cut in last..=end {
-            let complete = if cut == end { 4 } else { 3 };
-            let mut variants = vec![image[..cut].to_vec()];
-            if cut % 3 == 0 || cut == end {
-                let mut v = image.clone();
-                v[cut..].fill(0);
-                variants.push(v.clone());
-                if cut < end {
-                    v[last..last + BLOCK_HEADER_LEN].fill(0);
-                    variants.push(v);
-                }
-            }
-            for (k, v) in variants.into_iter().enumerate() {
-                let _ = std::fs::remove_file(&sealed);
-                std::fs::write(&temp, &v).unwrap();
-                let r = recover_temp(&temp).unwrap();
-                assert_eq!(
-                    (r.blocks, r.records),
-                    (complete, complete * 10),
-                    "cut {cut} variant {k}"
-                );
-                assert!(r.torn_bytes <= (cut - last) as u64, "cut {cut} variant {k}");
-                if k == 0 && cut < end && image[cut - 1] != 0 {
-                    assert_eq!(r.torn_bytes, (cut - last) as u64, "cut {cut}");
-                }
-                assert_eq!(r.sealed.as_deref(), Some(sealed.as_path()));
-                assert!(!temp.exists());
-                let seg = SegmentFile::open(&sealed).unwrap();
-                assert_eq!(seg.entries.len() as u64, complete);
-                drop(seg);
-                let (got, st) = read_all(d.path(), None, None);
-                assert!(st.problems.is_empty(), "{:?}", st.problems);
-                assert_eq!(got, recs[..complete as usize * 10], "cut {cut} variant {k}");
-            }
-        }
-    }
-
-    #[test]
-    fn live_writer_open_segment_is_read_not_touched() {
-        let d = tempfile::tempdir().unwrap();
-        let mut cfg = WriterConfig::new(d.path());
-        cfg.block_records = 10;
-        let recs: Vec<FlowRecord> = (0..25).map(sample).collect();
-        let mut w = StoreWriter::create(cfg).unwrap();
-        for r in &recs {
-            w.append(r).unwrap();
-        }
-        let store = Store::open(d.path()).unwrap();
-        assert!(store.recovery().live_writer);
-        assert!(store.recovery().segments.is_empty());
-        let (got, st) = read_all(d.path(), None, None);
-        assert_eq!(got, recs[..20]);
-        assert_eq!(st.unsealed.len(), 1);
-        assert!(st.problems.is_empty());
-        w.flush_open().unwrap();
-        assert_eq!(read_all(d.path(), None, None).0, recs);
-        // A partly copied next block (garbage after the last complete one) is ignored silently.
-        let temp = st.unsealed[0].clone();
-        let len = {
-            let f = File::open(&temp).unwrap();
-            let scan = read_open_segment(
-                &temp,
-                &f,
-                &mut BlockDecoder::new().unwrap(),
-                &mut Vec::new(),
-                &mut Vec::new(),
-                |_, _| ControlFlow::Continue(()),
-            )
-            .unwrap();
-            assert_eq!(scan.entries.len(), 3);
-            scan.end
-        };
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&temp)
-            .unwrap()
-            .write_all_at(&[7u8; 40], len)
-            .unwrap();
-        let (got, st) = read_all(d.path(), None, None);
-        assert_eq!(got, recs);
-        assert!(st.problems.is_empty(), "{:?}", st.problems);
-        assert!(temp.exists());
-        let stats = w.finish().unwrap();
-        assert_eq!((stats.records, stats.blocks, stats.segments), (25, 3, 1));
-        let (got, st) = read_all(d.path(), None, None);
-        assert_eq!(got, recs);
-        assert!(st.unsealed.is_empty());
-    }
-
-    #[test]
-    fn dead_writer_segments_are_recovered_by_the_next_open_or_writer() {
-        let d = tempfile::tempdir().unwrap();
-        let mut cfg = WriterConfig::new(d.path());
-        cfg.block_records = 10;
-        let recs: Vec<FlowRecord> = (0..28).map(sample).collect();
-        let mut w = StoreWriter::create(cfg.clone()).unwrap();
-        for r in &recs[..25] {
-            w.append(r).unwrap();
-        }
-        w.flush_open().unwrap();
-        for r in &recs[25..] {
-            w.append(r).unwrap();
-        }
-        w.abandon();
-        assert_eq!(temp_files_in(d.path()).len(), 1);
-        let store = Store::open(d.path()).unwrap();
-        let r = store.recovery();
-        assert!(!r.live_writer && r.problems.is_empty());
-        assert_eq!(r.segments.len(), 1);
-        assert_eq!((r.segments[0].blocks, r.segments[0].records), (3, 25));
-        assert_eq!(r.segments[0].torn_bytes, 0);
-        assert!(r.segments[0]
-            .to_string()
-            .contains("kept 3 blocks (25 records)"));
-        assert!(temp_files_in(d.path()).is_empty());
-        assert_eq!(read_all(d.path(), None, None).0, recs[..25]);
-
-        // A writer of a new process recovers too (and reports it), before it writes.
-        let mut w = StoreWriter::create(cfg.clone()).unwrap();
-        w.append(&recs[25]).unwrap();
-        w.flush_open().unwrap();
-        w.abandon();
-        let w = StoreWriter::create(cfg).unwrap();
-        assert_eq!(w.recovery().segments.len(), 1);
-        assert_eq!(w.recovery().segments[0].records, 1);
-        w.finish().unwrap();
-        assert_eq!(read_all(d.path(), None, None).0.len(), 26);
-    }
-
-    #[test]
-    fn sealed_but_not_renamed_and_empty_temp_files() {
-        let d = tempfile::tempdir().unwrap();
-        let mut cfg = WriterConfig::new(d.path());
-        cfg.block_records = 10;
-        let recs: Vec<FlowRecord> = (0..15).map(sample).collect();
-        let mut w = StoreWriter::create(cfg).unwrap();
-        for r in &recs {
-            w.append(r).unwrap();
-        }
-        w.finish().unwrap();
-        let seg = Store::open(d.path()).unwrap().segments().unwrap()[0]
-            .path
-            .clone();
-        // Killed between the fsync of the sealed file and its rename.
-        let temp = seg.with_file_name(".seg-00000000-00000000.fks.tmp");
-        std::fs::rename(&seg, &temp).unwrap();
-        // Killed right after creating a temporary file, and after writing only its zeros.
-        let empty = seg.with_file_name(".seg-00000000-00000001.fks.tmp");
-        std::fs::write(&empty, b"").unwrap();
-        let zeros = seg.with_file_name(".seg-00000000-00000002.fks.tmp");
-        std::fs::write(&zeros, vec![0u8; 4096]).unwrap();
-        let r = Store::open(d.path()).unwrap().recovery().clone();
-        assert!(r.problems.is_empty(), "{:?}", r.problems);
-        assert_eq!(r.segments.len(), 3);
-        assert_eq!((r.segments[0].blocks, r.segments[0].records), (2, 15));
-        assert_eq!(r.segments[0].sealed.as_deref(), Some(seg.as_path()));
-        assert!(r.segments[1..]
-            .iter()
-            .all(|s| s.sealed.is_none() && s.blocks == 0));
-        assert!(!empty.exists() && !zeros.exists());
-        assert_eq!(read_all(d.path(), None, None).0, recs);
-    }
-}
+mod tests;

@@ -1,0 +1,111 @@
+//! What the audit log says became of each segment file: verify explains the files on disk by it,
+//! and recovery tells a writer's crash from a sealed segment put back under its temporary name.
+
+use super::audit::{Action, AuditLine};
+use std::collections::BTreeMap;
+
+/// The log's last word on one segment path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LastWord {
+    /// Sealed (or recovered) at `line`, with the file's hash, size and record count then.
+    Sealed {
+        line: u64,
+        sha256: String,
+        bytes: u64,
+        records: u64,
+    },
+    /// Expired after its last seal.
+    Expired,
+}
+
+/// A `recover` entry for a path the log already had sealed, with a different file: recovery
+/// only ever seals what a writer never did, so the sealed file was put back under its
+/// temporary name (and usually cut short) before this recovery sealed what was left of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resealed {
+    pub path: String,
+    /// The `recover` entry's line, and the earlier seal's.
+    pub line: u64,
+    pub sealed_line: u64,
+    pub sealed_records: u64,
+    pub records: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SegmentHistory {
+    /// Keyed by the path relative to the store, as entries write it.
+    pub last: BTreeMap<String, LastWord>,
+    pub resealed: Vec<Resealed>,
+}
+
+impl SegmentHistory {
+    /// Reads the entries in order; lines that do not parse are the chain check's business.
+    pub fn of(lines: &[AuditLine]) -> SegmentHistory {
+        let mut h = SegmentHistory::default();
+        for l in lines {
+            let Ok(e) = &l.entry else { continue };
+            let Some(seg) = &e.record.segment else {
+                continue;
+            };
+            match e.record.action {
+                Action::Seal | Action::Recover => {
+                    let before = h.last.insert(
+                        seg.path.clone(),
+                        LastWord::Sealed {
+                            line: l.number,
+                            sha256: seg.sha256.clone(),
+                            bytes: seg.bytes,
+                            records: seg.records,
+                        },
+                    );
+                    // A writer killed between its seal entry and its rename leaves the very
+                    // file it sealed; older versions logged a `recover` for that too, with the
+                    // same hash: that is no second sealing.
+                    if let (
+                        Action::Recover,
+                        Some(LastWord::Sealed {
+                            line: sealed_line,
+                            sha256,
+                            records: sealed_records,
+                            ..
+                        }),
+                    ) = (e.record.action, before)
+                    {
+                        if sha256 != seg.sha256 {
+                            h.resealed.push(Resealed {
+                                path: seg.path.clone(),
+                                line: l.number,
+                                sealed_line,
+                                sealed_records,
+                                records: seg.records,
+                            });
+                        }
+                    }
+                }
+                Action::Expire => {
+                    h.last.insert(seg.path.clone(), LastWord::Expired);
+                }
+                // Holds, accesses and policy changes say nothing about a segment file.
+                Action::HoldAdd
+                | Action::HoldRelease
+                | Action::HoldRenew
+                | Action::Access
+                | Action::Policy => {}
+            }
+        }
+        h
+    }
+
+    /// The latest seal of `path` not followed by its expiry: (line, sha256, records).
+    pub fn sealed(&self, path: &str) -> Option<(u64, &str, u64)> {
+        match self.last.get(path)? {
+            LastWord::Sealed {
+                line,
+                sha256,
+                records,
+                ..
+            } => Some((*line, sha256, *records)),
+            LastWord::Expired => None,
+        }
+    }
+}
