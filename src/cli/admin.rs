@@ -59,6 +59,21 @@ pub(super) fn run_expire(
     let mut segments = store.segments()?;
     let decided = store.spans_from_log(&mut segments)?;
     let holds = holds::load_holds(dir)?;
+    // What protects records must be what the log says was asked: a hold removed or narrowed
+    // by hand must not let retention delete what it kept.
+    let disagree = flowkeep::store::history::holds_against_log(
+        &holds,
+        &flowkeep::store::audit::read_lines(dir)?,
+    );
+    if !disagree.is_empty() {
+        bail!(
+            "not expiring anything: the holds file disagrees with the audit log:\n  {}\n\
+             restore {} from a backup or from the log's hold entries (`flowkeep audit --kind \
+             hold-add`), then run verify",
+            disagree.join("\n  "),
+            dir.join(holds::HOLDS_NAME).display()
+        );
+    }
     let plan = retention::plan(&segments, &holds, policy, now);
     let rel = |s: &SegmentInfo| flowkeep::store::audit::relative(dir, &s.path);
     let verb = if dry_run { "would delete" } else { "deleted" };

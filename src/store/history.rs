@@ -2,6 +2,7 @@
 //! and recovery tells a writer's crash from a sealed segment put back under its temporary name.
 
 use super::audit::{Action, AuditLine};
+use super::holds::{Hold, HoldState, HOLDS_NAME};
 use std::collections::BTreeMap;
 
 /// The log's last word on one segment path.
@@ -108,4 +109,74 @@ impl SegmentHistory {
             LastWord::Expired => None,
         }
     }
+}
+
+/// Where the holds file disagrees with the audit log, one line each. Every change to a hold
+/// is logged with the hold's [`Hold::describe`] (`hold-add` when it starts to keep,
+/// `hold-renew`, `hold-release` on release or lapse), so the log alone says which holds stand
+/// and what they say: a hold edited, added or removed by hand shows here. A hold still
+/// copying has no entry yet and is not checked.
+pub fn holds_against_log(holds: &[Hold], lines: &[AuditLine]) -> Vec<String> {
+    // The last word of the log on each hold name: its describe text, or released.
+    let mut last: BTreeMap<&str, (u64, Option<&str>)> = BTreeMap::new();
+    for l in lines {
+        let Ok(e) = &l.entry else { continue };
+        let reason = e.record.reason.as_str();
+        let Some(name) = reason
+            .strip_prefix("name=")
+            .and_then(|r| r.split(' ').next())
+        else {
+            continue;
+        };
+        match e.record.action {
+            Action::HoldAdd | Action::HoldRenew => {
+                last.insert(name, (l.number, Some(reason)));
+            }
+            Action::HoldRelease => {
+                last.insert(name, (l.number, None));
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for h in holds.iter().filter(|h| h.state == HoldState::Ready) {
+        let said = last.remove(h.name.as_str());
+        let problem = match (said, h.released) {
+            (None, _) => Some("no hold-add entry for it in the audit log".to_string()),
+            (Some((line, None)), None) => Some(format!(
+                "the audit log released it (line {line}) but it stands in {HOLDS_NAME}"
+            )),
+            (Some((line, Some(_))), Some(_)) => Some(format!(
+                "released in {HOLDS_NAME}, never in the audit log (last entry line {line})"
+            )),
+            (Some((line, Some(text))), None) if !same_hold(text, &h.describe()) => Some(format!(
+                "{HOLDS_NAME} says '{}', the audit log (line {line}) says '{text}'",
+                h.describe()
+            )),
+            _ => None,
+        };
+        if let Some(p) = problem {
+            out.push(format!("{HOLDS_NAME}: hold '{}': {p}", h.name));
+        }
+    }
+    let copying: Vec<&str> = holds
+        .iter()
+        .filter(|h| h.state != HoldState::Ready)
+        .map(|h| h.name.as_str())
+        .collect();
+    for (name, (line, text)) in last {
+        if text.is_some() && !copying.contains(&name) {
+            out.push(format!(
+                "{HOLDS_NAME}: hold '{name}' (added or renewed at audit log line {line}, never \
+                 released) is missing from it"
+            ));
+        }
+    }
+    out
+}
+
+/// Filtered holds of holds-file version 1 were logged without `expires=never`, which their
+/// description now carries.
+fn same_hold(logged: &str, now: &str) -> bool {
+    logged == now || logged == now.replacen(" expires=never", "", 1)
 }

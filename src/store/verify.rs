@@ -304,6 +304,12 @@ impl Store {
         let lines = audit::read_lines(self.dir()).map_err(StoreError::from)?;
         v.audit_entries = lines.len() as u64;
         v.chain_problems = audit::verify_chain(&lines);
+        match super::holds::load_holds(self.dir()) {
+            Ok(holds) => v
+                .store_problems
+                .extend(super::history::holds_against_log(&holds, &lines)),
+            Err(e) => v.store_problems.push(e.to_string()),
+        }
         let history = SegmentHistory::of(&lines);
         v.findings = self.audit_findings(&segments, &history);
         self.check_temporary(&temps, &history, &mut v);
