@@ -567,6 +567,9 @@ fn truncation_under_a_temporary_name_is_not_laundered_by_recovery() {
         assert_ne!(status, 101, "{cmd:?} panicked: {stderr}");
         assert!(temp.exists(), "{cmd:?} changed the temporary file");
         assert!(!seg.path.exists(), "{cmd:?} sealed it");
+        if cmd == ["info"] {
+            assert!(stdout.contains("open segments  1 ("), "{stdout}");
+        }
         if cmd == ["verify"] {
             assert_eq!(status, 1, "{stdout}");
             assert!(stdout.contains(": truncated:"), "{stdout}");

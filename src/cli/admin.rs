@@ -334,6 +334,16 @@ pub(super) fn info(a: InfoArgs) -> Result<i32> {
     writeln!(out, "partitions     {}", o.partitions)?;
     writeln!(out, "segments       {}", o.segments.len())?;
     writeln!(out, "records        {}", o.records)?;
+    // Not in the counts above (which come from sealed footers): what open segments hold so far.
+    let open = store.open_segments()?;
+    if !open.is_empty() {
+        writeln!(
+            out,
+            "open segments  {} ({} records in complete blocks, not sealed yet)",
+            open.len(),
+            open.iter().map(|s| s.records).sum::<u64>()
+        )?;
+    }
     writeln!(out, "dhcp leases    {}", o.leases)?;
     writeln!(out, "bytes          {} ({})", o.bytes, human_bytes(o.bytes))?;
     let t = |v: Option<Nanos>| v.map_or_else(|| "-".to_string(), format_rfc3339);

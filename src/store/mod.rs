@@ -45,7 +45,8 @@ pub use columns::{ColumnDecoder, ColumnSet, Row, F_DST_MAC, F_DST_V6, F_SRC_MAC,
 pub use expire::Deleted;
 pub use overview::{Overview, TierSums};
 pub use reader::{
-    AllRecords, BlockDamage, RecordFilter, ScanProblem, ScanStats, Scope, SegmentInfo, Store,
+    AllRecords, BlockDamage, OpenSegment, RecordFilter, ScanProblem, ScanStats, Scope, SegmentInfo,
+    Store,
 };
 pub use recover::{recover, RecoveredSegment, Recovery};
 pub use segment::CaptureStats;

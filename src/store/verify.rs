@@ -6,7 +6,7 @@ use super::block::BlockDecoder;
 use super::history::{LastWord, Resealed, SegmentHistory};
 use super::leases::{decode_lease_block, KIND_LEASES};
 use super::segment::SegmentFile;
-use super::{SegmentInfo, Store, StoreError, MARKER_NAME};
+use super::{OpenSegment, SegmentInfo, Store, StoreError, MARKER_NAME};
 use crate::fs;
 use std::io;
 
@@ -106,15 +106,6 @@ pub struct StoreVerification {
     /// Temporary segments read up to their last complete block and left as they are: a live
     /// writer's, or one a stopped writer left for recovery.
     pub open: Vec<OpenSegment>,
-}
-
-/// A temporary segment verify read without sealing it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpenSegment {
-    /// Relative to the store.
-    pub path: String,
-    pub blocks: u64,
-    pub records: u64,
 }
 
 impl StoreVerification {

@@ -169,6 +169,25 @@ impl Store {
             .collect())
     }
 
+    /// The live store's open segments with what their complete blocks hold, read without
+    /// changing them; one that disappears meanwhile was sealed and is left out.
+    pub fn open_segments(&self) -> Result<Vec<OpenSegment>, StoreError> {
+        let mut out = Vec::new();
+        for p in self.temporary_segments()? {
+            match crate::store::recover::inspect_temp(&p) {
+                Ok((blocks, records)) => out.push(OpenSegment {
+                    path: crate::store::audit::relative(self.dir(), &p),
+                    blocks,
+                    records,
+                }),
+                Err(StoreError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
     /// Lease observations in the live store's sealed segments, from their footers.
     pub fn lease_count(&self) -> Result<u64, StoreError> {
         Ok(list_root(self.dir(), true)?
@@ -178,6 +197,16 @@ impl Store {
             .map(|s| u64::from(s.totals.leases))
             .sum())
     }
+}
+
+/// A temporary segment read without sealing it: a live writer's, or one a stopped writer left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenSegment {
+    /// Relative to the store.
+    pub path: String,
+    /// Complete blocks, and the flow records in them.
+    pub blocks: u64,
+    pub records: u64,
 }
 
 /// What each segment's footer says, in time order (partition start, then smallest `first`,

@@ -11,7 +11,7 @@ mod tests;
 mod unsealed;
 mod walk;
 
-pub use listing::{Scope, SegmentInfo};
+pub use listing::{OpenSegment, Scope, SegmentInfo};
 pub use problem::{BlockDamage, ScanProblem};
 pub use records::{AllRecords, RecordFilter};
 

@@ -174,6 +174,10 @@ fn dead_writer_segments_are_read_by_readers_and_recovered_by_recover_or_a_writer
         (v.open.len(), v.open[0].blocks, v.open[0].records),
         (1, 3, 25)
     );
+    assert_eq!(
+        Store::open(d.path()).unwrap().open_segments().unwrap(),
+        v.open
+    );
     assert_eq!(temp_files_in(d.path()).len(), 1);
     assert_eq!(
         std::fs::read(d.path().join(super::super::audit::AUDIT_LOG_NAME)).ok(),
