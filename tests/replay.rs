@@ -63,7 +63,7 @@ fn every_well_formed_capture_matches_tshark_per_address_pair() {
         }
         checked += 1;
     }
-    assert_eq!(checked, 58, "the MANIFEST lists 58 well-formed captures");
+    assert_eq!(checked, 61, "the MANIFEST lists 61 well-formed captures");
     assert!(
         failures.is_empty(),
         "{} of {checked} captures differ from tshark:\n{}",

@@ -142,7 +142,9 @@ impl LiveSource {
             cap.filter(expr, true)
                 .map_err(|e| fail(format!("bad capture filter '{expr}': {}", pcap_text(&e))))?;
         }
-        let link = LinkType((cap.get_datalink().0 as u32 & 0xffff) as u16);
+        // libpcap hands NFLOG over in this host's byte order.
+        let link = LinkType((cap.get_datalink().0 as u32 & 0xffff) as u16)
+            .in_byte_order(cfg!(target_endian = "big"));
         Ok(LiveSource {
             interface: cfg.interface.clone(),
             cap: RefCell::new(cap),

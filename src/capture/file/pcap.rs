@@ -43,7 +43,7 @@ pub(super) fn header(data: &[u8], magic: u32) -> Result<Format, String> {
         ));
     }
     // The upper bits carry FCS length and reserved flags, not the link type.
-    let link = LinkType((hdr.network.0 as u32 & 0xffff) as u16);
+    let link = LinkType((hdr.network.0 as u32 & 0xffff) as u16).in_byte_order(big_endian);
     Ok(Format {
         big_endian,
         frac_ns,
