@@ -9,7 +9,7 @@ pub mod file;
 pub mod live;
 
 pub use file::{open_file, FileSource, MAX_CAPLEN};
-pub use live::{LiveConfig, LiveSet, LiveSource, DHCP_FILTER, DHCP_SNAPLEN};
+pub use live::{is_nflog_device, LiveConfig, LiveSet, LiveSource, DHCP_FILTER, DHCP_SNAPLEN};
 
 /// A link-layer header type (LINKTYPE_* number), with any FCS/reserved upper bits masked off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -127,6 +127,35 @@ mod tests {
         );
     }
 
+    /// NFLOG's TLV headers are in the writer's byte order, which only the file header records:
+    /// frames of a big-endian file say so in their link type, in pcap and in pcapng alike.
+    #[test]
+    fn nflog_link_type_carries_the_file_byte_order() {
+        use crate::capture::LinkType;
+        for be in [false, true] {
+            let want = if be {
+                LinkType::NFLOG_BE
+            } else {
+                LinkType::NFLOG
+            };
+            let mut v = pcap_header(0xa1b2_c3d4, be, 239);
+            pcap_record(&mut v, be, 1, 0, 4, &[2, 0, 0, 0]);
+            let (pkts, err) = read_bytes(v);
+            assert!(err.is_none(), "{err:?}");
+            assert_eq!(pkts[0].3, want.0, "pcap, big-endian {be}");
+            let mut ng = Vec::new();
+            shb(&mut ng, be);
+            idb(&mut ng, be, 239, 0, None, 0);
+            idb(&mut ng, be, 1, 0, None, 0);
+            epb(&mut ng, be, 0, 0, 4, &[2, 0, 0, 0]);
+            epb(&mut ng, be, 1, 0, 4, &[2, 0, 0, 0]);
+            let (pkts, err) = read_bytes(ng);
+            assert!(err.is_none(), "{err:?}");
+            let links: Vec<u16> = pkts.iter().map(|p| p.3).collect();
+            assert_eq!(links, vec![want.0, 1], "pcapng, big-endian {be}");
+        }
+    }
+
     #[test]
     fn pcap_little_endian_microseconds_and_fcs_bits() {
         // LINKTYPE_NULL with the FCS-present bits set: link type is the low 16 bits.
