@@ -79,8 +79,10 @@ fn frames_libpcap(path: &Path) -> (Vec<Frame>, Option<String>) {
         Ok(c) => c,
         Err(e) => return (Vec::new(), Some(e.to_string())),
     };
-    // Masks the FCS/reserved upper bits, as flowkeep's capture module does.
-    let link = LinkType((cap.get_datalink().0 & 0xffff) as u16);
+    // Masks the FCS/reserved upper bits, as flowkeep's capture module does; libpcap hands NFLOG
+    // over in this host's byte order.
+    let link =
+        LinkType((cap.get_datalink().0 & 0xffff) as u16).in_byte_order(cfg!(target_endian = "big"));
     let mut out = Vec::new();
     loop {
         match cap.next_packet() {

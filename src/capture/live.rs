@@ -54,12 +54,26 @@ impl Default for LiveConfig {
     }
 }
 
+/// Bytes a netfilter log device gets on top of the snap length: its frames start with the
+/// NFLOG TLVs (interfaces, hardware header, uid/gid, prefix, ...: about 130 bytes from an
+/// iptables rule), which would otherwise leave no room for the IP and transport headers.
+pub const NFLOG_TLV_ROOM: u32 = 512;
+
+/// libpcap's Linux netfilter log devices: `nflog` (group 0) and `nflog:GROUP[,GROUP...]`.
+pub fn is_nflog_device(interface: &str) -> bool {
+    interface
+        .strip_prefix("nflog")
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(':'))
+}
+
 impl LiveConfig {
     /// The DHCP handle's configuration for this interface, or `None` when none is needed (the
-    /// snap length keeps DHCP whole) or wanted. It sees only DHCP ports, of what the operator's
-    /// filter lets through, in whole frames.
+    /// snap length keeps DHCP whole), wanted, or possible: a netfilter log group has one
+    /// listener, so a second handle on `nflog:N` is refused ("Can't listen on group index").
+    /// It sees only DHCP ports, of what the operator's filter lets through, in whole frames.
     pub fn dhcp_handle_config(&self) -> Option<LiveConfig> {
-        if !self.dhcp_handle || self.snaplen >= DHCP_WHOLE_FROM {
+        if !self.dhcp_handle || self.snaplen >= DHCP_WHOLE_FROM || is_nflog_device(&self.interface)
+        {
             return None;
         }
         let filter = match &self.filter {
@@ -111,7 +125,12 @@ impl LiveSource {
         if iface.is_empty() {
             return Err(fail("no interface name given".into()));
         }
-        let snaplen = i32::try_from(cfg.snaplen).unwrap_or(i32::MAX);
+        let snaplen = if is_nflog_device(iface) {
+            cfg.snaplen.saturating_add(NFLOG_TLV_ROOM)
+        } else {
+            cfg.snaplen
+        };
+        let snaplen = i32::try_from(snaplen).unwrap_or(i32::MAX);
         let buffer = i32::try_from(cfg.buffer_bytes).unwrap_or(i32::MAX);
         // libpcap reports "promiscuous mode not supported" for the "any" pseudo-device as a
         // warning, which the pcap crate turns into a failed open.
@@ -142,7 +161,9 @@ impl LiveSource {
             cap.filter(expr, true)
                 .map_err(|e| fail(format!("bad capture filter '{expr}': {}", pcap_text(&e))))?;
         }
-        let link = LinkType((cap.get_datalink().0 as u32 & 0xffff) as u16);
+        // libpcap hands NFLOG over in this host's byte order.
+        let link = LinkType((cap.get_datalink().0 as u32 & 0xffff) as u16)
+            .in_byte_order(cfg!(target_endian = "big"));
         Ok(LiveSource {
             interface: cfg.interface.clone(),
             cap: RefCell::new(cap),
@@ -582,6 +603,21 @@ mod tests {
         assert_eq!(c.timeout_ms, 200);
         assert_eq!(c.filter, None);
         assert!(c.dhcp_handle);
+    }
+
+    #[test]
+    fn netfilter_log_devices_get_no_dhcp_handle() {
+        for name in ["nflog", "nflog:5", "nflog:1,2"] {
+            assert!(is_nflog_device(name), "{name}");
+            let c = LiveConfig {
+                interface: name.into(),
+                ..LiveConfig::default()
+            };
+            assert_eq!(c.dhcp_handle_config(), None, "{name}");
+        }
+        for name in ["nflogx", "eth0", "nfqueue:1", ""] {
+            assert!(!is_nflog_device(name), "{name}");
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ pub mod file;
 pub mod live;
 
 pub use file::{open_file, FileSource, MAX_CAPLEN};
-pub use live::{LiveConfig, LiveSet, LiveSource, DHCP_FILTER, DHCP_SNAPLEN};
+pub use live::{is_nflog_device, LiveConfig, LiveSet, LiveSource, DHCP_FILTER, DHCP_SNAPLEN};
 
 /// A link-layer header type (LINKTYPE_* number), with any FCS/reserved upper bits masked off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -28,7 +28,24 @@ impl LinkType {
     pub const LINUX_SLL: LinkType = LinkType(113);
     pub const IPV4: LinkType = LinkType(228);
     pub const IPV6: LinkType = LinkType(229);
+    /// Linux netfilter log, with its TLV headers little-endian (see [`LinkType::NFLOG_BE`]).
+    pub const NFLOG: LinkType = LinkType(239);
     pub const LINUX_SLL2: LinkType = LinkType(276);
+    /// LINKTYPE_NFLOG written by a big-endian host. NFLOG's TLV lengths and types are in the
+    /// writing host's byte order, which only the capture file's own byte order records, not
+    /// the frame; the readers say it with this value, outside the LINKTYPE numbers (all below
+    /// 0x1000), so that a frame decodes alone.
+    pub const NFLOG_BE: LinkType = LinkType(0xf000 | 239);
+
+    /// The link type of frames written in `big_endian` byte order: [`LinkType::NFLOG_BE`] for
+    /// big-endian NFLOG, else `self`.
+    pub fn in_byte_order(self, big_endian: bool) -> LinkType {
+        if self == LinkType::NFLOG && big_endian {
+            LinkType::NFLOG_BE
+        } else {
+            self
+        }
+    }
 }
 
 /// One captured frame. `data` is what was captured (at most the snap length); `wire_len` is the

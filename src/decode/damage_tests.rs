@@ -27,6 +27,29 @@ fn every_prefix_of_a_frame_is_safe() {
             cat(&[&[0xff, 0x03, 0x02, 0x81, 0x00, 0x01, 0x01, 0x40], &udp4()]),
         ),
         (LinkType::LINUX_SLL2, sll2(1, 6, 0x0800, &udp4())),
+        // An Ethernet pseudowire with control word, inner MACs of known vendors.
+        (
+            LinkType::ETHERNET,
+            eth(
+                0x8847,
+                &cat(&[
+                    &[0x03, 0xe8, 0x01, 0x40, 0, 0, 0, 1],
+                    &[
+                        0x00, 0x1b, 0x21, 1, 2, 3, 0x00, 0x0c, 0x29, 4, 5, 6, 0x08, 0x00,
+                    ],
+                    &udp4(),
+                ]),
+            ),
+        ),
+        (
+            LinkType::NFLOG,
+            cat(&[
+                &[2, 0, 0, 5, 8, 0, 1, 0, 8, 0, 1, 0],
+                &((4 + udp4().len()) as u16).to_le_bytes(),
+                &[9, 0],
+                &udp4(),
+            ]),
+        ),
     ];
     let mut d = Dispatcher::new();
     for (link, frame) in &frames {
@@ -50,7 +73,7 @@ mod fuzz {
     use super::*;
     use proptest::prelude::*;
 
-    const LINKS: [LinkType; 11] = [
+    const LINKS: [LinkType; 13] = [
         LinkType::NULL,
         LinkType::ETHERNET,
         LinkType::PPP,
@@ -62,6 +85,8 @@ mod fuzz {
         LinkType::IPV4,
         LinkType::IPV6,
         LinkType::LINUX_SLL2,
+        LinkType::NFLOG,
+        LinkType::NFLOG_BE,
     ];
 
     proptest! {

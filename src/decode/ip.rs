@@ -40,7 +40,7 @@ fn malformed(reason: &'static str) -> DecodeError {
 }
 
 pub(crate) fn parse(pkt: &Packet<'_>) -> Result<Parsed, DecodeError> {
-    let l2 = locate_ip(pkt.link, pkt.data)?;
+    let l2 = locate_ip(pkt.link, pkt.data, pkt.wire_len)?;
     let ip = pkt.data.get(l2.ip_off..).unwrap_or(&[]);
     // What the wire carried from the IP header on: the length of a TSO/BIG TCP IPv4 packet.
     let wire_rest = u64::from(pkt.wire_len).saturating_sub(l2.ip_off as u64);

@@ -1,7 +1,8 @@
 //! Link layer: from the start of a frame to the outermost IP header. Shared by `decode` (workers)
 //! and `Dispatcher::hash` (reader), so both agree on which header is "the" IP header.
 
-use super::DecodeError;
+use super::pseudowire::{self, Payload};
+use super::{nflog, DecodeError};
 use crate::capture::LinkType;
 use crate::record::Mac;
 
@@ -72,8 +73,14 @@ fn malformed(reason: &'static str) -> DecodeError {
     DecodeError::Malformed(reason)
 }
 
-/// Walks the link layer of `link` to the outermost IP header.
-pub(crate) fn locate_ip(link: LinkType, d: &[u8]) -> Result<L2, DecodeError> {
+/// Ethernet frames inside MPLS pseudowires, one inside the other, followed at most: real links
+/// nest one or two; past this a frame is damaged or hostile (a fixture nests 32).
+const MAX_PSEUDOWIRES: u32 = 8;
+
+/// Walks the link layer of `link` to the outermost IP header. `wire_len` is the frame's length
+/// on the wire, which a few link-layer decisions read (as tshark reads its "reported" length).
+pub(crate) fn locate_ip(link: LinkType, d: &[u8], wire_len: u32) -> Result<L2, DecodeError> {
+    let wire = wire_len as usize;
     let mut l2 = L2 {
         ip_off: 0,
         version: IpVersion::V4,
@@ -87,7 +94,7 @@ pub(crate) fn locate_ip(link: LinkType, d: &[u8]) -> Result<L2, DecodeError> {
             let et = be16(d, 12).ok_or(malformed("truncated Ethernet header"))?;
             l2.dst_mac = mac_at(d, 0);
             l2.src_mac = mac_at(d, 6);
-            ethertype(d, 14, et, &mut l2)?;
+            ethertype(d, 14, et, wire, &mut l2)?;
         }
         LinkType::LINUX_SLL => {
             let proto = be16(d, 14).ok_or(malformed("truncated Linux SLL header"))?;
@@ -96,7 +103,7 @@ pub(crate) fn locate_ip(link: LinkType, d: &[u8]) -> Result<L2, DecodeError> {
             if arphrd == ARPHRD_ETHER && halen == 6 {
                 l2.src_mac = mac_at(d, 6);
             }
-            sll_protocol(d, 16, proto, &mut l2)?;
+            sll_protocol(d, 16, proto, wire, &mut l2)?;
         }
         LinkType::LINUX_SLL2 => {
             if d.len() < 20 {
@@ -108,7 +115,7 @@ pub(crate) fn locate_ip(link: LinkType, d: &[u8]) -> Result<L2, DecodeError> {
             if arphrd == ARPHRD_ETHER && halen == 6 {
                 l2.src_mac = mac_at(d, 12);
             }
-            sll_protocol(d, 20, proto, &mut l2)?;
+            sll_protocol(d, 20, proto, wire, &mut l2)?;
         }
         LinkType::NULL => {
             // The writer's host byte order, which the file does not record: try both.
@@ -138,7 +145,13 @@ pub(crate) fn locate_ip(link: LinkType, d: &[u8]) -> Result<L2, DecodeError> {
                 off += 2;
                 p
             };
-            ppp_protocol(d, off, proto, &mut l2)?;
+            match ppp_protocol(d, off, proto, wire)? {
+                Payload::Ip(off, v) => at_ip(&mut l2, off, v),
+                Payload::Ethernet(off) => {
+                    let et = inner_ethernet(d, off, &mut l2)?;
+                    ethertype(d, off + 14, et, wire, &mut l2)?;
+                }
+            }
         }
         LinkType::RAW | LinkType::RAW_12 | LinkType::RAW_14 => {
             let v = version_nibble(d, 0).ok_or(malformed("raw link: not IPv4 or IPv6"))?;
@@ -146,6 +159,10 @@ pub(crate) fn locate_ip(link: LinkType, d: &[u8]) -> Result<L2, DecodeError> {
         }
         LinkType::IPV4 => at_ip(&mut l2, 0, IpVersion::V4),
         LinkType::IPV6 => at_ip(&mut l2, 0, IpVersion::V6),
+        LinkType::NFLOG | LinkType::NFLOG_BE => {
+            let (off, v) = nflog::locate(d, link == LinkType::NFLOG_BE, wire)?;
+            at_ip(&mut l2, off, v);
+        }
         _ => return Err(malformed("unsupported link type")),
     }
     Ok(l2)
@@ -174,21 +191,60 @@ fn version_nibble(d: &[u8], off: usize) -> Option<IpVersion> {
     }
 }
 
-fn sll_protocol(d: &[u8], off: usize, proto: u16, l2: &mut L2) -> Result<(), DecodeError> {
+fn sll_protocol(
+    d: &[u8],
+    off: usize,
+    proto: u16,
+    wire: usize,
+    l2: &mut L2,
+) -> Result<(), DecodeError> {
     if proto == SLL_P_802_2 {
         // Enter the ethertype walk at its 802.3 (LLC) branch.
-        return ethertype(d, off, 0, l2);
+        return ethertype(d, off, 0, wire, l2);
     }
     if proto <= ET_MAX_8023_LEN {
         // Other Linux pseudo-protocols (802.3 raw, AX.25, CAN, ...): never IP.
         return Err(DecodeError::NotIp);
     }
-    ethertype(d, off, proto, l2)
+    ethertype(d, off, proto, wire, l2)
 }
 
-/// Follows ethertypes through VLAN tags, LLC/SNAP, MPLS and PPPoE to an IP header at `off`.
-fn ethertype(d: &[u8], mut off: usize, mut et: u16, l2: &mut L2) -> Result<(), DecodeError> {
+/// The MAC addresses of an Ethernet frame carried in a pseudowire at `off`, which are the
+/// flow's (the outer frame's are the provider's routers), and its ethertype.
+fn inner_ethernet(d: &[u8], off: usize, l2: &mut L2) -> Result<u16, DecodeError> {
+    let et = be16(d, off + 12).ok_or(malformed("truncated Ethernet pseudowire"))?;
+    l2.dst_mac = mac_at(d, off);
+    l2.src_mac = mac_at(d, off + 6);
+    Ok(et)
+}
+
+/// Follows ethertypes through VLAN tags, LLC/SNAP, MPLS, Ethernet pseudowires and PPPoE to an
+/// IP header at `off`. VLAN tags count across pseudowires: the first two seen are kept.
+fn ethertype(
+    d: &[u8],
+    mut off: usize,
+    mut et: u16,
+    wire: usize,
+    l2: &mut L2,
+) -> Result<(), DecodeError> {
     let mut tags = 0u32;
+    let mut pseudowires = 0u32;
+    // Where an MPLS label stack led: IP ends the walk, a pseudowire's Ethernet frame goes on.
+    let mut enter = |payload: Payload, l2: &mut L2| -> Result<Option<(usize, u16)>, DecodeError> {
+        match payload {
+            Payload::Ip(off, v) => {
+                at_ip(l2, off, v);
+                Ok(None)
+            }
+            Payload::Ethernet(off) => {
+                pseudowires += 1;
+                if pseudowires > MAX_PSEUDOWIRES {
+                    return Err(malformed("Ethernet pseudowires nested too deep"));
+                }
+                Ok(Some((off + 14, inner_ethernet(d, off, l2)?)))
+            }
+        }
+    };
     // Terminates: every iteration either returns or moves `off` forward within `d`.
     loop {
         match et {
@@ -211,11 +267,17 @@ fn ethertype(d: &[u8], mut off: usize, mut et: u16, l2: &mut L2) -> Result<(), D
                 tags += 1;
                 off += 4;
             }
-            ET_MPLS_UC | ET_MPLS_MC => return mpls(d, off, l2),
+            ET_MPLS_UC | ET_MPLS_MC => match enter(pseudowire::mpls(d, off, wire)?, l2)? {
+                None => return Ok(()),
+                Some(next) => (off, et) = next,
+            },
             ET_PPPOE_SESSION => {
                 // version/type, code, session id, length (6 bytes), then the PPP protocol.
                 let proto = be16(d, off + 6).ok_or(malformed("truncated PPPoE header"))?;
-                return ppp_protocol(d, off + 8, proto, l2);
+                match enter(ppp_protocol(d, off + 8, proto, wire)?, l2)? {
+                    None => return Ok(()),
+                    Some(next) => (off, et) = next,
+                }
             }
             _ if et <= ET_MAX_8023_LEN => {
                 // 802.3 frame: only LLC/SNAP with the zero OUI carries an ethertype.
@@ -230,33 +292,14 @@ fn ethertype(d: &[u8], mut off: usize, mut et: u16, l2: &mut L2) -> Result<(), D
     }
 }
 
-fn ppp_protocol(d: &[u8], off: usize, proto: u16, l2: &mut L2) -> Result<(), DecodeError> {
+fn ppp_protocol(d: &[u8], off: usize, proto: u16, wire: usize) -> Result<Payload, DecodeError> {
     match proto {
-        PPP_IPV4 => at_ip(l2, off, IpVersion::V4),
-        PPP_IPV6 => at_ip(l2, off, IpVersion::V6),
-        PPP_MPLS_UC | PPP_MPLS_MC => return mpls(d, off, l2),
+        PPP_IPV4 => Ok(Payload::Ip(off, IpVersion::V4)),
+        PPP_IPV6 => Ok(Payload::Ip(off, IpVersion::V6)),
+        PPP_MPLS_UC | PPP_MPLS_MC => pseudowire::mpls(d, off, wire),
         // LCP, IPCP, IPv6CP, CHAP, ...
-        _ => return Err(DecodeError::NotIp),
+        _ => Err(DecodeError::NotIp),
     }
-    Ok(())
-}
-
-/// Skips an MPLS label stack up to bottom-of-stack; the payload's first nibble says which IP.
-fn mpls(d: &[u8], mut off: usize, l2: &mut L2) -> Result<(), DecodeError> {
-    loop {
-        let lse = be32(d, off).ok_or(malformed("truncated MPLS label stack"))?;
-        off += 4;
-        if lse & 0x100 != 0 {
-            break;
-        }
-    }
-    if off >= d.len() {
-        return Err(malformed("MPLS label stack without payload"));
-    }
-    // Pseudowires (control word 0, or raw Ethernet) carry no IP directly.
-    let v = version_nibble(d, off).ok_or(DecodeError::NotIp)?;
-    at_ip(l2, off, v);
-    Ok(())
 }
 
 #[cfg(test)]
@@ -343,21 +386,19 @@ mod tests {
         ));
     }
 
+    /// Pseudowires are tested in `link_tests`.
     #[test]
-    fn mpls_pseudowire_is_not_ip_and_cut_stack_is_malformed() {
-        let cw_ethernet = cat(&[
-            &[0x00, 0x01, 0x01, 0x40],
-            &[0, 0, 0, 0],
-            &eth(0x0800, &udp4()),
-        ]);
-        assert_eq!(
-            dec(LinkType::ETHERNET, &eth(0x8847, &cw_ethernet)),
-            Err(DecodeError::NotIp)
-        );
+    fn mpls_cut_stack_is_malformed() {
         // No bottom-of-stack before the frame ends.
         let cut = eth(0x8847, &[0x00, 0x01, 0x00, 0x40, 0x00]);
         assert!(matches!(
             dec(LinkType::ETHERNET, &cut),
+            Err(DecodeError::Malformed(_))
+        ));
+        // Bottom of stack, then nothing.
+        let empty = eth(0x8847, &[0x00, 0x01, 0x01, 0x40]);
+        assert!(matches!(
+            dec(LinkType::ETHERNET, &empty),
             Err(DecodeError::Malformed(_))
         ));
     }

@@ -8,6 +8,10 @@ mod fast;
 mod ip;
 mod link;
 #[cfg(test)]
+mod link_tests;
+mod nflog;
+mod pseudowire;
+#[cfg(test)]
 mod test_frames;
 
 pub use dispatch::Dispatcher;
@@ -23,7 +27,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// including fragments. Parses the headers again: cheaper than carrying an offset for every
 /// packet when almost none need it.
 pub fn udp_payload<'a>(pkt: &Packet<'a>) -> Option<&'a [u8]> {
-    let l2 = link::locate_ip(pkt.link, pkt.data).ok()?;
+    let l2 = link::locate_ip(pkt.link, pkt.data, pkt.wire_len).ok()?;
     let ip = pkt.data.get(l2.ip_off..)?;
     let payload = match l2.version {
         link::IpVersion::V4 => etherparse::LaxIpv4Slice::from_slice(ip)
@@ -88,7 +92,8 @@ pub enum DecodeError {
 }
 
 /// The outermost IP header of `pkt` and its transport ports/flags. Tunnels are not opened: the
-/// outer header is the flow, as NetFlow exporters see it. Frames cut by the snap length still
+/// outer header is the flow, as NetFlow exporters see it. An Ethernet pseudowire over MPLS is a
+/// link, not a tunnel: the IP inside its Ethernet frame is the outermost. Frames cut by the snap length still
 /// decode as long as both IP addresses were captured.
 pub fn decode(pkt: &Packet<'_>) -> Result<PacketMeta, DecodeError> {
     match fast::eth_ipv4(pkt) {

@@ -43,7 +43,7 @@ pub(super) fn header(data: &[u8], magic: u32) -> Result<Format, String> {
         ));
     }
     // The upper bits carry FCS length and reserved flags, not the link type.
-    let link = LinkType((hdr.network.0 as u32 & 0xffff) as u16);
+    let link = LinkType((hdr.network.0 as u32 & 0xffff) as u16).in_byte_order(big_endian);
     Ok(Format {
         big_endian,
         frac_ns,
@@ -125,6 +125,35 @@ mod tests {
                 (1_700_000_001_999_999_999, 3, vec![9, 9, 9], 1),
             ]
         );
+    }
+
+    /// NFLOG's TLV headers are in the writer's byte order, which only the file header records:
+    /// frames of a big-endian file say so in their link type, in pcap and in pcapng alike.
+    #[test]
+    fn nflog_link_type_carries_the_file_byte_order() {
+        use crate::capture::LinkType;
+        for be in [false, true] {
+            let want = if be {
+                LinkType::NFLOG_BE
+            } else {
+                LinkType::NFLOG
+            };
+            let mut v = pcap_header(0xa1b2_c3d4, be, 239);
+            pcap_record(&mut v, be, 1, 0, 4, &[2, 0, 0, 0]);
+            let (pkts, err) = read_bytes(v);
+            assert!(err.is_none(), "{err:?}");
+            assert_eq!(pkts[0].3, want.0, "pcap, big-endian {be}");
+            let mut ng = Vec::new();
+            shb(&mut ng, be);
+            idb(&mut ng, be, 239, 0, None, 0);
+            idb(&mut ng, be, 1, 0, None, 0);
+            epb(&mut ng, be, 0, 0, 4, &[2, 0, 0, 0]);
+            epb(&mut ng, be, 1, 0, 4, &[2, 0, 0, 0]);
+            let (pkts, err) = read_bytes(ng);
+            assert!(err.is_none(), "{err:?}");
+            let links: Vec<u16> = pkts.iter().map(|p| p.3).collect();
+            assert_eq!(links, vec![want.0, 1], "pcapng, big-endian {be}");
+        }
     }
 
     #[test]

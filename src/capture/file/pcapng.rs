@@ -225,7 +225,7 @@ impl NgState {
             ));
         };
         self.interfaces.push(Interface {
-            link: LinkType(idb.linktype.0 as u16),
+            link: LinkType(idb.linktype.0 as u16).in_byte_order(self.big_endian),
             snaplen: idb.snaplen,
             units,
             offset_ns,
