@@ -494,3 +494,58 @@ fn replay_that_could_not_store_records_exits_1() {
     assert!(text.contains("flows lost"), "{text}");
     assert_eq!(o.status.code(), Some(1), "{text}");
 }
+
+/// Packet time is checked against the clock handed in (the wall clock, fixed here): a frame
+/// stamped more than the tolerance after it is counted and never becomes the trusted newest
+/// time, one within the tolerance is trusted.
+#[test]
+fn packets_stamped_after_the_wall_clock_are_counted_and_not_trusted() {
+    use flowkeep::pipeline::{self, PipelineConfig, CLOCK_TOLERANCE};
+    use std::sync::atomic::AtomicBool;
+
+    const S: i64 = 1_000_000_000;
+    let dir = tempfile::tempdir().unwrap();
+    let tolerance_s = (CLOCK_TOLERANCE / S) as u32;
+    let files = [
+        (dir.path().join("now.pcap"), 100, 0),
+        // Just within the tolerance of a wall clock an hour after T0.
+        (dir.path().join("drift.pcap"), 1, 3_600 + tolerance_s - 1),
+        // Ten days ahead of it.
+        (dir.path().join("future.pcap"), 3, 10 * 86_400),
+    ];
+    for (p, n, start) in &files {
+        write_pcap(p, *n, *start);
+    }
+    fn wall() -> i64 {
+        (i64::from(T0) + 3_600) * 1_000_000_000
+    }
+    let mut cfg = PipelineConfig::new(WriterConfig::new(dir.path().join("s")));
+    cfg.workers = 1;
+    cfg.wall_clock = Some(wall);
+    let paths: Vec<PathBuf> = files.iter().map(|f| f.0.clone()).collect();
+    let replay = |cfg: &PipelineConfig| {
+        let never = AtomicBool::new(false);
+        pipeline::run(
+            cfg,
+            pipeline::file_sources(&paths),
+            &never,
+            None,
+            &mut |_, _| {},
+        )
+        .unwrap()
+    };
+    let summary = replay(&cfg);
+    assert_eq!(summary.frames, 104);
+    assert_eq!(summary.future_packets, 3);
+    let drift = (i64::from(T0) + 3_600 + i64::from(tolerance_s) - 1) * S;
+    assert_eq!(summary.trusted_last_ts, Some(drift));
+    assert!(summary.last_ts > Some(wall() + 9 * 86_400 * S));
+    // Their flows are stored all the same.
+    assert_eq!(summary.store.records, 104);
+    // Without a wall clock every packet time is trusted.
+    cfg.wall_clock = None;
+    cfg.store.dir = dir.path().join("t");
+    let summary = replay(&cfg);
+    assert_eq!(summary.future_packets, 0);
+    assert_eq!(summary.trusted_last_ts, summary.last_ts);
+}

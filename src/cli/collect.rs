@@ -17,7 +17,7 @@ use flowkeep::pipeline::{
 };
 use flowkeep::privs;
 use flowkeep::store::{FlushHook, StoreWriter, MARKER_NAME};
-use flowkeep::time::NANOS_PER_SEC;
+use flowkeep::time::{format_rfc3339, NANOS_PER_SEC};
 use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -138,12 +138,14 @@ pub(super) fn replay(a: ReplayArgs) -> Result<i32> {
     for e in &summary.source_errors {
         eprintln!("flowkeep: error: {e}");
     }
+    warn_future(&summary);
     print_summary(&summary, elapsed, &a.store.store)?;
     let exported = report_export(&finished, target.as_ref())?;
     after_replay(
         &a.store.store,
         tiers.as_ref(),
-        summary.last_ts,
+        summary.trusted_last_ts,
+        summary.future_packets,
         wall_clock(),
     )?;
     if let Some(s) = signer {
@@ -158,6 +160,20 @@ pub(super) fn replay(a: ReplayArgs) -> Result<i32> {
             1
         },
     )
+}
+
+/// Packets stamped after the wall clock: a capture box's clock or a file is wrong. Their flows
+/// are stored as stamped; the time is never taken from them.
+fn warn_future(s: &Summary) {
+    if s.future_packets > 0 {
+        eprintln!(
+            "flowkeep: warning: {} packets stamped more than {} s after the wall clock (newest {}): \
+             stored as stamped, but never taken as the time (retention's now)",
+            s.future_packets,
+            pipeline::CLOCK_TOLERANCE / NANOS_PER_SEC,
+            s.last_ts.map_or_else(String::new, format_rfc3339)
+        );
+    }
 }
 
 fn print_summary(s: &Summary, elapsed: f64, store: &Path) -> io::Result<()> {
@@ -189,6 +205,13 @@ fn print_summary(s: &Summary, elapsed: f64, store: &Path) -> io::Result<()> {
             out,
             "flows lost     {} (could not be stored; see the errors above)",
             s.store.records_lost + s.store.records_refused
+        )?;
+    }
+    if s.future_packets > 0 {
+        writeln!(
+            out,
+            "future packets {} (stamped after the wall clock; see the warning above)",
+            s.future_packets
         )?;
     }
     if s.store.leases + s.dhcp_malformed > 0 {
@@ -341,6 +364,7 @@ pub(super) fn capture(a: CaptureArgs) -> Result<i32> {
     for e in &summary.source_errors {
         eprintln!("flowkeep: error: {e}");
     }
+    warn_future(&summary);
     print_summary(&summary, started.elapsed().as_secs_f64(), &a.store.store)?;
     print_capture_counters(&summary, &source, a.interface.len() > 1);
     if let Some(tiers) = &tiers {
