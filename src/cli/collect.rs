@@ -151,15 +151,7 @@ pub(super) fn replay(a: ReplayArgs) -> Result<i32> {
     if let Some(s) = signer {
         s.sign_if_changed()?;
     }
-    // A record that was not stored is data lost: never a success.
-    let lost = summary.store.records_lost + summary.store.records_refused;
-    Ok(
-        if summary.source_errors.is_empty() && exported && lost == 0 {
-            0
-        } else {
-            1
-        },
-    )
+    Ok(exit_status(&summary, exported))
 }
 
 /// Packets stamped after the wall clock: a capture box's clock or a file is wrong. Their flows
@@ -173,6 +165,17 @@ fn warn_future(s: &Summary) {
             pipeline::CLOCK_TOLERANCE / NANOS_PER_SEC,
             s.last_ts.map_or_else(String::new, format_rfc3339)
         );
+    }
+}
+
+/// 1 when a source was damaged, records could not be exported, or anything read was not
+/// stored (a flow record or a DHCP lease observation: data lost is never a success).
+fn exit_status(s: &Summary, exported: bool) -> i32 {
+    let lost = s.store.records_lost + s.store.records_refused + s.store.leases_lost;
+    if s.source_errors.is_empty() && exported && lost == 0 {
+        0
+    } else {
+        1
     }
 }
 
@@ -200,11 +203,20 @@ fn print_summary(s: &Summary, elapsed: f64, store: &Path) -> io::Result<()> {
             s.flow.evictions
         )?;
     }
-    if s.store.records_lost + s.store.records_refused > 0 {
+    let lost = s.store.records_lost + s.store.records_refused;
+    if lost > 0 {
+        // The same number as the store's `records not stored` (flowkeep info), unless the
+        // disk stayed full until no segment could be written to count the last of them in.
+        let uncounted = match s.store.not_stored_uncounted {
+            0 => String::new(),
+            n => format!(
+                "; {n} of them are missing from the store's 'records not stored' too: no segment \
+                 could be written after they were lost to count them in"
+            ),
+        };
         writeln!(
             out,
-            "flows lost     {} (could not be stored; see the errors above)",
-            s.store.records_lost + s.store.records_refused
+            "flows lost     {lost} (could not be stored; see the errors above{uncounted})"
         )?;
     }
     if s.future_packets > 0 {
@@ -218,7 +230,15 @@ fn print_summary(s: &Summary, elapsed: f64, store: &Path) -> io::Result<()> {
         writeln!(
             out,
             "dhcp leases    {} observations stored, {} DHCP packets not parsed",
-            s.store.leases, s.dhcp_malformed
+            s.store.leases - s.store.leases_lost,
+            s.dhcp_malformed
+        )?;
+    }
+    if s.store.leases_lost > 0 {
+        writeln!(
+            out,
+            "leases lost    {} DHCP lease observations could not be stored",
+            s.store.leases_lost
         )?;
     }
     writeln!(out, "segments       {}", s.store.segments)?;
@@ -380,15 +400,7 @@ pub(super) fn capture(a: CaptureArgs) -> Result<i32> {
         s.sign_if_changed()?;
     }
     let exported = report_export(&finished, target.as_ref())?;
-    // A record that was not stored is data lost: never a success.
-    let lost = summary.store.records_lost + summary.store.records_refused;
-    Ok(
-        if summary.source_errors.is_empty() && exported && lost == 0 {
-            0
-        } else {
-            1
-        },
-    )
+    Ok(exit_status(&summary, exported))
 }
 
 /// The kernel's counters for the run: the main handles', the DHCP handles', and with several
