@@ -500,6 +500,17 @@ fn replay_that_could_not_store_records_exits_1() {
         lost,
         "{text}"
     );
+    // With stdout closed (`replay ... | head`) the summary is not seen: the status still is.
+    let mut child = Command::new(BIN)
+        .args(["replay", "-q", "--store"])
+        .arg(&store)
+        .arg(common::fixtures().join("nDPI__iphone.pcap"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    assert_eq!(child.wait().unwrap().code(), Some(1));
 }
 
 /// Packet time is checked against the clock handed in (the wall clock, fixed here): a frame

@@ -160,42 +160,45 @@ fn rel_path(dir: &Path, p: &Path) -> String {
 /// Retention after a replay: "now" is the newest trusted packet time (`trusted`: not more than
 /// [`flowkeep::pipeline::CLOCK_TOLERANCE`] after the wall clock), so that one packet stamped in
 /// the future cannot expire the store's history; the wall clock `wall` only when every packet
-/// is stamped after it (`future` of them).
+/// is stamped after it (`future` of them). What it did is written to `out`.
 pub(super) fn after_replay(
     dir: &Path,
     tiers: Option<&Tiers>,
-    trusted: Option<Nanos>,
-    future: u64,
+    (trusted, future): (Option<Nanos>, u64),
     wall: Nanos,
+    out: &mut dyn Write,
 ) -> Result<()> {
     let Some(tiers) = tiers else {
         return Ok(());
     };
     let now = match (trusted, future) {
         (Some(newest), 0) => {
-            println!(
+            writeln!(
+                out,
                 "expire (now = newest packet time {})",
                 format_rfc3339(newest)
-            );
+            )?;
             newest
         }
         (Some(newest), n) => {
-            println!(
+            writeln!(
+                out,
                 "expire (now = newest packet time {}, leaving out the {n} packets stamped after the wall clock)",
                 format_rfc3339(newest)
-            );
+            )?;
             newest
         }
         (None, 0) => return Ok(()),
         (None, _) => {
-            println!(
+            writeln!(
+                out,
                 "expire (now = wall clock {}: every packet is stamped after it)",
                 format_rfc3339(wall)
-            );
+            )?;
             wall
         }
     };
-    run_tiers(dir, tiers, now, false, &mut io::stdout().lock())?;
+    run_tiers(dir, tiers, now, false, out)?;
     Ok(())
 }
 

@@ -139,19 +139,29 @@ pub(super) fn replay(a: ReplayArgs) -> Result<i32> {
         eprintln!("flowkeep: error: {e}");
     }
     warn_future(&summary);
-    print_summary(&summary, elapsed, &a.store.store)?;
-    let exported = report_export(&finished, target.as_ref())?;
-    after_replay(
-        &a.store.store,
-        tiers.as_ref(),
-        summary.trusted_last_ts,
-        summary.future_packets,
-        wall_clock(),
-    )?;
+    // A closed stdout (`replay ... | head`) hides the summary, not what happened: retention
+    // still runs, the store is still signed, and the exit status still says what was lost.
+    let shown = print_summary(&summary, elapsed, &a.store.store)
+        .and_then(|()| report_export(&finished, target.as_ref()));
+    let exported = finished
+        .export
+        .as_ref()
+        .is_none_or(|st| st.records_failed == 0);
+    let shown = match shown {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => false,
+        r => r.map(|_| true)?,
+    };
+    let (mut stdout, mut sink) = (io::stdout().lock(), io::sink());
+    let out: &mut dyn Write = if shown { &mut stdout } else { &mut sink };
+    let times = (summary.trusted_last_ts, summary.future_packets);
+    let expired = after_replay(&a.store.store, tiers.as_ref(), times, wall_clock(), out);
     if let Some(s) = signer {
         s.sign_if_changed()?;
     }
-    Ok(exit_status(&summary, exported))
+    match expired {
+        Err(e) if !super::is_broken_pipe(&e) => Err(e),
+        _ => Ok(exit_status(&summary, exported)),
+    }
 }
 
 /// Packets stamped after the wall clock: a capture box's clock or a file is wrong. Their flows
@@ -385,8 +395,14 @@ pub(super) fn capture(a: CaptureArgs) -> Result<i32> {
         eprintln!("flowkeep: error: {e}");
     }
     warn_future(&summary);
-    print_summary(&summary, started.elapsed().as_secs_f64(), &a.store.store)?;
-    print_capture_counters(&summary, &source, a.interface.len() > 1);
+    // As for replay: a closed stdout hides the summary, never the exit status.
+    let shown = match print_summary(&summary, started.elapsed().as_secs_f64(), &a.store.store) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => false,
+        r => r.map(|()| true)?,
+    };
+    if shown {
+        print_capture_counters(&summary, &source, a.interface.len() > 1);
+    }
     if let Some(tiers) = &tiers {
         run_tiers(
             &a.store.store,
@@ -399,7 +415,12 @@ pub(super) fn capture(a: CaptureArgs) -> Result<i32> {
     if let Some(s) = signer {
         s.sign_if_changed()?;
     }
-    let exported = report_export(&finished, target.as_ref())?;
+    let exported = match report_export(&finished, target.as_ref()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+            finished.export.is_none_or(|st| st.records_failed == 0)
+        }
+        r => r?,
+    };
     Ok(exit_status(&summary, exported))
 }
 
