@@ -516,6 +516,198 @@ fn replay_that_could_not_store_records_exits_1() {
     let text = common::out(&o);
     assert!(text.contains("flows lost"), "{text}");
     assert_eq!(o.status.code(), Some(1), "{text}");
+    // No segment file could be made to count them in: the summary says the store cannot.
+    let lost = number_near(&text, "flows lost", true);
+    assert_eq!(
+        number_near(&text, "of them are missing from the store", false),
+        lost,
+        "{text}"
+    );
+    // With stdout closed (`replay ... | head`) the summary is not seen: the status still is.
+    let mut child = Command::new(BIN)
+        .args(["replay", "-q", "--store"])
+        .arg(&store)
+        .arg(common::fixtures().join("nDPI__iphone.pcap"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    assert_eq!(child.wait().unwrap().code(), Some(1));
+}
+
+/// Packet time is checked against the clock handed in (the wall clock, fixed here): a frame
+/// stamped more than the tolerance after it is counted and never becomes the trusted newest
+/// time, one within the tolerance is trusted.
+#[test]
+fn packets_stamped_after_the_wall_clock_are_counted_and_not_trusted() {
+    use flowkeep::pipeline::{self, PipelineConfig, CLOCK_TOLERANCE};
+    use std::sync::atomic::AtomicBool;
+
+    const S: i64 = 1_000_000_000;
+    let dir = tempfile::tempdir().unwrap();
+    let tolerance_s = (CLOCK_TOLERANCE / S) as u32;
+    let files = [
+        (dir.path().join("now.pcap"), 100, 0),
+        // Just within the tolerance of a wall clock an hour after T0.
+        (dir.path().join("drift.pcap"), 1, 3_600 + tolerance_s - 1),
+        // Ten days ahead of it.
+        (dir.path().join("future.pcap"), 3, 10 * 86_400),
+    ];
+    for (p, n, start) in &files {
+        write_pcap(p, *n, *start);
+    }
+    fn wall() -> i64 {
+        (i64::from(T0) + 3_600) * 1_000_000_000
+    }
+    let mut cfg = PipelineConfig::new(WriterConfig::new(dir.path().join("s")));
+    cfg.workers = 1;
+    cfg.wall_clock = Some(wall);
+    let paths: Vec<PathBuf> = files.iter().map(|f| f.0.clone()).collect();
+    let replay = |cfg: &PipelineConfig| {
+        let never = AtomicBool::new(false);
+        pipeline::run(
+            cfg,
+            pipeline::file_sources(&paths),
+            &never,
+            None,
+            &mut |_, _| {},
+        )
+        .unwrap()
+    };
+    let summary = replay(&cfg);
+    assert_eq!(summary.frames, 104);
+    assert_eq!(summary.future_packets, 3);
+    let drift = (i64::from(T0) + 3_600 + i64::from(tolerance_s) - 1) * S;
+    assert_eq!(summary.trusted_last_ts, Some(drift));
+    assert!(summary.last_ts > Some(wall() + 9 * 86_400 * S));
+    // Their flows are stored all the same.
+    assert_eq!(summary.store.records, 104);
+    // Without a wall clock every packet time is trusted.
+    cfg.wall_clock = None;
+    cfg.store.dir = dir.path().join("t");
+    let summary = replay(&cfg);
+    assert_eq!(summary.future_packets, 0);
+    assert_eq!(summary.trusted_last_ts, summary.last_ts);
+}
+
+/// Records of all the store holds, keyed by their fields, so two stores' contents compare.
+fn stored(store: &Path) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    Store::open(store)
+        .unwrap()
+        .scan(None, None, |_, r| {
+            out.insert(format!("{r:?}"));
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    out
+}
+
+/// `n` one-packet UDP flows between random addresses and ports, 10 ms apart from T0: records
+/// that compress little, so a few tens of thousands fill a segment file's first MiB.
+fn write_random_pcap(path: &Path, n: u32) {
+    let mut rng = Rng(11);
+    let mut out = pcap::header(pcap::LINKTYPE_ETHERNET);
+    for i in 0..n {
+        let mut frame = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x08, 0x00];
+        let mut ip = [0u8; 20];
+        ip[0] = 0x45;
+        ip[2..4].copy_from_slice(&36u16.to_be_bytes());
+        ip[8] = 64;
+        ip[9] = 17;
+        ip[12..20].copy_from_slice(&rng.next().to_be_bytes());
+        let c = ip_checksum(&ip);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        frame.extend_from_slice(&ip);
+        frame.extend_from_slice(&(rng.next() as u32 | 0x0400_0001).to_be_bytes());
+        frame.extend_from_slice(&16u16.to_be_bytes());
+        frame.extend_from_slice(&[0; 2]);
+        frame.extend_from_slice(&rng.next().to_be_bytes());
+        let ms = u64::from(i) * 10;
+        let (sec, usec) = (T0 + (ms / 1000) as u32, (ms % 1000) as u32 * 1000);
+        pcap::push_packet(&mut out, sec, usec, frame.len() as u32, &frame);
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+/// The number after `label` in `text` (`label 12`, `12 label`: the first digits after or the
+/// last before it).
+fn number_near(text: &str, label: &str, after: bool) -> u64 {
+    let at = text
+        .find(label)
+        .unwrap_or_else(|| panic!("no '{label}' in {text}"));
+    let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
+    let n = if after {
+        let rest = &text[at + label.len()..];
+        digits(rest.split_whitespace().next().unwrap())
+    } else {
+        digits(text[..at].split_whitespace().last().unwrap())
+    };
+    n.parse()
+        .unwrap_or_else(|_| panic!("no number by '{label}' in {text}"))
+}
+
+/// A replay that fills the disk exits 1, says how many records it could not store, and the
+/// store's own count (`records not stored` in `flowkeep info`) is the same number: blocks lost
+/// while writing, and the last block lost at the end, are both counted into the segment's
+/// footer. What was stored before is all still there and verify passes.
+#[test]
+fn replay_that_fills_the_disk_exits_1_and_the_store_counts_what_it_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((mnt, _unmount)) = tmpfs(dir.path(), "2m") else {
+        return;
+    };
+    let store = mnt.join("store");
+    let replay = |file: &Path| {
+        Command::new(BIN)
+            .args(["replay", "-q", "--workers", "1", "--store"])
+            .arg(&store)
+            .arg(file)
+            .output()
+            .unwrap()
+    };
+    let earlier = replay(&common::fixtures().join("nDPI__iphone.pcap"));
+    assert_eq!(earlier.status.code(), Some(0), "{}", common::out(&earlier));
+    let before = stored(&store);
+    assert!(!before.is_empty());
+    // Room for a segment file's first MiB and a little more, not for growing it to 2 MiB.
+    let free = rustix::fs::statvfs(&mnt).unwrap();
+    let avail = free.f_bavail * free.f_frsize;
+    std::fs::File::create(mnt.join("filler"))
+        .unwrap()
+        .write_all(&vec![1u8; (avail - (9 << 17)) as usize])
+        .unwrap();
+    let pcap = dir.path().join("random.pcap");
+    write_random_pcap(&pcap, 120_000);
+    let o = replay(&pcap);
+    let text = common::out(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    let lost = number_near(&text, "flows lost", true);
+    let written = number_near(&text, "flows written", true);
+    assert!(lost > 0 && written > 0, "{text}");
+    assert_eq!(lost + written, 120_000, "{text}");
+    assert!(!text.contains("missing from the store"), "{text}");
+    let info = Command::new(BIN)
+        .args(["info", "--store"])
+        .arg(&store)
+        .output()
+        .unwrap();
+    let info = common::out(&info);
+    assert_eq!(
+        number_near(&info, "records not stored", false),
+        lost,
+        "{info}"
+    );
+    let v = Command::new(BIN)
+        .args(["verify", "--store"])
+        .arg(&store)
+        .output()
+        .unwrap();
+    assert_eq!(v.status.code(), Some(0), "{}", common::out(&v));
+    let after = stored(&store);
+    assert!(before.is_subset(&after), "records stored earlier are gone");
+    assert_eq!(after.len() as u64, before.len() as u64 + written);
 }
 
 fn run(args: &[&str], store: &Path) -> (i32, String, String) {

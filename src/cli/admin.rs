@@ -177,39 +177,48 @@ fn rel_path(dir: &Path, p: &Path) -> String {
     flowkeep::store::audit::relative(dir, p)
 }
 
-/// How far a packet time may run ahead of the wall clock (clocks of capture boxes drift) and
-/// still be retention's "now" after a replay.
-const CLOCK_TOLERANCE: Nanos = 300 * NANOS_PER_SEC;
-
-/// Retention after a replay: "now" is the newest packet time, unless that is ahead of the
-/// wall clock `wall` (by more than [`CLOCK_TOLERANCE`]): one packet stamped in the future must
-/// not expire the store's history, so then the wall clock is "now".
+/// Retention after a replay: "now" is the newest trusted packet time (`trusted`: not more than
+/// [`flowkeep::pipeline::CLOCK_TOLERANCE`] after the wall clock), so that one packet stamped in
+/// the future cannot expire the store's history; the wall clock `wall` only when every packet
+/// is stamped after it (`future` of them). What it did is written to `out`.
 pub(super) fn after_replay(
     dir: &Path,
     tiers: Option<&Tiers>,
-    last_ts: Option<Nanos>,
+    (trusted, future): (Option<Nanos>, u64),
     wall: Nanos,
+    out: &mut dyn Write,
 ) -> Result<()> {
-    let (Some(tiers), Some(newest)) = (tiers, last_ts) else {
+    let Some(tiers) = tiers else {
         return Ok(());
     };
-    let now = if newest > wall.saturating_add(CLOCK_TOLERANCE) {
-        eprintln!(
-            "flowkeep: warning: the newest packet time {} is after the wall clock {}: \
-             retention measures from the wall clock instead",
-            format_rfc3339(newest),
-            format_rfc3339(wall)
-        );
-        println!("expire (now = wall clock {})", format_rfc3339(wall));
-        wall
-    } else {
-        println!(
-            "expire (now = newest packet time {})",
-            format_rfc3339(newest)
-        );
-        newest
+    let now = match (trusted, future) {
+        (Some(newest), 0) => {
+            writeln!(
+                out,
+                "expire (now = newest packet time {})",
+                format_rfc3339(newest)
+            )?;
+            newest
+        }
+        (Some(newest), n) => {
+            writeln!(
+                out,
+                "expire (now = newest packet time {}, leaving out the {n} packets stamped after the wall clock)",
+                format_rfc3339(newest)
+            )?;
+            newest
+        }
+        (None, 0) => return Ok(()),
+        (None, _) => {
+            writeln!(
+                out,
+                "expire (now = wall clock {}: every packet is stamped after it)",
+                format_rfc3339(wall)
+            )?;
+            wall
+        }
     };
-    run_tiers(dir, tiers, now, false, &mut io::stdout().lock())?;
+    run_tiers(dir, tiers, now, false, out)?;
     Ok(())
 }
 

@@ -17,7 +17,7 @@ use flowkeep::pipeline::{
 };
 use flowkeep::privs;
 use flowkeep::store::{FlushHook, StoreWriter, MARKER_NAME};
-use flowkeep::time::NANOS_PER_SEC;
+use flowkeep::time::{format_rfc3339, NANOS_PER_SEC};
 use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -138,26 +138,55 @@ pub(super) fn replay(a: ReplayArgs) -> Result<i32> {
     for e in &summary.source_errors {
         eprintln!("flowkeep: error: {e}");
     }
-    print_summary(&summary, elapsed, &a.store.store)?;
-    let exported = report_export(&finished, target.as_ref())?;
-    after_replay(
-        &a.store.store,
-        tiers.as_ref(),
-        summary.last_ts,
-        wall_clock(),
-    )?;
+    warn_future(&summary);
+    // A closed stdout (`replay ... | head`) hides the summary, not what happened: retention
+    // still runs, the store is still signed, and the exit status still says what was lost.
+    let shown = print_summary(&summary, elapsed, &a.store.store)
+        .and_then(|()| report_export(&finished, target.as_ref()));
+    let exported = finished
+        .export
+        .as_ref()
+        .is_none_or(|st| st.records_failed == 0);
+    let shown = match shown {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => false,
+        r => r.map(|_| true)?,
+    };
+    let (mut stdout, mut sink) = (io::stdout().lock(), io::sink());
+    let out: &mut dyn Write = if shown { &mut stdout } else { &mut sink };
+    let times = (summary.trusted_last_ts, summary.future_packets);
+    let expired = after_replay(&a.store.store, tiers.as_ref(), times, wall_clock(), out);
     if let Some(s) = signer {
         s.sign_if_changed()?;
     }
-    // A record that was not stored is data lost: never a success.
-    let lost = summary.store.records_lost + summary.store.records_refused;
-    Ok(
-        if summary.source_errors.is_empty() && exported && lost == 0 {
-            0
-        } else {
-            1
-        },
-    )
+    match expired {
+        Err(e) if !super::is_broken_pipe(&e) => Err(e),
+        _ => Ok(exit_status(&summary, exported)),
+    }
+}
+
+/// Packets stamped after the wall clock: a capture box's clock or a file is wrong. Their flows
+/// are stored as stamped; the time is never taken from them.
+fn warn_future(s: &Summary) {
+    if s.future_packets > 0 {
+        eprintln!(
+            "flowkeep: warning: {} packets stamped more than {} s after the wall clock (newest {}): \
+             stored as stamped, but never taken as the time (retention's now)",
+            s.future_packets,
+            pipeline::CLOCK_TOLERANCE / NANOS_PER_SEC,
+            s.last_ts.map_or_else(String::new, format_rfc3339)
+        );
+    }
+}
+
+/// 1 when a source was damaged, records could not be exported, or anything read was not
+/// stored (a flow record or a DHCP lease observation: data lost is never a success).
+fn exit_status(s: &Summary, exported: bool) -> i32 {
+    let lost = s.store.records_lost + s.store.records_refused + s.store.leases_lost;
+    if s.source_errors.is_empty() && exported && lost == 0 {
+        0
+    } else {
+        1
+    }
 }
 
 fn print_summary(s: &Summary, elapsed: f64, store: &Path) -> io::Result<()> {
@@ -184,18 +213,42 @@ fn print_summary(s: &Summary, elapsed: f64, store: &Path) -> io::Result<()> {
             s.flow.evictions
         )?;
     }
-    if s.store.records_lost + s.store.records_refused > 0 {
+    let lost = s.store.records_lost + s.store.records_refused;
+    if lost > 0 {
+        // The same number as the store's `records not stored` (flowkeep info), unless the
+        // disk stayed full until no segment could be written to count the last of them in.
+        let uncounted = match s.store.not_stored_uncounted {
+            0 => String::new(),
+            n => format!(
+                "; {n} of them are missing from the store's 'records not stored' too: no segment \
+                 could be written after they were lost to count them in"
+            ),
+        };
         writeln!(
             out,
-            "flows lost     {} (could not be stored; see the errors above)",
-            s.store.records_lost + s.store.records_refused
+            "flows lost     {lost} (could not be stored; see the errors above{uncounted})"
+        )?;
+    }
+    if s.future_packets > 0 {
+        writeln!(
+            out,
+            "future packets {} (stamped after the wall clock; see the warning above)",
+            s.future_packets
         )?;
     }
     if s.store.leases + s.dhcp_malformed > 0 {
         writeln!(
             out,
             "dhcp leases    {} observations stored, {} DHCP packets not parsed",
-            s.store.leases, s.dhcp_malformed
+            s.store.leases - s.store.leases_lost,
+            s.dhcp_malformed
+        )?;
+    }
+    if s.store.leases_lost > 0 {
+        writeln!(
+            out,
+            "leases lost    {} DHCP lease observations could not be stored",
+            s.store.leases_lost
         )?;
     }
     writeln!(out, "segments       {}", s.store.segments)?;
@@ -341,8 +394,15 @@ pub(super) fn capture(a: CaptureArgs) -> Result<i32> {
     for e in &summary.source_errors {
         eprintln!("flowkeep: error: {e}");
     }
-    print_summary(&summary, started.elapsed().as_secs_f64(), &a.store.store)?;
-    print_capture_counters(&summary, &source, a.interface.len() > 1);
+    warn_future(&summary);
+    // As for replay: a closed stdout hides the summary, never the exit status.
+    let shown = match print_summary(&summary, started.elapsed().as_secs_f64(), &a.store.store) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => false,
+        r => r.map(|()| true)?,
+    };
+    if shown {
+        print_capture_counters(&summary, &source, a.interface.len() > 1);
+    }
     if let Some(tiers) = &tiers {
         run_tiers(
             &a.store.store,
@@ -355,16 +415,13 @@ pub(super) fn capture(a: CaptureArgs) -> Result<i32> {
     if let Some(s) = signer {
         s.sign_if_changed()?;
     }
-    let exported = report_export(&finished, target.as_ref())?;
-    // A record that was not stored is data lost: never a success.
-    let lost = summary.store.records_lost + summary.store.records_refused;
-    Ok(
-        if summary.source_errors.is_empty() && exported && lost == 0 {
-            0
-        } else {
-            1
-        },
-    )
+    let exported = match report_export(&finished, target.as_ref()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+            finished.export.is_none_or(|st| st.records_failed == 0)
+        }
+        r => r?,
+    };
+    Ok(exit_status(&summary, exported))
 }
 
 /// The kernel's counters for the run: the main handles', the DHCP handles', and with several

@@ -35,6 +35,7 @@ pub(super) fn pipeline_config(store: &StoreArgs, flow: &FlowArgs) -> PipelineCon
     if let Some(n) = flow.workers {
         cfg.workers = n.into();
     }
+    cfg.wall_clock = Some(super::wall_clock);
     cfg
 }
 

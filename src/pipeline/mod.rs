@@ -46,7 +46,15 @@ pub struct PipelineConfig {
     pub metrics: Option<Arc<metrics::Metrics>>,
     /// Every record written is also offered to this live exporter (never waiting for it).
     pub export: Option<crate::export::ExportTee>,
+    /// The wall clock: a packet stamped more than [`CLOCK_TOLERANCE`] after it is counted in
+    /// [`Summary::future_packets`] and left out of [`Summary::trusted_last_ts`]. Read when the
+    /// run starts and, live, once a second. `None`: every packet time is trusted.
+    pub wall_clock: Option<Clock>,
 }
+
+/// How far a packet time may run ahead of the wall clock (the clocks of capture boxes drift)
+/// and still be trusted as the time, e.g. as retention's "now" after a replay.
+pub const CLOCK_TOLERANCE: Nanos = 300 * NANOS_PER_SEC;
 
 impl PipelineConfig {
     pub fn new(store: WriterConfig) -> PipelineConfig {
@@ -59,6 +67,7 @@ impl PipelineConfig {
             rotate: None,
             metrics: None,
             export: None,
+            wall_clock: None,
         }
     }
 }
@@ -88,6 +97,12 @@ pub struct Summary {
     pub source_stats: SourceStats,
     pub first_ts: Option<Nanos>,
     pub last_ts: Option<Nanos>,
+    /// Frames stamped more than [`CLOCK_TOLERANCE`] after the wall clock
+    /// ([`PipelineConfig::wall_clock`]): a bad timestamp, whose flows are stored as stamped.
+    pub future_packets: u64,
+    /// The newest packet time among the other frames: what a run that trusts packet time
+    /// (replay's retention) may take as "now".
+    pub trusted_last_ts: Option<Nanos>,
     /// Temporary segments of dead writers that opening the store sealed.
     pub recovery: Recovery,
     /// DHCP packets (by port) whose message could not be parsed (cut by the snap length,
@@ -158,6 +173,8 @@ where
     }
     let now = reader.now;
     reader.summary.last_ts = (now != Nanos::MIN).then_some(now);
+    let trusted = reader.trusted_now;
+    reader.summary.trusted_last_ts = (trusted != Nanos::MIN).then_some(trusted);
     // Hand over the partial batches, then close the channels: workers flush and seal.
     if !reader.send_failed {
         reader.send_all();

@@ -30,6 +30,10 @@ pub(super) struct Reader<'c> {
     clock: Option<Clock>,
     /// The newest time known: packet time, or the clock's while a live source is idle.
     pub now: Nanos,
+    /// The newest packet time not past `future_after`.
+    pub trusted_now: Nanos,
+    /// A packet stamped after this is counted in `future_packets`.
+    future_after: Nanos,
     next_tick: Nanos,
     /// Stopping a live capture: read what the kernel already holds until this time.
     drain_until: Option<Nanos>,
@@ -52,6 +56,8 @@ impl<'c> Reader<'c> {
             batch_packets: cfg.batch_packets.max(1) as u64,
             clock,
             now: Nanos::MIN,
+            trusted_now: Nanos::MIN,
+            future_after: future_after(cfg),
             next_tick: Nanos::MIN,
             drain_until: None,
             send_failed: false,
@@ -145,6 +151,11 @@ impl<'c> Reader<'c> {
     fn take(&mut self, pkt: &Packet<'_>, usage: PacketUse) -> (usize, bool) {
         self.summary.frames += 1;
         self.now = self.now.max(pkt.ts);
+        if pkt.ts > self.future_after {
+            self.summary.future_packets += 1;
+        } else {
+            self.trusted_now = self.trusted_now.max(pkt.ts);
+        }
         self.summary.first_ts = Some(self.summary.first_ts.map_or(pkt.ts, |t| t.min(pkt.ts)));
         let decoded = decode::decode(pkt);
         let workers = self.links.len();
@@ -217,9 +228,15 @@ impl<'c> Reader<'c> {
     /// Once a second or when idle: publish the reader's counters, pass a rotation request to
     /// every worker, and send every worker its batch (even an empty one: it carries the time).
     fn tick(&mut self) -> Step {
+        self.future_after = future_after(self.cfg);
         if let Some(m) = &self.cfg.metrics {
             let st = &self.summary.source_stats;
-            m.publish_reader(self.summary.frames, st.dropped_kernel, st.dropped_interface);
+            m.publish_reader(&super::metrics::ReaderTotals {
+                frames: self.summary.frames,
+                kernel_drops: st.dropped_kernel,
+                interface_drops: st.dropped_interface,
+                future_packets: self.summary.future_packets,
+            });
         }
         if self
             .cfg
@@ -257,4 +274,10 @@ impl<'c> Reader<'c> {
         drops.dropped_interface += delta(now.dropped_interface, last.dropped_interface);
         *last = now;
     }
+}
+
+/// The latest packet time trusted now: the wall clock plus the tolerance.
+fn future_after(cfg: &PipelineConfig) -> Nanos {
+    cfg.wall_clock
+        .map_or(Nanos::MAX, |c| c().saturating_add(super::CLOCK_TOLERANCE))
 }

@@ -137,13 +137,7 @@ struct Worker {
 }
 
 impl Worker {
-    fn not_stored(&self) -> u64 {
-        let st = self.writer.stats();
-        st.records_lost + st.records_refused
-    }
-
     fn take(&mut self, batch: &Batch) {
-        let lost_before = self.not_stored();
         let evictions_before = self.table.stats().evictions;
         let ip_packets = batch.metas.len() as u64;
         let ip_bytes: u64 = batch.metas.iter().map(|m| m.ip_bytes).sum();
@@ -164,7 +158,8 @@ impl Worker {
                 self.log.note(&e, batch.now, &self.writer);
             }
         }
-        // Before any seal, so the counts land in the segments open while they happened.
+        // Before any seal, so the counts land in the segments open while they happened. (The
+        // writer counts the records it could not store there itself, as it loses them.)
         self.writer.add_capture_stats(&CaptureStats {
             frames: batch.frames(),
             ip_packets,
@@ -173,7 +168,6 @@ impl Worker {
             malformed: batch.malformed,
             kernel_drops: batch.drops.dropped_kernel,
             interface_drops: batch.drops.dropped_interface,
-            records_not_stored: self.not_stored().saturating_sub(lost_before),
             flow_evictions: self.table.stats().evictions - evictions_before,
             ..CaptureStats::default()
         });

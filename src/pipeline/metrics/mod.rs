@@ -20,6 +20,7 @@ pub struct Metrics {
     frames: AtomicU64,
     kernel_drops: AtomicU64,
     interface_drops: AtomicU64,
+    future_packets: AtomicU64,
     /// The live IPFIX exporter's counters, when records are exported.
     export: Option<Arc<ExportCounters>>,
 }
@@ -37,6 +38,16 @@ pub struct WorkerGauges {
     records_not_stored: AtomicU64,
     segments: AtomicU64,
     store_bytes: AtomicU64,
+}
+
+/// What the reader publishes once a second: its totals since the run began.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReaderTotals {
+    pub frames: u64,
+    pub kernel_drops: u64,
+    pub interface_drops: u64,
+    /// Frames stamped more than [`crate::pipeline::CLOCK_TOLERANCE`] after the wall clock.
+    pub future_packets: u64,
 }
 
 /// What a worker publishes after each batch: its totals since the run began.
@@ -62,6 +73,8 @@ pub struct Snapshot {
     pub frames: u64,
     pub kernel_drops: u64,
     pub interface_drops: u64,
+    /// Frames stamped more than [`crate::pipeline::CLOCK_TOLERANCE`] after the wall clock.
+    pub future_packets: u64,
     pub workers: WorkerTotals,
     /// Records exported and records that could not be (`--export` only).
     pub export: Option<ExportTotals>,
@@ -92,11 +105,13 @@ impl Metrics {
         self.workers.get(id)
     }
 
-    pub(crate) fn publish_reader(&self, frames: u64, kernel_drops: u64, interface_drops: u64) {
-        self.frames.store(frames, Ordering::Relaxed);
-        self.kernel_drops.store(kernel_drops, Ordering::Relaxed);
+    pub(crate) fn publish_reader(&self, t: &ReaderTotals) {
+        self.frames.store(t.frames, Ordering::Relaxed);
+        self.kernel_drops.store(t.kernel_drops, Ordering::Relaxed);
         self.interface_drops
-            .store(interface_drops, Ordering::Relaxed);
+            .store(t.interface_drops, Ordering::Relaxed);
+        self.future_packets
+            .store(t.future_packets, Ordering::Relaxed);
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -118,6 +133,7 @@ impl Metrics {
             frames: load(&self.frames),
             kernel_drops: load(&self.kernel_drops),
             interface_drops: load(&self.interface_drops),
+            future_packets: load(&self.future_packets),
             workers: w,
             export: self.export.as_ref().map(|c| ExportTotals {
                 sent: c.sent(),
@@ -166,10 +182,16 @@ mod tests {
         m.worker(1).unwrap().publish(&t(7));
         m.worker(1).unwrap().publish(&t(8));
         assert!(m.worker(2).is_none());
-        m.publish_reader(20, 3, 1);
+        m.publish_reader(&ReaderTotals {
+            frames: 20,
+            kernel_drops: 3,
+            interface_drops: 1,
+            future_packets: 2,
+        });
         let s = m.snapshot();
         assert_eq!(s.frames, 20);
         assert_eq!((s.kernel_drops, s.interface_drops), (3, 1));
+        assert_eq!(s.future_packets, 2);
         assert_eq!(s.workers.packets, 13);
         assert_eq!(s.workers.bytes, 130);
         assert_eq!(s.workers.active_flows, 6);

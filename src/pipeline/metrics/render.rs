@@ -60,7 +60,7 @@ const fn row(
 
 /// In the order they are served; names and help texts are what dashboards and alert rules
 /// are written against, so they never change.
-const ROWS: [Row; 15] = [
+const ROWS: [Row; 16] = [
     row(
         "flowkeep_frames_total",
         "counter",
@@ -81,6 +81,13 @@ const ROWS: [Row; 15] = [
         "Frames the interface dropped, per libpcap.",
         true,
         |s, _| s.interface_drops,
+    ),
+    row(
+        "flowkeep_future_packets_total",
+        "counter",
+        "Frames stamped more than 5 minutes after the wall clock (a bad timestamp: never taken as the time).",
+        true,
+        |s, _| s.future_packets,
     ),
     row(
         "flowkeep_packets_total",
@@ -231,6 +238,7 @@ mod tests {
             frames: 10,
             kernel_drops: 2,
             interface_drops: 0,
+            future_packets: 1,
             workers: WorkerTotals {
                 packets: 7,
                 bytes: 700,
@@ -266,9 +274,10 @@ mod tests {
             "# TYPE flowkeep_oldest_record_age_seconds gauge\nflowkeep_oldest_record_age_seconds 3600\n"
         ));
         let samples = text.lines().filter(|l| !l.starts_with('#')).count();
-        assert_eq!(samples, 16);
+        assert!(text.contains("flowkeep_future_packets_total{interface=\"eth\\\"1\"} 1\n"));
+        assert_eq!(samples, 17);
         assert!(!text.contains("export"));
-        assert_eq!(text.lines().filter(|l| l.starts_with("# HELP")).count(), 16);
+        assert_eq!(text.lines().filter(|l| l.starts_with("# HELP")).count(), 17);
         // An empty store has no oldest record: no sample rather than a misleading 0.
         let empty = render(&s, "lo", &StoreUsage::default(), 0);
         assert!(!empty.contains("\nflowkeep_oldest_record_age_seconds "));

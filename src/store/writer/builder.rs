@@ -170,12 +170,6 @@ impl SegmentBuilder {
         }))
     }
 
-    fn seg(&mut self) -> Result<&mut OpenSegment, StoreError> {
-        self.seg
-            .as_mut()
-            .ok_or_else(|| StoreError::Config("segment builder used after it failed".into()))
-    }
-
     /// Records and leases must fall in the partition; the caller routes them.
     pub fn append(&mut self, rec: &FlowRecord) -> Result<(), StoreError> {
         let limit = self.block_records;
@@ -192,10 +186,13 @@ impl SegmentBuilder {
 
     pub fn append_lease(&mut self, obs: &LeaseObservation) -> Result<(), StoreError> {
         let level = self.zstd_level;
-        let seg = self.seg()?;
+        let seg = self
+            .seg
+            .as_mut()
+            .ok_or_else(|| StoreError::Config("segment builder used after it failed".into()))?;
         seg.leases.push(obs.clone());
         if seg.leases.len() >= MAX_BLOCK_LEASES {
-            flush_leases(seg, level)?;
+            flush_leases(seg, level, &mut self.stats)?;
         }
         Ok(())
     }

@@ -195,6 +195,12 @@ pub struct WriterStats {
     pub bytes: u64,
     /// DHCP lease observations accepted by `append_lease`.
     pub leases: u64,
+    /// Of those, observations lost with a lease block that could not be written.
+    pub leases_lost: u64,
+    /// Of `records_refused + records_lost`, those no segment's `records_not_stored` counts:
+    /// no segment could be written after they were lost (the disk stayed full to the end), so
+    /// the store cannot say. The rest are in the sealed segments' statistics.
+    pub not_stored_uncounted: u64,
 }
 
 /// Writers' statistics add up to the run's.
@@ -207,6 +213,8 @@ impl std::ops::AddAssign<&WriterStats> for WriterStats {
         self.segments += w.segments;
         self.bytes += w.bytes;
         self.leases += w.leases;
+        self.leases_lost += w.leases_lost;
+        self.not_stored_uncounted += w.not_stored_uncounted;
     }
 }
 
@@ -356,12 +364,12 @@ impl StoreWriter {
         let idx = match self.route(rec.first) {
             Ok(i) => i,
             Err(e) => {
-                self.stats.records_refused += 1;
+                self.refused();
                 return Err(e);
             }
         };
         let Some(seg) = self.open.get_mut(idx) else {
-            self.stats.records_refused += 1;
+            self.refused();
             return Ok(());
         };
         if self.cfg.no_mac && (rec.src_mac.is_some() || rec.dst_mac.is_some()) {
@@ -383,6 +391,16 @@ impl StoreWriter {
         Ok(())
     }
 
+    /// Counts a record `append` could not take, also in the statistics of the segment where
+    /// the capture of this moment is recorded, so that the store says what it lost.
+    fn refused(&mut self) {
+        self.stats.records_refused += 1;
+        self.add_capture_stats(&CaptureStats {
+            records_not_stored: 1,
+            ..CaptureStats::default()
+        });
+    }
+
     /// Adds a DHCP lease observation to the open segment of the partition holding its time;
     /// it is written in a lease block when the segment is flushed or sealed (or holds
     /// `MAX_BLOCK_LEASES` of them). Under `no_mac` its MAC and hostname are dropped first.
@@ -401,7 +419,7 @@ impl StoreWriter {
         seg.leases.push(obs);
         self.stats.leases += 1;
         if seg.leases.len() >= MAX_BLOCK_LEASES {
-            flush_leases(seg, level)?;
+            flush_leases(seg, level, &mut self.stats)?;
         }
         Ok(())
     }
@@ -438,7 +456,7 @@ impl StoreWriter {
                 }
             }
             if !seg.leases.is_empty() {
-                if let Err(e) = flush_leases(seg, self.cfg.zstd_level) {
+                if let Err(e) = flush_leases(seg, self.cfg.zstd_level, &mut self.stats) {
                     first_err.get_or_insert(e);
                 }
             }
@@ -483,6 +501,8 @@ impl StoreWriter {
     /// Seals everything still open.
     pub fn finish(mut self) -> Result<WriterStats, StoreError> {
         self.seal_before(Nanos::MAX)?;
+        // Kept for a segment that was never opened: these losses are in no footer.
+        self.stats.not_stored_uncounted = self.pending_capture.records_not_stored;
         Ok(self.stats)
     }
 
@@ -579,7 +599,13 @@ impl StoreWriter {
             &mut self.stats,
             hook.as_ref(),
         )? {
-            Completed::Empty(block_err) => return block_err.map_or(Ok(()), Err),
+            Completed::Empty(block_err) => {
+                // Its statistics (what was captured, what could not be stored) go on in the
+                // segment that is now the current one, or the next one opened.
+                let capture = std::mem::take(&mut seg.capture);
+                self.add_capture_stats(&capture);
+                return block_err.map_or(Ok(()), Err);
+            }
             Completed::Ready { totals, block_err } => (totals, block_err),
         };
         // Audit time is packet time: the newest record this writer still holds open.
@@ -643,7 +669,7 @@ fn complete(
         }
     }
     if !seg.leases.is_empty() {
-        if let Err(e) = flush_leases(seg, zstd_level) {
+        if let Err(e) = flush_leases(seg, zstd_level, stats) {
             block_err.get_or_insert(e);
         }
     }
@@ -708,7 +734,9 @@ impl Drop for StoreWriter {
 }
 
 /// Closes the pending block of a segment and writes it. On failure its records are counted in
-/// `records_lost`: the encoder has already moved on to the next block.
+/// `records_lost` and in the segment's `records_not_stored` (its footer has room kept for it,
+/// so it says what it lost, even when the last block fails as it is sealed): the encoder has
+/// already moved on to the next block.
 fn flush_block(
     seg: &mut OpenSegment,
     stats: &mut WriterStats,
@@ -719,6 +747,7 @@ fn flush_block(
         Ok(b) => b,
         Err(e) => {
             stats.records_lost += pending;
+            seg.capture.records_not_stored += pending;
             return Err(StoreError::Config(e.reason));
         }
     };
@@ -729,6 +758,7 @@ fn flush_block(
         Ok(at) => at,
         Err(e) => {
             stats.records_lost += u64::from(summary.records);
+            seg.capture.records_not_stored += u64::from(summary.records);
             return Err(e);
         }
     };
@@ -755,10 +785,16 @@ fn flush_block(
 }
 
 /// Writes a segment's pending lease observations as one lease block. On failure they are
-/// dropped (the error says how many): a retry could only fail the same way.
-fn flush_leases(seg: &mut OpenSegment, zstd_level: i32) -> Result<(), StoreError> {
+/// dropped (the error says how many; `leases_lost` counts them): a retry could only fail the
+/// same way.
+fn flush_leases(
+    seg: &mut OpenSegment,
+    zstd_level: i32,
+    stats: &mut WriterStats,
+) -> Result<(), StoreError> {
     let leases = std::mem::take(&mut seg.leases);
-    let lost = |e: String| {
+    let mut lost = |e: String| {
+        stats.leases_lost += leases.len() as u64;
         StoreError::Config(format!(
             "{e}; {} DHCP lease observations not stored",
             leases.len()
