@@ -257,10 +257,10 @@ fn deleting_one_segment_and_rewriting_the_chain_is_caught_by_the_checkpoint() {
     let victim = lines.iter().position(|l| segment_of(l).is_some()).unwrap();
     std::fs::remove_file(s.store.join(segment_of(&lines[victim]).unwrap())).unwrap();
     lines.remove(victim);
-    // Padded back to the signed size, so that only the tree can tell: a hold entry, which
-    // names no segment, repeated.
-    let hold = "0\t2026-01-01T00:00:00.000000000Z\thold-add\t-\t-\t-\t-\t-\t-\t-\t-\tname=x from=2026-01-01T00:00:00.000000000Z until=2026-01-02T00:00:00.000000000Z\tp\th";
-    lines.push(hold.to_string());
+    // Padded back to the signed size, so that only the tree can tell: a policy entry, which
+    // names no segment and no hold (a hold entry would have to be matched in holds.json).
+    let policy = "0\t2026-01-01T00:00:00.000000000Z\tpolicy\t-\t-\t-\t-\t-\t-\t-\t-\tretention 30d\tp\th";
+    lines.push(policy.to_string());
     rechain(&mut lines);
     s.write_log(&lines);
     let alone = verify(&s.store, &[]);
