@@ -259,7 +259,8 @@ fn deleting_one_segment_and_rewriting_the_chain_is_caught_by_the_checkpoint() {
     lines.remove(victim);
     // Padded back to the signed size, so that only the tree can tell: a policy entry, which
     // names no segment and no hold (a hold entry would have to be matched in holds.json).
-    let policy = "0\t2026-01-01T00:00:00.000000000Z\tpolicy\t-\t-\t-\t-\t-\t-\t-\t-\tretention 30d\tp\th";
+    let policy =
+        "0\t2026-01-01T00:00:00.000000000Z\tpolicy\t-\t-\t-\t-\t-\t-\t-\t-\tretention 30d\tp\th";
     lines.push(policy.to_string());
     rechain(&mut lines);
     s.write_log(&lines);

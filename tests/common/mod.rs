@@ -10,6 +10,7 @@ use std::process::{Command, Output};
 
 pub mod pcap;
 mod rng;
+pub mod store;
 #[allow(unused_imports)] // as dead_code above
 pub use rng::Rng;
 
