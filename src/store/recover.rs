@@ -310,13 +310,8 @@ pub(crate) fn recover_locked(dir: &Path) -> Recovery {
     match temp_files(dir) {
         Ok(paths) => {
             for p in paths {
-                match recover_temp(&p) {
-                    Ok(r) => {
-                        if let Err(e) = audit_recovered(dir, &r) {
-                            out.problems.push(format!("recovered but not audited: {e}"));
-                        }
-                        out.segments.push(r);
-                    }
+                match recover_temp(&p, |r, sealed| audit_recovered(dir, r, sealed)) {
+                    Ok(r) => out.segments.push(r),
                     Err(e) => out.problems.push(format!("cannot recover: {e}")),
                 }
             }
@@ -328,25 +323,30 @@ pub(crate) fn recover_locked(dir: &Path) -> Recovery {
 
 /// A recovered segment enters the audit chain like a sealed one (`recover`, with what was
 /// dropped), so `verify` can explain it. Its time is its newest record's: packet time, as for
-/// seals.
-fn audit_recovered(dir: &Path, r: &RecoveredSegment) -> Result<(), StoreError> {
-    let Some(sealed) = &r.sealed else {
-        return Ok(());
-    };
-    let seg = SegmentFile::open(sealed)?;
-    super::audit::log_segment(
-        dir,
-        super::audit::Action::Recover,
-        sealed,
-        (seg.header.partition_start, seg.header.partition_end),
-        (seg.totals.min_first, seg.totals.max_last),
-        seg.totals.records,
+/// seals. Like a seal entry, it is appended while the segment, complete and fsynced, still has
+/// its temporary name: if appending fails the file stays temporary, for the next writer to
+/// recover, rather than sealed with no entry that explains it.
+fn audit_recovered(dir: &Path, r: &RecoveredSegment, sealed: &Path) -> Result<(), StoreError> {
+    let seg = SegmentFile::open(&r.temp)?;
+    let (start, end) = (seg.header.partition_start, seg.header.partition_end);
+    let (first, last, records) = (
+        seg.totals.min_first,
         seg.totals.max_last,
-        &format!(
+        seg.totals.records,
+    );
+    drop(seg);
+    let mut facts = super::audit::segment_facts(dir, &r.temp, start, end, first, last, records)?;
+    facts.path = super::audit::relative(dir, sealed);
+    super::audit::AuditLog::open(dir).append(&super::audit::AuditRecord {
+        time: last,
+        action: super::audit::Action::Recover,
+        segment: Some(facts),
+        reason: format!(
             "kept {} blocks, dropped {} torn bytes",
             r.blocks, r.torn_bytes
         ),
-    )
+    })?;
+    Ok(())
 }
 
 /// Temporary segment files in every partition directory, in time then name order.
@@ -379,9 +379,13 @@ fn temp_files(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
 }
 
 /// Seals one temporary segment of a dead writer: keeps its complete blocks, drops the torn
-/// tail, writes the footer, fsyncs, renames, fsyncs the directory. A file with no complete
-/// block is removed. The caller must hold the store lock.
-pub fn recover_temp(temp: &Path) -> Result<RecoveredSegment, StoreError> {
+/// tail, writes the footer, fsyncs, calls `audit` (the report so far, the sealed name), renames,
+/// fsyncs the directory. A file with no complete block is removed. The caller must hold the
+/// store lock.
+pub fn recover_temp(
+    temp: &Path,
+    audit: impl FnOnce(&RecoveredSegment, &Path) -> Result<(), StoreError>,
+) -> Result<RecoveredSegment, StoreError> {
     let io_err = |e| StoreError::io(temp, e);
     let sealed = sealed_name(temp).ok_or_else(|| StoreError::Refused {
         path: temp.to_path_buf(),
@@ -411,7 +415,7 @@ pub fn recover_temp(temp: &Path) -> Result<RecoveredSegment, StoreError> {
         report.len_after = seg.file_len;
         drop(seg);
         fs::sync(&file).map_err(io_err)?;
-        return finish_rename(temp, &sealed, report);
+        return finish_rename(temp, &sealed, report, audit);
     }
     let mut decoder = BlockDecoder::new().map_err(|e| io_err(io::Error::other(e.reason)))?;
     let (mut buf, mut recs, mut leases) = (Vec::new(), Vec::new(), Vec::new());
@@ -473,13 +477,14 @@ pub fn recover_temp(temp: &Path) -> Result<RecoveredSegment, StoreError> {
     fs::write_all_at(&file, &footer, scan.end).map_err(io_err)?;
     fs::sync(&file).map_err(io_err)?;
     report.len_after = scan.end + footer.len() as u64;
-    finish_rename(temp, &sealed, report)
+    finish_rename(temp, &sealed, report, audit)
 }
 
 fn finish_rename(
     temp: &Path,
     sealed: &Path,
     mut report: RecoveredSegment,
+    audit: impl FnOnce(&RecoveredSegment, &Path) -> Result<(), StoreError>,
 ) -> Result<RecoveredSegment, StoreError> {
     // The sealing protocol never lets a sealed name exist beside its temporary name; if it does,
     // something else made it, and it is not overwritten.
@@ -489,6 +494,7 @@ fn finish_rename(
             reason: format!("{} already exists; left unrecovered", sealed.display()),
         });
     }
+    audit(&report, sealed)?;
     fs::rename_synced(temp, sealed)?;
     report.sealed = Some(sealed.to_path_buf());
     Ok(report)
@@ -568,7 +574,7 @@ mod tests {
             for (k, v) in variants.into_iter().enumerate() {
                 let _ = std::fs::remove_file(&sealed);
                 std::fs::write(&temp, &v).unwrap();
-                let r = recover_temp(&temp).unwrap();
+                let r = recover_temp(&temp, |_, _| Ok(())).unwrap();
                 assert_eq!(
                     (r.blocks, r.records),
                     (complete, complete * 10),
