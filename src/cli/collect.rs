@@ -150,7 +150,8 @@ pub(super) fn replay(a: ReplayArgs) -> Result<i32> {
         s.sign_if_changed()?;
     }
     // A record that was not stored is data lost: never a success.
-    let lost = summary.store.records_lost + summary.store.records_refused;
+    let lost =
+        summary.store.records_lost + summary.store.records_refused + summary.store.leases_lost;
     Ok(
         if summary.source_errors.is_empty() && exported && lost == 0 {
             0
@@ -191,11 +192,19 @@ fn print_summary(s: &Summary, elapsed: f64, store: &Path) -> io::Result<()> {
             s.store.records_lost + s.store.records_refused
         )?;
     }
+    if s.store.leases_lost > 0 {
+        writeln!(
+            out,
+            "leases lost    {} DHCP lease observations (could not be stored; see the errors above)",
+            s.store.leases_lost
+        )?;
+    }
     if s.store.leases + s.dhcp_malformed > 0 {
         writeln!(
             out,
             "dhcp leases    {} observations stored, {} DHCP packets not parsed",
-            s.store.leases, s.dhcp_malformed
+            s.store.leases - s.store.leases_lost,
+            s.dhcp_malformed
         )?;
     }
     writeln!(out, "segments       {}", s.store.segments)?;
@@ -357,7 +366,8 @@ pub(super) fn capture(a: CaptureArgs) -> Result<i32> {
     }
     let exported = report_export(&finished, target.as_ref())?;
     // A record that was not stored is data lost: never a success.
-    let lost = summary.store.records_lost + summary.store.records_refused;
+    let lost =
+        summary.store.records_lost + summary.store.records_refused + summary.store.leases_lost;
     Ok(
         if summary.source_errors.is_empty() && exported && lost == 0 {
             0

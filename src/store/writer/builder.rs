@@ -195,7 +195,8 @@ impl SegmentBuilder {
         let seg = self.seg()?;
         seg.leases.push(obs.clone());
         if seg.leases.len() >= MAX_BLOCK_LEASES {
-            flush_leases(seg, level)?;
+            // The error fails the whole build (a hold add, a rewrite): no count to keep.
+            flush_leases(seg, level, &mut 0)?;
         }
         Ok(())
     }

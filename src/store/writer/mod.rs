@@ -195,6 +195,9 @@ pub struct WriterStats {
     pub bytes: u64,
     /// DHCP lease observations accepted by `append_lease`.
     pub leases: u64,
+    /// Of those, observations not stored: no segment could be opened for them, or their lease
+    /// block could not be written (disk full, I/O error). Data lost, as `records_lost` is.
+    pub leases_lost: u64,
 }
 
 /// Writers' statistics add up to the run's.
@@ -207,6 +210,7 @@ impl std::ops::AddAssign<&WriterStats> for WriterStats {
         self.segments += w.segments;
         self.bytes += w.bytes;
         self.leases += w.leases;
+        self.leases_lost += w.leases_lost;
     }
 }
 
@@ -385,7 +389,14 @@ impl StoreWriter {
     /// it is written in a lease block when the segment is flushed or sealed (or holds
     /// `MAX_BLOCK_LEASES` of them). Under `no_mac` its MAC and hostname are dropped first.
     pub fn append_lease(&mut self, obs: &LeaseObservation) -> Result<(), StoreError> {
-        let idx = self.route(obs.time)?;
+        let idx = match self.route(obs.time) {
+            Ok(i) => i,
+            Err(e) => {
+                self.stats.leases += 1;
+                self.stats.leases_lost += 1;
+                return Err(e);
+            }
+        };
         let no_mac = self.cfg.no_mac;
         let level = self.cfg.zstd_level;
         let Some(seg) = self.open.get_mut(idx) else {
@@ -399,7 +410,7 @@ impl StoreWriter {
         seg.leases.push(obs);
         self.stats.leases += 1;
         if seg.leases.len() >= MAX_BLOCK_LEASES {
-            flush_leases(seg, level)?;
+            flush_leases(seg, level, &mut self.stats.leases_lost)?;
         }
         Ok(())
     }
@@ -436,7 +447,8 @@ impl StoreWriter {
                 }
             }
             if !seg.leases.is_empty() {
-                if let Err(e) = flush_leases(seg, self.cfg.zstd_level) {
+                if let Err(e) = flush_leases(seg, self.cfg.zstd_level, &mut self.stats.leases_lost)
+                {
                     first_err.get_or_insert(e);
                 }
             }
@@ -641,7 +653,7 @@ fn complete(
         }
     }
     if !seg.leases.is_empty() {
-        if let Err(e) = flush_leases(seg, zstd_level) {
+        if let Err(e) = flush_leases(seg, zstd_level, &mut stats.leases_lost) {
             block_err.get_or_insert(e);
         }
     }
@@ -753,10 +765,15 @@ fn flush_block(
 }
 
 /// Writes a segment's pending lease observations as one lease block. On failure they are
-/// dropped (the error says how many): a retry could only fail the same way.
-fn flush_leases(seg: &mut OpenSegment, zstd_level: i32) -> Result<(), StoreError> {
+/// dropped, counted in `lost` (the error says how many): a retry could only fail the same way.
+fn flush_leases(
+    seg: &mut OpenSegment,
+    zstd_level: i32,
+    lost_count: &mut u64,
+) -> Result<(), StoreError> {
     let leases = std::mem::take(&mut seg.leases);
-    let lost = |e: String| {
+    let mut lost = |e: String| {
+        *lost_count += leases.len() as u64;
         StoreError::Config(format!(
             "{e}; {} DHCP lease observations not stored",
             leases.len()
