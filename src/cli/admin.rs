@@ -233,6 +233,14 @@ pub(super) fn verify(a: VerifyArgs) -> Result<i32> {
     for line in v.problem_lines() {
         writeln!(out, "PROBLEM {line}")?;
     }
+    for path in &v.unfinished {
+        writeln!(
+            out,
+            "NOTE {path}: expired in {} but still on disk, unchanged since sealed: an expire \
+             could not delete it (the next expire will)",
+            flowkeep::store::audit::AUDIT_LOG_NAME
+        )?;
+    }
     if let Some(c) = &checked {
         if let Some(newest) = c.verified.iter().map(|cp| cp.size).max() {
             writeln!(
