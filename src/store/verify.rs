@@ -21,6 +21,56 @@ pub struct VerifyReport {
     pub problems: Vec<String>,
 }
 
+/// The log's last word on each path: the line of its latest seal/recover entry (with its
+/// hash and size), or that it was expired after that.
+enum State {
+    Sealed {
+        line: u64,
+        sha256: String,
+        bytes: u64,
+    },
+    /// With the hash of the seal entry before, if any.
+    Expired(Option<String>),
+}
+
+/// The log's last word on each path it names.
+fn last_word(lines: &[audit::AuditLine]) -> BTreeMap<String, State> {
+    let mut state: BTreeMap<String, State> = BTreeMap::new();
+    for l in lines {
+        let Ok(e) = &l.entry else { continue };
+        let Some(seg) = &e.record.segment else {
+            continue;
+        };
+        match e.record.action {
+            Action::Seal | Action::Recover => {
+                state.insert(
+                    seg.path.clone(),
+                    State::Sealed {
+                        line: l.number,
+                        sha256: seg.sha256.clone(),
+                        bytes: seg.bytes,
+                    },
+                );
+            }
+            Action::Expire => {
+                let sealed = match state.remove(&seg.path) {
+                    Some(State::Sealed { sha256, .. }) => Some(sha256),
+                    Some(State::Expired(sha)) => sha,
+                    None => None,
+                };
+                state.insert(seg.path.clone(), State::Expired(sealed));
+            }
+            // Holds, accesses and policy changes say nothing about a segment file.
+            Action::HoldAdd
+            | Action::HoldRelease
+            | Action::HoldRenew
+            | Action::Access
+            | Action::Policy => {}
+        }
+    }
+    state
+}
+
 /// How a segment on disk compares with the audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuditFinding {
@@ -303,50 +353,7 @@ impl Store {
         lines: &[audit::AuditLine],
     ) -> (Vec<AuditFinding>, Vec<String>) {
         let (mut findings, mut unfinished) = (Vec::new(), Vec::new());
-        // The log's last word on each path: the line of its latest seal/recover entry (with its
-        // hash and size), or that it was expired after that.
-        enum State {
-            Sealed {
-                line: u64,
-                sha256: String,
-                bytes: u64,
-            },
-            /// With the hash of the seal entry before, if any.
-            Expired(Option<String>),
-        }
-        let mut state: BTreeMap<String, State> = BTreeMap::new();
-        for l in lines {
-            let Ok(e) = &l.entry else { continue };
-            let Some(seg) = &e.record.segment else {
-                continue;
-            };
-            match e.record.action {
-                Action::Seal | Action::Recover => {
-                    state.insert(
-                        seg.path.clone(),
-                        State::Sealed {
-                            line: l.number,
-                            sha256: seg.sha256.clone(),
-                            bytes: seg.bytes,
-                        },
-                    );
-                }
-                Action::Expire => {
-                    let sealed = match state.remove(&seg.path) {
-                        Some(State::Sealed { sha256, .. }) => Some(sha256),
-                        Some(State::Expired(sha)) => sha,
-                        None => None,
-                    };
-                    state.insert(seg.path.clone(), State::Expired(sealed));
-                }
-                // Holds, accesses and policy changes say nothing about a segment file.
-                Action::HoldAdd
-                | Action::HoldRelease
-                | Action::HoldRenew
-                | Action::Access
-                | Action::Policy => {}
-            }
-        }
+        let mut state = last_word(lines);
         for info in segments {
             let path = audit::relative(self.dir(), &info.path);
             match state.remove(&path) {
