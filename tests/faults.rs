@@ -123,6 +123,31 @@ fn empty_pcap(dir: &Path) -> PathBuf {
     p
 }
 
+/// The command run again without a fault: it must leave the complete command's records and
+/// nothing for `verify` to note.
+fn redo(sc: &Scenario, store: &Path) -> Problems {
+    let o = flowkeep(&Bench::args(sc, store), None);
+    if !o.status.success() {
+        return vec![format!(
+            "run again, exits {:?}: {}",
+            o.status.code(),
+            text(&o.stderr)
+        )];
+    }
+    let mut p = Problems::new();
+    if records(store).as_ref() != Ok(&sc.keep) {
+        p.push("run again, it leaves other records than the complete run".into());
+    }
+    let v = flowkeep(&strings(&["verify", "--store", &path(store)]), None);
+    if !v.status.success() || text(&v.stdout).contains("NOTE") {
+        p.push(format!(
+            "verify after running it again: {}",
+            common::out(&v)
+        ));
+    }
+    p
+}
+
 /// What a command did to a store beyond its records: the holds and what they keep, the
 /// store's sums (less its path and the wall clock's age).
 fn effect(store: &Path) -> String {
@@ -149,6 +174,9 @@ struct Scenario {
     keep: Vec<String>,
     /// Every record that may be there afterwards (the complete command's), sorted.
     allowed: Vec<String>,
+    /// Whether running the command again, without a fault, must finish what the failed run
+    /// left (expire: leaving exactly `keep`, and nothing for `verify` to note).
+    redo: bool,
 }
 
 /// What the run without a fault left: its call sites, and its [`effect`] once recovered.
@@ -262,6 +290,9 @@ impl Bench {
             ));
         }
         p.extend(self.compare(sc, &store, reported(&out, &err)));
+        if sc.redo {
+            p.extend(redo(sc, &store));
+        }
         let tolerated = o.status.success();
         if tolerated && effect(&store) != clean.effect {
             p.push(format!(
@@ -392,6 +423,7 @@ fn every_fault_in_a_replay_into_a_new_store() {
         args,
         keep: Vec::new(),
         allowed: records(&full).unwrap(),
+        redo: false,
     });
 }
 
@@ -427,6 +459,7 @@ fn every_fault_in_an_expire() {
         args,
         keep,
         allowed: before,
+        redo: true,
     });
 }
 
@@ -447,6 +480,7 @@ fn every_fault_in_a_hold_command(name: &'static str, setup: &[Vec<String>], args
         args,
         keep: before.clone(),
         allowed: before,
+        redo: false,
     });
 }
 
@@ -554,5 +588,6 @@ fn every_fault_in_a_writers_recovery_after_a_crash() {
         args,
         keep: after.clone(),
         allowed: after,
+        redo: false,
     });
 }
