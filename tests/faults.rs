@@ -253,7 +253,13 @@ impl Bench {
     /// A command may survive a fault only by doing all it should (a reader that cannot
     /// create `.lock` opens it read-only): exit 0 with the clean run's effect is a tolerated
     /// fault, counted in `tolerated`.
-    fn run(&self, sc: &Scenario, clean: &Clean, n: u64, errno: (&str, &str)) -> (Problems, bool) {
+    fn run(
+        &self,
+        sc: &Scenario,
+        clean: &Clean,
+        n: u64,
+        errno: (&str, &str),
+    ) -> (Problems, Option<String>) {
         let (errno, says) = errno;
         let store = self.store(sc, &format!("{n}-{errno}"));
         let o = flowkeep(&Self::args(sc, &store), Some(&format!("any:{n}:{errno}")));
@@ -293,8 +299,12 @@ impl Bench {
         if sc.redo {
             p.extend(redo(sc, &store));
         }
-        let tolerated = o.status.success();
-        if tolerated && effect(&store) != clean.effect {
+        let tolerated = o.status.success().then(|| {
+            let at = site.rsplit_once(" at ").map_or("", |s| s.1);
+            let at = at.split(": ").next().unwrap_or("");
+            format!("{at} ({})", if named { "named" } else { "silent" })
+        });
+        if tolerated.is_some() && effect(&store) != clean.effect {
             p.push(format!(
                 "exit status 0, but not all was done:\n{}\ninstead of\n{}",
                 effect(&store),
@@ -338,17 +348,19 @@ impl Bench {
         let count = clean.count;
         assert!(count > 0, "{}: no operation reached", sc.name);
         let mut problems = Vec::new();
-        let mut tolerated = 0;
+        let mut tolerated = std::collections::BTreeSet::new();
+        let mut tolerated_runs = 0;
         for n in 1..=count {
             for e in ERRNOS {
                 let (p, t) = self.run(sc, &clean, n, e);
                 problems.extend(p);
-                tolerated += usize::from(t);
+                tolerated_runs += usize::from(t.is_some());
+                tolerated.extend(t);
             }
         }
         eprintln!(
-            "faults: {}: {count} operations at {} call sites, {} runs ({tolerated} faults \
-             tolerated, exit 0 with all done), {:.1} s\n  {}",
+            "faults: {}: {count} operations at {} call sites, {} runs ({tolerated_runs} faults \
+             tolerated, exit 0 with all done, at {tolerated:?}), {:.1} s\n  {}",
             sc.name,
             clean.sites.len(),
             count * 2,
