@@ -6,4 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 cargo test --locked --benches
-cargo test --locked --lib --bins --tests
+# fault-injection: tests/faults.rs needs the hook in the binary (never in a release build)
+cargo test --locked --features fault-injection --lib --bins --tests

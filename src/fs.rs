@@ -1,6 +1,6 @@
 //! Every file the store opens, creates, maps, renames or removes, every directory it reads or
 //! creates, and every write and fsync it makes go through here: one place to observe them
-//! (and, later, to make the N-th one fail in tests), and the one place that holds `unsafe`
+//! and to make the N-th one fail in tests ([`fault`], feature `fault-injection`), and the one place that holds `unsafe`
 //! for mapping files (segments, and the capture files replay reads). Reads from a file already open (`pread`, a mapping) and `flock`
 //! are left to the caller: they change nothing on disk.
 //!
@@ -15,6 +15,54 @@ use std::path::{Path, PathBuf};
 
 pub use memmap2::{Mmap, MmapMut};
 pub use std::fs::{DirEntry, File, Metadata, ReadDir};
+
+#[cfg(feature = "fault-injection")]
+pub mod fault;
+
+/// The kinds of operation that change the disk, each of which a test can make fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Op {
+    /// An open that may create the file.
+    Create,
+    /// A write, or a change of length.
+    Write,
+    /// An fsync of a file or directory, or an msync of a mapping.
+    Fsync,
+    /// A rename or a hard link.
+    Rename,
+    /// Removing a file or an empty directory.
+    Unlink,
+    Mkdir,
+}
+
+/// Where every operation of kind `op` asks whether it is the one to fail. Without the
+/// `fault-injection` feature it is nothing, and compiles to nothing.
+#[cfg(feature = "fault-injection")]
+#[track_caller]
+fn hook(op: Op) -> io::Result<()> {
+    fault::check(op, std::panic::Location::caller())
+}
+
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+fn hook(_: Op) -> io::Result<()> {
+    Ok(())
+}
+
+/// Arms fault injection from `FLOWKEEP_FAULT` ([`fault`]); the error says what is wrong with
+/// its value. Without the `fault-injection` feature the variable is ignored.
+pub fn arm_faults_from_env() -> Result<(), String> {
+    #[cfg(feature = "fault-injection")]
+    return fault::arm_from_env();
+    #[cfg(not(feature = "fault-injection"))]
+    Ok(())
+}
+
+/// In fault injection's counting mode, prints what the command reached (see [`fault`]).
+pub fn report_faults() {
+    #[cfg(feature = "fault-injection")]
+    fault::report();
+}
 
 /// An I/O error and the path it is about.
 #[derive(Debug, thiserror::Error)]
@@ -116,7 +164,9 @@ fn open_store_file(path: &Path, opts: &mut std::fs::OpenOptions) -> io::Result<F
 
 /// Creates a file for reading and writing that must not exist yet: the name is then ours
 /// alone.
+#[cfg_attr(feature = "fault-injection", track_caller)]
 pub fn create_new(path: &Path) -> io::Result<File> {
+    hook(Op::Create)?;
     open_store_file(
         path,
         File::options().read(true).write(true).create_new(true),
@@ -126,7 +176,9 @@ pub fn create_new(path: &Path) -> io::Result<File> {
 /// Creates a file for writing that must not exist yet, with permission bits `mode` (less the
 /// umask) from the moment it exists: a secret written into it is never readable by others, not
 /// even between a create and a chmod.
+#[cfg_attr(feature = "fault-injection", track_caller)]
 pub fn create_new_with_mode(path: &Path, mode: u32) -> io::Result<File> {
+    hook(Op::Create)?;
     use std::os::unix::fs::OpenOptionsExt;
     let f = File::options()
         .write(true)
@@ -139,7 +191,9 @@ pub fn create_new_with_mode(path: &Path, mode: u32) -> io::Result<File> {
 
 /// Opens a file for reading and writing, creating it if needed and keeping what it holds
 /// (lock files, whose content only informs).
+#[cfg_attr(feature = "fault-injection", track_caller)]
 pub fn open_or_create(path: &Path) -> io::Result<File> {
+    hook(Op::Create)?;
     open_store_file(
         path,
         File::options()
@@ -151,12 +205,16 @@ pub fn open_or_create(path: &Path) -> io::Result<File> {
 }
 
 /// Opens a file for reading and appending (`O_APPEND`), creating it if needed.
+#[cfg_attr(feature = "fault-injection", track_caller)]
 pub fn open_append(path: &Path) -> io::Result<File> {
+    hook(Op::Create)?;
     open_store_file(path, File::options().read(true).append(true).create(true))
 }
 
 /// Creates a file for writing, or empties an existing one.
+#[cfg_attr(feature = "fault-injection", track_caller)]
 pub fn create(path: &Path) -> io::Result<File> {
+    hook(Op::Create)?;
     open_store_file(
         path,
         File::options().write(true).create(true).truncate(true),
@@ -203,7 +261,9 @@ pub fn read_dir(dir: &Path) -> io::Result<ReadDir> {
     std::fs::read_dir(dir)
 }
 
+#[cfg_attr(feature = "fault-injection", track_caller)]
 pub fn create_dir(path: &Path) -> io::Result<()> {
+    hook(Op::Mkdir)?;
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new().mode(DIR_MODE).create(path)?;
     adopt(path, None)
@@ -211,7 +271,9 @@ pub fn create_dir(path: &Path) -> io::Result<()> {
 
 /// Creates `path` and the parents it lacks, each with [`DIR_MODE`] (and, run as root, each
 /// given to the owner of the directory it was made in).
+#[cfg_attr(feature = "fault-injection", track_caller)]
 pub fn create_dir_all(path: &Path) -> io::Result<()> {
+    hook(Op::Mkdir)?;
     use std::os::unix::fs::DirBuilderExt;
     let missing: Vec<&Path> = path
         .ancestors()
@@ -227,45 +289,70 @@ pub fn create_dir_all(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
+#[cfg_attr(feature = "fault-injection", track_caller)]
 pub fn rename(from: &Path, to: &Path) -> io::Result<()> {
+    hook(Op::Rename)?;
     std::fs::rename(from, to)
 }
 
+/// Gives the file `from` the second name `to`, failing (changing nothing) when `to` exists.
+#[cfg_attr(feature = "fault-injection", track_caller)]
+pub fn hard_link(from: &Path, to: &Path) -> io::Result<()> {
+    hook(Op::Rename)?;
+    std::fs::hard_link(from, to)
+}
+
+#[cfg_attr(feature = "fault-injection", track_caller)]
 pub fn remove_file(path: &Path) -> io::Result<()> {
+    hook(Op::Unlink)?;
     std::fs::remove_file(path)
 }
 
 /// Removes an empty directory (fails, changing nothing, while anything is inside).
+#[cfg_attr(feature = "fault-injection", track_caller)]
 pub fn remove_dir(path: &Path) -> io::Result<()> {
+    hook(Op::Unlink)?;
     std::fs::remove_dir(path)
 }
 
 /// Writes all of `bytes` at the file's position (its end, when opened for appending).
+#[cfg_attr(feature = "fault-injection", track_caller)]
 pub fn write_all(mut file: &File, bytes: &[u8]) -> io::Result<()> {
+    hook(Op::Write)?;
     file.write_all(bytes)
 }
 
 /// Writes all of `bytes` at `offset`, leaving the file's position alone.
+#[cfg_attr(feature = "fault-injection", track_caller)]
 pub fn write_all_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
+    hook(Op::Write)?;
     file.write_all_at(bytes, offset)
 }
 
+#[cfg_attr(feature = "fault-injection", track_caller)]
 pub fn set_len(file: &File, len: u64) -> io::Result<()> {
+    hook(Op::Write)?;
     file.set_len(len)
 }
 
 /// Makes a file's data and metadata durable (fsync).
+#[cfg_attr(feature = "fault-injection", track_caller)]
 pub fn sync(file: &File) -> io::Result<()> {
+    hook(Op::Fsync)?;
     file.sync_all()
 }
 
 /// Makes a file's data durable (fdatasync): enough where only appended bytes changed.
+#[cfg_attr(feature = "fault-injection", track_caller)]
 pub fn sync_data(file: &File) -> io::Result<()> {
+    hook(Op::Fsync)?;
     file.sync_data()
 }
 
 /// Makes a directory's entries (created, renamed or removed files) durable.
+#[cfg_attr(feature = "fault-injection", track_caller)]
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    hook(Op::Fsync)?;
     #[cfg(unix)]
     File::open(dir)?.sync_all()?;
     #[cfg(not(unix))]
@@ -274,7 +361,9 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 /// Writes what a writable mapping holds back to its file, and waits for it (msync).
+#[cfg_attr(feature = "fault-injection", track_caller)]
 pub fn sync_map(map: &MmapMut) -> io::Result<()> {
+    hook(Op::Fsync)?;
     map.flush()
 }
 
@@ -282,6 +371,7 @@ pub fn sync_map(map: &MmapMut) -> io::Result<()> {
 /// file: writes and fsyncs them under the temporary name `tmp_name` (in `dir` too), renames
 /// that over `name`, and fsyncs `dir`. The error names the temporary file when writing it
 /// failed, the file when the rename did, `dir` (as given) when its fsync did.
+#[cfg_attr(feature = "fault-injection", track_caller)]
 pub fn write_atomically(
     dir: &Path,
     tmp_name: &str,
@@ -289,10 +379,10 @@ pub fn write_atomically(
     bytes: &[u8],
 ) -> Result<(), PathError> {
     let tmp = dir.join(tmp_name);
+    // No closures around the operations: they would hide the caller from fault injection.
     let f = create(&tmp).map_err(PathError::at(&tmp))?;
-    write_all(&f, bytes)
-        .and_then(|()| sync(&f))
-        .map_err(PathError::at(&tmp))?;
+    write_all(&f, bytes).map_err(PathError::at(&tmp))?;
+    sync(&f).map_err(PathError::at(&tmp))?;
     drop(f);
     let path = dir.join(name);
     rename(&tmp, &path).map_err(PathError::at(&path))?;
@@ -303,6 +393,7 @@ pub fn write_atomically(
 /// none and two writers racing keep the first one's: a temporary file (mode `mode`), fsynced,
 /// hard-linked to `name` (which fails, changing nothing, when `name` exists), then removed.
 /// `Ok(false)` when `name` existed already.
+#[cfg_attr(feature = "fault-injection", track_caller)]
 pub fn write_new_atomically(
     dir: &Path,
     tmp_name: &str,
@@ -312,9 +403,14 @@ pub fn write_new_atomically(
 ) -> Result<bool, PathError> {
     let tmp = dir.join(tmp_name);
     let f = create_new_with_mode(&tmp, mode).map_err(PathError::at(&tmp))?;
-    let written = write_all(&f, bytes).and_then(|()| sync(&f));
+    let mut linked = write_all(&f, bytes);
+    if linked.is_ok() {
+        linked = sync(&f);
+    }
     drop(f);
-    let linked = written.and_then(|()| std::fs::hard_link(&tmp, dir.join(name)));
+    if linked.is_ok() {
+        linked = hard_link(&tmp, &dir.join(name));
+    }
     let _ = remove_file(&tmp);
     match linked {
         Ok(()) => {
@@ -328,6 +424,7 @@ pub fn write_new_atomically(
 
 /// Renames `from` to `to` and fsyncs the directory of `to`. The error names `to` when the
 /// rename failed, the directory when its fsync did.
+#[cfg_attr(feature = "fault-injection", track_caller)]
 pub fn rename_synced(from: &Path, to: &Path) -> Result<(), PathError> {
     rename(from, to).map_err(PathError::at(to))?;
     match to.parent() {
@@ -338,6 +435,7 @@ pub fn rename_synced(from: &Path, to: &Path) -> Result<(), PathError> {
 
 /// Removes a file and fsyncs its directory. The error names the file when removing it
 /// failed, the directory when its fsync did.
+#[cfg_attr(feature = "fault-injection", track_caller)]
 pub fn remove_synced(path: &Path) -> Result<(), PathError> {
     remove_file(path).map_err(PathError::at(path))?;
     match path.parent() {

@@ -262,6 +262,14 @@ pub(super) fn verify(a: VerifyArgs) -> Result<i32> {
     for line in v.problem_lines() {
         writeln!(out, "PROBLEM {line}")?;
     }
+    for path in &v.unfinished {
+        writeln!(
+            out,
+            "NOTE {path}: expired in {} but still on disk, unchanged since sealed: an expire \
+             could not delete it (the next expire will)",
+            flowkeep::store::audit::AUDIT_LOG_NAME
+        )?;
+    }
     if let Some(c) = &checked {
         if let Some(newest) = c.verified.iter().map(|cp| cp.size).max() {
             writeln!(
@@ -333,6 +341,20 @@ pub(super) fn recover(a: RecoverArgs) -> Result<i32> {
     Ok(if problems == 0 { 0 } else { 1 })
 }
 
+/// Not in `info`'s counts (which come from sealed footers): what open segments hold so far.
+fn print_open(store: &Store, out: &mut dyn Write) -> Result<()> {
+    let open = store.open_segments()?;
+    if !open.is_empty() {
+        writeln!(
+            out,
+            "open segments  {} ({} records in complete blocks, not sealed yet)",
+            open.len(),
+            open.iter().map(|s| s.records).sum::<u64>()
+        )?;
+    }
+    Ok(())
+}
+
 pub(super) fn info(a: InfoArgs) -> Result<i32> {
     let store = Store::open(&a.store)?;
     let now = a.now.unwrap_or_else(wall_clock);
@@ -343,16 +365,7 @@ pub(super) fn info(a: InfoArgs) -> Result<i32> {
     writeln!(out, "partitions     {}", o.partitions)?;
     writeln!(out, "segments       {}", o.segments.len())?;
     writeln!(out, "records        {}", o.records)?;
-    // Not in the counts above (which come from sealed footers): what open segments hold so far.
-    let open = store.open_segments()?;
-    if !open.is_empty() {
-        writeln!(
-            out,
-            "open segments  {} ({} records in complete blocks, not sealed yet)",
-            open.len(),
-            open.iter().map(|s| s.records).sum::<u64>()
-        )?;
-    }
+    print_open(&store, &mut out)?;
     writeln!(out, "dhcp leases    {}", o.leases)?;
     writeln!(out, "bytes          {} ({})", o.bytes, human_bytes(o.bytes))?;
     let t = |v: Option<Nanos>| v.map_or_else(|| "-".to_string(), format_rfc3339);

@@ -6,12 +6,13 @@ use super::args::{parse_positive_duration, RetentionArgs};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use flowkeep::anonymize::{self, Key};
+use flowkeep::fs;
 use flowkeep::retention::{format_duration, Policy};
 use flowkeep::store::audit::relative;
 use flowkeep::store::{holds, Store};
 use flowkeep::time::{format_rfc3339, Nanos};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// `--anonymize-after` / `--anonymize-key`, flattened into the retention options.
@@ -207,14 +208,10 @@ pub(super) fn generate_key(out: &Path) -> Result<()> {
     let mut k = [0u8; 32];
     flowkeep::proof::random(&mut k).map_err(anyhow::Error::msg)?;
     let hex: String = k.iter().map(|b| format!("{b:02x}")).collect();
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(out)
-        .with_context(|| format!("writing {}", out.display()))?;
-    f.write_all(format!("{hex}\n").as_bytes())?;
-    f.sync_all()?;
+    let what = || format!("writing {}", out.display());
+    let f = fs::create_new_with_mode(out, 0o600).with_context(what)?;
+    fs::write_all(&f, format!("{hex}\n").as_bytes()).with_context(what)?;
+    fs::sync(&f).with_context(what)?;
     eprintln!(
         "flowkeep: anonymisation key written to {} (mode 0600), fingerprint {}",
         out.display(),

@@ -236,19 +236,19 @@ fn print_summary(s: &Summary, elapsed: f64, store: &Path) -> io::Result<()> {
             s.future_packets
         )?;
     }
+    if s.store.leases_lost > 0 {
+        writeln!(
+            out,
+            "leases lost    {} DHCP lease observations (could not be stored; see the errors above)",
+            s.store.leases_lost
+        )?;
+    }
     if s.store.leases + s.dhcp_malformed > 0 {
         writeln!(
             out,
             "dhcp leases    {} observations stored, {} DHCP packets not parsed",
             s.store.leases - s.store.leases_lost,
             s.dhcp_malformed
-        )?;
-    }
-    if s.store.leases_lost > 0 {
-        writeln!(
-            out,
-            "leases lost    {} DHCP lease observations could not be stored",
-            s.store.leases_lost
         )?;
     }
     writeln!(out, "segments       {}", s.store.segments)?;

@@ -30,7 +30,17 @@ pub fn main() -> i32 {
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
-    let result = match cli.command {
+    if let Err(e) = flowkeep::fs::arm_faults_from_env() {
+        eprintln!("flowkeep: error: {e}");
+        return 2;
+    }
+    let code = run(cli.command);
+    flowkeep::fs::report_faults();
+    code
+}
+
+fn run(command: Command) -> i32 {
+    let result = match command {
         Command::Replay(a) => collect::replay(a),
         Command::Capture(a) => collect::capture(a),
         Command::Query(a) => query::query(a),

@@ -15,8 +15,9 @@ pub enum LastWord {
         bytes: u64,
         records: u64,
     },
-    /// Expired after its last seal.
-    Expired,
+    /// Expired after its last seal, whose SHA-256 it keeps (none when the log never sealed it):
+    /// a file still on disk and unchanged is one whose unlink failed after the entry.
+    Expired { sealed_sha256: Option<String> },
 }
 
 /// A `recover` entry for a path the log already had sealed, with a different file: recovery
@@ -84,7 +85,13 @@ impl SegmentHistory {
                     }
                 }
                 Action::Expire => {
-                    h.last.insert(seg.path.clone(), LastWord::Expired);
+                    let sealed_sha256 = match h.last.remove(&seg.path) {
+                        Some(LastWord::Sealed { sha256, .. }) => Some(sha256),
+                        Some(LastWord::Expired { sealed_sha256 }) => sealed_sha256,
+                        None => None,
+                    };
+                    h.last
+                        .insert(seg.path.clone(), LastWord::Expired { sealed_sha256 });
                 }
                 // Holds, accesses and policy changes say nothing about a segment file.
                 Action::HoldAdd
@@ -106,7 +113,7 @@ impl SegmentHistory {
                 records,
                 ..
             } => Some((*line, sha256, *records)),
-            LastWord::Expired => None,
+            LastWord::Expired { .. } => None,
         }
     }
 }

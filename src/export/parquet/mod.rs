@@ -11,6 +11,7 @@ mod columns;
 pub use columns::{ip16, SCHEMA};
 
 use super::ExportError;
+use crate::fs;
 use crate::record::{FlowRecord, InterfaceLabels};
 use crate::store::{partition_dir_name, ScanStats, Store};
 use crate::time::{format_rfc3339, Nanos};
@@ -21,7 +22,6 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
 use parquet::schema::types::Type;
-use std::fs;
 use std::io::{self, BufWriter};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -231,7 +231,7 @@ impl<'a> PartitionWriter<'a> {
                 return Err(e);
             }
         };
-        crate::fs::sync_dir(self.outdir).map_err(|e| io_error(self.outdir, e))?;
+        fs::sync_dir(self.outdir).map_err(|e| io_error(self.outdir, e))?;
         let file = ParquetFile {
             path: dest,
             partition_start: partition,
@@ -251,7 +251,7 @@ impl<'a> PartitionWriter<'a> {
         partition: Nanos,
         records: &[FlowRecord],
     ) -> Result<(u64, u64), ExportError> {
-        let file = crate::fs::create(tmp).map_err(|e| io_error(tmp, e))?;
+        let file = fs::create(tmp).map_err(|e| io_error(tmp, e))?;
         let parquet_error = |source| ExportError::Parquet {
             path: dest.to_path_buf(),
             source,
@@ -283,8 +283,10 @@ impl<'a> PartitionWriter<'a> {
         let file = buffered
             .into_inner()
             .map_err(|e| io_error(tmp, e.into_error()))?;
-        file.sync_all().map_err(|e| io_error(tmp, e))?;
-        let bytes = file.metadata().map_err(|e| io_error(tmp, e))?.len();
+        fs::sync(&file).map_err(|e| io_error(tmp, e))?;
+        let bytes = fs::file_metadata(&file)
+            .map_err(|e| io_error(tmp, e))?
+            .len();
         Ok((row_groups, bytes))
     }
 }
@@ -324,6 +326,7 @@ mod tests {
     use parquet::file::reader::{FileReader, SerializedFileReader};
     use parquet::file::statistics::Statistics;
     use parquet::record::Field;
+    use std::fs;
     use std::fs::File;
     use std::net::{IpAddr, Ipv6Addr};
 

@@ -372,14 +372,8 @@ pub(crate) fn recover_locked(dir: &Path) -> Recovery {
         }
     };
     for p in paths {
-        match recover_temp(&p) {
-            Ok(mut r) => {
-                match audit_recovered(dir, &history, &mut r) {
-                    Ok(()) => {}
-                    Err(e) => out.problems.push(format!("recovered but not audited: {e}")),
-                }
-                out.segments.push(r);
-            }
+        match recover_temp(&p, |r, sealed| audit_recovered(dir, &history, r, sealed)) {
+            Ok(r) => out.segments.push(r),
             Err(e) => out.problems.push(format!("cannot recover: {e}")),
         }
     }
@@ -388,44 +382,52 @@ pub(crate) fn recover_locked(dir: &Path) -> Recovery {
 
 /// A recovered segment enters the audit chain like a sealed one (`recover`, with what was
 /// dropped), so `verify` can explain it. Its time is its newest record's: packet time, as for
-/// seals. A file its seal entry already describes (the writer died between that entry and the
-/// rename) needs no second entry.
+/// seals. Like a seal entry, it is appended while the segment, complete and fsynced, still has
+/// its temporary name: if appending fails the file stays temporary, for the next writer to
+/// recover, rather than sealed with no entry that explains it. A file its seal entry already
+/// describes (the writer died between that entry and the rename) needs no second entry.
 fn audit_recovered(
     dir: &Path,
     history: &SegmentHistory,
     r: &mut RecoveredSegment,
+    sealed: &Path,
 ) -> Result<(), StoreError> {
-    let Some(sealed) = &r.sealed else {
-        return Ok(());
-    };
-    if let Some((line, sha256, records)) = history.sealed(&super::audit::relative(dir, sealed)) {
-        let (now, _) = super::audit::hash_file(sealed).map_err(StoreError::from)?;
+    let rel = super::audit::relative(dir, sealed);
+    if let Some((line, sha256, records)) = history.sealed(&rel) {
+        let (now, _) = super::audit::hash_file(&r.temp).map_err(StoreError::from)?;
         if now == sha256 {
             return Ok(());
         }
         r.sealed_before = Some((line, records));
     }
-    let seg = SegmentFile::open(sealed)?;
-    super::audit::log_segment(
-        dir,
-        super::audit::Action::Recover,
-        sealed,
-        (seg.header.partition_start, seg.header.partition_end),
-        (seg.totals.min_first, seg.totals.max_last),
-        seg.totals.records,
+    let seg = SegmentFile::open(&r.temp)?;
+    let (start, end) = (seg.header.partition_start, seg.header.partition_end);
+    let (first, last, records) = (
+        seg.totals.min_first,
         seg.totals.max_last,
-        &match r.sealed_before {
-            None => format!(
-                "kept {} blocks, dropped {} torn bytes",
-                r.blocks, r.torn_bytes
-            ),
-            Some((line, records)) => format!(
-                "kept {} blocks, dropped {} torn bytes; sealed before at line {line} with \
-                 {records} records",
-                r.blocks, r.torn_bytes
-            ),
-        },
-    )
+        seg.totals.records,
+    );
+    drop(seg);
+    let mut facts = super::audit::segment_facts(dir, &r.temp, start, end, first, last, records)?;
+    facts.path = rel;
+    let reason = match r.sealed_before {
+        None => format!(
+            "kept {} blocks, dropped {} torn bytes",
+            r.blocks, r.torn_bytes
+        ),
+        Some((line, records)) => format!(
+            "kept {} blocks, dropped {} torn bytes; sealed before at line {line} with \
+             {records} records",
+            r.blocks, r.torn_bytes
+        ),
+    };
+    super::audit::AuditLog::open(dir).append(&super::audit::AuditRecord {
+        time: last,
+        action: super::audit::Action::Recover,
+        segment: Some(facts),
+        reason,
+    })?;
+    Ok(())
 }
 
 /// Temporary segment files in every partition directory, in time then name order.
@@ -458,9 +460,13 @@ fn temp_files(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
 }
 
 /// Seals one temporary segment of a dead writer: keeps its complete blocks, drops the torn
-/// tail, writes the footer, fsyncs, renames, fsyncs the directory. A file with no complete
-/// block is removed. The caller must hold the store lock.
-pub fn recover_temp(temp: &Path) -> Result<RecoveredSegment, StoreError> {
+/// tail, writes the footer, fsyncs, calls `audit` (the report so far, the sealed name), renames,
+/// fsyncs the directory. A file with no complete block is removed. The caller must hold the
+/// store lock.
+pub fn recover_temp(
+    temp: &Path,
+    audit: impl FnOnce(&mut RecoveredSegment, &Path) -> Result<(), StoreError>,
+) -> Result<RecoveredSegment, StoreError> {
     let io_err = |e| StoreError::io(temp, e);
     let sealed = sealed_name(temp).ok_or_else(|| StoreError::Refused {
         path: temp.to_path_buf(),
@@ -491,7 +497,7 @@ pub fn recover_temp(temp: &Path) -> Result<RecoveredSegment, StoreError> {
         report.len_after = seg.file_len;
         drop(seg);
         fs::sync(&file).map_err(io_err)?;
-        return finish_rename(temp, &sealed, report);
+        return finish_rename(temp, &sealed, report, audit);
     }
     let mut decoder = BlockDecoder::new().map_err(|e| io_err(io::Error::other(e.reason)))?;
     let (mut buf, mut recs, mut leases) = (Vec::new(), Vec::new(), Vec::new());
@@ -553,13 +559,14 @@ pub fn recover_temp(temp: &Path) -> Result<RecoveredSegment, StoreError> {
     fs::write_all_at(&file, &footer, scan.end).map_err(io_err)?;
     fs::sync(&file).map_err(io_err)?;
     report.len_after = scan.end + footer.len() as u64;
-    finish_rename(temp, &sealed, report)
+    finish_rename(temp, &sealed, report, audit)
 }
 
 fn finish_rename(
     temp: &Path,
     sealed: &Path,
     mut report: RecoveredSegment,
+    audit: impl FnOnce(&mut RecoveredSegment, &Path) -> Result<(), StoreError>,
 ) -> Result<RecoveredSegment, StoreError> {
     // The sealing protocol never lets a sealed name exist beside its temporary name; if it does,
     // something else made it, and it is not overwritten.
@@ -569,6 +576,7 @@ fn finish_rename(
             reason: format!("{} already exists; left unrecovered", sealed.display()),
         });
     }
+    audit(&mut report, sealed)?;
     fs::rename_synced(temp, sealed)?;
     report.sealed = Some(sealed.to_path_buf());
     Ok(report)

@@ -73,7 +73,7 @@ fn every_cut_inside_the_last_block_recovers_exactly_the_complete_blocks() {
         for (k, v) in variants.into_iter().enumerate() {
             let _ = std::fs::remove_file(&sealed);
             std::fs::write(&temp, &v).unwrap();
-            let r = recover_temp(&temp).unwrap();
+            let r = recover_temp(&temp, |_, _| Ok(())).unwrap();
             assert_eq!(
                 (r.blocks, r.records),
                 (complete, complete * 10),

@@ -225,7 +225,7 @@ impl SegmentBuilder {
             if let Some(e) = block_err {
                 return Err(e);
             }
-            super::super::audit::log_seal(
+            let sealed = super::super::audit::log_seal(
                 &self.store,
                 &tmp,
                 &seg.final_path,
@@ -234,8 +234,15 @@ impl SegmentBuilder {
                 totals.records,
                 time,
                 reason,
-            )?;
-            fs::rename_synced(&tmp, &seg.final_path)?;
+            )
+            .and_then(|()| Ok(fs::rename_synced(&tmp, &seg.final_path)?));
+            if let Err(e) = sealed {
+                // The seal entry may be in the log (an fsync that failed after the write, a
+                // rename that failed after it): the file the entry names is never there, and
+                // an `expire` entry says why, or `verify` would find a sealed segment gone.
+                let _ = log_never_sealed(&self.store, &tmp, &seg, &totals, time, &e);
+                return Err(e);
+            }
             Ok(Some(BuiltSegment {
                 path: seg.final_path.clone(),
                 records: totals.records,
@@ -249,6 +256,30 @@ impl SegmentBuilder {
         }
         result
     }
+}
+
+/// The `expire` entry of a built segment whose seal entry may be in the log but that never
+/// got its name: named as the seal entry names it, with the temporary file's facts.
+fn log_never_sealed(
+    store: &Path,
+    tmp: &Path,
+    seg: &OpenSegment,
+    totals: &super::SegmentTotals,
+    time: Nanos,
+    why: &StoreError,
+) -> Result<(), StoreError> {
+    use crate::store::audit::{self, Action, AuditLog, AuditRecord};
+    let (first, last) = (totals.min_first, totals.max_last);
+    let mut facts =
+        audit::segment_facts(store, tmp, seg.start, seg.end, first, last, totals.records)?;
+    facts.path = audit::relative(store, &seg.final_path);
+    AuditLog::open(store).append(&AuditRecord {
+        time,
+        action: Action::Expire,
+        segment: Some(facts),
+        reason: format!("never sealed: {why}"),
+    })?;
+    Ok(())
 }
 
 impl Drop for SegmentBuilder {

@@ -281,11 +281,7 @@ impl StoreWriter {
             // anything besides marker temporaries without a marker is not ours.
             if !foreign {
                 write_marker(dir)?;
-                // From its creation, so that a log that is gone is a problem `verify` reports,
-                // not an empty history; and the identity its checkpoints will name.
-                let log = dir.join(super::audit::AUDIT_LOG_NAME);
-                fs::open_append(&log).map_err(|e| StoreError::io(&log, e))?;
-                super::evidence::create_origin(dir)?;
+                finish_creation(dir)?;
             } else if !check_marker(dir)? {
                 return Err(StoreError::Refused {
                     path: dir.clone(),
@@ -294,6 +290,8 @@ impl StoreWriter {
                     ),
                 });
             }
+        } else if creation_interrupted(dir)? {
+            finish_creation(dir)?;
         }
         // Segments of this format are about to be added: an older store's marker must say so,
         // so that an older flowkeep refuses the store as a whole rather than segment by segment.
@@ -405,7 +403,14 @@ impl StoreWriter {
     /// it is written in a lease block when the segment is flushed or sealed (or holds
     /// `MAX_BLOCK_LEASES` of them). Under `no_mac` its MAC and hostname are dropped first.
     pub fn append_lease(&mut self, obs: &LeaseObservation) -> Result<(), StoreError> {
-        let idx = self.route(obs.time)?;
+        let idx = match self.route(obs.time) {
+            Ok(i) => i,
+            Err(e) => {
+                self.stats.leases += 1;
+                self.stats.leases_lost += 1;
+                return Err(e);
+            }
+        };
         let no_mac = self.cfg.no_mac;
         let level = self.cfg.zstd_level;
         let Some(seg) = self.open.get_mut(idx) else {
@@ -824,6 +829,36 @@ fn out_of_range(first: Nanos) -> StoreError {
         first,
         reason: "its partition would start or end outside the representable time range".into(),
     }
+}
+
+/// What a new store holds besides its marker: the audit log from its creation, so that a log
+/// that is gone is a problem `verify` reports, not an empty history; and the identity its
+/// checkpoints will name.
+fn finish_creation(dir: &Path) -> Result<(), StoreError> {
+    let log = dir.join(super::audit::AUDIT_LOG_NAME);
+    fs::open_append(&log).map_err(|e| StoreError::io(&log, e))?;
+    super::evidence::create_origin(dir)?;
+    Ok(())
+}
+
+/// Whether the writer that created this store failed (a full disk) after writing the marker
+/// and before the audit log: no log, and nothing but the marker, its temporaries and the lock
+/// (a store that ever held data has a log; one without is then `verify`'s to report).
+fn creation_interrupted(dir: &Path) -> Result<bool, StoreError> {
+    if fs::symlink_metadata(&dir.join(super::audit::AUDIT_LOG_NAME)).is_ok() {
+        return Ok(false);
+    }
+    for e in fs::read_dir(dir).map_err(|e| StoreError::io(dir, e))? {
+        let name = e.map_err(|e| StoreError::io(dir, e))?.file_name();
+        let name = name.to_string_lossy();
+        let ours = name == MARKER_NAME
+            || name == super::lock::LOCK_NAME
+            || name.starts_with(&format!(".{MARKER_NAME}."));
+        if !ours {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 fn exists(p: &Path) -> Result<bool, StoreError> {
