@@ -352,6 +352,40 @@ fn save_holds(dir: &Path, holds: &[Hold]) -> Result<(), HoldError> {
     })
 }
 
+/// Saves `new` and appends `rec`, so that the file and the audit log agree (verify and expire
+/// check them against each other) whatever fails: a save whose rename happened (only the
+/// directory fsync failed) is in place and gets its entry; an entry whose write reached the
+/// log (only its fsync failed) keeps the new file; otherwise `old` is put back, as far as the
+/// disk allows. The error is returned either way: the change is not known to be durable.
+fn commit(
+    dir: &Path,
+    old: &[Hold],
+    new: &[Hold],
+    rec: Option<&AuditRecord>,
+) -> Result<(), HoldError> {
+    let saved = save_holds(dir, new);
+    let in_place = match &saved {
+        Ok(()) => true,
+        Err(HoldError::Io { path, .. }) => path == dir,
+        Err(_) => false,
+    };
+    if !in_place {
+        let _ = save_holds(dir, old);
+        return saved;
+    }
+    let Some(rec) = rec else { return saved };
+    if let Err(e) = AuditLog::open(dir).append(rec) {
+        let logged = super::audit::read_all(dir)
+            .ok()
+            .and_then(|all| all.last().cloned());
+        if !logged.is_some_and(|l| l.record.action == rec.action && l.record.reason == rec.reason) {
+            let _ = save_holds(dir, old);
+        }
+        return Err(e.into());
+    }
+    saved
+}
+
 /// Adds a hold (its `added` time is the audit entry's time) and audits it.
 /// Serialises everything that reads the holds and acts on them: adding and releasing (a
 /// read-modify-write of `holds.json`) and expiring (a hold added while expire plans must not
@@ -419,12 +453,9 @@ pub fn add_hold_locked(dir: &Path, hold: Hold) -> Result<(), HoldError> {
         segment: None,
         reason: hold.describe(),
     };
+    let old = holds.clone();
     holds.push(hold);
-    save_holds(dir, &holds)?;
-    if audited {
-        AuditLog::open(dir).append(&rec)?;
-    }
-    Ok(())
+    commit(dir, &old, &holds, audited.then_some(&rec))
 }
 
 /// Changes hold `name` with `change` (which may refuse), saves, and appends the audit entry
@@ -437,16 +468,14 @@ fn change_hold(
 ) -> Result<Hold, HoldError> {
     let _lock = lock_holds(dir)?;
     let mut holds = load_holds(dir)?;
+    let old = holds.clone();
     let h = holds
         .iter_mut()
         .find(|h| h.name == name)
         .ok_or_else(|| HoldError::Unknown(name.to_string()))?;
     change(h)?;
     let h = h.clone();
-    save_holds(dir, &holds)?;
-    if let Some(rec) = audit(&h) {
-        AuditLog::open(dir).append(&rec)?;
-    }
+    commit(dir, &old, &holds, audit(&h).as_ref())?;
     Ok(h)
 }
 
@@ -512,35 +541,34 @@ pub fn release_hold(dir: &Path, name: &str, now: Nanos) -> Result<Hold, HoldErro
     if holds[i].released.is_some() {
         return Err(HoldError::Released(name.to_string()));
     }
+    let old = holds.clone();
     let hold = if holds[i].filter.is_some() {
         holds[i].released = Some(now);
         holds[i].clone()
     } else {
         holds.remove(i)
     };
-    save_holds(dir, &holds)?;
-    AuditLog::open(dir).append(&AuditRecord {
+    let rec = AuditRecord {
         time: now,
         action: Action::HoldRelease,
         segment: None,
         reason: hold.describe(),
-    })?;
+    };
+    commit(dir, &old, &holds, Some(&rec))?;
     Ok(hold)
 }
 
 /// Removes hold `name` from the list, under the holds lock the caller holds, once nothing of
-/// it is left on disk. `audit` (a lapse, a rolled-back copy) is appended first.
+/// it is left on disk, with `audit` (a lapse, a rolled-back copy).
 pub fn forget_hold_locked(
     dir: &Path,
     name: &str,
     audit: Option<AuditRecord>,
 ) -> Result<(), HoldError> {
-    let mut holds = load_holds(dir)?;
+    let old = load_holds(dir)?;
+    let mut holds = old.clone();
     holds.retain(|h| h.name != name);
-    if let Some(rec) = audit {
-        AuditLog::open(dir).append(&rec)?;
-    }
-    save_holds(dir, &holds)
+    commit(dir, &old, &holds, audit.as_ref())
 }
 
 #[cfg(test)]
