@@ -29,6 +29,22 @@ impl LinkType {
     pub const IPV4: LinkType = LinkType(228);
     pub const IPV6: LinkType = LinkType(229);
     pub const LINUX_SLL2: LinkType = LinkType(276);
+
+    /// Every link type the decoder reads (`decode::link`), for tests and fuzz targets that
+    /// must cover them all.
+    pub const SUPPORTED: [LinkType; 11] = [
+        LinkType::NULL,
+        LinkType::ETHERNET,
+        LinkType::PPP,
+        LinkType::RAW_12,
+        LinkType::RAW_14,
+        LinkType::RAW,
+        LinkType::LOOP,
+        LinkType::LINUX_SLL,
+        LinkType::IPV4,
+        LinkType::IPV6,
+        LinkType::LINUX_SLL2,
+    ];
 }
 
 /// One captured frame. `data` is what was captured (at most the snap length); `wire_len` is the

@@ -50,19 +50,7 @@ mod fuzz {
     use super::*;
     use proptest::prelude::*;
 
-    const LINKS: [LinkType; 11] = [
-        LinkType::NULL,
-        LinkType::ETHERNET,
-        LinkType::PPP,
-        LinkType::RAW_12,
-        LinkType::RAW_14,
-        LinkType::RAW,
-        LinkType::LOOP,
-        LinkType::LINUX_SLL,
-        LinkType::IPV4,
-        LinkType::IPV6,
-        LinkType::LINUX_SLL2,
-    ];
+    const LINKS: [LinkType; 11] = LinkType::SUPPORTED;
 
     proptest! {
         #[test]
