@@ -10,6 +10,7 @@ seeds=fuzz/seeds
 pcaps=fixtures/pcaps
 cargo build --release --locked --quiet
 fk=target/release/flowkeep
+rm -rf "$seeds"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
