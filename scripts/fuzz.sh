@@ -22,6 +22,7 @@ nice -n 19 cargo +nightly fuzz build >"$logs/build.log" 2>&1 || {
   cat "$logs/build.log" >&2
   exit 1
 }
+triple=$(rustc +nightly -vV | sed -n 's/^host: //p')
 printf '%-13s %7s %12s %9s %12s %s\n' target cpu_s executions corpus corpus_bytes result
 failed=0
 for t in "${targets[@]}"; do
@@ -30,9 +31,12 @@ for t in "${targets[@]}"; do
   start=$(awk '{print $14 + $15 + $16 + $17}' /proc/$$/stat)
   rc=0
   # -timeout: one input taking 10 s is a hang; -rss_limit_mb: 2 GB is an OOM on this machine.
-  nice -n 19 cargo +nightly fuzz run "$t" "corpus/$t" "seeds/$t" -- \
+  # The binary itself, not `cargo fuzz run`: the CPU time is the fuzzer's alone, and a source
+  # changed since the build above cannot start a rebuild in the middle of the runs.
+  mkdir -p "artifacts/$t"
+  nice -n 19 "target/$triple/release/$t" -artifact_prefix="artifacts/$t/" \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-    >"$log" 2>&1 || rc=$?
+    "corpus/$t" "seeds/$t" >"$log" 2>&1 || rc=$?
   end=$(awk '{print $14 + $15 + $16 + $17}' /proc/$$/stat)
   cpu=$(awk -v a="$start" -v b="$end" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.0f", (b - a) / hz}')
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
