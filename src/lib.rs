@@ -12,6 +12,9 @@ pub mod disclose;
 pub mod export;
 pub mod flow;
 pub mod fs;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz_api;
 mod hint;
 pub mod pipeline;
 pub mod preserve;

@@ -46,6 +46,24 @@ impl LinkType {
             self
         }
     }
+
+    /// Every link type the decoder reads (`decode::link`), for tests and fuzz targets that
+    /// must cover them all.
+    pub const SUPPORTED: [LinkType; 13] = [
+        LinkType::NULL,
+        LinkType::ETHERNET,
+        LinkType::PPP,
+        LinkType::RAW_12,
+        LinkType::RAW_14,
+        LinkType::RAW,
+        LinkType::LOOP,
+        LinkType::LINUX_SLL,
+        LinkType::IPV4,
+        LinkType::IPV6,
+        LinkType::LINUX_SLL2,
+        LinkType::NFLOG,
+        LinkType::NFLOG_BE,
+    ];
 }
 
 /// One captured frame. `data` is what was captured (at most the snap length); `wire_len` is the

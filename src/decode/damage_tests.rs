@@ -73,21 +73,7 @@ mod fuzz {
     use super::*;
     use proptest::prelude::*;
 
-    const LINKS: [LinkType; 13] = [
-        LinkType::NULL,
-        LinkType::ETHERNET,
-        LinkType::PPP,
-        LinkType::RAW_12,
-        LinkType::RAW_14,
-        LinkType::RAW,
-        LinkType::LOOP,
-        LinkType::LINUX_SLL,
-        LinkType::IPV4,
-        LinkType::IPV6,
-        LinkType::LINUX_SLL2,
-        LinkType::NFLOG,
-        LinkType::NFLOG_BE,
-    ];
+    const LINKS: [LinkType; 13] = LinkType::SUPPORTED;
 
     proptest! {
         #[test]

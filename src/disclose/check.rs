@@ -35,18 +35,28 @@ impl BundleCheck {
 pub fn check_bundle(dir: &Path, public_key: Option<&VerifierKey>) -> BundleCheck {
     let mut c = BundleCheck::default();
     let files = read_files(dir, &mut c);
-    check_sums(&files, &mut c);
-    let Some(manifest) = check_manifest(&files, &mut c) else {
+    check_files(&files, public_key, c)
+}
+
+/// [`check_bundle`] over the bundle's files already read (name to bytes), adding to what
+/// reading them found.
+pub(crate) fn check_files(
+    files: &BTreeMap<String, Vec<u8>>,
+    public_key: Option<&VerifierKey>,
+    mut c: BundleCheck,
+) -> BundleCheck {
+    check_sums(files, &mut c);
+    let Some(manifest) = check_manifest(files, &mut c) else {
         return c;
     };
-    let key = check_signature(&files, public_key, &mut c);
-    let Some(cp) = check_checkpoint(&files, &manifest, key.as_ref(), &mut c) else {
+    let key = check_signature(files, public_key, &mut c);
+    let Some(cp) = check_checkpoint(files, &manifest, key.as_ref(), &mut c) else {
         return c;
     };
-    let sealed = check_audit(&files, &cp, &mut c);
-    check_coverage(&files, &sealed, &mut c);
-    check_records(&files, &sealed, &mut c);
-    check_record_segments(&files, &sealed, &mut c);
+    let sealed = check_audit(files, &cp, &mut c);
+    check_coverage(files, &sealed, &mut c);
+    check_records(files, &sealed, &mut c);
+    check_record_segments(files, &sealed, &mut c);
     c
 }
 

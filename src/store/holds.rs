@@ -254,11 +254,17 @@ pub fn load_holds(dir: &Path) -> Result<Vec<Hold>, HoldError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(source) => return Err(HoldError::Io { path, source }),
     };
+    parse_holds(&path, &text)
+}
+
+/// The holds in the text of a holds file (`path` names it in errors), checked as
+/// [`load_holds`] checks them.
+pub(crate) fn parse_holds(path: &Path, text: &str) -> Result<Vec<Hold>, HoldError> {
     let corrupt = |reason: String| HoldError::Corrupt {
-        path: path.clone(),
+        path: path.to_path_buf(),
         reason,
     };
-    let file: HoldsFile = serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
+    let file: HoldsFile = serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
     if !(OLDEST_HOLDS_VERSION..=HOLDS_VERSION).contains(&file.version) {
         return Err(corrupt(format!(
             "holds file version {}, this flowkeep reads {OLDEST_HOLDS_VERSION} to {HOLDS_VERSION}; upgrade flowkeep",

@@ -18,7 +18,7 @@ pub mod access;
 pub mod address_filter;
 pub mod audit;
 pub mod block;
-mod columns;
+pub(crate) mod columns;
 pub mod evidence;
 mod expire;
 #[cfg(test)]

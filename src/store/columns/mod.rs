@@ -25,7 +25,7 @@ pub use encoder::ColumnEncoder;
 pub use error::ColumnError;
 pub use set::ColumnSet;
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 use crate::record::FlowRecord;
 use cursor::Cur;
 
@@ -90,8 +90,8 @@ pub fn split_columns(raw: &[u8], layout: Layout) -> Result<[&[u8]; COLUMNS], Col
 }
 
 /// Decodes the column data of `n` records, appending them to `out` (which the caller clears on
-/// error): the whole path at once, for tests.
-#[cfg(test)]
+/// error): the whole path at once, for tests and the fuzz targets.
+#[cfg(any(test, feature = "fuzzing"))]
 pub fn decode(
     raw: &[u8],
     n: usize,

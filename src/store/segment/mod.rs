@@ -415,6 +415,24 @@ impl SegmentFile {
     }
 }
 
+/// What [`SegmentFile::open`] checks, over a segment's bytes in memory: the header and the
+/// footer with its index. Returns the header and the index entries (whose blocks lie inside
+/// `bytes`), for the fuzz targets.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn parse_bytes(bytes: &[u8]) -> Result<(SegmentHeader, Vec<BlockEntry>), StoreError> {
+    let path = Path::new("fuzz.fks");
+    if bytes.len() < HEADER_LEN + FOOTER_FIXED_LEN + TRAILER_LEN {
+        return Err(StoreError::corrupt(
+            path,
+            0,
+            "shorter than the smallest segment",
+        ));
+    }
+    let header = SegmentHeader::parse(path, bytes)?;
+    let footer = parse_footer(path, bytes, header.version)?;
+    Ok((header, footer.entries))
+}
+
 struct Footer {
     totals: SegmentTotals,
     capture: CaptureStats,
