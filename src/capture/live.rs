@@ -106,6 +106,11 @@ pub struct LiveSource {
     timeout: Timespec,
     /// The current packet, copied out of libpcap's ring (at most a snap length).
     frame: Vec<u8>,
+    /// Frames stamped before this are discarded: what a fanout member received before its
+    /// whole group had formed ([`LiveSet::open_lanes`]).
+    start_at: Nanos,
+    /// How many were, so the kernel's `received` can leave them out.
+    discarded: u64,
 }
 
 /// libpcap's counters are 32-bit and wrap; we sum the differences into 64-bit totals.
@@ -176,6 +181,8 @@ impl LiveSource {
                 tv_nsec: i64::from(cfg.timeout_ms.max(1) % 1000) * 1_000_000,
             },
             frame: Vec::with_capacity(cfg.snaplen.min(super::MAX_CAPLEN) as usize),
+            start_at: Nanos::MIN,
+            discarded: 0,
         })
     }
 
@@ -207,24 +214,37 @@ impl LiveSource {
         if self.done {
             return Ok(Fill::End);
         }
-        match self.cap.get_mut().next_packet() {
-            Ok(p) => {
-                self.frame.clear();
-                self.frame.extend_from_slice(p.data);
-                let h = *p.header;
-                Ok(Fill::Got {
+        loop {
+            return match self.cap.get_mut().next_packet() {
+                Ok(p) => {
+                    let h = *p.header;
                     // time_t and suseconds_t are 32-bit on some platforms.
                     #[allow(clippy::unnecessary_cast)]
-                    ts: timeval_ns(h.ts.tv_sec as i64, h.ts.tv_usec as i64),
-                    wire_len: h.len.max(h.caplen),
-                })
-            }
-            Err(pcap::Error::TimeoutExpired) => Ok(Fill::Empty),
-            Err(pcap::Error::NoMorePackets) => {
+                    let ts = timeval_ns(h.ts.tv_sec as i64, h.ts.tv_usec as i64);
+                    if ts < self.start_at {
+                        self.discarded += 1;
+                        continue;
+                    }
+                    self.frame.clear();
+                    self.frame.extend_from_slice(p.data);
+                    Ok(Fill::Got {
+                        ts,
+                        wire_len: h.len.max(h.caplen),
+                    })
+                }
+                Err(e) => self.fill_error(e),
+            };
+        }
+    }
+
+    fn fill_error(&mut self, e: pcap::Error) -> Result<Fill, CaptureError> {
+        match e {
+            pcap::Error::TimeoutExpired => Ok(Fill::Empty),
+            pcap::Error::NoMorePackets => {
                 self.done = true;
                 Ok(Fill::End)
             }
-            Err(e) => {
+            e => {
                 self.done = true;
                 Err(CaptureError::Live {
                     interface: self.interface.clone(),
@@ -295,7 +315,10 @@ impl PacketSource for LiveSource {
             acc.last = now;
             self.stats.set(acc);
         }
-        acc.total
+        // Discarded frames were received before the capture began (fanout only).
+        let mut total = acc.total;
+        total.received = total.received.saturating_sub(self.discarded);
+        total
     }
 }
 
@@ -332,40 +355,99 @@ impl LiveSet {
     /// the DHCP handles their configurations ask for. Every handle is open when this returns,
     /// so privileges can be dropped after it.
     pub fn open(cfgs: &[LiveConfig]) -> Result<LiveSet, CaptureError> {
-        let Some(first) = cfgs.first() else {
-            return Err(CaptureError::Live {
-                interface: String::new(),
-                reason: "no interface given".into(),
-            });
-        };
-        if cfgs.len() > usize::from(u16::MAX) {
-            return Err(CaptureError::Live {
-                interface: first.interface.clone(),
-                reason: format!(
-                    "{} interfaces, at most {} can be told apart",
-                    cfgs.len(),
-                    u16::MAX
-                ),
-            });
-        }
-        for (i, c) in cfgs.iter().enumerate() {
-            if cfgs[..i].iter().any(|o| o.interface == c.interface) {
-                return Err(CaptureError::Live {
-                    interface: c.interface.clone(),
-                    reason: "given twice: every frame would be counted twice".into(),
-                });
-            }
-        }
-        let mut sources = cfgs
+        check_interfaces(cfgs)?;
+        let sources = cfgs
             .iter()
             .map(LiveSource::open)
             .collect::<Result<Vec<_>, _>>()?;
+        LiveSet::with_dhcp_handles(sources, cfgs, true)
+    }
+
+    /// Opens every interface `lanes` times, each interface's handles one fanout group (see
+    /// `capture::fanout`), and returns `lanes` sets: set k holds the k-th handle of every
+    /// interface, and the first also the DHCP handles. `--buffer` is the total: each ring gets
+    /// its share. `clock` (the wall clock) dates the moment every group is complete: what a
+    /// handle received before it is discarded and not counted, since until then each handle
+    /// had its own copy of every frame.
+    pub fn open_lanes(
+        cfgs: &[LiveConfig],
+        lanes: usize,
+        clock: crate::time::Clock,
+    ) -> Result<Vec<LiveSet>, CaptureError> {
+        if lanes <= 1 {
+            return Ok(vec![LiveSet::open(cfgs)?]);
+        }
+        check_interfaces(cfgs)?;
+        let mut groups: Vec<Vec<LiveSource>> = Vec::with_capacity(cfgs.len());
+        for c in cfgs {
+            let fail = |reason: String| CaptureError::Live {
+                interface: c.interface.clone(),
+                reason,
+            };
+            if is_nflog_device(&c.interface) {
+                return Err(fail(
+                    "a netfilter log group has a single listener and cannot be spread over workers: use --fanout off"
+                        .into(),
+                ));
+            }
+            let ring = LiveConfig {
+                buffer_bytes: (c.buffer_bytes / lanes as u32).max(MIN_RING),
+                ..c.clone()
+            };
+            let members = (0..lanes)
+                .map(|_| LiveSource::open(&ring))
+                .collect::<Result<Vec<_>, _>>()?;
+            let fds: Vec<_> = members.iter().map(|m| m.wake.as_fd()).collect();
+            super::fanout::join(&fds).map_err(|e| {
+                fail(format!(
+                    "cannot spread it over {lanes} rings (PACKET_FANOUT): {e}; --fanout off reads it with one"
+                ))
+            })?;
+            groups.push(members);
+        }
+        // Rounded up to libpcap's microseconds: a frame stamped in the same microsecond as the
+        // last join may have come before it.
+        let start = clock().saturating_add(999) / 1000 * 1000;
+        let mut per_lane: Vec<Vec<LiveSource>> = (0..lanes).map(|_| Vec::new()).collect();
+        for members in groups {
+            for (m, lane) in members.into_iter().zip(per_lane.iter_mut()) {
+                let mut m = m;
+                m.start_at = start;
+                lane.push(m);
+            }
+        }
+        per_lane
+            .into_iter()
+            .enumerate()
+            .map(|(lane, sources)| LiveSet::with_dhcp_handles(sources, cfgs, lane == 0))
+            .collect()
+    }
+
+    /// Frames discarded because they came before a fanout group was complete.
+    pub fn discarded(&self) -> u64 {
+        self.main_sources().iter().map(|s| s.discarded).sum()
+    }
+
+    /// A set of the main handles `sources` (one per interface, in index order) and, if
+    /// `open`, the DHCP handles `cfgs` ask for. Without `open` (fanout lanes but the first),
+    /// the main handles still leave DHCP to those handles, which the first lane reads.
+    fn with_dhcp_handles(
+        mut sources: Vec<LiveSource>,
+        cfgs: &[LiveConfig],
+        open: bool,
+    ) -> Result<LiveSet, CaptureError> {
         let mains = sources.len();
-        // cfgs.len() ≤ u16::MAX, checked above.
+        // At most u16::MAX interfaces, checked by `check_interfaces`.
         let mut owner: Vec<u16> = (0..mains).map(|i| i as u16).collect();
         let mut has_dhcp = vec![false; mains];
         for (i, c) in cfgs.iter().enumerate() {
             if let Some(dc) = c.dhcp_handle_config() {
+                if let Some(h) = has_dhcp.get_mut(i) {
+                    *h = true;
+                }
+                if !open {
+                    continue;
+                }
                 let src = LiveSource::open(&dc).map_err(|e| match e {
                     CaptureError::Live { interface, reason } => CaptureError::Live {
                         interface,
@@ -377,9 +459,6 @@ impl LiveSet {
                 })?;
                 sources.push(src);
                 owner.push(i as u16);
-                if let Some(h) = has_dhcp.get_mut(i) {
-                    *h = true;
-                }
             }
         }
         let timeout = sources.first().map_or(
@@ -425,6 +504,39 @@ impl LiveSet {
         self.sources.get(..self.mains).unwrap_or_default()
     }
 }
+
+/// Refuses an empty list, more interfaces than an index can tell apart, and an interface given
+/// twice.
+fn check_interfaces(cfgs: &[LiveConfig]) -> Result<(), CaptureError> {
+    let Some(first) = cfgs.first() else {
+        return Err(CaptureError::Live {
+            interface: String::new(),
+            reason: "no interface given".into(),
+        });
+    };
+    if cfgs.len() > usize::from(u16::MAX) {
+        return Err(CaptureError::Live {
+            interface: first.interface.clone(),
+            reason: format!(
+                "{} interfaces, at most {} can be told apart",
+                cfgs.len(),
+                u16::MAX
+            ),
+        });
+    }
+    for (i, c) in cfgs.iter().enumerate() {
+        if cfgs[..i].iter().any(|o| o.interface == c.interface) {
+            return Err(CaptureError::Live {
+                interface: c.interface.clone(),
+                reason: "given twice: every frame would be counted twice".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The smallest ring a fanout member gets, whatever `--buffer` says (libpcap's own default).
+const MIN_RING: u32 = 2 << 20;
 
 fn sum_stats(sources: &[LiveSource]) -> SourceStats {
     let mut total = SourceStats::default();

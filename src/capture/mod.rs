@@ -5,6 +5,7 @@
 use crate::time::Nanos;
 use std::path::PathBuf;
 
+mod fanout;
 pub mod file;
 pub mod live;
 

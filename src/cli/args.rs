@@ -203,6 +203,15 @@ pub struct CaptureArgs {
     /// this goes without it: no leases are recorded from messages the snap length cuts.
     #[arg(long)]
     pub no_dhcp_handle: bool,
+    /// How workers get their frames. `on`: each worker reads its own kernel ring of every
+    /// interface, the kernel spreading frames over the rings by their IP address pair
+    /// (PACKET_FANOUT), so both directions and every fragment of a flow meet in one worker and
+    /// no thread hands packets to another; --buffer is split over the rings. `off`: one reader
+    /// thread drains one ring per interface and hands packets to the workers. `auto` (the
+    /// default): `on` with more than one worker, unless an interface is a netfilter log group
+    /// (nflog:N, one listener only).
+    #[arg(long, value_enum, default_value_t = FanoutArg::Auto)]
+    pub fanout: FanoutArg,
     #[command(flatten)]
     pub retention: RetentionArgs,
     /// When started as root: open the capture, then run as this user (groups, gid and uid, as
@@ -224,6 +233,13 @@ pub struct CaptureArgs {
     /// With --signing-key: sign at most this often while capturing (and once at exit).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_positive_duration)]
     pub checkpoint_interval: Nanos,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FanoutArg {
+    Auto,
+    On,
+    Off,
 }
 
 #[derive(Args, Debug)]

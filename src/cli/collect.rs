@@ -2,13 +2,13 @@
 
 use super::admin::after_replay;
 use super::anonymize::{run_tiers, Tiers};
-use super::args::{CaptureArgs, LiveExportArgs, ReplayArgs};
+use super::args::{CaptureArgs, FanoutArg, LiveExportArgs, ReplayArgs};
 use super::config::{live_configs, pipeline_config};
 use super::evidence::Signer;
 use super::export::print_live_summary;
 use super::{error_text, print_recovery, wall_clock};
 use anyhow::{bail, Context, Result};
-use flowkeep::capture::{LiveSet, PacketSource, DHCP_SNAPLEN};
+use flowkeep::capture::{is_nflog_device, LiveSet, PacketSource, DHCP_SNAPLEN};
 use flowkeep::export::IpfixTarget;
 use flowkeep::pipeline::housekeeping::Finished;
 use flowkeep::pipeline::metrics::{self, Endpoint};
@@ -334,7 +334,8 @@ pub(super) fn capture(a: CaptureArgs) -> Result<i32> {
     // Read as root, before privileges go: the key file is its owner's alone.
     let signer = Signer::new(&a.signing, &a.store.store)?.map(Arc::new);
     let tiers = Tiers::from_args(&a.retention)?;
-    let mut source = LiveSet::open(&live_configs(&a))?;
+    let lanes = fanout_lanes(&a, cfg.workers)?;
+    let mut sources = LiveSet::open_lanes(&live_configs(&a), lanes, wall_clock)?;
     cfg.store.interfaces = a.interface.clone();
     let interfaces = a.interface.join(",");
     // Bound while still root, so any port works; served only once root is gone.
@@ -373,9 +374,14 @@ pub(super) fn capture(a: CaptureArgs) -> Result<i32> {
         eprintln!("flowkeep: metrics on http://{addr}/metrics");
     }
     // After every check that can fail, so a refusal stays one line.
-    if source.dhcp_stats().is_some() {
+    if sources.first().is_some_and(|s| s.dhcp_stats().is_some()) {
         eprintln!(
             "flowkeep: DHCP read whole (snap length {DHCP_SNAPLEN}) by a second handle per interface, for the leases"
+        );
+    }
+    if lanes > 1 {
+        eprintln!(
+            "flowkeep: {lanes} workers, each reading its own ring of every interface (fanout)"
         );
     }
     eprintln!(
@@ -384,10 +390,16 @@ pub(super) fn capture(a: CaptureArgs) -> Result<i32> {
         a.store.store.display()
     );
     let started = Instant::now();
-    // Borrowed, not moved in: its per-interface counters are printed at the end.
-    let sources = std::iter::once(Ok(Box::new(&mut source) as Box<dyn PacketSource + '_>));
-    let summary = pipeline::run(&cfg, sources, &stop, Some(wall_clock), &mut |_, _| {})
-        .with_context(|| format!("capture into {}", a.store.store.display()));
+    // Borrowed, not moved in: their per-interface counters are printed at the end.
+    let summary = if lanes > 1 {
+        pipeline::run_lanes(&cfg, &mut sources, &stop, wall_clock)
+    } else {
+        let one = sources
+            .iter_mut()
+            .map(|s| Ok(Box::new(s) as Box<dyn PacketSource + '_>));
+        pipeline::run(&cfg, one, &stop, Some(wall_clock), &mut |_, _| {})
+    }
+    .with_context(|| format!("capture into {}", a.store.store.display()));
     let finished = housekeeping.finish(&mut cfg);
     let summary = summary?;
     print_recovery(&summary.recovery);
@@ -401,7 +413,7 @@ pub(super) fn capture(a: CaptureArgs) -> Result<i32> {
         r => r.map(|()| true)?,
     };
     if shown {
-        print_capture_counters(&summary, &source, a.interface.len() > 1);
+        print_capture_counters(&summary, &sources, a.interface.len() > 1);
     }
     if let Some(tiers) = &tiers {
         run_tiers(
@@ -424,14 +436,37 @@ pub(super) fn capture(a: CaptureArgs) -> Result<i32> {
     Ok(exit_status(&summary, exported))
 }
 
+/// How many fanout lanes `capture` runs: 1 is the single reader.
+fn fanout_lanes(a: &CaptureArgs, workers: usize) -> Result<usize> {
+    let nflog = a.interface.iter().find(|i| is_nflog_device(i));
+    Ok(match (a.fanout, nflog) {
+        (FanoutArg::Off, _) => 1,
+        (FanoutArg::On, Some(i)) => bail!(
+            "--fanout on: {i} is a netfilter log group, which has a single listener and cannot be spread over workers; use --fanout off or auto"
+        ),
+        (FanoutArg::Auto, Some(_)) => 1,
+        (_, None) => workers.max(1),
+    })
+}
+
 /// The kernel's counters for the run: the main handles', the DHCP handles', and with several
-/// interfaces each one's own.
-fn print_capture_counters(summary: &Summary, source: &LiveSet, each: bool) {
+/// interfaces each one's own (summed over a fanout's rings).
+fn print_capture_counters(summary: &Summary, sources: &[LiveSet], each: bool) {
     let st = summary.source_stats;
     println!(
         "kernel         received {}, dropped {}, interface dropped {}",
         st.received, st.dropped_kernel, st.dropped_interface
     );
+    if sources.len() > 1 {
+        let discarded: u64 = sources.iter().map(LiveSet::discarded).sum();
+        println!(
+            "fanout         {} rings per interface; {discarded} frames from before the last ring joined discarded",
+            sources.len()
+        );
+    }
+    let Some(source) = sources.first() else {
+        return;
+    };
     if let Some(st) = source.dhcp_stats() {
         println!(
             "dhcp handle    received {}, dropped {}, interface dropped {}",
@@ -439,7 +474,15 @@ fn print_capture_counters(summary: &Summary, source: &LiveSet, each: bool) {
         );
     }
     if each {
-        for (name, st) in source.interfaces().zip(source.interface_stats()) {
+        let mut per_interface = source.interface_stats();
+        for other in sources.iter().skip(1) {
+            for (sum, st) in per_interface.iter_mut().zip(other.interface_stats()) {
+                sum.received += st.received;
+                sum.dropped_kernel += st.dropped_kernel;
+                sum.dropped_interface += st.dropped_interface;
+            }
+        }
+        for (name, st) in source.interfaces().zip(per_interface) {
             println!(
                 "  {name:<12} received {}, dropped {}, interface dropped {}",
                 st.received, st.dropped_kernel, st.dropped_interface

@@ -23,7 +23,7 @@ use crate::time::{Nanos, NANOS_PER_SEC};
 use reader::{Reader, Step};
 use std::ops::AddAssign;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use worker::{WorkerLink, WorkerSetup};
@@ -123,6 +123,30 @@ pub type Progress<'a> = &'a mut dyn FnMut(u64, usize);
 
 /// A worker counts into a `Summary` of its own (packets, bytes, non-IP and malformed frames,
 /// DHCP messages not parsed, its flow table's and writer's statistics); the run adds them up.
+impl Summary {
+    /// Adds a fanout lane's summary: its reader's counts as well as its worker's.
+    fn merge_lane(&mut self, mut lane: Summary) {
+        self.frames += lane.frames;
+        self.future_packets += lane.future_packets;
+        self.source_stats.received += lane.source_stats.received;
+        self.source_stats.dropped_kernel += lane.source_stats.dropped_kernel;
+        self.source_stats.dropped_interface += lane.source_stats.dropped_interface;
+        self.first_ts = pick(self.first_ts, lane.first_ts, Nanos::min);
+        self.last_ts = pick(self.last_ts, lane.last_ts, Nanos::max);
+        self.trusted_last_ts = pick(self.trusted_last_ts, lane.trusted_last_ts, Nanos::max);
+        self.source_errors.append(&mut lane.source_errors);
+        *self += lane;
+    }
+}
+
+/// `pick` of two optional times, or whichever is there.
+fn pick(a: Option<Nanos>, b: Option<Nanos>, which: fn(Nanos, Nanos) -> Nanos) -> Option<Nanos> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(which(a, b)),
+        (a, b) => a.or(b),
+    }
+}
+
 impl AddAssign<Summary> for Summary {
     fn add_assign(&mut self, w: Summary) {
         self.packets += w.packets;
@@ -171,6 +195,89 @@ where
         reader.sources_done += 1;
         progress(reader.summary.frames, reader.sources_done);
     }
+    finish(reader)
+}
+
+/// Fanout: one lane per source (`sources[k]` is the k-th ring of every interface), each a
+/// reader that is its own worker, on a thread of its own: no hand-over between threads at all.
+/// The kernel's fanout program has already put every packet of a flow in one lane's ring.
+/// `cfg.workers` is ignored: there are as many workers as lanes. A rotation request is passed
+/// to every lane; `stop` ends them all, each after draining its ring.
+pub fn run_lanes<S: PacketSource + Send>(
+    cfg: &PipelineConfig,
+    sources: &mut [S],
+    stop: &AtomicBool,
+    clock: Clock,
+) -> Result<Summary, PipelineError> {
+    let lanes = sources.len().max(1);
+    let (writers, recovery) = open_writers(cfg, lanes)?;
+    let lane_cfgs: Vec<PipelineConfig> = (0..lanes)
+        .map(|_| PipelineConfig {
+            rotate: Some(Arc::new(AtomicBool::new(false))),
+            ..cfg.clone()
+        })
+        .collect();
+    let setups = worker_setups(cfg, writers, true);
+    let results = thread::scope(|scope| {
+        let handles: Vec<_> = sources
+            .iter_mut()
+            .zip(setups)
+            .zip(&lane_cfgs)
+            .map(|((source, setup), lane_cfg)| {
+                let id = setup.id;
+                thread::Builder::new()
+                    .name(format!("flowkeep-lane-{id}"))
+                    .spawn_scoped(scope, move || {
+                        let link = WorkerLink::inline(setup);
+                        let mut reader =
+                            Reader::new(lane_cfg, vec![link], Some(clock), Summary::default());
+                        reader.lane = id;
+                        reader.read(source, stop, &mut |_, _| {});
+                        reader.note_drops(source);
+                        finish(reader)
+                    })
+            })
+            .collect();
+        // The signal handler sets one flag; every lane must hear of it.
+        while handles
+            .iter()
+            .any(|h| h.as_ref().is_ok_and(|h| !h.is_finished()))
+        {
+            if cfg
+                .rotate
+                .as_ref()
+                .is_some_and(|r| r.swap(false, Ordering::Relaxed))
+            {
+                for c in &lane_cfgs {
+                    if let Some(r) = &c.rotate {
+                        r.store(true, Ordering::Relaxed);
+                    }
+                }
+            }
+            thread::sleep(std::time::Duration::from_millis(50));
+        }
+        handles
+            .into_iter()
+            .enumerate()
+            .map(|(id, h)| match h {
+                Ok(h) => h.join().unwrap_or(Err(PipelineError::WorkerPanicked(id))),
+                Err(_) => Err(PipelineError::WorkerPanicked(id)),
+            })
+            .collect::<Vec<_>>()
+    });
+    let mut summary = Summary {
+        recovery,
+        ..Summary::default()
+    };
+    for r in results {
+        summary.merge_lane(r?);
+    }
+    Ok(summary)
+}
+
+/// The end of a reader's run: the last times, the partial batches handed over, the workers
+/// flushed and sealed, their counts added up.
+fn finish(mut reader: Reader<'_>) -> Result<Summary, PipelineError> {
     let now = reader.now;
     reader.summary.last_ts = (now != Nanos::MIN).then_some(now);
     let trusted = reader.trusted_now;
@@ -204,7 +311,19 @@ fn start_workers(
     cfg: &PipelineConfig,
     live: bool,
 ) -> Result<(Vec<WorkerLink>, Recovery), PipelineError> {
-    let workers = cfg.workers.max(1);
+    let (writers, recovery) = open_writers(cfg, cfg.workers.max(1))?;
+    let links = worker_setups(cfg, writers, live)
+        .into_iter()
+        .map(WorkerLink::spawn)
+        .collect();
+    Ok((links, recovery))
+}
+
+/// A writer for each of `workers` workers, and what opening them recovered.
+fn open_writers(
+    cfg: &PipelineConfig,
+    workers: usize,
+) -> Result<(Vec<StoreWriter>, Recovery), PipelineError> {
     let mut writers = Vec::with_capacity(workers);
     let mut recovery = Recovery::default();
     for id in 0..workers {
@@ -216,6 +335,12 @@ fn start_workers(
         recovery.problems.extend(r.problems);
         writers.push(w);
     }
+    Ok((writers, recovery))
+}
+
+/// How each worker runs: its writer, its share of the flow table, and the rest.
+fn worker_setups(cfg: &PipelineConfig, writers: Vec<StoreWriter>, live: bool) -> Vec<WorkerSetup> {
+    let workers = writers.len().max(1);
     // Live capture writes its open segments' pending records out at least once a second, so
     // queries see them and a crash loses at most about a second; files are written in full
     // blocks only, for compression.
@@ -223,23 +348,20 @@ fn start_workers(
     let mut flow = cfg.flow;
     // The limit is the process's: each worker holds its share of the flows.
     flow.max_flows = cfg.flow.max_flows.map(|n| (n / workers).max(1));
-    let links = writers
+    writers
         .into_iter()
         .enumerate()
-        .map(|(id, writer)| {
-            WorkerLink::spawn(WorkerSetup {
-                id,
-                table: FlowTable::new(flow),
-                writer,
-                flush_every,
-                metrics: cfg.metrics.clone(),
-                export: cfg.export.clone(),
-                queue_batches: cfg.queue_batches,
-                batch_packets: cfg.batch_packets.max(1),
-            })
+        .map(|(id, writer)| WorkerSetup {
+            id,
+            table: FlowTable::new(flow),
+            writer,
+            flush_every,
+            metrics: cfg.metrics.clone(),
+            export: cfg.export.clone(),
+            queue_batches: cfg.queue_batches,
+            batch_packets: cfg.batch_packets.max(1),
         })
-        .collect();
-    Ok((links, recovery))
+        .collect()
 }
 
 /// Paths to sources, opened lazily so a long list does not hold every file open.

@@ -40,6 +40,8 @@ pub(super) struct Reader<'c> {
     pub send_failed: bool,
     pub summary: Summary,
     pub sources_done: usize,
+    /// Which reader this is, for the metrics: 0, or a fanout lane's index.
+    pub lane: usize,
 }
 
 impl<'c> Reader<'c> {
@@ -63,6 +65,7 @@ impl<'c> Reader<'c> {
             send_failed: false,
             summary,
             sources_done: 0,
+            lane: 0,
         }
     }
 
@@ -231,12 +234,15 @@ impl<'c> Reader<'c> {
         self.future_after = future_after(self.cfg);
         if let Some(m) = &self.cfg.metrics {
             let st = &self.summary.source_stats;
-            m.publish_reader(&super::metrics::ReaderTotals {
-                frames: self.summary.frames,
-                kernel_drops: st.dropped_kernel,
-                interface_drops: st.dropped_interface,
-                future_packets: self.summary.future_packets,
-            });
+            m.publish_reader(
+                self.lane,
+                &super::metrics::ReaderTotals {
+                    frames: self.summary.frames,
+                    kernel_drops: st.dropped_kernel,
+                    interface_drops: st.dropped_interface,
+                    future_packets: self.summary.future_packets,
+                },
+            );
         }
         if self
             .cfg

@@ -13,13 +13,26 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use std::sync::Arc;
 use std::thread;
 
-/// The reader's end of a worker: where batches go, where they come back for reuse, the one
-/// being filled, and the thread.
+/// The reader's end of a worker: the batch being filled, and where it goes when full.
 pub(super) struct WorkerLink {
-    tx: Sender<Batch>,
-    recycled: Receiver<Batch>,
     pub filling: Batch,
-    handle: thread::JoinHandle<Result<Summary, StoreError>>,
+    to: Route,
+}
+
+enum Route {
+    /// A worker thread of its own: batches go over a channel and come back for reuse.
+    Thread {
+        tx: Sender<Batch>,
+        recycled: Receiver<Batch>,
+        handle: thread::JoinHandle<Result<Summary, StoreError>>,
+    },
+    /// On the reader's own thread (a fanout lane reads its own ring): the batch is taken
+    /// where it was filled, with no hand-over at all.
+    Inline {
+        worker: Box<Worker>,
+        metrics: Option<Arc<super::metrics::Metrics>>,
+        id: usize,
+    },
 }
 
 /// How a worker runs, besides its table and writer.
@@ -43,20 +56,9 @@ impl WorkerLink {
         let handle = thread::Builder::new()
             .name(format!("flowkeep-worker-{}", s.id))
             .spawn(move || {
-                let gauges = s.metrics.as_ref().and_then(|m| m.worker(s.id));
-                let mut w = Worker {
-                    table: s.table,
-                    writer: s.writer,
-                    flush_every: s.flush_every,
-                    export: s.export,
-                    summary: Summary::default(),
-                    records: Vec::with_capacity(1024),
-                    log: ErrorLog {
-                        last: String::new(),
-                        at: Nanos::MIN,
-                    },
-                    next_flush: Nanos::MIN,
-                };
+                let (id, metrics) = (s.id, s.metrics.clone());
+                let gauges = metrics.as_ref().and_then(|m| m.worker(id));
+                let mut w = Worker::new(s);
                 for batch in rx {
                     w.take(&batch);
                     if let Some(g) = gauges {
@@ -70,10 +72,24 @@ impl WorkerLink {
             })
             .expect("spawning a worker thread");
         WorkerLink {
-            tx,
-            recycled,
             filling: Batch::with_capacity(batch_packets),
-            handle,
+            to: Route::Thread {
+                tx,
+                recycled,
+                handle,
+            },
+        }
+    }
+
+    /// A worker run by the reader's thread itself, batch by batch.
+    pub fn inline(s: WorkerSetup) -> WorkerLink {
+        WorkerLink {
+            filling: Batch::with_capacity(s.batch_packets),
+            to: Route::Inline {
+                id: s.id,
+                metrics: s.metrics.clone(),
+                worker: Box::new(Worker::new(s)),
+            },
         }
     }
 
@@ -81,7 +97,23 @@ impl WorkerLink {
     /// recycled one in its place. False when the worker is gone (it failed; its error comes
     /// from `join`).
     pub fn send(&mut self, now: Nanos) -> bool {
-        let fresh = match self.recycled.try_recv() {
+        let (tx, recycled) = match &mut self.to {
+            Route::Thread { tx, recycled, .. } => (tx, recycled),
+            Route::Inline {
+                worker,
+                metrics,
+                id,
+            } => {
+                self.filling.now = now;
+                worker.take(&self.filling);
+                if let Some(g) = metrics.as_ref().and_then(|m| m.worker(*id)) {
+                    g.publish(&worker.totals());
+                }
+                self.filling.clear();
+                return true;
+            }
+        };
+        let fresh = match recycled.try_recv() {
             Ok(mut b) => {
                 b.clear();
                 b
@@ -90,14 +122,19 @@ impl WorkerLink {
         };
         let mut batch = std::mem::replace(&mut self.filling, fresh);
         batch.now = now;
-        self.tx.send(batch).is_ok()
+        tx.send(batch).is_ok()
     }
 
     /// Closes the channel (the worker flushes and seals) and waits for the worker. `None` when
     /// it panicked.
     pub fn join(self) -> Option<Result<Summary, StoreError>> {
-        drop(self.tx);
-        self.handle.join().ok()
+        match self.to {
+            Route::Thread { tx, handle, .. } => {
+                drop(tx);
+                handle.join().ok()
+            }
+            Route::Inline { worker, .. } => Some(worker.finish()),
+        }
     }
 }
 
@@ -137,6 +174,22 @@ struct Worker {
 }
 
 impl Worker {
+    fn new(s: WorkerSetup) -> Worker {
+        Worker {
+            table: s.table,
+            writer: s.writer,
+            flush_every: s.flush_every,
+            export: s.export,
+            summary: Summary::default(),
+            records: Vec::with_capacity(1024),
+            log: ErrorLog {
+                last: String::new(),
+                at: Nanos::MIN,
+            },
+            next_flush: Nanos::MIN,
+        }
+    }
+
     fn take(&mut self, batch: &Batch) {
         let evictions_before = self.table.stats().evictions;
         let ip_packets = batch.metas.len() as u64;

@@ -358,10 +358,13 @@ mod tests {
     fn serves_metrics_over_http_and_404_elsewhere_then_stops() {
         let listener = bind("127.0.0.1:0").unwrap();
         let m = Arc::new(Metrics::new(1));
-        m.publish_reader(&super::super::ReaderTotals {
-            frames: 42,
-            ..Default::default()
-        });
+        m.publish_reader(
+            0,
+            &super::super::ReaderTotals {
+                frames: 42,
+                ..Default::default()
+            },
+        );
         let store = tempfile::tempdir().unwrap();
         let ep = Endpoint {
             listener,
@@ -400,10 +403,13 @@ mod tests {
     /// A started server over an empty directory, with 42 frames counted.
     fn serve_with(clock: Clock) -> (MetricsServer, tempfile::TempDir) {
         let m = Arc::new(Metrics::new(1));
-        m.publish_reader(&super::super::ReaderTotals {
-            frames: 42,
-            ..Default::default()
-        });
+        m.publish_reader(
+            0,
+            &super::super::ReaderTotals {
+                frames: 42,
+                ..Default::default()
+            },
+        );
         let store = tempfile::tempdir().unwrap();
         let ep = Endpoint {
             listener: bind("127.0.0.1:0").unwrap(),

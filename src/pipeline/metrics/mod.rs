@@ -17,10 +17,8 @@ use std::sync::Arc;
 #[derive(Debug, Default)]
 pub struct Metrics {
     workers: Vec<WorkerGauges>,
-    frames: AtomicU64,
-    kernel_drops: AtomicU64,
-    interface_drops: AtomicU64,
-    future_packets: AtomicU64,
+    /// One per reader: the single reader, or each fanout lane's.
+    readers: Vec<ReaderGauges>,
     /// The live IPFIX exporter's counters, when records are exported.
     export: Option<Arc<ExportCounters>>,
 }
@@ -38,6 +36,14 @@ pub struct WorkerGauges {
     records_not_stored: AtomicU64,
     segments: AtomicU64,
     store_bytes: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct ReaderGauges {
+    frames: AtomicU64,
+    kernel_drops: AtomicU64,
+    interface_drops: AtomicU64,
+    future_packets: AtomicU64,
 }
 
 /// What the reader publishes once a second: its totals since the run began.
@@ -91,6 +97,9 @@ impl Metrics {
     pub fn new(workers: usize) -> Metrics {
         Metrics {
             workers: (0..workers).map(|_| WorkerGauges::default()).collect(),
+            readers: (0..workers.max(1))
+                .map(|_| ReaderGauges::default())
+                .collect(),
             ..Metrics::default()
         }
     }
@@ -105,13 +114,16 @@ impl Metrics {
         self.workers.get(id)
     }
 
-    pub(crate) fn publish_reader(&self, t: &ReaderTotals) {
-        self.frames.store(t.frames, Ordering::Relaxed);
-        self.kernel_drops.store(t.kernel_drops, Ordering::Relaxed);
-        self.interface_drops
+    /// Reader `id`'s totals (0 for the single reader; a fanout lane's index).
+    pub(crate) fn publish_reader(&self, id: usize, t: &ReaderTotals) {
+        let Some(r) = self.readers.get(id) else {
+            return;
+        };
+        r.frames.store(t.frames, Ordering::Relaxed);
+        r.kernel_drops.store(t.kernel_drops, Ordering::Relaxed);
+        r.interface_drops
             .store(t.interface_drops, Ordering::Relaxed);
-        self.future_packets
-            .store(t.future_packets, Ordering::Relaxed);
+        r.future_packets.store(t.future_packets, Ordering::Relaxed);
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -129,11 +141,14 @@ impl Metrics {
             w.segments += load(&g.segments);
             w.store_bytes += load(&g.store_bytes);
         }
+        let sum = |f: fn(&ReaderGauges) -> &AtomicU64| -> u64 {
+            self.readers.iter().map(|r| load(f(r))).sum()
+        };
         Snapshot {
-            frames: load(&self.frames),
-            kernel_drops: load(&self.kernel_drops),
-            interface_drops: load(&self.interface_drops),
-            future_packets: load(&self.future_packets),
+            frames: sum(|r| &r.frames),
+            kernel_drops: sum(|r| &r.kernel_drops),
+            interface_drops: sum(|r| &r.interface_drops),
+            future_packets: sum(|r| &r.future_packets),
             workers: w,
             export: self.export.as_ref().map(|c| ExportTotals {
                 sent: c.sent(),
@@ -182,12 +197,15 @@ mod tests {
         m.worker(1).unwrap().publish(&t(7));
         m.worker(1).unwrap().publish(&t(8));
         assert!(m.worker(2).is_none());
-        m.publish_reader(&ReaderTotals {
-            frames: 20,
-            kernel_drops: 3,
-            interface_drops: 1,
-            future_packets: 2,
-        });
+        m.publish_reader(
+            0,
+            &ReaderTotals {
+                frames: 20,
+                kernel_drops: 3,
+                interface_drops: 1,
+                future_packets: 2,
+            },
+        );
         let s = m.snapshot();
         assert_eq!(s.frames, 20);
         assert_eq!((s.kernel_drops, s.interface_drops), (3, 1));
