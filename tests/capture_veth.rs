@@ -194,7 +194,11 @@ impl Capture {
             // No `--filter inbound`: libpcap 1.10 drops about half of these frames in user
             // space with it while the kernel counts them received. The outside end has no
             // address and no IPv6, so this host sends nothing on it by itself.
-            .args(["--workers", "2"])
+            .args(if extra.contains(&"--workers") {
+                &[][..]
+            } else {
+                &["--workers", "2"][..]
+            })
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -836,4 +840,98 @@ fn without_the_dhcp_handle_the_default_snap_length_records_no_lease() {
 fn untimed(mut k: leases::Key) -> leases::Key {
     k.0 = 0;
     k
+}
+
+/// Ethernet fixtures whose flows a wrong fanout would split or merge: fragments (IPv4 and
+/// IPv6), tunnels (IP in IP, GRE, VXLAN, Geneve, MPLS over UDP, Ethernet over MPLS), VLAN and
+/// QinQ tags, PPPoE, and a busy capture with both directions of many flows.
+const FANOUT_FIXTURES: [&str; 18] = [
+    "suricata-verify__ipv4frags.pcap",
+    "nDPI__dns_fragmented.pcap",
+    "tcpdump__icmpv6-rfc7112.pcap",
+    "libpcap__ipv6_ext_headers.pcap",
+    "libpcap__ah-ipip-ping.pcap",
+    "nDPI__4in4tunnel.pcap",
+    "nDPI__6in4tunnel.pcap",
+    "tcpdump__various_gre.pcap",
+    "nDPI__vxlan.pcap",
+    "tcpdump__geneve.pcap",
+    "tcpdump__mpls-over-udp.pcap",
+    "flowkeep__eompls-cw.pcap",
+    "flowkeep__eompls-nocw.pcap",
+    "suricata-verify__eve-flow-vlan-02_input.pcap",
+    "tcpdump__802.1ad_QinQ.pcap",
+    "suricata-verify__pppoe_input.pcap",
+    "tcpdump__pppoe.pcap",
+    "nDPI__1kxun.pcap",
+];
+
+/// A store's records as sorted JSON lines without what depends on when and how each capture
+/// saw them (times, and why a flow ended: idle sweeps run on each process's own clock).
+fn untimed_records(store: &Path) -> Vec<String> {
+    let mut recs: Vec<String> = records(store)
+        .into_iter()
+        .map(|mut r| {
+            let m = r.as_object_mut().unwrap();
+            for k in ["first", "last", "end"] {
+                assert!(m.remove(k).is_some(), "no '{k}' in a record");
+            }
+            r.to_string()
+        })
+        .collect();
+    recs.sort();
+    recs
+}
+
+/// The same frames, seen at once by a capture spread over two rings and by a single reader,
+/// give the same records: no flow is split between workers or merged across them, fragments
+/// and tunnels included, and each ring took a share.
+#[test]
+fn fanout_over_two_workers_stores_what_a_single_reader_stores() {
+    let Some((wire, fanned)) = wire_and_store() else {
+        return;
+    };
+    let single = store_for("nobody");
+    let fan = Capture::start(&wire.outside, fanned.path(), &["--fanout", "on"]);
+    assert!(fan.said("each reading its own ring"), "{:?}", fan.preamble);
+    let one = Capture::start(
+        &wire.outside,
+        single.path(),
+        &["--fanout", "off", "--workers", "1"],
+    );
+    let mut sent = 0;
+    let mut expected = PairTotals::new();
+    for f in FANOUT_FIXTURES {
+        sent += wire.replay_expected(f, &mut expected);
+    }
+    let (fan_summary, one_summary) = (fan.stop(), one.stop());
+    for summary in [&fan_summary, &one_summary] {
+        assert_eq!(frames_and_drops(summary), (sent, 0), "{summary}");
+    }
+    assert!(!one_summary.contains("fanout"), "{one_summary}");
+    let line = fan_summary
+        .lines()
+        .find(|l| l.starts_with("fanout         2 rings per interface, received "))
+        .unwrap_or_else(|| panic!("{fan_summary}"));
+    let rings: Vec<u64> = line
+        .split_once("received ")
+        .and_then(|(_, rest)| rest.split_once(';'))
+        .map(|(counts, _)| counts.split(" / ").map(|n| n.parse().unwrap()).collect())
+        .unwrap_or_else(|| panic!("{line}"));
+    eprintln!("{line}");
+    assert_eq!(rings.len(), 2, "{line}");
+    assert_eq!(rings[0] + rings[1], sent, "{line}");
+    assert!(
+        rings[0] > 0 && rings[1] > 0,
+        "one ring took everything: {line}"
+    );
+
+    let (got, want) = (
+        untimed_records(fanned.path()),
+        untimed_records(single.path()),
+    );
+    assert!(got.len() >= 200, "{} records", got.len());
+    assert_eq!(got, want);
+    // And both agree with tshark's per-pair counts of the files.
+    assert_eq!(stored_totals(fanned.path()), expected);
 }

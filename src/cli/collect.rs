@@ -17,7 +17,7 @@ use flowkeep::pipeline::{
 };
 use flowkeep::privs;
 use flowkeep::store::{FlushHook, StoreWriter, MARKER_NAME};
-use flowkeep::time::{format_rfc3339, NANOS_PER_SEC};
+use flowkeep::time::{format_rfc3339, Nanos, NANOS_PER_SEC};
 use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -338,20 +338,8 @@ pub(super) fn capture(a: CaptureArgs) -> Result<i32> {
     let mut sources = LiveSet::open_lanes(&live_configs(&a), lanes, wall_clock)?;
     cfg.store.interfaces = a.interface.clone();
     let interfaces = a.interface.join(",");
-    // Bound while still root, so any port works; served only once root is gone.
-    let metrics = a
-        .metrics
-        .as_deref()
-        .map(|addr| -> Result<Endpoint> {
-            Ok(Endpoint {
-                listener: metrics::bind(addr)?,
-                interface: interfaces.clone(),
-                store: a.store.store.clone(),
-            })
-        })
-        .transpose()?;
     let mut hk = HousekeepingConfig {
-        metrics,
+        metrics: metrics_endpoint(&a, &interfaces)?,
         ..HousekeepingConfig::default()
     };
     let user = drop_root(&a.user)?;
@@ -360,35 +348,17 @@ pub(super) fn capture(a: CaptureArgs) -> Result<i32> {
     let stop = signals(&mut cfg)?;
     hk.periodic
         .extend(capture_retention(&a.store.store, tiers.clone())?);
-    hk.periodic.extend(signer.clone().map(|s| Periodic {
-        name: "checkpoint",
-        every: a.checkpoint_interval,
-        job: Box::new(move |_| {
-            if let Err(e) = s.sign_if_changed() {
-                eprintln!("flowkeep: checkpoint: {}", error_text(&e));
-            }
-        }),
-    }));
+    hk.periodic.extend(
+        signer
+            .clone()
+            .map(|s| checkpoint_job(s, a.checkpoint_interval)),
+    );
     let housekeeping = Housekeeping::start(hk, &mut cfg, wall_clock)?;
     if let Some(addr) = housekeeping.metrics_addr() {
         eprintln!("flowkeep: metrics on http://{addr}/metrics");
     }
     // After every check that can fail, so a refusal stays one line.
-    if sources.first().is_some_and(|s| s.dhcp_stats().is_some()) {
-        eprintln!(
-            "flowkeep: DHCP read whole (snap length {DHCP_SNAPLEN}) by a second handle per interface, for the leases"
-        );
-    }
-    if lanes > 1 {
-        eprintln!(
-            "flowkeep: {lanes} workers, each reading its own ring of every interface (fanout)"
-        );
-    }
-    eprintln!(
-        "flowkeep: capturing on {} into {} (SIGINT or SIGTERM to stop, SIGHUP to seal segments)",
-        interfaces,
-        a.store.store.display()
-    );
+    announce(&sources, &interfaces, &a.store.store);
     let started = Instant::now();
     // Borrowed, not moved in: their per-interface counters are printed at the end.
     let summary = if lanes > 1 {
@@ -436,6 +406,52 @@ pub(super) fn capture(a: CaptureArgs) -> Result<i32> {
     Ok(exit_status(&summary, exported))
 }
 
+/// Bound while still root, so any port works; served only once root is gone.
+fn metrics_endpoint(a: &CaptureArgs, interfaces: &str) -> Result<Option<Endpoint>> {
+    a.metrics
+        .as_deref()
+        .map(|addr| -> Result<Endpoint> {
+            Ok(Endpoint {
+                listener: metrics::bind(addr)?,
+                interface: interfaces.to_string(),
+                store: a.store.store.clone(),
+            })
+        })
+        .transpose()
+}
+
+/// Signs a checkpoint every `every` when the store changed; a failure is said and retried.
+fn checkpoint_job(s: Arc<Signer>, every: Nanos) -> Periodic {
+    Periodic {
+        name: "checkpoint",
+        every,
+        job: Box::new(move |_| {
+            if let Err(e) = s.sign_if_changed() {
+                eprintln!("flowkeep: checkpoint: {}", error_text(&e));
+            }
+        }),
+    }
+}
+
+/// What `capture` says on stderr once it is about to read: the handles it opened and how.
+fn announce(sources: &[LiveSet], interfaces: &str, store: &Path) {
+    if sources.first().is_some_and(|s| s.dhcp_stats().is_some()) {
+        eprintln!(
+            "flowkeep: DHCP read whole (snap length {DHCP_SNAPLEN}) by a second handle per interface, for the leases"
+        );
+    }
+    if sources.len() > 1 {
+        eprintln!(
+            "flowkeep: {} workers, each reading its own ring of every interface (fanout)",
+            sources.len()
+        );
+    }
+    eprintln!(
+        "flowkeep: capturing on {interfaces} into {} (SIGINT or SIGTERM to stop, SIGHUP to seal segments)",
+        store.display()
+    );
+}
+
 /// How many fanout lanes `capture` runs: 1 is the single reader.
 fn fanout_lanes(a: &CaptureArgs, workers: usize) -> Result<usize> {
     let nflog = a.interface.iter().find(|i| is_nflog_device(i));
@@ -459,9 +475,18 @@ fn print_capture_counters(summary: &Summary, sources: &[LiveSet], each: bool) {
     );
     if sources.len() > 1 {
         let discarded: u64 = sources.iter().map(LiveSet::discarded).sum();
+        // How evenly the kernel spread the frames: an operator tuning workers looks here.
+        let per_ring: Vec<String> = sources
+            .iter()
+            .map(|s| {
+                let received: u64 = s.interface_stats().iter().map(|st| st.received).sum();
+                received.to_string()
+            })
+            .collect();
         println!(
-            "fanout         {} rings per interface; {discarded} frames from before the last ring joined discarded",
-            sources.len()
+            "fanout         {} rings per interface, received {}; {discarded} frames from before the last ring joined discarded",
+            sources.len(),
+            per_ring.join(" / ")
         );
     }
     let Some(source) = sources.first() else {
