@@ -1,44 +1,58 @@
 #!/usr/bin/env bash
-# Live capture on a virtual wire: flowkeep against nfpcapd (nfdump) and softflowd, one run.
+# Live capture on a virtual wire: flowkeep (fanout and single reader) against nfpcapd (nfdump)
+# and softflowd, with one sender, in one run: the highest rate each stores with zero loss.
 #
 # Usage: scripts/bench-veth.sh [options]        (root only: namespaces, veth, packet sockets)
 #
-#   --pcap FILE      what tcpreplay sends (default /tmp/bench/bench-10m-s128.pcap, made with
-#                    shared/bench/genpcap.py when missing: 10 M packets, 100 k flows, snaplen 128)
-#   --limit N        send only the first N packets (tcpreplay --limit; default: the whole file)
-#   --rates LIST     comma-separated tcpreplay rates, each `topspeed`, `pps:N` or `mbps:N`
-#                    (default topspeed,pps:50000,pps:100000,pps:200000; a rate above what
-#                    tcpreplay reaches is topspeed again)
-#   --tools LIST     any of flowkeep,nfpcapd,softflowd (default all three, in that order)
-#   --buffer MB      give every tool a kernel capture buffer of MB MiB (flowkeep --buffer,
-#                    nfpcapd -b, softflowd -B); default: each tool's own default (256, 20, 2)
+#   --pcap FILE      what is sent (default /tmp/bench/bench-10m-s128.pcap, made with
+#                    shared/bench/genpcap.py when missing: 10 M packets, 100 k flows, snaplen
+#                    128, so every frame is at most 128 bytes)
+#   --limit N        send only the first N frames (default 2000000)
+#   --rates LIST     comma-separated frames/s, or `max` (as fast as the sender goes); default
+#                    max,250000,500000,1000000
+#   --search N       after the rates, bisect N times per tool between the highest zero-loss rate
+#                    and the lowest lossy one (default 4; 0 turns it off)
+#   --tools LIST     any of none,flowkeep,flowkeep-single,nfpcapd,softflowd (default all; `none`
+#                    captures nothing: the sender and the wire alone). flowkeep is
+#                    `--fanout on` (a ring per worker), flowkeep-single `--fanout off`
+#   --buffer MB      every tool's kernel capture buffer, in total (flowkeep --buffer, split over
+#                    its rings; nfpcapd -b; softflowd -B); default 64
 #   --workers N      flowkeep --workers (default: its own, one per core)
-#   --settle S       seconds a tool gets to finish what its ring holds after tcpreplay ends,
-#                    before it is stopped (default 3)
+#   --settle S       seconds a tool gets to finish what its ring holds after the sender ends,
+#                    before it is stopped (default 2)
 #   --flowkeep BIN   the flowkeep binary (default target/release/flowkeep, built when missing)
 #   -h, --help       this text
 #
-# A network namespace and a veth pair are made for the run (the far end in the namespace, IPv6
-# off, MTU 65535, so only replayed frames cross). For every rate, each tool in turn captures on
-# the near end while tcpreplay sends the capture through the far end:
-#   flowkeep capture -i IF --store DIR         frames read and kernel/interface drops from its
-#                                              summary (SIGINT: drains the ring, then exits)
-#   nfpcapd -i IF -w DIR                       packets from `nfdump -R DIR -I` after SIGTERM
-#   softflowd -d -i IF -n 127.0.0.1:PORT       `softflowctl statistics` (packets processed +
-#                                              ignored, libpcap's drops) before SIGTERM; the
-#                                              export goes to a port nobody listens on
-# It prints, per pass: the rate tcpreplay reached, packets sent, packets the tool's capture
-# received (libpcap's count, where the tool reports it), packets it accounted for, the drops
-# it reported, and its loss (sent - accounted, and as a share of sent). softflowd 1.1.0
-# leaves a few frames of the benchmark capture out of both "processed" and "ignored" (322 of
-# the first 200 000, at any rate, with no drop): that part of its "lost" is its counting.
+# The sender is examples/wiresend.rs (built when missing): the capture held in memory and
+# handed to the kernel 256 frames per sendmmsg(2), paced to the rate asked. tcpreplay, one
+# send(2) per frame, reached about 0.4 M frames/s on the benchmark machine.
 #
-# Missing tools are installed from Debian's packages (tcpreplay nfdump softflowd iproute2).
+# A network namespace and a veth pair are made for the run (the far end in the namespace, IPv6
+# off, MTU 65535, so only sent frames cross). For every rate, each tool in turn captures on the
+# near end while the sender sends through the far end:
+#   flowkeep capture -i IF --store DIR         frames read and kernel/interface drops from its
+#                                              summary (SIGINT: drains the rings, then exits)
+#   nfpcapd -i IF -w DIR                       packets from `nfdump -R DIR -I` after SIGTERM
+#   softflowd -d -i IF -n 127.0.0.1:PORT       `softflowctl statistics` (libpcap's received and
+#                                              dropped) before SIGTERM; the export goes to a
+#                                              port nobody listens on
+# A frame "arrived" when the near end's veth counted it received (frames the wire itself drops
+# never reach a packet socket; the count is printed when there are any). Per pass it prints the
+# rate reached, frames arrived, what the tool's capture received (libpcap's count, where the
+# tool reports it), what it accounted for, the drops it reported, its loss (arrived - accounted)
+# and the CPU the tool's process used per arrived frame, user and system (from /proc/PID/stat,
+# 10 ms ticks). The kernel's delivery of each frame into the rings runs in the sender's softirq
+# and is charged to the sender, not the tool: the `none` row's cost is the baseline for it.
+# softflowd 1.1.0 leaves a few frames of the benchmark capture out of both "processed" and
+# "ignored" (322 of the first 200 000, at any rate, with no drop), so its loss is judged by
+# libpcap's counts: zero when it received every frame that arrived and dropped none.
+#
+# Missing tools are installed from Debian's packages (nfdump softflowd iproute2).
 # Everything made is removed on exit.
 #
 # Examples:
-#   scripts/bench-veth.sh --limit 2000000
-#   scripts/bench-veth.sh --rates topspeed --tools flowkeep,nfpcapd --buffer 256
+#   scripts/bench-veth.sh
+#   scripts/bench-veth.sh --rates max --tools flowkeep,flowkeep-single --buffer 256 --search 0
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -47,21 +61,22 @@ bench_name=bench-veth
 . "$root/scripts/lib-bench.sh"
 
 pcap=/tmp/bench/bench-10m-s128.pcap
-limit=
-rates=topspeed,pps:50000,pps:100000,pps:200000
-tools=flowkeep,nfpcapd,softflowd
-buffer=
+limit=2000000
+rates=max,250000,500000,1000000
+search=4
+tools=none,flowkeep,flowkeep-single,nfpcapd,softflowd
+buffer=64
 workers=
-settle=3
+settle=2
 flowkeep=$root/target/release/flowkeep
 
-bench_parse_args "pcap limit rates tools buffer workers settle flowkeep" "$@"
+bench_parse_args "pcap limit rates search tools buffer workers settle flowkeep" "$@"
 [[ $(id -u) == 0 ]] || die "needs root (network namespaces, veth, packet sockets)"
-[[ -z $limit || $limit =~ ^[1-9][0-9]*$ ]] || die "--limit: expected a positive number"
-[[ -z $buffer || $buffer =~ ^[1-9][0-9]*$ ]] || die "--buffer: expected MiB as a number"
+[[ $limit =~ ^[1-9][0-9]*$ ]] || die "--limit: expected a positive number"
+[[ $buffer =~ ^[1-9][0-9]*$ ]] || die "--buffer: expected MiB as a number"
+[[ $search =~ ^[0-9]+$ ]] || die "--search: expected a number"
 
 missing=()
-command -v tcpreplay >/dev/null || missing+=(tcpreplay)
 { command -v nfpcapd && command -v nfdump; } >/dev/null || missing+=(nfdump)
 { command -v softflowd && command -v softflowctl; } >/dev/null || missing+=(softflowd)
 command -v ip >/dev/null || missing+=(iproute2)
@@ -75,6 +90,11 @@ fi
 if [[ ! -x $flowkeep ]]; then
     echo "building flowkeep (release) ..." >&2
     (cd "$root" && cargo build --release -q)
+fi
+sender=$root/target/release/examples/wiresend
+if [[ ! -x $sender ]]; then
+    echo "building the sender (examples/wiresend.rs) ..." >&2
+    (cd "$root" && cargo build --release -q --example wiresend)
 fi
 
 tmp=$(mktemp -d /tmp/bench-veth.XXXXXX)
@@ -100,38 +120,47 @@ ip netns exec "$ns" sysctl -q -w "net.ipv6.conf.$in_if.disable_ipv6=1"
 ip link set "$out_if" up
 ip netns exec "$ns" ip link set "$in_if" up
 
-# Sends the capture at rate $1; leaves tcpreplay's report in $tmp/tcpreplay.out and prints
-# "SENT PPS".
+rx_packets() { cat "/sys/class/net/$out_if/statistics/rx_packets"; }
+wire_dropped() { ip netns exec "$ns" cat "/sys/class/net/$in_if/statistics/tx_dropped"; }
+
+# Sends at rate $1 (frames/s or max); prints "ARRIVED PPS WIRE_DROPPED".
 send() {
-    local rate=$1 args=()
-    case $rate in
-    topspeed) args=(--topspeed) ;;
-    pps:*) args=(--pps="${rate#pps:}") ;;
-    mbps:*) args=(--mbps="${rate#mbps:}") ;;
-    *) die "unknown rate '$rate': use topspeed, pps:N or mbps:N" ;;
-    esac
-    [[ -n $limit ]] && args+=(--limit="$limit")
-    ip netns exec "$ns" tcpreplay "${args[@]}" --intf1="$in_if" "$pcap" >"$tmp/tcpreplay.out" 2>&1 ||
-        die "tcpreplay failed:"$'\n'"$(tail -20 "$tmp/tcpreplay.out")"
-    local sent pps
-    sent=$(awk '$1 == "Successful" && $2 == "packets:" { print $3 }' "$tmp/tcpreplay.out")
-    pps=$(awk '$1 == "Rated:" { for (i = 2; i <= NF; i++) if ($i == "pps") print int($(i - 1)) }' "$tmp/tcpreplay.out")
-    echo "$sent $pps"
+    local pps=$1 before after dropped_before out
+    [[ $pps == max ]] && pps=0
+    before=$(rx_packets)
+    dropped_before=$(wire_dropped)
+    out=$(ip netns exec "$ns" "$sender" --interface "$in_if" --pps "$pps" --limit "$limit" "$pcap") ||
+        die "the sender failed: $out"
+    after=$(rx_packets)
+    # "sent N frames in S s (R frames/s); E refused"
+    local secs
+    secs=$(awk '{ print $5 }' <<<"$out")
+    echo "$((after - before)) $(awk -v n=$((after - before)) -v s="$secs" 'BEGIN { printf "%d", n / s }') $(($(wire_dropped) - dropped_before))"
+}
+
+# Clock ticks (user, system) the process $1 has used, all its threads.
+cpu_ticks() {
+    awk '{ sub(/^.*\) /, ""); print $12, $13 }' "/proc/$1/stat"
 }
 
 # Starts tool $1 capturing on the near end (its pid in tool_pid).
 start_tool() {
     rm -rf "$tmp/run" && mkdir "$tmp/run" && chmod 777 "$tmp/run"
     case $1 in
-    flowkeep)
-        local args=(--user nobody)
-        [[ -n $buffer ]] && args+=(--buffer "${buffer}M")
+    none)
+        sleep 1000000 &
+        tool_pid=$!
+        return 0
+        ;;
+    flowkeep | flowkeep-single)
+        local args=(--user nobody --buffer "${buffer}M")
+        [[ $1 == flowkeep ]] && args+=(--fanout on) || args+=(--fanout off)
         [[ -n $workers ]] && args+=(--workers "$workers")
         mkdir "$tmp/run/store" && chown nobody "$tmp/run/store"
         "$flowkeep" capture -i "$out_if" --store "$tmp/run/store" "${args[@]}" \
             >"$tmp/run/out" 2>"$tmp/run/err" &
         tool_pid=$!
-        # Ready once it says so: the ring is open before that line.
+        # Ready once it says so: the rings are open before that line.
         for _ in $(seq 100); do
             grep -qs "capturing on" "$tmp/run/err" && return 0
             kill -0 "$tool_pid" 2>/dev/null || die "flowkeep failed:"$'\n'"$(cat "$tmp/run/err")"
@@ -140,17 +169,13 @@ start_tool() {
         die "flowkeep did not start"
         ;;
     nfpcapd)
-        local args=()
-        [[ -n $buffer ]] && args+=(-b "$buffer")
         mkdir "$tmp/run/nf"
-        nfpcapd -i "$out_if" -w "$tmp/run/nf" "${args[@]}" >"$tmp/run/out" 2>&1 &
+        nfpcapd -i "$out_if" -w "$tmp/run/nf" -b "$buffer" >"$tmp/run/out" 2>&1 &
         tool_pid=$!
         ;;
     softflowd)
-        local args=()
-        [[ -n $buffer ]] && args+=(-B $((buffer << 20)))
         softflowd -d -6 -i "$out_if" -n 127.0.0.1:9 -c "$tmp/run/ctl" -p "$tmp/run/pid" \
-            "${args[@]}" >"$tmp/run/out" 2>&1 &
+            -B $((buffer << 20)) >"$tmp/run/out" 2>&1 &
         tool_pid=$!
         ;;
     esac
@@ -159,12 +184,21 @@ start_tool() {
     kill -0 "$tool_pid" 2>/dev/null || die "$1 failed:"$'\n'"$(cat "$tmp/run/out")"
 }
 
-# Stops the tool and writes "ACCOUNTED DROPS" to $tmp/counted (DROPS: what the tool says its
-# capture lost). Runs in this shell: the tool is its child, to wait for.
+# Stops the tool and writes "RECEIVED ACCOUNTED DROPS USER_TICKS SYS_TICKS" to $tmp/counted
+# (DROPS: what the tool says its capture lost; RECEIVED: - where the tool does not say).
+# Runs in this shell: the tool is its child, to wait for.
 stop_tool() {
-    local accounted drops received
+    local accounted drops received ticks
+    ticks=$(cpu_ticks "$tool_pid")
     case $1 in
-    flowkeep)
+    none)
+        kill -TERM "$tool_pid"
+        wait "$tool_pid" 2>/dev/null || true
+        received=-
+        accounted=-
+        drops=-
+        ;;
+    flowkeep | flowkeep-single)
         kill -INT "$tool_pid"
         wait "$tool_pid" || die "flowkeep failed:"$'\n'"$(tail -20 "$tmp/run/err")"
         local out
@@ -197,29 +231,86 @@ stop_tool() {
         ;;
     esac
     tool_pid=
-    echo "$received $accounted $drops" >"$tmp/counted"
+    echo "$received $accounted $drops $ticks" >"$tmp/counted"
 }
 
-echo "capture   $pcap${limit:+ (first $limit packets)}"
-echo "machine   $(nproc) cores, $(uname -r), $(tcpreplay --version 2>&1 | head -1)"
-if [[ -n $buffer ]]; then
-    echo "buffers   $buffer MiB for every tool"
-else
-    echo "buffers   each tool's default (flowkeep 256 MiB, nfpcapd 20 MiB, softflowd libpcap's 2 MiB)"
-fi
-printf '%-14s %-10s %12s %10s %12s %12s %10s %10s %8s\n' rate tool sent "sent pps" received accounted drops lost "loss %"
+# Whether a pass lost nothing: $1 tool, then arrived received accounted drops.
+lossless() {
+    local tool=$1 arrived=$2 received=$3 accounted=$4 drops=$5
+    case $tool in
+    none) true ;;
+    softflowd) [[ $received == "$arrived" && $drops == 0 ]] ;;
+    *) [[ $accounted == "$arrived" && ($drops == - || $drops == 0) ]] ;;
+    esac
+}
+
+hz=$(getconf CLK_TCK)
+declare -A best worst
+# One pass: tool $1 at rate $2. Prints a row; records the rate in best/worst.
+pass() {
+    local tool=$1 rate=$2 arrived pps wire received accounted drops user sys lost verdict
+    start_tool "$tool"
+    local t0
+    t0=$(cpu_ticks "$tool_pid")
+    read -r arrived pps wire < <(send "$rate")
+    sleep "$settle"
+    stop_tool "$tool"
+    read -r received accounted drops user sys <"$tmp/counted"
+    read -r user0 sys0 <<<"$t0"
+    user=$(awk -v t=$((user - user0)) -v n="$arrived" -v hz="$hz" 'BEGIN { printf "%.0f", t * 1e9 / hz / n }')
+    sys=$(awk -v t=$((sys - sys0)) -v n="$arrived" -v hz="$hz" 'BEGIN { printf "%.0f", t * 1e9 / hz / n }')
+    if [[ $tool == none ]]; then
+        lost=-
+    elif [[ $tool == softflowd ]]; then
+        lost=$((arrived - received + drops))
+    else
+        lost=$((arrived - accounted))
+    fi
+    if lossless "$tool" "$arrived" "$received" "$accounted" "$drops"; then
+        verdict=ok
+        ((pps > ${best[$tool]:-0})) && best[$tool]=$pps
+    else
+        verdict=LOSS
+        ((pps < ${worst[$tool]:-999999999})) && worst[$tool]=$pps
+    fi
+    printf '%-9s %-16s %10s %10s %10s %10s %9s %9s %8s %7s %7s %s\n' "$rate" "$tool" "$pps" "$arrived" \
+        "$received" "$accounted" "$drops" "$lost" \
+        "$([[ $lost == - ]] && echo - || awk -v l="$lost" -v s="$arrived" 'BEGIN { printf "%.3f", 100 * l / s }')" \
+        "$user" "$sys" "$verdict${wire:+$([[ $wire != 0 ]] && echo " (wire dropped $wire)")}"
+}
+
+echo "capture   $pcap (first $limit frames)"
+echo "machine   $(nproc) cores, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(uname -r)"
+echo "buffers   $buffer MiB for every tool (flowkeep: in total over its rings)"
+echo "cpu       the tool's process per arrived frame, ns (user, sys); $hz ticks/s"
+printf '%-9s %-16s %10s %10s %10s %10s %9s %9s %8s %7s %7s %s\n' rate tool "sent pps" arrived received \
+    accounted drops lost "loss %" "usr ns" "sys ns" verdict
 IFS=, read -ra rate_list <<<"$rates"
 IFS=, read -ra tool_list <<<"$tools"
 for rate in "${rate_list[@]}"; do
+    [[ $rate == max || $rate =~ ^[1-9][0-9]*$ ]] || die "--rates: '$rate' is neither max nor frames/s"
     for tool in "${tool_list[@]}"; do
-        start_tool "$tool"
-        read -r sent pps < <(send "$rate")
-        [[ -n $sent && -n $pps ]] || die "no tcpreplay report:"$'\n'"$(tail -20 "$tmp/tcpreplay.out")"
-        sleep "$settle"
-        stop_tool "$tool"
-        read -r received accounted drops <"$tmp/counted"
-        lost=$((sent - accounted))
-        printf '%-14s %-10s %12s %10s %12s %12s %10s %10s %8s\n' "$rate" "$tool" "$sent" "$pps" \
-            "$received" "$accounted" "$drops" "$lost" "$(awk -v l="$lost" -v s="$sent" 'BEGIN { printf "%.3f", 100 * l / s }')"
+        pass "$tool" "$rate"
     done
+done
+# Narrow the gap between each tool's highest lossless rate and its lowest lossy one.
+for tool in "${tool_list[@]}"; do
+    [[ $tool == none ]] && continue
+    for ((i = 0; i < search; i++)); do
+        [[ -n ${worst[$tool]:-} ]] || break
+        lo=${best[$tool]:-0}
+        hi=${worst[$tool]}
+        ((hi - lo > hi / 20)) || break
+        pass "$tool" $(((lo + hi) / 2))
+    done
+done
+echo
+echo "highest rate stored with zero loss (frames/s; '>=' when the sender's own maximum was lossless)"
+for tool in "${tool_list[@]}"; do
+    [[ $tool == none ]] && continue
+    if [[ -z ${worst[$tool]:-} ]]; then
+        printf '  %-16s >= %s\n' "$tool" "${best[$tool]:-0}"
+    else
+        printf '  %-16s %s (lost frames at %s)\n' "$tool" "${best[$tool]:-0}" "${worst[$tool]}"
+    fi
 done
