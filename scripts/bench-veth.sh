@@ -41,8 +41,10 @@
 # rate reached, frames arrived, what the tool's capture received (libpcap's count, where the
 # tool reports it), what it accounted for, the drops it reported, its loss (arrived - accounted)
 # and the CPU the tool's process used per arrived frame, user and system (from /proc/PID/stat,
-# 10 ms ticks). The kernel's delivery of each frame into the rings runs in the sender's softirq
-# and is charged to the sender, not the tool: the `none` row's cost is the baseline for it.
+# 10 ms ticks), and the whole machine's busy CPU per arrived frame over the send and the settle
+# time ("all", from /proc/stat). The kernel's delivery of each frame into the rings runs in the
+# sender's softirq and is charged to the sender, not the tool: a tool's whole cost per frame,
+# the kernel's part included, is its "all" less the `none` row's at the same rate.
 # softflowd 1.1.0 leaves a few frames of the benchmark capture out of both "processed" and
 # "ignored" (322 of the first 200 000, at any rate, with no drop), so its loss is judged by
 # libpcap's counts: zero when it received every frame that arrived and dropped none.
@@ -136,6 +138,11 @@ send() {
     local secs
     secs=$(awk '{ print $5 }' <<<"$out")
     echo "$((after - before)) $(awk -v n=$((after - before)) -v s="$secs" 'BEGIN { printf "%d", n / s }') $(($(wire_dropped) - dropped_before))"
+}
+
+# Clock ticks every CPU of the machine has been busy (all but idle and iowait).
+busy_ticks() {
+    awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
 }
 
 # Clock ticks (user, system) the process $1 has used, all its threads.
@@ -248,17 +255,20 @@ hz=$(getconf CLK_TCK)
 declare -A best worst
 # One pass: tool $1 at rate $2. Prints a row; records the rate in best/worst.
 pass() {
-    local tool=$1 rate=$2 arrived pps wire received accounted drops user sys lost verdict
+    local tool=$1 rate=$2 arrived pps wire received accounted drops user sys all lost verdict
     start_tool "$tool"
-    local t0
+    local t0 b0 b1
     t0=$(cpu_ticks "$tool_pid")
+    b0=$(busy_ticks)
     read -r arrived pps wire < <(send "$rate")
     sleep "$settle"
+    b1=$(busy_ticks)
     stop_tool "$tool"
     read -r received accounted drops user sys <"$tmp/counted"
     read -r user0 sys0 <<<"$t0"
     user=$(awk -v t=$((user - user0)) -v n="$arrived" -v hz="$hz" 'BEGIN { printf "%.0f", t * 1e9 / hz / n }')
     sys=$(awk -v t=$((sys - sys0)) -v n="$arrived" -v hz="$hz" 'BEGIN { printf "%.0f", t * 1e9 / hz / n }')
+    all=$(awk -v t=$((b1 - b0)) -v n="$arrived" -v hz="$hz" 'BEGIN { printf "%.0f", t * 1e9 / hz / n }')
     if [[ $tool == none ]]; then
         lost=-
     elif [[ $tool == softflowd ]]; then
@@ -273,18 +283,19 @@ pass() {
         verdict=LOSS
         ((pps < ${worst[$tool]:-999999999})) && worst[$tool]=$pps
     fi
-    printf '%-9s %-16s %10s %10s %10s %10s %9s %9s %8s %7s %7s %s\n' "$rate" "$tool" "$pps" "$arrived" \
+    printf '%-9s %-16s %10s %10s %10s %10s %9s %9s %8s %7s %7s %7s %s\n' "$rate" "$tool" "$pps" "$arrived" \
         "$received" "$accounted" "$drops" "$lost" \
         "$([[ $lost == - ]] && echo - || awk -v l="$lost" -v s="$arrived" 'BEGIN { printf "%.3f", 100 * l / s }')" \
-        "$user" "$sys" "$verdict${wire:+$([[ $wire != 0 ]] && echo " (wire dropped $wire)")}"
+        "$user" "$sys" "$all" "$verdict${wire:+$([[ $wire != 0 ]] && echo " (wire dropped $wire)")}"
 }
 
 echo "capture   $pcap (first $limit frames)"
 echo "machine   $(nproc) cores, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(uname -r)"
 echo "buffers   $buffer MiB for every tool (flowkeep: in total over its rings)"
-echo "cpu       the tool's process per arrived frame, ns (user, sys); $hz ticks/s"
-printf '%-9s %-16s %10s %10s %10s %10s %9s %9s %8s %7s %7s %s\n' rate tool "sent pps" arrived received \
-    accounted drops lost "loss %" "usr ns" "sys ns" verdict
+echo "cpu       per arrived frame, ns: the tool's process (user, sys) and the whole machine busy"
+echo "          while sending and settling (all: sender, softirq, tool); $hz ticks/s"
+printf '%-9s %-16s %10s %10s %10s %10s %9s %9s %8s %7s %7s %7s %s\n' rate tool "sent pps" arrived received \
+    accounted drops lost "loss %" "usr ns" "sys ns" "all ns" verdict
 IFS=, read -ra rate_list <<<"$rates"
 IFS=, read -ra tool_list <<<"$tools"
 for rate in "${rate_list[@]}"; do
