@@ -226,7 +226,7 @@ fn imports_point_down_the_table() {
         ("store", &["record", "time", "fs", "proof"]),
         ("retention", &["store", "record", "time"]),
         ("anonymize", &["store", "record", "time", "fs"]),
-        ("query", &["store", "record", "time"]),
+        ("query", &["store", "record", "time", "fs"]),
         ("preserve", &["store", "query", "record", "time", "fs"]),
         ("export", &["store", "record", "time", "fs"]),
         (

@@ -121,19 +121,7 @@ fn keys(recs: &[serde_json::Value]) -> Vec<(String, String, u64)> {
 }
 
 fn query(store: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
-    let mut args = vec![
-        "query",
-        "--format",
-        "jsonl",
-        "--store",
-        store.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    ok(&args)
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    common::query_jsonl(store, extra)
 }
 
 fn verify_clean(store: &Path) {
@@ -685,6 +673,14 @@ fn bad_hold_input_gets_one_clear_line() {
     let (a, b) = ("2026-01-02T00:00:00Z", "2026-01-05T00:00:00Z");
     assert!(r(base("X", b, a, &[])).contains("must be later than --from"));
     assert!(r(base("X", a, b, &["--filter", "host 1.2.3.4 andd port 5"])).contains("'andd'"));
+    // A service name's number comes from the machine's /etc/services; a hold's text must not.
+    if std::path::Path::new("/etc/services").exists() {
+        let e = r(base("X", a, b, &["--filter", "tcp port https"]));
+        assert!(e.contains("write the port number"), "{e}");
+        assert!(ok(&["hold", "list", "--store", s])
+            .lines()
+            .all(|l| !l.contains(" X ")));
+    }
     assert!(r(base("bad/name", a, b, &[])).contains("use letters, digits"));
     let o = run(&base("X", a, b, &["--expires", "0s"])
         .iter()

@@ -93,6 +93,12 @@ fn add(a: HoldAddArgs) -> Result<i32> {
     let filter = filter
         .map(|f| Filter::parse(&f).map(|p| (f, p)))
         .transpose()?;
+    if let Some((f, _)) = filter.as_ref().filter(|(_, p)| p.names_services()) {
+        bail!(
+            "--filter '{f}' names a port by its service name; write the port number: a hold's \
+             filter is kept as text, and /etc/services may say otherwise where it is read again"
+        );
+    }
     let added = now.unwrap_or_else(wall_clock);
     if until <= from {
         bail!(

@@ -100,6 +100,23 @@ pub fn records(store: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// `flowkeep query --format jsonl --store STORE EXTRA`, which must exit 0: its records.
+pub fn query_jsonl(store: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
+    let mut args = vec![
+        "query",
+        "--format",
+        "jsonl",
+        "--store",
+        store.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    ok(&args)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// Records summed per address pair, both directions together, as the reference counts them.
 pub fn pair_totals(recs: &[serde_json::Value]) -> PairTotals {
     let mut totals = PairTotals::new();

@@ -36,6 +36,14 @@ impl fmt::Display for FilterError {
 
 impl std::error::Error for FilterError {}
 
+impl FilterError {
+    /// The same error with `note` after its reason, in parentheses.
+    pub(super) fn with_note(mut self, note: String) -> FilterError {
+        self.reason = format!("{} ({note})", self.reason);
+        self
+    }
+}
+
 /// The error for the byte range `start..end` of `text`; positions are counted in characters
 /// so that the caret lines up under non-ASCII text.
 pub(super) fn error(text: &str, start: usize, end: usize, reason: String) -> FilterError {

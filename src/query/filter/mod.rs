@@ -4,10 +4,15 @@
 //! Primitives (`src` is the record's initiator side, `dst` its responder side; without either,
 //! a primitive matches either side):
 //!
-//! - `[src|dst] host ADDR` — IPv4 or IPv6 address; a bare `ADDR` (or `src ADDR`) means the same.
-//! - `[src|dst] net ADDR/LEN` — IPv4 or IPv6 prefix; bits beyond the prefix must be zero.
-//! - `[src|dst] port N`, `[src|dst] portrange A-B` — only records of port-carrying protocols
-//!   (TCP, UDP, UDP-Lite, SCTP, DCCP) match, as in tcpdump; ICMP's type/code never does.
+//! - `[ip|ip6] [src|dst] host ADDR` — IPv4 or IPv6 address; a bare `ADDR` (or `src ADDR`) means
+//!   the same.
+//! - `[ip|ip6] [src|dst] net ADDR/LEN` — IPv4 or IPv6 prefix; bits beyond the prefix must be
+//!   zero; tcpdump's `net 10/8`, `net 10.1` (/16) and `net 10.0.0.0 mask 255.0.0.0` too.
+//! - `[tcp|udp|sctp] [src|dst] port N|NAME`, `... portrange A-B` — only records of
+//!   port-carrying protocols (TCP, UDP, UDP-Lite, SCTP, DCCP) match, as in tcpdump; ICMP's
+//!   type/code never does. NAME is looked up in `/etc/services` with libpcap's rule.
+//! - A value alone after `and`/`or` takes the qualifiers of the host, net, port or portrange
+//!   before it, as in tcpdump: `port 80 or 443`, `src host a or b`.
 //! - `proto NAME|N`, or the name alone: `tcp`, `udp`, `icmp`, `icmp6`, `sctp`, `gre`, `esp`,
 //!   `ah`, `igmp`; `ip` and `ip6` select the address family.
 //! - `vlan N` — the outer or the inner VLAN id is N; `vlan 0` means untagged (no outer tag).
@@ -29,6 +34,7 @@ mod expr;
 mod matches;
 mod parser;
 mod select;
+mod services;
 mod tokens;
 mod values;
 
@@ -47,6 +53,7 @@ pub const MAX_TEXT_BYTES: usize = 8192;
 pub struct Filter {
     text: String,
     expr: Option<Expr>,
+    named_ports: bool,
 }
 
 impl Filter {
@@ -55,6 +62,7 @@ impl Filter {
         Filter {
             text: String::new(),
             expr: None,
+            named_ports: false,
         }
     }
 
@@ -72,9 +80,11 @@ impl Filter {
                 ),
             ));
         }
+        let (expr, named_ports) = parser::parse(text)?;
         Ok(Filter {
             text: text.to_string(),
-            expr: parser::parse(text)?,
+            expr,
+            named_ports,
         })
     }
 
@@ -87,6 +97,12 @@ impl Filter {
     /// `port 53`, `not host a`, `host a or port 53`).
     pub fn required_addresses(&self) -> Option<Vec<IpAddr>> {
         self.expr.as_ref()?.required_addresses()
+    }
+
+    /// Whether a port is given by its service name (`port https`), whose number comes from
+    /// this machine's `/etc/services`: a filter kept as text (a hold's) must not depend on it.
+    pub fn names_services(&self) -> bool {
+        self.named_ports
     }
 
     /// Whether the filter matches everything (an empty expression).

@@ -409,7 +409,12 @@ fn errors_in_addresses_and_ports() {
         ),
         ("port", "", "expected a port number"),
         ("port 65536", "65536", "not a port number"),
-        ("port http", "http", "not a port number"),
+        (
+            "port nosuchservice",
+            "nosuchservice",
+            "nor a service name in /etc/services",
+        ),
+        ("udp port http", "http", "nor a udp service name"),
         ("port -1", "-1", "not a port number"),
         ("portrange 10", "10", "LOW-HIGH"),
         ("portrange 10-x", "10-x", "'x' is not a port number"),
@@ -554,4 +559,99 @@ fn an_expression_longer_than_the_audit_log_takes_is_refused() {
     assert!(e.contains("at most 8192"), "{e}");
     assert!(e.len() < 400, "{e}");
     assert!(Filter::parse(&format!("host 10.1.2.3{}", " ".repeat(4000))).is_ok());
+}
+
+/// tcpdump's idioms: a protocol before `port`, a family before `host`/`net`, service names,
+/// abbreviated nets and masks, and values that take over the last primitive's qualifiers.
+/// tests/filter_tcpdump.rs holds each to tcpdump's own selection.
+#[test]
+fn tcpdump_idioms() {
+    let r = rec(); // tcp 10.1.2.3:40000 -> 198.51.100.23:443
+    let six = v6(); // icmp6 2001:db8::1 -> 2001:db8:1::2
+    assert!(m("tcp port 443", &r));
+    assert!(!m("udp port 443", &r));
+    assert!(m("tcp dst port 443", &r));
+    assert!(!m("tcp src port 443", &r));
+    assert!(m("tcp portrange 400-500", &r));
+    assert!(m("tcp src portrange 40000-40000", &r));
+    assert!(m("ip host 10.1.2.3", &r));
+    assert!(!m("ip6 host 10.1.2.3", &r));
+    assert!(m("ip6 net 2001:db8::/32", &six));
+    assert!(m("ip src 10.1.2.3", &r));
+    assert!(m("ip6 dst net 2001:db8:1::/48", &six));
+    // Service names (Debian's netbase: https is 443 for tcp and udp, as everywhere).
+    assert!(!Filter::parse("tcp port 443").unwrap().names_services());
+    if std::path::Path::new("/etc/services").exists() {
+        assert!(Filter::parse("port 80 or https").unwrap().names_services());
+        assert!(m("port https", &r));
+        assert!(m("tcp port https", &r));
+        assert!(m("dst port https", &r));
+        assert!(!m("src port https", &r));
+    }
+    // Abbreviated nets: 10 = 10/8, 10.1 = 10.1/16, 10.1.2 = 10.1.2/24.
+    assert!(m("net 10", &r));
+    assert!(m("net 10/8", &r));
+    assert!(m("net 10.1", &r));
+    assert!(m("src net 10.1.2", &r));
+    assert!(!m("net 10.2", &r));
+    assert!(!m("dst net 10/8", &r));
+    assert!(m("net 198.51.100.0 mask 255.255.255.0", &r));
+    // A mask need not be contiguous: 10.1.2.3 & 255.0.255.0 = 10.0.2.0.
+    assert!(m("net 10.0.2.0 mask 255.0.255.0", &r));
+    assert!(!m("net 10.0.0.0 mask 255.0.255.0", &r));
+    assert!(!m("net 10.2.0.0 mask 255.255.0.0", &r));
+    // Lists: a value alone takes the qualifiers of the primitive before it.
+    assert!(m("port 80 or 443", &r));
+    assert!(!m("port 80 or 8443", &r));
+    assert!(m("host 192.0.2.1 or 198.51.100.23", &r));
+    assert!(
+        !m("src host 192.0.2.1 or 198.51.100.23", &r),
+        "the second is a src host too"
+    );
+    assert!(m("dst host 192.0.2.1 or 198.51.100.23", &r));
+    assert!(m("tcp dst port 80 or 443", &r));
+    assert!(!m("udp port 80 or 443", &r), "the second is a udp port too");
+    assert!(m("net 192.0.2.0/24 or 10/8", &r));
+    assert!(m("port 53 or tcp", &r), "a protocol name stays a protocol");
+    // Parsed as tcpdump does: the qualifier is an 'and'.
+    assert_eq!(
+        Filter::parse("udp dst port 53").unwrap().expr,
+        Filter::parse("udp and dst port 53").unwrap().expr
+    );
+    assert_eq!(
+        Filter::parse("tcp port 80 or 443").unwrap().expr,
+        Filter::parse("tcp port 80 or (tcp port 443)").unwrap().expr
+    );
+}
+
+#[test]
+fn tcpdump_idiom_errors() {
+    assert_errors(&[
+        ("tcp src host 10.0.0.1", "tcp", "cannot qualify 'host'"),
+        ("ip port 80", "port", "expected 'and' or 'or' before 'port'"),
+        ("ip src port 80", "ip", "cannot qualify 'port'"),
+        ("tcp dst mac 00:00:00:00:00:01", "tcp", "not 'mac'"),
+        (
+            "port 80 or 10.0.0.1",
+            "10.0.0.1",
+            "takes 'port' from before it",
+        ),
+        (
+            "net 10.1.2.3.4",
+            "10.1.2.3.4",
+            "not an IPv4 or IPv6 network address",
+        ),
+        ("net 10.1/8", "10.1/8", "beyond the /8 prefix"),
+        (
+            "net 10.0.0.0 mask 255.0.0",
+            "255.0.0",
+            "not an IPv4 netmask",
+        ),
+        (
+            "net 10.1.0.0 mask 255.0.0.0",
+            "10.1.0.0",
+            "outside the mask",
+        ),
+        ("net 2001:db8:: mask 255.0.0.0", "2001:db8::", "IPv4 only"),
+    ]);
 }

@@ -4,6 +4,7 @@
 use super::error::FilterError;
 use super::expr::Prefix;
 use super::parser::Parser;
+use super::services;
 use super::tokens::Token;
 use crate::record::{EndReason, Mac};
 use std::net::IpAddr;
@@ -22,20 +23,85 @@ impl Parser<'_> {
         s.parse::<u16>()
             .map_err(|_| self.error_at(v, format!("'{s}' is not a port number (0-65535)")))
     }
+
+    /// A port number, or a service name of `/etc/services` (`https`) with the protocol the name
+    /// restricts it to when no qualifier did (see [`services::port`]).
+    pub(super) fn named_port(
+        &mut self,
+        v: Token,
+        s: &str,
+        qualifier: Option<u8>,
+    ) -> Result<(u16, Option<u8>), FilterError> {
+        if s.bytes().all(|b| b.is_ascii_digit()) {
+            return self.port(v, s).map(|p| (p, None));
+        }
+        match services::lookup(s, qualifier) {
+            Ok(Some(found)) => {
+                self.named_ports = true;
+                Ok(found)
+            }
+            Ok(None) => Err(self.error_at(
+                v,
+                format!(
+                    "'{s}' is not a port number (0-65535), nor a {}service name in {}",
+                    qualifier.map_or(String::new(), |q| format!("{} ", proto_name(q))),
+                    services::PATH
+                ),
+            )),
+            Err(why) => Err(self.error_at(
+                v,
+                format!("'{s}' is not a port number, and service names cannot be looked up: {why}"),
+            )),
+        }
+    }
+
+    /// `net ADDR mask MASK` (IPv4 only, as tcpdump): the mask need not be contiguous.
+    pub(super) fn masked(
+        &self,
+        v: Token,
+        s: &str,
+        m: Token,
+        mask: &str,
+    ) -> Result<Prefix, FilterError> {
+        let net = abbreviated_v4(s)
+            .map(|(a, _)| a)
+            .or_else(|| s.parse::<std::net::Ipv4Addr>().ok().map(u32::from))
+            .ok_or_else(|| {
+                self.error_at(
+                    v,
+                    format!("'{s}' is not an IPv4 network address ('mask' is IPv4 only)"),
+                )
+            })?;
+        let mask = mask
+            .parse::<std::net::Ipv4Addr>()
+            .map(u32::from)
+            .map_err(|_| self.error_at(m, format!("'{mask}' is not an IPv4 netmask")))?;
+        if net & !mask != 0 {
+            return Err(self.error_at(v, format!("'{s}' has address bits set outside the mask")));
+        }
+        Ok(Prefix::V4 { net, mask })
+    }
     pub(super) fn prefix(&self, v: Token, s: &str) -> Result<Prefix, FilterError> {
         let (addr, len) = match s.split_once('/') {
             Some((a, l)) => (a, Some(l)),
             None => (s, None),
         };
-        let a = addr.parse::<IpAddr>().map_err(|_| {
-            self.error_at(
-                v,
-                format!("'{addr}' is not an IPv4 or IPv6 network address"),
-            )
-        })?;
+        // tcpdump's abbreviations: `10/8`, `net 10.1` (= 10.1.0.0/16).
+        let (a, implied) = match abbreviated_v4(addr) {
+            Some((bits, parts)) => (IpAddr::V4(bits.into()), 8 * parts),
+            None => {
+                let a = addr.parse::<IpAddr>().map_err(|_| {
+                    self.error_at(
+                        v,
+                        format!("'{addr}' is not an IPv4 or IPv6 network address"),
+                    )
+                })?;
+                (a, if a.is_ipv4() { 32 } else { 128 })
+            }
+        };
         let max = if a.is_ipv4() { 32 } else { 128 };
         let len = match len {
-            None => max,
+            None => implied,
             Some(l) => l.parse::<u32>().ok().filter(|&n| n <= max).ok_or_else(|| {
                 self.error_at(v, format!("'/{l}' is not a prefix length (0-{max})"))
             })?,
@@ -152,6 +218,32 @@ impl Parser<'_> {
                 format!("'{s}' is not an end reason: use idle, active, fin, rst, end or evicted"),
             )
         })
+    }
+}
+
+/// One to three decimal bytes (`10`, `10.1`, `192.168.1`): the address they start, and how
+/// many there are. A whole dotted quad is not abbreviated.
+fn abbreviated_v4(s: &str) -> Option<(u32, u32)> {
+    let parts: Vec<&str> = s.split('.').collect();
+    if !(1..=3).contains(&parts.len()) {
+        return None;
+    }
+    let mut bits = 0u32;
+    for (i, p) in parts.iter().enumerate() {
+        if p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        bits |= u32::from(p.parse::<u8>().ok()?) << (24 - 8 * i);
+    }
+    Some((bits, parts.len() as u32))
+}
+
+fn proto_name(p: u8) -> &'static str {
+    match p {
+        6 => "tcp",
+        17 => "udp",
+        132 => "sctp",
+        _ => "",
     }
 }
 
