@@ -203,11 +203,26 @@ fn community_id_is_in_every_csv_and_jsonl_record() {
         .lines()
         .next()
         .unwrap()
-        .ends_with(",end,community_id,interface"));
-    // Replay names no interface: the last column is the number 0.
+        .ends_with(",end,community_id,interface,duration,proto_name,flags,rev_flags"));
+    // Replay names no interface: the interface column is the number 0; then the duration,
+    // the protocol's name and the flag letters (TCP only).
     assert!(csv.lines().skip(1).all(|l| {
-        let mut cols = l.rsplit(',');
-        cols.next() == Some("0") && cols.next().is_some_and(|c| c.starts_with("1:"))
+        let cols: Vec<&str> = l.split(',').collect();
+        let secs = |t: &str| -> f64 {
+            let hms = &t[11..t.len() - 1];
+            let p: Vec<f64> = hms.split(':').map(|x| x.parse().unwrap()).collect();
+            p[0] * 3600.0 + p[1] * 60.0 + p[2]
+        };
+        let span: f64 = cols[20].parse().unwrap();
+        cols.len() == 24
+            && cols[19] == "0"
+            && cols[18].starts_with("1:")
+            && (span - (secs(cols[1]) - secs(cols[0])).rem_euclid(86400.0)).abs() < 1e-6
+            && match cols[2] {
+                "6" => cols[21] == "tcp" && cols[22].len() == 8 && cols[23].len() == 8,
+                "17" => cols[21] == "udp" && cols[22].is_empty() && cols[23].is_empty(),
+                _ => cols[22].is_empty(),
+            }
     }));
 }
 

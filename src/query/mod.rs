@@ -207,8 +207,13 @@ struct JsonRecord<'a> {
     interface: &'a str,
 }
 
+/// The JSON fields, then columns for spreadsheets, appended so that no column moves: the
+/// duration in seconds (`last - first`, nine decimals, exact), the protocol's name (empty when
+/// it has none) and the TCP flags as letters (`CEUAPRSF`, `.` for a flag not seen; empty
+/// for other protocols).
 const CSV_HEADER: &str = "first,last,proto,src,sport,dst,dport,vlan,inner_vlan,src_mac,dst_mac,\
-packets,bytes,rev_packets,rev_bytes,tcp_flags,rev_tcp_flags,end,community_id,interface";
+packets,bytes,rev_packets,rev_bytes,tcp_flags,rev_tcp_flags,end,community_id,interface,\
+duration,proto_name,flags,rev_flags";
 
 pub struct Printer<W: Write> {
     format: Format,
@@ -360,12 +365,18 @@ fn csv_line(line: &mut String, r: &FlowRecord, iface: &str) -> std::fmt::Result 
     for v in [r.tcp_flags, r.rev_tcp_flags] {
         push_int(line, ",", v);
     }
+    let span = r.last.saturating_sub(r.first).max(0);
     writeln!(
         line,
-        ",{},{},{}",
+        ",{},{},{},{}.{:09},{},{},{}",
         r.end,
         community_id::of_record(r),
-        csv_field(iface)
+        csv_field(iface),
+        span / NANOS_PER_SEC,
+        span % NANOS_PER_SEC,
+        proto_name(r.proto).unwrap_or(""),
+        tcp_flag_text(r.proto, r.tcp_flags),
+        tcp_flag_text(r.proto, r.rev_tcp_flags),
     )
 }
 
@@ -523,7 +534,13 @@ mod tests {
     fn jsonl_has_exactly_the_promised_fields_in_order() {
         let line = render(Format::Jsonl);
         let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
-        let expected = CSV_HEADER.split(',').collect::<Vec<_>>();
+        // CSV's header less its four spreadsheet columns.
+        let all = CSV_HEADER.split(',').collect::<Vec<_>>();
+        let expected = &all[..all.len() - 4];
+        assert_eq!(
+            all[all.len() - 4..],
+            ["duration", "proto_name", "flags", "rev_flags"]
+        );
         assert_eq!(v.as_object().unwrap().len(), expected.len());
         let positions: Vec<usize> = expected
             .iter()
@@ -562,7 +579,7 @@ mod tests {
             .lines()
             .nth(1)
             .unwrap()
-            .ends_with(",fin,1:LQU9qZlK+B5F3KDmev6m5PMibrg=,0"));
+            .contains(",fin,1:LQU9qZlK+B5F3KDmev6m5PMibrg=,0,"));
     }
 
     #[test]
@@ -609,6 +626,9 @@ mod tests {
         assert_eq!(p.interface_index(&b, 1), 2);
         // A segment without names (format 2, recovered): the number.
         assert_eq!(p.interface_index(&[], 1), 3);
+        // The interface column comes before the four spreadsheet columns: 1.499999999 s,
+        // ACK PSH SYN FIN (0x1b) and SYN ACK (0x12).
+        let tail = ",1.499999999,tcp,...AP.SF,...A..S.";
         for (interface, text) in [
             (0, ",eth1"),
             (1, ",eth2"),
@@ -622,7 +642,7 @@ mod tests {
             })
             .unwrap();
             let out = String::from_utf8(p.out.clone()).unwrap();
-            assert!(out.trim_end().ends_with(text), "{out}");
+            assert!(out.trim_end().ends_with(&format!("{text}{tail}")), "{out}");
         }
         let line = render(Format::Jsonl);
         let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
@@ -676,6 +696,13 @@ mod tests {
                 j.bytes.to_string(), j.rev_packets.to_string(), j.rev_bytes.to_string(),
                 j.tcp_flags.to_string(), j.rev_tcp_flags.to_string(), j.end.to_string(),
                 j.community_id.to_string(), csv_field(&iface).into_owned(),
+                {
+                    // Spans are clamped to 0..=i64::MAX ns (arbitrary times can run backwards).
+                    let d = (i128::from(r.last) - i128::from(r.first)).clamp(0, i128::from(i64::MAX));
+                    format!("{}.{:09}", d / 1_000_000_000, d % 1_000_000_000)
+                },
+                crate::record::proto_name(r.proto).unwrap_or("").to_string(),
+                tcp_flag_text(r.proto, r.tcp_flags), tcp_flag_text(r.proto, r.rev_tcp_flags),
             ]
             .join(",");
             let mut line = String::new();
