@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{fixtures, pair_totals, records, reference, run, text, PairTotals, Rng, BIN};
+use common::{fixtures, out, pair_totals, records, reference, run, text, PairTotals, Rng, BIN};
 use flowkeep::record::{EndReason, FlowRecord};
 use flowkeep::store::{StoreWriter, WriterConfig};
 use serde_json::Value;
@@ -543,4 +543,93 @@ fn closed_pipe_ends_quietly() {
         );
         assert_eq!(text(&out.stderr), "", "{args:?}");
     }
+}
+
+/// Seconds since the epoch of an RFC 3339 time as `query` prints it (UTC, `Z`), by hand: days
+/// from the civil date (Howard Hinnant's algorithm), so the test shares no code with flowkeep.
+fn epoch_secs(t: &str) -> i64 {
+    let (y, m, d): (i64, i64, i64) = (
+        t[0..4].parse().unwrap(),
+        t[5..7].parse().unwrap(),
+        t[8..10].parse().unwrap(),
+    );
+    let (hh, mm, ss): (i64, i64, i64) = (
+        t[11..13].parse().unwrap(),
+        t[14..16].parse().unwrap(),
+        t[17..19].parse().unwrap(),
+    );
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    days * 86_400 + hh * 3600 + mm * 60 + ss
+}
+
+/// `stats --by time`: every record in the bin of its first packet, empty bins between, the
+/// totals those of tshark's reference; and `--by src --interval` the top source of each bin.
+#[test]
+fn stats_by_time_bins_the_records_by_their_first_packet() {
+    let store = replayed(FILE);
+    let recs = records(store.path());
+    let mut want: BTreeMap<i64, (u64, u64, u64)> = BTreeMap::new();
+    for r in &recs {
+        let bin = epoch_secs(r["first"].as_str().unwrap()).div_euclid(3600) * 3600;
+        let e = want.entry(bin).or_default();
+        e.0 += 1;
+        e.1 += u(r, "packets") + u(r, "rev_packets");
+        e.2 += u(r, "bytes") + u(r, "rev_bytes");
+    }
+    let rows = stats(store.path(), "time", "flows", "10", &["--interval", "1h"]);
+    let (lo, hi) = (*want.keys().next().unwrap(), *want.keys().last().unwrap());
+    assert_eq!(
+        rows.len() as i64,
+        (hi - lo) / 3600 + 1,
+        "every hour from first to last (the capture spans 2016 to 2022)"
+    );
+    for row in &rows {
+        let bin = epoch_secs(row["bin"].as_str().unwrap());
+        let (f, p, b) = want.get(&bin).copied().unwrap_or_default();
+        assert_eq!(
+            (u(row, "flows"), u(row, "packets"), u(row, "bytes")),
+            (f, p, b),
+            "{row}"
+        );
+        assert_eq!(row["interval_s"], 3600.0);
+        let bps = row["bps"].as_f64().unwrap();
+        assert!((bps - b as f64 * 8.0 / 3600.0).abs() < 0.001, "{row}");
+    }
+    let packets: u64 = rows.iter().map(|r| u(r, "packets")).sum();
+    let tshark: u64 = reference(FILE).values().map(|v| v.0).sum();
+    assert_eq!(packets, tshark, "the bins hold every packet tshark counted");
+    // Top source per bin, by bytes.
+    let top = stats(store.path(), "src", "bytes", "1", &["--interval", "1h"]);
+    assert_eq!(top.len(), want.len(), "one row per non-empty bin");
+    for row in &top {
+        let bin = epoch_secs(row["bin"].as_str().unwrap());
+        let mut per_src: BTreeMap<&str, u64> = BTreeMap::new();
+        for r in recs
+            .iter()
+            .filter(|r| epoch_secs(r["first"].as_str().unwrap()).div_euclid(3600) * 3600 == bin)
+        {
+            *per_src.entry(r["src"].as_str().unwrap()).or_default() +=
+                u(r, "bytes") + u(r, "rev_bytes");
+        }
+        let best = per_src.values().max().unwrap();
+        assert_eq!(u(row, "bytes"), *best, "{row}");
+    }
+    // A bin count beyond the limit is refused before anything is printed.
+    let o = run(&[
+        "stats",
+        "--store",
+        store.path().to_str().unwrap(),
+        "--by",
+        "time",
+        "--interval",
+        "1ns",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(out(&o).contains("give a longer --interval"), "{}", out(&o));
+    assert!(o.stdout.is_empty());
 }

@@ -294,9 +294,14 @@ pub struct StatsArgs {
     /// Rank by this (packets and bytes are both directions summed).
     #[arg(long, value_enum, default_value = "flows")]
     pub order: Order,
-    /// How many rows (0: all).
+    /// How many rows (0: all); with --interval, per bin.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top: usize,
+    /// Bins of time (e.g. 5m, 1h): `--by time` gives flows, packets, bytes, bps and pps per
+    /// bin (default 5m); any other --by gives its top rows within each bin. A record counts in
+    /// the bin of its first packet; bins start at multiples of the interval since the epoch.
+    #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration)]
+    pub interval: Option<Nanos>,
     /// Output format (default: table on a terminal, jsonl otherwise).
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,

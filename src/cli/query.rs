@@ -5,7 +5,7 @@ use super::args::{FormatArg, QueryArgs, StatsArgs};
 use super::audit::Answered;
 use super::config::Selection;
 use super::{attribution, warn_incomplete, INCOMPLETE};
-use anyhow::Result;
+use anyhow::{bail, Result};
 use flowkeep::query::{self, Format, Printer, QueryStats};
 use flowkeep::store::access::HashingWriter;
 use std::io::{self, IsTerminal, Write};
@@ -100,13 +100,36 @@ fn print_query(
 
 pub(super) fn stats(a: StatsArgs) -> Result<i32> {
     let sel = a.select.resolve()?;
-    let (stats, q) =
-        query::stats::gather(&sel.store, sel.since, sel.until, &sel.filter, a.by.into())?;
+    let by: query::stats::By = a.by.into();
+    let interval = match (by, a.interval) {
+        (query::stats::By::Time, None) => Some(DEFAULT_INTERVAL),
+        (_, i) => i,
+    };
     let stdout = io::stdout();
     let format = default_format(a.format, &stdout);
     let mut out = io::BufWriter::new(HashingWriter::new(stdout.lock()));
-    let printed = query::stats::print(&mut out, format, &stats, a.order.into(), a.top)
-        .and_then(|()| out.flush());
+    let (printed, q) = if let Some(interval) = interval {
+        let (series, q) =
+            query::series::gather(&sel.store, sel.since, sel.until, &sel.filter, by, interval)?;
+        if series.bin_count() > query::series::MAX_BINS {
+            bail!(
+                "{} bins of {} would be printed, at most {} are: give a longer --interval or a \
+                 shorter --since/--until",
+                series.bin_count(),
+                format_duration_arg(interval),
+                query::series::MAX_BINS
+            );
+        }
+        let p = query::series::print(&mut out, format, &series, a.order.into(), a.top);
+        (p, q)
+    } else {
+        let (stats, q) = query::stats::gather(&sel.store, sel.since, sel.until, &sel.filter, by)?;
+        (
+            query::stats::print(&mut out, format, &stats, a.order.into(), a.top),
+            q,
+        )
+    };
+    let printed = printed.and_then(|()| out.flush());
     let explain = a.select.explain;
     if let Err(e) = printed {
         if e.kind() == io::ErrorKind::BrokenPipe {
@@ -117,6 +140,14 @@ pub(super) fn stats(a: StatsArgs) -> Result<i32> {
     let status = after_scan(&sel, &q, explain);
     record(&sel, "stats", explain, q.matched, out.get_ref())?;
     Ok(status)
+}
+
+/// `stats --by time` without `--interval`: five minutes, nfdump's file rotation.
+const DEFAULT_INTERVAL: flowkeep::time::Nanos = 300 * flowkeep::time::NANOS_PER_SEC;
+
+/// A duration as the operator would write it back (`300s`).
+fn format_duration_arg(ns: flowkeep::time::Nanos) -> String {
+    format!("{}s", ns as f64 / flowkeep::time::NANOS_PER_SEC as f64)
 }
 
 /// The access entry of a selection's answer written to stdout; none for `--explain`.

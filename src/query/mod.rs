@@ -3,6 +3,7 @@
 //! top-N statistics ([`stats`]).
 
 pub mod filter;
+pub mod series;
 pub mod stats;
 
 pub use filter::{Filter, FilterError};

@@ -37,10 +37,12 @@ pub enum By {
     Proto,
     Pair,
     Mac,
+    /// Bins of time only (`super::series`): no key.
+    Time,
 }
 
 impl By {
-    pub const ALL: [By; 7] = [
+    pub const ALL: [By; 8] = [
         By::Src,
         By::Dst,
         By::Host,
@@ -48,6 +50,7 @@ impl By {
         By::Proto,
         By::Pair,
         By::Mac,
+        By::Time,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +62,7 @@ impl By {
             By::Proto => "proto",
             By::Pair => "pair",
             By::Mac => "mac",
+            By::Time => "time",
         }
     }
 
@@ -72,6 +76,7 @@ impl By {
             By::Proto => "IP protocol",
             By::Pair => "The two addresses, unordered",
             By::Mac => "Either MAC address",
+            By::Time => "Traffic over time: flows, packets, bytes, bps and pps per --interval bin",
         }
     }
 }
@@ -81,16 +86,28 @@ pub enum Order {
     Flows,
     Packets,
     Bytes,
+    /// Bits per second over the group's span (first packet to last), 0 for a span of 0.
+    Bps,
+    /// Packets per second, likewise.
+    Pps,
 }
 
 impl Order {
-    pub const ALL: [Order; 3] = [Order::Flows, Order::Packets, Order::Bytes];
+    pub const ALL: [Order; 5] = [
+        Order::Flows,
+        Order::Packets,
+        Order::Bytes,
+        Order::Bps,
+        Order::Pps,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Order::Flows => "flows",
             Order::Packets => "packets",
             Order::Bytes => "bytes",
+            Order::Bps => "bps",
+            Order::Pps => "pps",
         }
     }
 }
@@ -142,7 +159,7 @@ impl Default for Counts {
 }
 
 impl Counts {
-    fn add(&mut self, r: &FlowRecord) {
+    pub(super) fn add(&mut self, r: &FlowRecord) {
         self.flows += 1;
         self.packets = self
             .packets
@@ -159,7 +176,28 @@ impl Counts {
             Order::Flows => self.flows,
             Order::Packets => self.packets,
             Order::Bytes => self.bytes,
+            Order::Bps => self.bps(),
+            Order::Pps => self.pps(),
         }
+    }
+
+    /// `n` per second over the span from the first packet to the last, as nfdump computes a
+    /// flow's rate; 0 when the span is 0 (one packet, or all in one instant).
+    fn rate(&self, n: u64) -> u64 {
+        let span = i128::from(self.last) - i128::from(self.first);
+        if span <= 0 {
+            return 0;
+        }
+        u64::try_from(i128::from(n) * i128::from(crate::time::NANOS_PER_SEC) / span)
+            .unwrap_or(u64::MAX)
+    }
+
+    pub fn bps(&self) -> u64 {
+        self.rate(self.bytes.saturating_mul(8))
+    }
+
+    pub fn pps(&self) -> u64 {
+        self.rate(self.packets)
     }
 }
 
@@ -206,6 +244,7 @@ impl Stats {
             } else {
                 Key::Pair(r.dst, r.src)
             }),
+            By::Time => {}
             By::Mac => {
                 if let Some(m) = r.src_mac {
                     count(Key::Mac(m));
@@ -257,6 +296,9 @@ pub fn gather(
 
 #[derive(serde::Serialize)]
 struct JsonRow<'a> {
+    /// The time bin's start, with `--interval` (`super::series`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bin: Option<&'a str>,
     rank: usize,
     by: &'static str,
     key: &'a str,
@@ -268,10 +310,12 @@ struct JsonRow<'a> {
     bytes_pct: f64,
     first: &'a str,
     last: &'a str,
+    bps: u64,
+    pps: u64,
 }
 
 const CSV_HEADER: &str =
-    "rank,by,key,flows,flows_pct,packets,packets_pct,bytes,bytes_pct,first,last";
+    "rank,by,key,flows,flows_pct,packets,packets_pct,bytes,bytes_pct,first,last,bps,pps";
 
 fn pct(n: u64, of: u64) -> f64 {
     if of == 0 {
@@ -290,15 +334,46 @@ pub fn print(
     order: Order,
     n: usize,
 ) -> io::Result<()> {
+    print_rows(out, format, stats, order, n, None, true)?;
+    out.flush()
+}
+
+/// [`print`] for one time bin of a series (`super::series`): each row starts with the bin,
+/// shares are of the bin's total, and the CSV header comes only before the first bin.
+pub(super) fn print_in_bin(
+    out: &mut impl Write,
+    format: Format,
+    stats: &Stats,
+    order: Order,
+    n: usize,
+    bin: &str,
+    first_bin: bool,
+) -> io::Result<()> {
+    print_rows(out, format, stats, order, n, Some(bin), first_bin)
+}
+
+fn print_rows(
+    out: &mut impl Write,
+    format: Format,
+    stats: &Stats,
+    order: Order,
+    n: usize,
+    bin: Option<&str>,
+    header: bool,
+) -> io::Result<()> {
     let total = stats.total();
     let rows = stats.top(order, n);
     let by = stats.by.as_str();
     match format {
-        Format::Table => print_table(out, by, order, &total, &rows)?,
-        Format::Csv => print_csv(out, by, &total, &rows)?,
-        Format::Jsonl => print_jsonl(out, by, &total, &rows)?,
+        Format::Table => {
+            if let Some(b) = bin {
+                writeln!(out, "{}bin {b}", if header { "" } else { "\n" })?;
+            }
+            print_table(out, by, order, &total, &rows)
+        }
+        Format::Csv => print_csv(out, by, &total, &rows, bin, header),
+        Format::Jsonl => print_jsonl(out, by, &total, &rows, bin),
     }
-    out.flush()
 }
 
 fn print_table(
@@ -326,13 +401,13 @@ fn print_table(
         .max(by.len());
     writeln!(
         out,
-        "{:<keyw$} {:>9} {:>7} {:>9} {:>7} {:>9} {:>7}  {:<23} {:<23}",
-        by, "flows", "%", "packets", "%", "bytes", "%", "first", "last"
+        "{:<keyw$} {:>9} {:>7} {:>9} {:>7} {:>9} {:>7} {:>9} {:>9}  {:<23} {:<23}",
+        by, "flows", "%", "packets", "%", "bytes", "%", "bps", "pps", "first", "last"
     )?;
     for (k, c) in rows {
         writeln!(
             out,
-            "{:<keyw$} {:>9} {:>6.1}% {:>9} {:>6.1}% {:>9} {:>6.1}%  {:<23} {:<23}",
+            "{:<keyw$} {:>9} {:>6.1}% {:>9} {:>6.1}% {:>9} {:>6.1}% {:>9} {:>9}  {:<23} {:<23}",
             k.to_string(),
             super::human(c.flows),
             pct(c.flows, total.flows),
@@ -340,6 +415,8 @@ fn print_table(
             pct(c.packets, total.packets),
             super::human(c.bytes),
             pct(c.bytes, total.bytes),
+            super::human(c.bps()),
+            super::human(c.pps()),
             super::format_table_time(c.first),
             super::format_table_time(c.last),
         )?;
@@ -352,12 +429,20 @@ fn print_csv(
     by: &str,
     total: &Counts,
     rows: &[(Key, Counts)],
+    bin: Option<&str>,
+    header: bool,
 ) -> io::Result<()> {
-    writeln!(out, "{CSV_HEADER}")?;
+    if header {
+        let bin_column = if bin.is_some() { "bin," } else { "" };
+        writeln!(out, "{bin_column}{CSV_HEADER}")?;
+    }
     for (i, (k, c)) in rows.iter().enumerate() {
+        if let Some(b) = bin {
+            write!(out, "{b},")?;
+        }
         writeln!(
             out,
-            "{},{},{k},{},{},{},{},{},{},{},{}",
+            "{},{},{k},{},{},{},{},{},{},{},{},{},{}",
             i + 1,
             by,
             c.flows,
@@ -368,6 +453,8 @@ fn print_csv(
             pct(c.bytes, total.bytes),
             format_rfc3339(c.first),
             format_rfc3339(c.last),
+            c.bps(),
+            c.pps(),
         )?;
     }
     Ok(())
@@ -378,6 +465,7 @@ fn print_jsonl(
     by: &'static str,
     total: &Counts,
     rows: &[(Key, Counts)],
+    bin: Option<&str>,
 ) -> io::Result<()> {
     for (i, (k, c)) in rows.iter().enumerate() {
         let (key, first, last) = (
@@ -388,6 +476,7 @@ fn print_jsonl(
         serde_json::to_writer(
             &mut *out,
             &JsonRow {
+                bin,
                 rank: i + 1,
                 by,
                 key: &key,
@@ -399,6 +488,8 @@ fn print_jsonl(
                 bytes_pct: pct(c.bytes, total.bytes),
                 first: &first,
                 last: &last,
+                bps: c.bps(),
+                pps: c.pps(),
             },
         )?;
         writeln!(out)?;
