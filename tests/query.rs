@@ -633,3 +633,54 @@ fn stats_by_time_bins_the_records_by_their_first_packet() {
     assert!(out(&o).contains("give a longer --interval"), "{}", out(&o));
     assert!(o.stdout.is_empty());
 }
+
+/// `--by src/24` (nfdump's `-A srcip4/24`): flows, packets and bytes per initiator /24 (and
+/// /64 for IPv6), computed here from the records.
+#[test]
+fn stats_aggregate_addresses_to_prefixes() {
+    let store = replayed(FILE);
+    let recs = records(store.path());
+    let mut want: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
+    for r in &recs {
+        let key = match r["src"].as_str().unwrap().parse::<IpAddr>().unwrap() {
+            IpAddr::V4(a) => format!("{}/24", Ipv4Addr::from(u32::from(a) & 0xffff_ff00)),
+            IpAddr::V6(a) => {
+                let net = u128::from(a) & !((1u128 << 64) - 1);
+                format!("{}/64", std::net::Ipv6Addr::from(net))
+            }
+        };
+        let e = want.entry(key).or_default();
+        e.0 += 1;
+        e.1 += u(r, "packets") + u(r, "rev_packets");
+        e.2 += u(r, "bytes") + u(r, "rev_bytes");
+    }
+    let rows = stats(store.path(), "src/24", "flows", "0", &[]);
+    let got: BTreeMap<String, (u64, u64, u64)> = rows
+        .iter()
+        .map(|r| {
+            assert_eq!(r["by"], "src/24,64");
+            (
+                r["key"].as_str().unwrap().to_string(),
+                (u(r, "flows"), u(r, "packets"), u(r, "bytes")),
+            )
+        })
+        .collect();
+    assert!(got.len() < recs.len(), "prefixes merge sources");
+    assert_eq!(got, want);
+    for (by, says) in [
+        ("proto/24", "takes no prefix length"),
+        ("src/33", "not a prefix length (0-32)"),
+        ("src/24,129", "(0-128)"),
+        ("nope", "is not one of src, dst"),
+    ] {
+        let o = run(&[
+            "stats",
+            "--store",
+            store.path().to_str().unwrap(),
+            "--by",
+            by,
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{by}: {}", out(&o));
+        assert!(out(&o).contains(says), "{by}: {}", out(&o));
+    }
+}

@@ -52,7 +52,6 @@ macro_rules! value_enum {
 }
 
 value_enum!(FormatArg, query::Format, help: Some(query::Format::help));
-value_enum!(By, stats::By, help: Some(stats::By::help));
 value_enum!(Order, stats::Order, help: None);
 value_enum!(KindArg, flowkeep::store::audit::Action, help: None);
 
@@ -287,10 +286,13 @@ pub struct SelectArgs {
 pub struct StatsArgs {
     #[command(flatten)]
     pub select: SelectArgs,
-    /// What to count by. `host` and `mac` count each record for both of its addresses; `port`
-    /// is the responder's port with its protocol; `pair` the two addresses, unordered.
-    #[arg(long, value_enum)]
-    pub by: By,
+    /// What to count by: src (initiator address), dst (responder address), host (either
+    /// address: each record counts for both), port (responder port with its protocol,
+    /// tcp/443), proto, pair (the two addresses, unordered), mac (either MAC), time (traffic
+    /// per --interval bin). src, dst, host and pair take prefix lengths, as nfdump's -A:
+    /// `src/24` (IPv4 /24, IPv6 /64) or `src/24,48`.
+    #[arg(long, value_name = "KEY[/LEN[,LEN6]]", value_parser = parse_by)]
+    pub by: stats::Grouping,
     /// Rank by this (packets and bytes are both directions summed).
     #[arg(long, value_enum, default_value = "flows")]
     pub order: Order,
@@ -305,6 +307,41 @@ pub struct StatsArgs {
     /// Output format (default: table on a terminal, jsonl otherwise).
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
+}
+
+/// `--by KEY[/LEN[,LEN6]]`.
+pub(super) fn parse_by(s: &str) -> Result<stats::Grouping, String> {
+    let (key, prefix) = match s.split_once('/') {
+        Some((k, p)) => (k, Some(p)),
+        None => (s, None),
+    };
+    let names: Vec<&str> = stats::By::ALL.iter().map(|b| b.as_str()).collect();
+    let by = stats::By::ALL
+        .into_iter()
+        .find(|b| b.as_str() == key)
+        .ok_or_else(|| format!("'{key}' is not one of {}", names.join(", ")))?;
+    let Some(p) = prefix else {
+        return Ok(by.into());
+    };
+    if !stats::Grouping::takes_prefix(by) {
+        return Err(format!(
+            "'{key}' takes no prefix length (src, dst, host and pair do)"
+        ));
+    }
+    let (v4, v6) = match p.split_once(',') {
+        Some((a, b)) => (a, b),
+        None => (p, "64"),
+    };
+    let len = |t: &str, max: u8| -> Result<u8, String> {
+        t.parse::<u8>()
+            .ok()
+            .filter(|&n| n <= max)
+            .ok_or_else(|| format!("'{t}' is not a prefix length (0-{max})"))
+    };
+    Ok(stats::Grouping {
+        by,
+        prefix: Some((len(v4, 32)?, len(v6, 128)?)),
+    })
 }
 
 /// A time option: RFC 3339, a date, `@SECONDS`, `now` or relative to now (`-2h`), as for query.

@@ -100,8 +100,8 @@ fn print_query(
 
 pub(super) fn stats(a: StatsArgs) -> Result<i32> {
     let sel = a.select.resolve()?;
-    let by: query::stats::By = a.by.into();
-    let interval = match (by, a.interval) {
+    let by = a.by;
+    let interval = match (by.by, a.interval) {
         (query::stats::By::Time, None) => Some(DEFAULT_INTERVAL),
         (_, i) => i,
     };

@@ -8,7 +8,7 @@
 //! started in it. Bins with nothing in them are printed too, between the first and the last,
 //! so that a chart's time axis has no gaps.
 
-use super::stats::{By, Counts, Order, Stats};
+use super::stats::{By, Counts, Grouping, Order, Stats};
 use super::{format_table_time, human, scan_matching, Filter, Format, QueryStats};
 use crate::record::FlowRecord;
 use crate::store::{Store, StoreError};
@@ -23,15 +23,15 @@ pub const MAX_BINS: i64 = 1_000_000;
 /// Statistics per bin.
 #[derive(Debug, Clone)]
 pub struct Series {
-    by: By,
+    by: Grouping,
     interval: Nanos,
     bins: BTreeMap<Nanos, Stats>,
 }
 
 impl Series {
-    pub fn new(by: By, interval: Nanos) -> Series {
+    pub fn new(by: impl Into<Grouping>, interval: Nanos) -> Series {
         Series {
-            by,
+            by: by.into(),
             interval: interval.max(1),
             bins: BTreeMap::new(),
         }
@@ -84,7 +84,7 @@ pub fn gather(
     since: Option<Nanos>,
     until: Option<Nanos>,
     filter: &Filter,
-    by: By,
+    by: Grouping,
     interval: Nanos,
 ) -> Result<(Series, QueryStats), StoreError> {
     let mut series = Series::new(by, interval);
@@ -121,7 +121,7 @@ pub fn print(
     order: Order,
     n: usize,
 ) -> io::Result<()> {
-    if series.by == By::Time {
+    if series.by.by == By::Time {
         print_bins(out, format, series)?;
     } else {
         for (i, (bin, stats)) in series.bins().into_iter().enumerate() {

@@ -112,11 +112,72 @@ impl Order {
     }
 }
 
+/// `--by` with the prefix lengths addresses are cut to, if any (`--by src/24`, nfdump's
+/// `-A srcip4/24,srcip6/64`): only for the keys that are addresses (src, dst, host, pair).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Grouping {
+    pub by: By,
+    /// IPv4 and IPv6 prefix lengths.
+    pub prefix: Option<(u8, u8)>,
+}
+
+impl From<By> for Grouping {
+    fn from(by: By) -> Grouping {
+        Grouping { by, prefix: None }
+    }
+}
+
+impl Grouping {
+    /// `src/24,64`, as given to `--by`; `src` without a prefix.
+    pub fn label(&self) -> String {
+        match self.prefix {
+            None => self.by.as_str().to_string(),
+            Some((v4, v6)) => format!("{}/{v4},{v6}", self.by.as_str()),
+        }
+    }
+
+    /// Whether `--by` may carry a prefix.
+    pub fn takes_prefix(by: By) -> bool {
+        matches!(by, By::Src | By::Dst | By::Host | By::Pair)
+    }
+
+    /// The address cut to its prefix, or itself.
+    fn cut(&self, a: IpAddr) -> IpAddr {
+        match (self.prefix, a) {
+            (None, a) => a,
+            (Some((v4, _)), IpAddr::V4(x)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(v4.min(32)))
+                    .unwrap_or(0);
+                IpAddr::V4((u32::from(x) & mask).into())
+            }
+            (Some((_, v6)), IpAddr::V6(x)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(v6.min(128)))
+                    .unwrap_or(0);
+                IpAddr::V6((u128::from(x) & mask).into())
+            }
+        }
+    }
+
+    fn key(&self, a: IpAddr) -> Key {
+        match self.prefix {
+            None => Key::Addr(a),
+            Some((v4, v6)) => Key::Net(self.cut(a), if a.is_ipv4() { v4 } else { v6 }),
+        }
+    }
+}
+
 /// What the statistics are grouped by.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Key {
     Addr(IpAddr),
-    Port { proto: u8, port: u16 },
+    /// A network: `--by src/24`.
+    Net(IpAddr, u8),
+    Port {
+        proto: u8,
+        port: u16,
+    },
     Proto(u8),
     Pair(IpAddr, IpAddr),
     Mac(Mac),
@@ -127,6 +188,7 @@ impl fmt::Display for Key {
         let proto = |p: u8| proto_name(p).map_or_else(|| p.to_string(), str::to_string);
         match self {
             Key::Addr(a) => write!(f, "{a}"),
+            Key::Net(a, len) => write!(f, "{a}/{len}"),
             Key::Port { proto: p, port } => write!(f, "{}/{port}", proto(*p)),
             Key::Proto(p) => f.write_str(&proto(*p)),
             Key::Pair(a, b) => write!(f, "{a} <-> {b}"),
@@ -204,15 +266,15 @@ impl Counts {
 /// Statistics being gathered.
 #[derive(Debug, Clone)]
 pub struct Stats {
-    by: By,
+    grouping: Grouping,
     groups: Groups,
     total: Counts,
 }
 
 impl Stats {
-    pub fn new(by: By) -> Stats {
+    pub fn new(grouping: impl Into<Grouping>) -> Stats {
         Stats {
-            by,
+            grouping: grouping.into(),
             groups: Groups::default(),
             total: Counts::default(),
         }
@@ -220,15 +282,17 @@ impl Stats {
 
     pub fn add(&mut self, r: &FlowRecord) {
         self.total.add(r);
+        let g = self.grouping;
         let mut count = |k: Key| self.groups.entry(k).or_default().add(r);
-        match self.by {
-            By::Src => count(Key::Addr(r.src)),
-            By::Dst => count(Key::Addr(r.dst)),
+        match g.by {
+            By::Src => count(g.key(r.src)),
+            By::Dst => count(g.key(r.dst)),
             By::Host => {
-                count(Key::Addr(r.src));
-                if r.dst != r.src {
-                    count(Key::Addr(r.dst));
+                let (s, d) = (g.key(r.src), g.key(r.dst));
+                if d != s {
+                    count(d);
                 }
+                count(s);
             }
             By::Port => {
                 if matches!(r.proto, 6 | 17 | 33 | 132 | 136) {
@@ -239,11 +303,14 @@ impl Stats {
                 }
             }
             By::Proto => count(Key::Proto(r.proto)),
-            By::Pair => count(if r.src <= r.dst {
-                Key::Pair(r.src, r.dst)
-            } else {
-                Key::Pair(r.dst, r.src)
-            }),
+            By::Pair => {
+                let (s, d) = (g.cut(r.src), g.cut(r.dst));
+                count(if s <= d {
+                    Key::Pair(s, d)
+                } else {
+                    Key::Pair(d, s)
+                })
+            }
             By::Time => {}
             By::Mac => {
                 if let Some(m) = r.src_mac {
@@ -284,7 +351,7 @@ pub fn gather(
     since: Option<Nanos>,
     until: Option<Nanos>,
     filter: &Filter,
-    by: By,
+    by: Grouping,
 ) -> Result<(Stats, QueryStats), StoreError> {
     let mut stats = Stats::new(by);
     let q = scan_matching(store, since, until, filter, |_, r| {
@@ -300,7 +367,7 @@ struct JsonRow<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     bin: Option<&'a str>,
     rank: usize,
-    by: &'static str,
+    by: &'a str,
     key: &'a str,
     flows: u64,
     flows_pct: f64,
@@ -363,7 +430,8 @@ fn print_rows(
 ) -> io::Result<()> {
     let total = stats.total();
     let rows = stats.top(order, n);
-    let by = stats.by.as_str();
+    let by = stats.grouping.label();
+    let by = by.as_str();
     match format {
         Format::Table => {
             if let Some(b) = bin {
@@ -462,7 +530,7 @@ fn print_csv(
 
 fn print_jsonl(
     out: &mut impl Write,
-    by: &'static str,
+    by: &str,
     total: &Counts,
     rows: &[(Key, Counts)],
     bin: Option<&str>,
