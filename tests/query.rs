@@ -684,3 +684,32 @@ fn stats_aggregate_addresses_to_prefixes() {
         assert!(out(&o).contains(says), "{by}: {}", out(&o));
     }
 }
+
+/// `query --limit N` (`-c`, as nfdump): the first N records of the full answer in time order,
+/// a note on stderr when more matched, none when not; 0 is refused.
+#[test]
+fn query_limit_prints_the_first_records_and_says_when_more_matched() {
+    let store = replayed(FILE);
+    let s = store.path().to_str().unwrap();
+    let all = records(store.path());
+    assert!(all.len() > 7);
+    let o = run(&["query", "--store", s, "--format", "jsonl", "--limit", "7"]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert_eq!(jsonl(&o), all[..7].to_vec());
+    assert!(
+        text(&o.stderr).contains("more records match"),
+        "{}",
+        out(&o)
+    );
+    let n = all.len().to_string();
+    let o = run(&["query", "--store", s, "--format", "jsonl", "-c", &n, "tcp"]);
+    let tcp = query(store.path(), &["tcp"]);
+    assert_eq!(jsonl(&o), tcp);
+    assert!(
+        !text(&o.stderr).contains("more records match"),
+        "{}",
+        out(&o)
+    );
+    let o = run(&["query", "--store", s, "--limit", "0"]);
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+}

@@ -252,6 +252,10 @@ pub struct QueryArgs {
     /// time by the DHCP leases in the store (null when unknown).
     #[arg(long)]
     pub leases: bool,
+    /// Print at most N records, the first in time order (as nfdump -c); stderr says when more
+    /// matched.
+    #[arg(long, short = 'c', value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
 }
 
 /// Which records a query or statistics command looks at.

@@ -57,7 +57,8 @@ pub(super) fn query(a: QueryArgs) -> Result<i32> {
     match answer.and_then(|stats| Ok(out.flush().map(|()| stats)?)) {
         Ok(stats) => {
             let status = after_scan(&sel, &stats, explain);
-            record(&sel, "query", explain, stats.matched, out.get_ref())?;
+            // What the answer holds: all that matched, or what --limit let through.
+            record(&sel, "query", explain, printed, out.get_ref())?;
             Ok(status)
         }
         Err(e) => {
@@ -85,9 +86,15 @@ fn print_query(
     } else {
         (Box::new(out), Vec::new())
     };
-    let mut printer = Printer::new(format, out);
+    let mut printer = Printer::new(format, out).with_limit(a.limit);
     let stats = query::print_matching(&sel.store, sel.since, sel.until, &sel.filter, &mut printer);
     let printed = printer.printed();
+    if printer.truncated() {
+        eprintln!(
+            "flowkeep: note: --limit {}: more records match (the first {printed} in time order are printed)",
+            a.limit.unwrap_or(0)
+        );
+    }
     let result = stats
         .map_err(anyhow::Error::from)
         .and_then(|s| Ok(printer.finish().map(|_| s)?))

@@ -139,6 +139,12 @@ pub fn print_matching<W: Write>(
                 output_error = Some(e);
                 return ControlFlow::Break(());
             }
+            // `--limit`: the first records in time order are all printed; this one would be
+            // past them.
+            if printer.is_full() {
+                printer.truncated = true;
+                return ControlFlow::Break(());
+            }
         }
         // Segments number their interfaces each their own way: renumber into the printer's.
         let mut r = r.clone();
@@ -228,6 +234,10 @@ pub struct Printer<W: Write> {
     line: String,
     /// Records written to `out` so far.
     printed: u64,
+    /// At most this many records are printed (`query --limit`).
+    limit: Option<u64>,
+    /// Whether a matching record was left out for the limit.
+    truncated: bool,
 }
 
 #[cfg(test)]
@@ -244,7 +254,24 @@ impl<W: Write> Printer<W> {
             interfaces: InterfaceLabels::default(),
             line: String::new(),
             printed: 0,
+            limit: None,
+            truncated: false,
         }
+    }
+
+    /// Prints at most `n` records; the rest are counted as left out ([`Printer::truncated`]).
+    pub fn with_limit(mut self, n: Option<u64>) -> Printer<W> {
+        self.limit = n;
+        self
+    }
+
+    fn is_full(&self) -> bool {
+        self.limit.is_some_and(|n| self.printed >= n)
+    }
+
+    /// Whether the limit left out a matching record.
+    pub fn truncated(&self) -> bool {
+        self.truncated
     }
 
     /// Records written to the output so far (by a buffered output: handed to it), also when
@@ -278,6 +305,10 @@ impl<W: Write> Printer<W> {
     }
 
     pub fn print(&mut self, r: &FlowRecord) -> io::Result<()> {
+        if self.is_full() {
+            self.truncated = true;
+            return Ok(());
+        }
         self.print_one(r)?;
         self.printed += 1;
         Ok(())
