@@ -713,3 +713,56 @@ fn query_limit_prints_the_first_records_and_says_when_more_matched() {
     let o = run(&["query", "--store", s, "--limit", "0"]);
     assert_eq!(o.status.code(), Some(2), "{}", out(&o));
 }
+
+/// `query --fields` (nfdump's `-o fmt:`): the chosen columns, in the chosen order, the same
+/// values as the full records; an unknown name is refused with the list.
+#[test]
+fn query_fields_choose_the_columns() {
+    let store = replayed(FILE);
+    let s = store.path().to_str().unwrap();
+    let all = records(store.path());
+    let o = run(&[
+        "query",
+        "--store",
+        s,
+        "--format",
+        "jsonl",
+        "--fields",
+        "dst,first,bytes",
+    ]);
+    let picked = jsonl(&o);
+    assert_eq!(picked.len(), all.len());
+    for (p, r) in picked.iter().zip(&all) {
+        let keys: Vec<&String> = p.as_object().unwrap().keys().collect();
+        assert_eq!(keys.len(), 3);
+        assert_eq!(
+            (&p["dst"], &p["first"], &p["bytes"]),
+            (&r["dst"], &r["first"], &r["bytes"])
+        );
+    }
+    let o = run(&[
+        "query",
+        "--store",
+        s,
+        "--format",
+        "csv",
+        "--fields",
+        "proto_name,dport",
+    ]);
+    let csv = text(&o.stdout);
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("proto_name,dport"));
+    for (l, r) in lines.zip(&all) {
+        let name = match u(r, "proto") {
+            6 => "tcp",
+            17 => "udp",
+            1 => "icmp",
+            58 => "icmp6",
+            _ => continue,
+        };
+        assert_eq!(l, format!("{name},{}", u(r, "dport")));
+    }
+    let o = run(&["query", "--store", s, "--fields", "src,nope"]);
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    assert!(out(&o).contains("'nope' is not a field"), "{}", out(&o));
+}

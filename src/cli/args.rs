@@ -256,6 +256,10 @@ pub struct QueryArgs {
     /// matched.
     #[arg(long, short = 'c', value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub limit: Option<u64>,
+    /// Only these columns, in this order, for any format: e.g. first,src,dst,dport,bytes (the
+    /// names of the CSV header; nfdump's -o fmt:).
+    #[arg(long, value_name = "LIST", value_delimiter = ',', conflicts_with = "leases", value_parser = parse_field)]
+    pub fields: Option<Vec<String>>,
 }
 
 /// Which records a query or statistics command looks at.
@@ -311,6 +315,18 @@ pub struct StatsArgs {
     /// Output format (default: table on a terminal, jsonl otherwise).
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
+}
+
+/// One name of `--fields`.
+fn parse_field(s: &str) -> Result<String, String> {
+    if query::FIELDS.contains(&s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "'{s}' is not a field; the fields are {}",
+            query::FIELDS.join(",")
+        ))
+    }
 }
 
 /// `--by KEY[/LEN[,LEN6]]`.

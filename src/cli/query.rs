@@ -86,7 +86,13 @@ fn print_query(
     } else {
         (Box::new(out), Vec::new())
     };
-    let mut printer = Printer::new(format, out).with_limit(a.limit);
+    let mut printer = match Printer::new(format, out)
+        .with_limit(a.limit)
+        .with_fields(a.fields.as_deref())
+    {
+        Ok(p) => p,
+        Err(e) => return (Err(anyhow::anyhow!("--fields: {e}")), 0),
+    };
     let stats = query::print_matching(&sel.store, sel.since, sel.until, &sel.filter, &mut printer);
     let printed = printer.printed();
     if printer.truncated() {

@@ -238,6 +238,8 @@ pub struct Printer<W: Write> {
     limit: Option<u64>,
     /// Whether a matching record was left out for the limit.
     truncated: bool,
+    /// `query --fields`: these columns only, in this order (indices into [`FIELDS`]).
+    fields: Option<Vec<usize>>,
 }
 
 #[cfg(test)]
@@ -256,7 +258,28 @@ impl<W: Write> Printer<W> {
             printed: 0,
             limit: None,
             truncated: false,
+            fields: None,
         }
+    }
+
+    /// Prints only these columns (names of [`FIELDS`]), in this order; an unknown name is
+    /// refused with the list.
+    pub fn with_fields(mut self, names: Option<&[String]>) -> Result<Printer<W>, String> {
+        if let Some(names) = names {
+            let idx = names
+                .iter()
+                .map(|n| {
+                    FIELDS.iter().position(|f| f == n).ok_or_else(|| {
+                        format!("'{n}' is not a field; the fields are {}", FIELDS.join(","))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if idx.is_empty() {
+                return Err("--fields names no field".into());
+            }
+            self.fields = Some(idx);
+        }
+        Ok(self)
     }
 
     /// Prints at most `n` records; the rest are counted as left out ([`Printer::truncated`]).
@@ -291,6 +314,14 @@ impl<W: Write> Printer<W> {
             return Ok(());
         }
         self.started = true;
+        if let Some(idx) = &self.fields {
+            let names: Vec<&str> = idx.iter().map(|&i| FIELDS[i]).collect();
+            return match self.format {
+                Format::Csv => writeln!(self.out, "{}", names.join(",")),
+                Format::Table => selected_table_row(&mut self.out, idx, &names),
+                Format::Jsonl => Ok(()),
+            };
+        }
         match self.format {
             Format::Csv => writeln!(self.out, "{CSV_HEADER}"),
             Format::Table => table_row(
@@ -316,6 +347,34 @@ impl<W: Write> Printer<W> {
 
     fn print_one(&mut self, r: &FlowRecord) -> io::Result<()> {
         self.start()?;
+        if let Some(idx) = &self.fields {
+            let iface = self.interfaces.label(r.interface);
+            let values = field_values(r, &iface);
+            return match self.format {
+                Format::Jsonl => {
+                    let mut line = String::from("{");
+                    for (n, &i) in idx.iter().enumerate() {
+                        if n > 0 {
+                            line.push(',');
+                        }
+                        line.push_str(&serde_json::to_string(FIELDS[i])?);
+                        line.push(':');
+                        line.push_str(&serde_json::to_string(&values[i])?);
+                    }
+                    line.push_str("}\n");
+                    self.out.write_all(line.as_bytes())
+                }
+                Format::Csv => {
+                    let cells: Vec<String> = idx.iter().map(|&i| csv_text(&values[i])).collect();
+                    writeln!(self.out, "{}", cells.join(","))
+                }
+                Format::Table => {
+                    let cells: Vec<String> = idx.iter().map(|&i| plain_text(&values[i])).collect();
+                    let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
+                    selected_table_row(&mut self.out, idx, &cells)
+                }
+            };
+        }
         if self.format != Format::Table {
             let iface = self.interfaces.label(r.interface);
             self.line.clear();
@@ -455,6 +514,107 @@ fn jsonl_line(line: &mut String, r: &FlowRecord, iface: &str) -> std::fmt::Resul
     line.push_str(&quoted);
     line.push_str("}\n");
     Ok(())
+}
+
+/// The columns `query --fields` chooses from: CSV's, in its order.
+pub const FIELDS: [&str; 24] = [
+    "first",
+    "last",
+    "proto",
+    "src",
+    "sport",
+    "dst",
+    "dport",
+    "vlan",
+    "inner_vlan",
+    "src_mac",
+    "dst_mac",
+    "packets",
+    "bytes",
+    "rev_packets",
+    "rev_bytes",
+    "tcp_flags",
+    "rev_tcp_flags",
+    "end",
+    "community_id",
+    "interface",
+    "duration",
+    "proto_name",
+    "flags",
+    "rev_flags",
+];
+
+/// Every field of [`FIELDS`] of one record, as JSON values (`--fields`: slower than the
+/// hand-written lines, and only taken when fields are chosen).
+fn field_values(r: &FlowRecord, iface: &str) -> [serde_json::Value; 24] {
+    use serde_json::Value;
+    let mac = |m: &Option<crate::record::Mac>| {
+        m.as_ref()
+            .map_or(Value::Null, |m| Value::from(crate::record::format_mac(m)))
+    };
+    let span = r.last.saturating_sub(r.first).max(0);
+    [
+        Value::from(format_rfc3339(r.first)),
+        Value::from(format_rfc3339(r.last)),
+        Value::from(r.proto),
+        Value::from(r.src.to_string()),
+        Value::from(r.sport),
+        Value::from(r.dst.to_string()),
+        Value::from(r.dport),
+        Value::from(r.vlan),
+        Value::from(r.inner_vlan),
+        mac(&r.src_mac),
+        mac(&r.dst_mac),
+        Value::from(r.packets),
+        Value::from(r.bytes),
+        Value::from(r.rev_packets),
+        Value::from(r.rev_bytes),
+        Value::from(r.tcp_flags),
+        Value::from(r.rev_tcp_flags),
+        Value::from(r.end.as_str()),
+        Value::from(community_id::of_record(r)),
+        Value::from(iface),
+        // A string: nine exact decimals, which a JSON number would round.
+        Value::from(format!(
+            "{}.{:09}",
+            span / NANOS_PER_SEC,
+            span % NANOS_PER_SEC
+        )),
+        Value::from(proto_name(r.proto).unwrap_or("")),
+        Value::from(tcp_flag_text(r.proto, r.tcp_flags)),
+        Value::from(tcp_flag_text(r.proto, r.rev_tcp_flags)),
+    ]
+}
+
+/// A value as CSV prints it: strings bare (quoted when they must be), null empty.
+fn csv_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => csv_field(s).into_owned(),
+        v => plain_text(v),
+    }
+}
+
+fn plain_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) => s.clone(),
+        v => v.to_string(),
+    }
+}
+
+/// A table row of chosen fields: times and addresses wide, numbers narrow, two spaces between.
+fn selected_table_row(out: &mut impl Write, idx: &[usize], cells: &[&str]) -> io::Result<()> {
+    let mut line = String::new();
+    for (&i, cell) in idx.iter().zip(cells) {
+        let w = match FIELDS[i] {
+            "first" | "last" => 30,
+            "src" | "dst" | "community_id" => 16,
+            "src_mac" | "dst_mac" => 17,
+            _ => 9,
+        };
+        line.push_str(&format!("{cell:<w$}  "));
+    }
+    writeln!(out, "{}", line.trim_end())
 }
 
 /// An interface name is the operator's text: quoted when it holds a comma or a quote.
@@ -741,6 +901,59 @@ mod tests {
             csv_line(&mut line, &r, &iface).unwrap();
             proptest::prop_assert_eq!(line, csv + "\n");
         }
+    }
+
+    #[test]
+    fn fields_are_the_csv_columns_and_print_what_the_full_lines_do() {
+        assert_eq!(FIELDS.join(","), CSV_HEADER);
+        let all: Vec<String> = FIELDS.iter().map(|f| f.to_string()).collect();
+        let json_fields = &all[..20];
+        let mut p = Printer::new(Format::Jsonl, Vec::new())
+            .with_fields(Some(json_fields))
+            .unwrap();
+        p.print(&sample()).unwrap();
+        assert_eq!(
+            String::from_utf8(p.finish().unwrap()).unwrap(),
+            render(Format::Jsonl)
+        );
+        let mut p = Printer::new(Format::Csv, Vec::new())
+            .with_fields(Some(&all))
+            .unwrap();
+        p.print(&sample()).unwrap();
+        assert_eq!(
+            String::from_utf8(p.finish().unwrap()).unwrap(),
+            render(Format::Csv)
+        );
+        let pick = [
+            "dport".to_string(),
+            "src".to_string(),
+            "duration".to_string(),
+        ];
+        let mut p = Printer::new(Format::Jsonl, Vec::new())
+            .with_fields(Some(&pick))
+            .unwrap();
+        p.print(&sample()).unwrap();
+        assert_eq!(
+            String::from_utf8(p.finish().unwrap()).unwrap(),
+            "{\"dport\":443,\"src\":\"10.0.0.1\",\"duration\":\"1.499999999\"}\n"
+        );
+        let mut p = Printer::new(Format::Csv, Vec::new())
+            .with_fields(Some(&pick))
+            .unwrap();
+        p.print(&sample()).unwrap();
+        assert_eq!(
+            String::from_utf8(p.finish().unwrap()).unwrap(),
+            "dport,src,duration\n443,10.0.0.1,1.499999999\n"
+        );
+        let bad = ["src".to_string(), "nope".to_string()];
+        let e = Printer::new(Format::Csv, Vec::new())
+            .with_fields(Some(&bad))
+            .err()
+            .unwrap();
+        assert!(
+            e.contains("'nope' is not a field; the fields are first,last"),
+            "{e}"
+        );
     }
 
     #[test]
