@@ -766,3 +766,37 @@ fn query_fields_choose_the_columns() {
     assert_eq!(o.status.code(), Some(2), "{}", out(&o));
     assert!(out(&o).contains("'nope' is not a field"), "{}", out(&o));
 }
+
+/// Piped into `head` or `less` from a terminal, the answer is JSON lines and stderr says so
+/// (and how to get the table); a script, whose stderr is no terminal, is not told. The terminal
+/// is util-linux's `script`.
+#[test]
+fn a_piped_answer_says_its_format_on_a_terminal_stderr() {
+    let has_script = Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !common::can_run((!has_script).then(|| "util-linux's script is missing".to_string())) {
+        return;
+    }
+    let store = replayed(FILE);
+    let cmd = format!(
+        "{BIN} query --store {} | head -1 >/dev/null",
+        store.path().display()
+    );
+    let o = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .output()
+        .unwrap();
+    assert!(
+        text(&o.stdout).contains("--format table for the table"),
+        "{}",
+        out(&o)
+    );
+    let o = Command::new(BIN)
+        .args(["query", "--store", store.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!text(&o.stderr).contains("--format table"), "{}", out(&o));
+    assert!(text(&o.stdout).starts_with('{'));
+}

@@ -10,13 +10,24 @@ use flowkeep::query::{self, Format, Printer, QueryStats};
 use flowkeep::store::access::HashingWriter;
 use std::io::{self, IsTerminal, Write};
 
-/// Table on a terminal, JSON lines otherwise, unless `--format` says.
+/// Table on a terminal, JSON lines otherwise, unless `--format` says. A person piping into
+/// `head` or `less` expects the table: when stderr is still a terminal, they are told which
+/// format they got and how to get the other (a script's stderr is rarely a terminal, so it is
+/// not told).
 pub(super) fn default_format(format: Option<FormatArg>, stdout: &io::Stdout) -> Format {
-    format.map(Format::from).unwrap_or(if stdout.is_terminal() {
-        Format::Table
-    } else {
-        Format::Jsonl
-    })
+    if let Some(f) = format {
+        return f.into();
+    }
+    if stdout.is_terminal() {
+        return Format::Table;
+    }
+    if io::stderr().is_terminal() {
+        eprintln!(
+            "flowkeep: note: standard output is not a terminal, so the answer is JSON lines; \
+             --format table for the table"
+        );
+    }
+    Format::Jsonl
 }
 
 /// Explains and reports the scan on stderr; returns the exit status it calls for: 0, or
