@@ -467,3 +467,60 @@ fn big_endian_nflog_capture_matches_the_little_endian_reference() {
     assert_eq!(got, reference(file));
     assert!(!got.is_empty());
 }
+
+/// On a terminal, replay draws a progress bar of bytes read over the file's size, with the
+/// percentage, packets, packets/s and ETA; `--quiet` draws nothing. The terminal is util-linux's
+/// `script`; the capture is 400 000 raw-IP UDP packets, enough for the reader to report.
+#[test]
+fn replay_shows_a_progress_bar_on_a_terminal() {
+    let has_script = std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !common::can_run((!has_script).then(|| "util-linux's script is missing".to_string())) {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let mut file = pcap::header(pcap::LINKTYPE_RAW);
+    for i in 0..400_000u32 {
+        let mut ip = vec![
+            0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 1, 2, 0x30, 0x39, 0, 53,
+            0, 8, 0, 0,
+        ];
+        ip[17] = (i % 200) as u8;
+        pcap::push_packet(
+            &mut file,
+            1_767_225_600 + i / 10_000,
+            i % 10_000 * 100,
+            28,
+            &ip,
+        );
+    }
+    let capture = d.path().join("many.pcap");
+    std::fs::write(&capture, &file).unwrap();
+    let run_on_tty = |extra: &str| {
+        let cmd = format!(
+            "{} replay {} --store {} {extra} >/dev/null",
+            common::BIN,
+            capture.display(),
+            d.path().join(format!("s{}", extra.len())).display()
+        );
+        let o = std::process::Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .output()
+            .unwrap();
+        text(&o.stdout)
+    };
+    let shown = run_on_tty("");
+    assert!(shown.contains("ETA") && shown.contains('%'), "{shown}");
+    assert!(
+        shown.contains("packets,") && shown.contains("M/s"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(" KiB") || shown.contains(" MiB"),
+        "bytes done/total: {shown}"
+    );
+    let quiet = run_on_tty("--quiet");
+    assert!(!quiet.contains("ETA"), "{quiet}");
+}

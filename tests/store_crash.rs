@@ -460,7 +460,7 @@ fn live_pipeline_flushes_open_segments_every_second() {
             pipeline::file_sources(&paths),
             &AtomicBool::new(false),
             clock,
-            &mut |_, _| {},
+            &mut |_, _, _| {},
         )
         .unwrap();
         assert_eq!(summary.store.records, 12_000);
@@ -571,7 +571,7 @@ fn packets_stamped_after_the_wall_clock_are_counted_and_not_trusted() {
             pipeline::file_sources(&paths),
             &never,
             None,
-            &mut |_, _| {},
+            &mut |_, _, _| {},
         )
         .unwrap()
     };

@@ -151,6 +151,11 @@ pub trait PacketSource {
     fn interface(&self) -> u16 {
         0
     }
+
+    /// Bytes of the source read so far, for a progress bar; `None` when it cannot say.
+    fn position(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// A borrowed source reads as the source: the caller keeps it, to ask for its counters after.
@@ -169,5 +174,9 @@ impl<S: PacketSource + ?Sized> PacketSource for &mut S {
 
     fn interface(&self) -> u16 {
         (**self).interface()
+    }
+
+    fn position(&self) -> Option<u64> {
+        (**self).position()
     }
 }

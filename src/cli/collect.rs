@@ -103,20 +103,25 @@ pub(super) fn replay(a: ReplayArgs) -> Result<i32> {
     let target = live_export(&a.export, &mut hk)?;
     let housekeeping = Housekeeping::start(hk, &mut cfg, wall_clock)?;
     let stop = AtomicBool::new(false);
-    let bar = (!a.quiet && io::stderr().is_terminal()).then(|| {
-        let bar = indicatif::ProgressBar::new(a.files.len() as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} {elapsed} files {pos}/{len}, {msg} packets",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-        );
-        bar
-    });
-    let mut progress = |frames: u64, files_done: usize| {
+    let (bar, sizes) = replay_bar(&a.files, a.quiet);
+    let started_bar = Instant::now();
+    let mut progress = |frames: u64, files_done: usize, position: u64| {
         if let Some(bar) = &bar {
-            bar.set_position(files_done as u64);
-            bar.set_message(frames.to_string());
+            let done: u64 = sizes.iter().take(files_done).sum();
+            bar.set_position(
+                done + if files_done < sizes.len() {
+                    position
+                } else {
+                    0
+                },
+            );
+            let secs = started_bar.elapsed().as_secs_f64().max(1e-3);
+            bar.set_message(format!(
+                "{frames} packets, {:.2} M/s, file {}/{}",
+                frames as f64 / secs / 1e6,
+                (files_done + 1).min(sizes.len().max(1)),
+                sizes.len().max(a.files.len())
+            ));
         }
     };
     let started = Instant::now();
@@ -162,6 +167,43 @@ pub(super) fn replay(a: ReplayArgs) -> Result<i32> {
         Err(e) if !super::is_broken_pipe(&e) => Err(e),
         _ => Ok(exit_status(&summary, exported)),
     }
+}
+
+/// `replay`'s progress on a terminal (none with `--quiet` or when stderr is not one): a bar of
+/// bytes read over the files' total, with percent, packets, packets/s and ETA; a spinner when a
+/// file's size is unknown (a pipe, stdin). The sizes, when known, per file.
+fn replay_bar(
+    files: &[std::path::PathBuf],
+    quiet: bool,
+) -> (Option<indicatif::ProgressBar>, Vec<u64>) {
+    if quiet || !io::stderr().is_terminal() {
+        return (None, Vec::new());
+    }
+    let sizes: Option<Vec<u64>> = files
+        .iter()
+        .map(|f| {
+            flowkeep::fs::metadata(f)
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+        })
+        .collect();
+    let Some(sizes) = sizes else {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        return (Some(bar), Vec::new());
+    };
+    let bar = indicatif::ProgressBar::new(sizes.iter().sum());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed} [{wide_bar}] {bytes}/{total_bytes} {percent}% ETA {eta}  {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    (Some(bar), sizes)
 }
 
 /// Packets stamped after the wall clock: a capture box's clock or a file is wrong. Their flows
@@ -367,7 +409,7 @@ pub(super) fn capture(a: CaptureArgs) -> Result<i32> {
         let one = sources
             .iter_mut()
             .map(|s| Ok(Box::new(s) as Box<dyn PacketSource + '_>));
-        pipeline::run(&cfg, one, &stop, Some(wall_clock), &mut |_, _| {})
+        pipeline::run(&cfg, one, &stop, Some(wall_clock), &mut |_, _, _| {})
     }
     .with_context(|| format!("capture into {}", a.store.store.display()));
     let finished = housekeeping.finish(&mut cfg);

@@ -119,7 +119,9 @@ pub enum PipelineError {
 }
 
 /// Called by the reader now and then with (frames read so far, sources finished).
-pub type Progress<'a> = &'a mut dyn FnMut(u64, usize);
+/// Frames read so far, sources finished, and bytes read of the source being read (0 when it
+/// cannot say): what `replay` draws its progress bar from.
+pub type Progress<'a> = &'a mut dyn FnMut(u64, usize, u64);
 
 /// A worker counts into a `Summary` of its own (packets, bytes, non-IP and malformed frames,
 /// DHCP messages not parsed, its flow table's and writer's statistics); the run adds them up.
@@ -193,7 +195,7 @@ where
         }
         reader.note_drops(&*source);
         reader.sources_done += 1;
-        progress(reader.summary.frames, reader.sources_done);
+        progress(reader.summary.frames, reader.sources_done, 0);
     }
     finish(reader)
 }
@@ -232,7 +234,7 @@ pub fn run_lanes<S: PacketSource + Send>(
                         let mut reader =
                             Reader::new(lane_cfg, vec![link], Some(clock), Summary::default());
                         reader.lane = id;
-                        reader.read(source, stop, &mut |_, _| {});
+                        reader.read(source, stop, &mut |_, _, _| {});
                         reader.note_drops(source);
                         finish(reader)
                     })

@@ -214,7 +214,11 @@ impl<'c> Reader<'c> {
             }
         }
         if self.summary.frames % 65_536 == 0 {
-            progress(self.summary.frames, self.sources_done);
+            progress(
+                self.summary.frames,
+                self.sources_done,
+                source.position().unwrap_or(0),
+            );
         }
         Step::Go
     }

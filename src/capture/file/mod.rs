@@ -135,6 +135,10 @@ impl PacketSource for FileSource {
             }),
         }
     }
+
+    fn position(&self) -> Option<u64> {
+        Some(self.reader.pos as u64)
+    }
 }
 
 /// Where the file is damaged and how; becomes `CaptureError::Corrupt`.
