@@ -183,6 +183,10 @@ pub struct CaptureArgs {
     /// ports is two records.
     #[arg(long, short = 'i', value_name = "IF", required = true)]
     pub interface: Vec<String>,
+    /// No status line (on a terminal one a second: frames/s, drops, active flows, records,
+    /// bytes written; otherwise one a minute).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
     #[command(flatten)]
     pub store: StoreArgs,
     #[command(flatten)]

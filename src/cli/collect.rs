@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use flowkeep::capture::{is_nflog_device, LiveSet, PacketSource, DHCP_SNAPLEN};
 use flowkeep::export::IpfixTarget;
 use flowkeep::pipeline::housekeeping::Finished;
-use flowkeep::pipeline::metrics::{self, Endpoint};
+use flowkeep::pipeline::metrics::{self, Endpoint, Snapshot};
 use flowkeep::pipeline::{
     self, Housekeeping, HousekeepingConfig, Periodic, PipelineConfig, Summary,
 };
@@ -167,6 +167,55 @@ pub(super) fn replay(a: ReplayArgs) -> Result<i32> {
         Err(e) if !super::is_broken_pipe(&e) => Err(e),
         _ => Ok(exit_status(&summary, exported)),
     }
+}
+
+/// `capture`'s status: on a terminal one line a second, rewritten in place; to a log (journald)
+/// one line a minute.
+fn status_line(on_terminal: bool) -> pipeline::Status {
+    let mut last: Option<(u64, Nanos)> = None;
+    pipeline::Status {
+        every: if on_terminal { 1 } else { 60 } * NANOS_PER_SEC,
+        report: Box::new(move |s, now| {
+            let line = status_text(s, last, now);
+            last = Some((s.frames, now));
+            if on_terminal {
+                eprint!("\r\x1b[2K{line}");
+            } else {
+                eprintln!("{line}");
+            }
+        }),
+    }
+}
+
+/// The status line of `s` at `now`; the frame rate is over the time since `last` (frames and
+/// time of the line before; none for the first line, whose rate is 0).
+fn status_text(s: &Snapshot, last: Option<(u64, Nanos)>, now: Nanos) -> String {
+    let rate = last.map_or(0.0, |(frames, then)| {
+        let secs = (now - then).max(1) as f64 / NANOS_PER_SEC as f64;
+        s.frames.saturating_sub(frames) as f64 / secs
+    });
+    format!(
+        "flowkeep: {rate:.0} frames/s, {} frames, {} dropped, {} active flows, {} records, {} written",
+        s.frames,
+        s.kernel_drops + s.interface_drops,
+        s.workers.active_flows,
+        s.workers.records_written,
+        human_bytes(s.workers.store_bytes)
+    )
+}
+
+/// Bytes in binary units, one decimal: `5.2 MiB`.
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let (mut v, mut i) = (n as f64 / 1024.0, 0);
+    while v >= 1024.0 && i + 1 < UNITS.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    format!("{v:.1} {}", UNITS[i])
 }
 
 /// `replay`'s progress on a terminal (none with `--quiet` or when stderr is not one): a bar of
@@ -380,8 +429,10 @@ pub(super) fn capture(a: CaptureArgs) -> Result<i32> {
     let mut sources = LiveSet::open_lanes(&live_configs(&a), lanes, wall_clock)?;
     cfg.store.interfaces = a.interface.clone();
     let interfaces = a.interface.join(",");
+    let on_terminal = io::stderr().is_terminal();
     let mut hk = HousekeepingConfig {
         metrics: metrics_endpoint(&a, &interfaces)?,
+        status: (!a.quiet).then(|| status_line(on_terminal)),
         ..HousekeepingConfig::default()
     };
     let user = drop_root(&a.user)?;
@@ -413,6 +464,10 @@ pub(super) fn capture(a: CaptureArgs) -> Result<i32> {
     }
     .with_context(|| format!("capture into {}", a.store.store.display()));
     let finished = housekeeping.finish(&mut cfg);
+    if on_terminal && !a.quiet {
+        // The status line is rewritten in place: clear it before the summary.
+        eprint!("\r\x1b[2K");
+    }
     let summary = summary?;
     print_recovery(&summary.recovery);
     for e in &summary.source_errors {
@@ -577,5 +632,37 @@ fn check_store_writable(cfg: &PipelineConfig, user: Option<&privs::Account>) -> 
             ),
             None => Err(e).with_context(|| format!("opening the store {}", dir.display())),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flowkeep::pipeline::metrics::{Snapshot, WorkerTotals};
+
+    #[test]
+    fn the_status_line_gives_the_rate_since_the_last_line() {
+        let s = Snapshot {
+            frames: 3_000_500,
+            kernel_drops: 7,
+            interface_drops: 3,
+            workers: WorkerTotals {
+                active_flows: 4512,
+                records_written: 10_203,
+                store_bytes: 5 * 1024 * 1024 + 200 * 1024,
+                ..WorkerTotals::default()
+            },
+            ..Snapshot::default()
+        };
+        let t = 1_767_225_600 * NANOS_PER_SEC;
+        assert_eq!(
+            status_text(&s, Some((500, t - 2 * NANOS_PER_SEC)), t),
+            "flowkeep: 1500000 frames/s, 3000500 frames, 10 dropped, 4512 active flows, \
+             10203 records, 5.2 MiB written"
+        );
+        assert!(status_text(&s, None, t).starts_with("flowkeep: 0 frames/s,"));
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(u64::MAX), "16777216.0 TiB");
     }
 }

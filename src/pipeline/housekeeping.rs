@@ -2,7 +2,7 @@
 //! metrics endpoint and a periodic job (capture's retention). Started together before the run,
 //! ended together after it ([`Housekeeping::finish`]: the one shutdown path).
 
-use super::metrics::{Endpoint, Metrics, MetricsServer};
+use super::metrics::{Endpoint, Metrics, MetricsServer, Snapshot};
 use super::PipelineConfig;
 use crate::export::{ExportCounters, ExportStats, ExportTee, IpfixExporter};
 use crate::retention::RetentionTicker;
@@ -22,6 +22,12 @@ pub struct Periodic {
     pub job: Box<dyn FnMut(Nanos) + Send>,
 }
 
+/// A report of the running totals, every `every` of the clock's time.
+pub struct Status {
+    pub every: Nanos,
+    pub report: Box<dyn FnMut(&Snapshot, Nanos) + Send>,
+}
+
 /// What to start beside the pipeline; each part is optional.
 #[derive(Default)]
 pub struct HousekeepingConfig {
@@ -29,6 +35,8 @@ pub struct HousekeepingConfig {
     pub export: Option<IpfixExporter>,
     /// Serve the running totals here.
     pub metrics: Option<Endpoint>,
+    /// Hand the running totals to this every `every` (capture's status line).
+    pub status: Option<Status>,
     /// Each on a thread of its own, so that a slow one (an expire over a large store) does
     /// not hold up another (a checkpoint).
     pub periodic: Vec<Periodic>,
@@ -62,21 +70,28 @@ impl Housekeeping {
             }
             None => None,
         };
-        let metrics = match h.metrics {
-            Some(ep) => {
-                let mut m = Metrics::new(cfg.workers.max(1));
-                if let Some(e) = &export {
-                    m = m.with_export(Arc::clone(&e.counters));
-                }
-                let m = Arc::new(m);
-                cfg.metrics = Some(Arc::clone(&m));
-                Some(MetricsServer::start(ep, m, clock)?)
+        // The counters, when the endpoint or the status report reads them.
+        let counters = (h.metrics.is_some() || h.status.is_some()).then(|| {
+            let mut m = Metrics::new(cfg.workers.max(1));
+            if let Some(e) = &export {
+                m = m.with_export(Arc::clone(&e.counters));
             }
-            None => None,
+            Arc::new(m)
+        });
+        cfg.metrics.clone_from(&counters);
+        let metrics = match (h.metrics, &counters) {
+            (Some(ep), Some(m)) => Some(MetricsServer::start(ep, Arc::clone(m), clock)?),
+            _ => None,
         };
+        let status = h.status.zip(counters).map(|(mut s, m)| Periodic {
+            name: "flowkeep-status",
+            every: s.every,
+            job: Box::new(move |now| (s.report)(&m.snapshot(), now)),
+        });
         let periodic = h
             .periodic
             .into_iter()
+            .chain(status)
             .map(|p| start_periodic(p, clock))
             .collect::<Result<_>>()?;
         Ok(Housekeeping {

@@ -14,7 +14,7 @@ mod reader;
 mod worker;
 
 pub use crate::time::Clock;
-pub use housekeeping::{Housekeeping, HousekeepingConfig, Periodic};
+pub use housekeeping::{Housekeeping, HousekeepingConfig, Periodic, Status};
 
 use crate::capture::{CaptureError, PacketSource, SourceStats};
 use crate::flow::{FlowConfig, FlowStats, FlowTable};
