@@ -22,10 +22,13 @@ pub struct Periodic {
     pub job: Box<dyn FnMut(Nanos) + Send>,
 }
 
+/// What a status report is handed: the totals, and the clock's time.
+pub type Report = Box<dyn FnMut(&Snapshot, Nanos) + Send>;
+
 /// A report of the running totals, every `every` of the clock's time.
 pub struct Status {
     pub every: Nanos,
-    pub report: Box<dyn FnMut(&Snapshot, Nanos) + Send>,
+    pub report: Report,
 }
 
 /// What to start beside the pipeline; each part is optional.
