@@ -21,23 +21,29 @@ done
 # pyca/cryptography (OpenSSL's), pinned, in the same venv.
 # tests/anonymize.rs holds the anonymised addresses to yacryptopan's Crypto-PAn (it pulls
 # pycryptodomex), pinned, in the same venv.
+# tests/export_clickhouse.rs loads an export into a real ClickHouse: chDB (the embedded engine,
+# with pandas and pyarrow), pinned, in the same venv.
 venv=${FLOWKEEP_VENV:-/opt/flowkeep-venv}
 duckdb_version=2.0.1
 cryptography_version=50.0.2
 yacryptopan_version=1.0.2
+chdb_version=4.4.0
+chdb_core_version=26.9.0
 if ! "$venv/bin/python" -c "import duckdb, sys; sys.exit(duckdb.__version__ != '$duckdb_version')" 2>/dev/null \
   || ! "$venv/bin/python" -c "import cryptography, sys; sys.exit(cryptography.__version__ != '$cryptography_version')" 2>/dev/null \
-  || ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('yacryptopan') != '$yacryptopan_version')" 2>/dev/null; then
+  || ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('yacryptopan') != '$yacryptopan_version')" 2>/dev/null \
+  || ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('chdb') != '$chdb_version')" 2>/dev/null; then
   if [ "$(id -u)" -eq 0 ]; then sudo=; else sudo=sudo; fi
   if ! dpkg-query -W -f='${Status}' python3-venv 2>/dev/null | grep -q "ok installed"; then
     echo "installing python3-venv" >&2
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv >/dev/null
   fi
-  echo "installing duckdb $duckdb_version, cryptography $cryptography_version and yacryptopan $yacryptopan_version into $venv" >&2
+  echo "installing duckdb $duckdb_version, cryptography $cryptography_version, yacryptopan $yacryptopan_version and chdb $chdb_version into $venv" >&2
   $sudo /usr/bin/python3 -m venv "$venv"
   $sudo "$venv/bin/pip" install -q --disable-pip-version-check "duckdb==$duckdb_version" \
-    "cryptography==$cryptography_version" "yacryptopan==$yacryptopan_version"
+    "cryptography==$cryptography_version" "yacryptopan==$yacryptopan_version" \
+    "chdb==$chdb_version" "chdb-core==$chdb_core_version"
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ]; then sudo=; else sudo=sudo; fi

@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{fixtures, out, pair_totals, records, reference, run, text, PairTotals, Rng, BIN};
+use common::{
+    epoch_secs, fixtures, out, pair_totals, records, reference, run, text, PairTotals, Rng, BIN,
+};
 use flowkeep::record::{EndReason, FlowRecord};
 use flowkeep::store::{StoreWriter, WriterConfig};
 use serde_json::Value;
@@ -543,28 +545,6 @@ fn closed_pipe_ends_quietly() {
         );
         assert_eq!(text(&out.stderr), "", "{args:?}");
     }
-}
-
-/// Seconds since the epoch of an RFC 3339 time as `query` prints it (UTC, `Z`), by hand: days
-/// from the civil date (Howard Hinnant's algorithm), so the test shares no code with flowkeep.
-fn epoch_secs(t: &str) -> i64 {
-    let (y, m, d): (i64, i64, i64) = (
-        t[0..4].parse().unwrap(),
-        t[5..7].parse().unwrap(),
-        t[8..10].parse().unwrap(),
-    );
-    let (hh, mm, ss): (i64, i64, i64) = (
-        t[11..13].parse().unwrap(),
-        t[14..16].parse().unwrap(),
-        t[17..19].parse().unwrap(),
-    );
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    days * 86_400 + hh * 3600 + mm * 60 + ss
 }
 
 /// `stats --by time`: every record in the bin of its first packet, empty bins between, the
