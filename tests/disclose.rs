@@ -451,20 +451,9 @@ fn bad_input_is_one_clear_line_and_nothing_written() {
     }
 }
 
-fn chromium() -> Option<&'static str> {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|b| {
-            Command::new(b)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-}
-
 #[test]
 fn the_report_renders_in_a_headless_browser() {
-    let Some(browser) = chromium() else {
+    let Some(browser) = common::chromium() else {
         can_run(Some("no chromium (scripts/deps.sh installs it)".into()));
         return;
     };
@@ -484,26 +473,7 @@ fn the_report_renders_in_a_headless_browser() {
     );
     assert!(!report.contains("<script") && !report.contains("<link") && !report.contains("src="));
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("disclose-REPORT.png");
-    let _ = std::fs::remove_file(&shot);
-    let out = Command::new("timeout")
-        .args([
-            "120",
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-        ])
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg("--window-size=1200,1600")
-        .arg(format!("file://{}", bundle.join("REPORT.html").display()))
-        .output()
-        .unwrap();
-    assert!(shot.exists(), "no screenshot: {}", text(&out.stderr));
-    let png = std::fs::read(&shot).unwrap();
-    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-    let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
-    let height = u32::from_be_bytes(png[20..24].try_into().unwrap());
-    assert_eq!((width, height), (1200, 1600));
+    let png = common::screenshot(browser, &bundle.join("REPORT.html"), &shot, 1200, 1600);
     // A blank page of one colour compresses to a few kilobytes; text, tables and a chart do not.
     assert!(
         png.len() > 30_000,

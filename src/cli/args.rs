@@ -79,6 +79,12 @@ pub enum Command {
     /// Top-N statistics (flows, packets, bytes) by address, port, protocol, pair or MAC, like
     /// `nfdump -s`.
     Stats(StatsArgs),
+    /// Write one self-contained HTML page of the matching records: traffic over time and the
+    /// top sources, destinations, conversations and services.
+    #[command(
+        after_help = "Example:\n  flowkeep report --store /var/lib/flowkeep --since -1d --out report.html 'not port 53'"
+    )]
+    Report(ReportArgs),
     /// Delete whole segments by age and store size, keeping what legal holds cover.
     Expire(ExpireArgs),
     /// Legal holds: add, list, release.
@@ -292,6 +298,21 @@ pub struct SelectArgs {
     /// packets|bytes >|<|>=|<=|= N, flags LETTERS, end REASON; and, or, not, parentheses.
     #[arg(value_name = "EXPR")]
     pub expr: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// The HTML file to write (replaced if it exists).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: PathBuf,
+    /// The chart's bin (default: about 100 bins over the records' span, at least 1 minute).
+    #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration)]
+    pub interval: Option<Nanos>,
+    /// Rows per table.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub top: usize,
 }
 
 #[derive(Args, Debug)]

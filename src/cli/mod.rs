@@ -45,6 +45,7 @@ fn run(command: Command) -> i32 {
         Command::Capture(a) => collect::capture(a),
         Command::Query(a) => query::query(a),
         Command::Stats(a) => query::stats(a),
+        Command::Report(a) => query::report(a),
         Command::Expire(a) => admin::expire(a),
         Command::Hold(a) => holds::hold(a),
         Command::Verify(a) => admin::verify(a),

@@ -1,11 +1,11 @@
 //! The reading commands' shared end: `query` and `stats` print what a selection matches, and
 //! every reading command reports a scan the same way (what was skipped, exit status 3).
 
-use super::args::{FormatArg, QueryArgs, StatsArgs};
+use super::args::{FormatArg, QueryArgs, ReportArgs, StatsArgs};
 use super::audit::Answered;
 use super::config::Selection;
 use super::{attribution, warn_incomplete, INCOMPLETE};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use flowkeep::query::{self, Format, Printer, QueryStats};
 use flowkeep::store::access::HashingWriter;
 use std::io::{self, IsTerminal, Write};
@@ -164,6 +164,74 @@ pub(super) fn stats(a: StatsArgs) -> Result<i32> {
     let status = after_scan(&sel, &q, explain);
     record(&sel, "stats", explain, q.matched, out.get_ref())?;
     Ok(status)
+}
+
+/// The HTML report: one scan, the page written whole to `--out` (through a temporary file, so
+/// that a failed run leaves no half page), its hash in the access entry.
+pub(super) fn report(a: ReportArgs) -> Result<i32> {
+    let sel = a.select.resolve()?;
+    let interval = match a.interval {
+        Some(i) => i,
+        None => report_interval(&sel)?,
+    };
+    let (report, q) =
+        query::report::gather(&sel.store, sel.since, sel.until, &sel.filter, interval)?;
+    if report.series.bin_count() > query::series::MAX_BINS {
+        bail!(
+            "{} bins of {} for the chart: give a longer --interval or a shorter --since/--until",
+            report.series.bin_count(),
+            format_duration_arg(interval)
+        );
+    }
+    let page = query::report::html(
+        &report,
+        (sel.since, sel.until),
+        sel.filter.text(),
+        &sel.store.dir().display().to_string(),
+        a.top,
+    );
+    let mut hashed = HashingWriter::new(Vec::new());
+    hashed.write_all(page.as_bytes())?;
+    let name = a
+        .out
+        .file_name()
+        .and_then(|n| n.to_str())
+        .with_context(|| format!("--out {}: not a file name", a.out.display()))?;
+    let dir = match a.out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    flowkeep::fs::write_atomically(dir, &format!(".{name}.tmp"), name, page.as_bytes())
+        .with_context(|| format!("writing {}", a.out.display()))?;
+    eprintln!(
+        "flowkeep: report of {} records written to {}",
+        q.matched,
+        a.out.display()
+    );
+    let status = after_scan(&sel, &q, a.select.explain);
+    super::audit::record_access(
+        &sel.store,
+        Answered {
+            command: "report",
+            since: sel.since,
+            until: sel.until,
+            filter: &sel.expr,
+            records: q.matched,
+            sha256: hashed.sha256(),
+            hashed: "file",
+        },
+    )?;
+    Ok(status)
+}
+
+/// About 100 bins over the selection's span (or the store's), a whole number of minutes.
+fn report_interval(sel: &Selection) -> Result<flowkeep::time::Nanos> {
+    use flowkeep::time::NANOS_PER_SEC;
+    let o = sel.store.overview()?;
+    let lo = sel.since.or(o.first).unwrap_or(0);
+    let hi = sel.until.or(o.last).unwrap_or(lo);
+    let minute = 60 * NANOS_PER_SEC;
+    Ok(((hi.saturating_sub(lo) / 100) / minute).max(1) * minute)
 }
 
 /// `stats --by time` without `--interval`: five minutes, nfdump's file rotation.

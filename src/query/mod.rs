@@ -4,6 +4,7 @@
 
 mod fields;
 pub mod filter;
+pub mod report;
 pub mod series;
 pub mod stats;
 

@@ -139,6 +139,43 @@ pub fn epoch_secs(t: &str) -> i64 {
     days * 86_400 + hh * 3600 + mm * 60 + ss
 }
 
+/// A headless browser for screenshots, if one is installed (scripts/deps.sh installs chromium).
+pub fn chromium() -> Option<&'static str> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| {
+            Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+}
+
+/// A PNG screenshot of `page` at `width`×`height`, by `browser` headless; its bytes.
+pub fn screenshot(browser: &str, page: &Path, shot: &Path, width: u32, height: u32) -> Vec<u8> {
+    let _ = std::fs::remove_file(shot);
+    let out = Command::new("timeout")
+        .args([
+            "120",
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+        ])
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("--window-size={width},{height}"))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    assert!(shot.exists(), "no screenshot: {}", text(&out.stderr));
+    let png = std::fs::read(shot).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let w = u32::from_be_bytes(png[16..20].try_into().unwrap());
+    let h = u32::from_be_bytes(png[20..24].try_into().unwrap());
+    assert_eq!((w, h), (width, height));
+    png
+}
+
 /// Records summed per address pair, both directions together, as the reference counts them.
 pub fn pair_totals(recs: &[serde_json::Value]) -> PairTotals {
     let mut totals = PairTotals::new();
