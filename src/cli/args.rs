@@ -70,14 +70,26 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Read pcap/pcapng files into a store (as one continuous capture, in the order given).
+    #[command(
+        after_help = "Example:\n  flowkeep replay monday.pcap tuesday.pcapng --store /var/lib/flowkeep\n  tcpdump -i eth1 -w - | flowkeep replay - --store /var/lib/flowkeep"
+    )]
     Replay(ReplayArgs),
     /// Capture live from an interface into a store until SIGINT/SIGTERM.
+    #[command(
+        after_help = "Example:\n  flowkeep capture --interface eth1 --store /var/lib/flowkeep --retention 30d --filter 'not port 22'"
+    )]
     Capture(CaptureArgs),
     /// Print the stored flow records whose time span overlaps a range and that match a
     /// filter expression.
+    #[command(
+        after_help = "Example:\n  flowkeep query --store /var/lib/flowkeep --since -2h 'tcp port 443 and host 198.51.100.23'\n  flowkeep query --store /var/lib/flowkeep --since -1h --format csv --fields first,src,dst,dport,bytes -c 100"
+    )]
     Query(QueryArgs),
     /// Top-N statistics (flows, packets, bytes) by address, port, protocol, pair or MAC, like
     /// `nfdump -s`.
+    #[command(
+        after_help = "Example:\n  flowkeep stats --store /var/lib/flowkeep --since -1d --by dst --order bytes --top 10\n  flowkeep stats --store /var/lib/flowkeep --since -1d --by time --interval 5m 'udp port 53'"
+    )]
     Stats(StatsArgs),
     /// Write one self-contained HTML page of the matching records: traffic over time and the
     /// top sources, destinations, conversations and services.
@@ -86,34 +98,63 @@ pub enum Command {
     )]
     Report(ReportArgs),
     /// Delete whole segments by age and store size, keeping what legal holds cover.
+    #[command(
+        after_help = "Example:\n  flowkeep expire --store /var/lib/flowkeep --retention 30d --max-size 500G --dry-run"
+    )]
     Expire(ExpireArgs),
     /// Legal holds: add, list, release.
+    #[command(
+        after_help = "Example:\n  flowkeep hold add --store /var/lib/flowkeep --name CASE-123 --from 2026-11-01T00:00:00Z --until open --filter 'host 203.0.113.7'\n  flowkeep hold list --store /var/lib/flowkeep"
+    )]
     Hold(HoldArgs),
     /// Check every segment's checksums and the store against its audit log.
+    #[command(
+        after_help = "Example:\n  flowkeep verify --store /var/lib/flowkeep\n  flowkeep verify --bundle /srv/cases/order-17 --public-key disclose.key.pub"
+    )]
     Verify(VerifyArgs),
     /// Seal what a writer that stopped without sealing left behind (every complete block kept,
     /// the torn tail dropped and said so); writers do it themselves when they start.
+    #[command(after_help = "Example:\n  flowkeep recover --store /var/lib/flowkeep")]
     Recover(RecoverArgs),
     /// Summarise a store: partitions, segments, records, bytes, time span, holds.
+    #[command(after_help = "Example:\n  flowkeep info --store /var/lib/flowkeep --segments")]
     Info(InfoArgs),
     /// Send stored records elsewhere: an IPFIX collector (back-filling a central one), or
     /// Parquet files (one per partition) for columnar engines.
+    #[command(
+        after_help = "Example:\n  flowkeep export --store /var/lib/flowkeep --since 2026-11-14T00:00:00Z --to parquet:/srv/flows/site-a"
+    )]
     Export(ExportArgs),
     /// Which MAC (and hostname) held an address at a time: from DHCP leases, else from the
     /// MACs on flows around that time. Exit status 1 when nothing is known, 4 when only the
     /// flows answer (unconfirmed), 3 when part of the store could not be read.
+    #[command(
+        after_help = "Example:\n  flowkeep who-had --store /var/lib/flowkeep 10.1.2.3 --at 2026-11-14T14:02:07Z"
+    )]
     WhoHad(WhoHadArgs),
     /// Signing keys for checkpoints: `key generate`.
+    #[command(
+        after_help = "Example:\n  flowkeep key generate --out /etc/flowkeep/signing.key --name site-a"
+    )]
     Key(KeyArgs),
     /// Print the store's current checkpoint (audit log size and Merkle root), signed.
+    #[command(
+        after_help = "Example:\n  flowkeep checkpoint --store /var/lib/flowkeep --key /etc/flowkeep/signing.key"
+    )]
     Checkpoint(CheckpointArgs),
     /// Write a disclosure bundle: a query's answer with the leases, coverage, settings and
     /// audit entries behind it, hashed, proven against a checkpoint and optionally signed, as
     /// a directory anyone can check without flowkeep (`verify --bundle` does it with flowkeep).
+    #[command(
+        after_help = "Example:\n  flowkeep disclose --store /var/lib/flowkeep --case 'Order 17/2026' --since 2026-01-10T00:00:00Z --until 2026-01-12T00:00:00Z --signing-key /etc/flowkeep/disclose.key --out /srv/cases/order-17 host 198.51.100.23"
+    )]
     Disclose(DiscloseArgs),
     /// List the audit log's entries (seals, expiries, holds, accesses, policy changes), or
     /// `--report` what an auditor asks: deletions per day, the oldest record, holds, who
     /// looked, the policy history.
+    #[command(
+        after_help = "Example:\n  flowkeep audit --store /var/lib/flowkeep --kind access --since 2026-11-01T00:00:00Z\n  flowkeep audit --store /var/lib/flowkeep --report"
+    )]
     Audit(AuditArgs),
 }
 

@@ -11,6 +11,8 @@ mod collect;
 mod config;
 mod disclose;
 mod evidence;
+#[cfg(test)]
+mod examples_test;
 mod export;
 mod holds;
 mod query;
