@@ -5,14 +5,15 @@
 # nfdump (the IPFIX export test sends records to a real nfcapd and reads them back with nfdump);
 # chromium (tests/disclose.rs renders a disclosure bundle's REPORT.html headless and checks the
 # screenshot); tcpdump and netbase (tests/filter_tcpdump.rs holds the filter's tcpdump idioms to
-# what tcpdump selects; netbase is /etc/services, where `port https` is looked up); openssl (tests/timestamp.rs stamps a checkpoint with a local RFC 3161 TSA, and
+# what tcpdump selects; netbase is /etc/services, where `port https` is looked up); man-db
+# (tests/docs.rs renders every generated man page); openssl (tests/timestamp.rs stamps a checkpoint with a local RFC 3161 TSA, and
 # tests/disclose.rs checks a bundle's Ed25519 signature with it).
 # Uses sudo when not root.
 set -euo pipefail
 missing=()
 dpkg-query -W -f='${Status}' libpcap-dev 2>/dev/null | grep -q "ok installed" || missing+=(libpcap-dev)
 dpkg-query -W -f='${Status}' pkg-config 2>/dev/null | grep -q "ok installed" || missing+=(pkg-config)
-for pkg in iproute2 tcpreplay nfdump chromium openssl tcpdump netbase; do
+for pkg in iproute2 tcpreplay nfdump chromium openssl tcpdump netbase man-db; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
 done
 # tests/export_parquet.rs reads the exported files with a real engine: DuckDB from PyPI,

@@ -149,6 +149,14 @@ pub enum Command {
         after_help = "Example:\n  flowkeep disclose --store /var/lib/flowkeep --case 'Order 17/2026' --since 2026-01-10T00:00:00Z --until 2026-01-12T00:00:00Z --signing-key /etc/flowkeep/disclose.key --out /srv/cases/order-17 host 198.51.100.23"
     )]
     Disclose(DiscloseArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    #[command(
+        after_help = "Example:\n  flowkeep completions bash > /usr/share/bash-completion/completions/flowkeep"
+    )]
+    Completions(CompletionsArgs),
+    /// Write man pages: flowkeep.1 and one per subcommand (flowkeep-query.1, ...).
+    #[command(after_help = "Example:\n  flowkeep man --out /usr/share/man/man1")]
+    Man(ManArgs),
     /// List the audit log's entries (seals, expiries, holds, accesses, policy changes), or
     /// `--report` what an auditor asks: deletions per day, the oldest record, holds, who
     /// looked, the policy history.
@@ -339,6 +347,20 @@ pub struct SelectArgs {
     /// packets|bytes >|<|>=|<=|= N, flags LETTERS, end REASON; and, or, not, parentheses.
     #[arg(value_name = "EXPR")]
     pub expr: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// The directory to write the pages into (made if missing).
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 #[derive(Args, Debug)]

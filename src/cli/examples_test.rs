@@ -50,7 +50,9 @@ fn every_subcommand_shows_an_example_that_parses() {
         assert!(!lines.is_empty(), "{name}: {example}");
         for line in lines {
             // The part after a pipe is flowkeep's (`tcpdump ... | flowkeep replay -`).
-            let line = line.rsplit("| ").next().unwrap().trim();
+            let line = line.rsplit("| ").next().unwrap();
+            // And before a redirection or the next command.
+            let line = line.split(['>', '&']).next().unwrap().trim();
             let w = words(line);
             assert_eq!(w[1], name, "{line}");
             if let Err(e) = Cli::try_parse_from(&w) {

@@ -10,6 +10,7 @@ mod audit;
 mod collect;
 mod config;
 mod disclose;
+mod docs;
 mod evidence;
 #[cfg(test)]
 mod examples_test;
@@ -59,6 +60,8 @@ fn run(command: Command) -> i32 {
         Command::Checkpoint(a) => evidence::checkpoint(a),
         Command::Disclose(a) => disclose::disclose(a),
         Command::Audit(a) => audit::audit(a),
+        Command::Completions(a) => docs::completions(&a),
+        Command::Man(a) => docs::man(&a),
     };
     match result {
         Ok(code) => code,
