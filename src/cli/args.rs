@@ -65,6 +65,13 @@ value_enum!(KindArg, flowkeep::store::audit::Action, help: None);
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Settings file (default: /etc/flowkeep/flowkeep.toml, when it exists): each key is the
+    /// long option of the same name, for every subcommand that has it; flags override it.
+    #[arg(long, global = true, value_name = "FILE", conflicts_with = "no_config")]
+    pub config: Option<PathBuf>,
+    /// Read no settings file.
+    #[arg(long, global = true)]
+    pub no_config: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -164,6 +171,11 @@ pub enum Command {
         after_help = "Example:\n  flowkeep audit --store /var/lib/flowkeep --kind access --since 2026-11-01T00:00:00Z\n  flowkeep audit --store /var/lib/flowkeep --report"
     )]
     Audit(AuditArgs),
+    /// The settings file: `config check` validates it and prints the effective settings.
+    #[command(
+        after_help = "Example:\n  flowkeep config check --config /etc/flowkeep/flowkeep.toml"
+    )]
+    Config(super::config_file::ConfigArgs),
 }
 
 #[derive(Args, Debug, Clone)]

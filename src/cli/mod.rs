@@ -9,6 +9,9 @@ mod attribution;
 mod audit;
 mod collect;
 mod config;
+mod config_file;
+#[cfg(test)]
+mod config_file_test;
 mod disclose;
 mod docs;
 mod evidence;
@@ -26,7 +29,14 @@ use std::io;
 
 /// Runs the command line; returns the process exit status.
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
+    let argv = match config_file::merge(std::env::args_os().collect()) {
+        Ok(argv) => argv,
+        Err(msg) => {
+            eprintln!("flowkeep: error: {msg}");
+            return 2;
+        }
+    };
+    let cli = match Cli::try_parse_from(argv) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -37,13 +47,13 @@ pub fn main() -> i32 {
         eprintln!("flowkeep: error: {e}");
         return 2;
     }
-    let code = run(cli.command);
+    let code = run(cli);
     flowkeep::fs::report_faults();
     code
 }
 
-fn run(command: Command) -> i32 {
-    let result = match command {
+fn run(cli: Cli) -> i32 {
+    let result = match cli.command {
         Command::Replay(a) => collect::replay(a),
         Command::Capture(a) => collect::capture(a),
         Command::Query(a) => query::query(a),
@@ -62,6 +72,7 @@ fn run(command: Command) -> i32 {
         Command::Audit(a) => audit::audit(a),
         Command::Completions(a) => docs::completions(&a),
         Command::Man(a) => docs::man(&a),
+        Command::Config(a) => config_file::check(&a, cli.config.as_deref()),
     };
     match result {
         Ok(code) => code,
