@@ -7,13 +7,16 @@
 # screenshot); tcpdump and netbase (tests/filter_tcpdump.rs holds the filter's tcpdump idioms to
 # what tcpdump selects; netbase is /etc/services, where `port https` is looked up); man-db
 # (tests/docs.rs renders every generated man page); openssl (tests/timestamp.rs stamps a checkpoint with a local RFC 3161 TSA, and
-# tests/disclose.rs checks a bundle's Ed25519 signature with it).
+# tests/disclose.rs checks a bundle's Ed25519 signature with it); systemd and adduser
+# (tests/package.rs installs the Debian package, whose postinst adds the flowkeep user, and
+# scores its units with systemd-analyze security); cargo-deb, pinned, from crates.io
+# (scripts/package.sh builds the package with it).
 # Uses sudo when not root.
 set -euo pipefail
 missing=()
 dpkg-query -W -f='${Status}' libpcap-dev 2>/dev/null | grep -q "ok installed" || missing+=(libpcap-dev)
 dpkg-query -W -f='${Status}' pkg-config 2>/dev/null | grep -q "ok installed" || missing+=(pkg-config)
-for pkg in iproute2 tcpreplay nfdump chromium openssl tcpdump netbase man-db; do
+for pkg in iproute2 tcpreplay nfdump chromium openssl tcpdump netbase man-db systemd adduser; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
 done
 # tests/export_parquet.rs reads the exported files with a real engine: DuckDB from PyPI,
@@ -45,6 +48,11 @@ if ! "$venv/bin/python" -c "import duckdb, sys; sys.exit(duckdb.__version__ != '
   $sudo "$venv/bin/pip" install -q --disable-pip-version-check "duckdb==$duckdb_version" \
     "cryptography==$cryptography_version" "yacryptopan==$yacryptopan_version" \
     "chdb==$chdb_version" "chdb-core==$chdb_core_version"
+fi
+cargo_deb_version=3.8.0
+if [ "$(cargo deb --version 2>/dev/null)" != "cargo-deb $cargo_deb_version" ]; then
+  echo "installing cargo-deb $cargo_deb_version" >&2
+  cargo install -q --locked cargo-deb --version "$cargo_deb_version"
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ]; then sudo=; else sudo=sudo; fi
