@@ -27,3 +27,4 @@ pub mod store;
 #[cfg(test)]
 mod testing;
 pub mod time;
+pub mod tor;

@@ -229,6 +229,7 @@ fn imports_point_down_the_table() {
         ("query", &["store", "record", "time", "fs"]),
         ("preserve", &["store", "query", "record", "time", "fs"]),
         ("export", &["store", "record", "time", "fs"]),
+        ("tor", &["store", "query", "time", "fs"]),
         (
             "disclose",
             &["store", "query", "proof", "record", "time", "fs"],

@@ -74,8 +74,7 @@ pub(super) fn run_expire(
             dir.join(holds::HOLDS_NAME).display()
         );
     }
-    let plan = retention::plan(&segments, &holds, policy, now);
-    let rel = |s: &SegmentInfo| flowkeep::store::audit::relative(dir, &s.path);
+    let mut plan = retention::plan(&segments, &holds, policy, now);
     let verb = if dry_run { "would delete" } else { "deleted" };
     writeln!(
         out,
@@ -102,25 +101,28 @@ pub(super) fn run_expire(
             .with_context(|| format!("expiring in {}", dir.display()))?;
         (done.deleted, done.bytes_freed)
     };
-    for d in &deleted {
-        let s = &d.segment;
-        writeln!(
-            out,
-            "{verb}  {}  records {}  {} .. {}  {} bytes  ({})",
-            rel(s),
-            s.records,
-            format_rfc3339(s.first),
-            format_rfc3339(s.last),
-            s.bytes,
-            d.reason
-        )?;
-    }
+    print_deleted(dir, verb, "records", &deleted, out)?;
     print_kept(dir, &swept, &decided, &plan, out)?;
+    plan.problems
+        .extend(expire_tor_lists(&store, &holds, policy, now, dry_run, out)?);
+    print_summary(dry_run, deleted.len(), freed, &plan, out)?;
+    out.flush()?;
+    Ok(plan)
+}
+
+/// The last line of a retention run.
+fn print_summary(
+    dry_run: bool,
+    deleted: usize,
+    freed: u64,
+    plan: &Plan,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     writeln!(
         out,
         "{} {} segment(s), {} bytes; {} kept for holds; store {} -> {} bytes{}",
         if dry_run { "would delete" } else { "deleted" },
-        deleted.len(),
+        deleted,
         freed,
         plan.kept_for_hold.len(),
         plan.bytes_before,
@@ -131,8 +133,65 @@ pub(super) fn run_expire(
             ""
         }
     )?;
-    out.flush()?;
-    Ok(plan)
+    Ok(())
+}
+
+/// The imported Tor exit lists, under the same age limit and holds as the segments (not
+/// under --max-size: they are the Tor Project's public lists, about a megabyte each). Returns
+/// the lists that could not be read, which are kept.
+fn expire_tor_lists(
+    store: &Store,
+    holds: &[holds::Hold],
+    policy: &Policy,
+    now: Nanos,
+    dry_run: bool,
+    out: &mut dyn Write,
+) -> Result<Vec<(SegmentInfo, String)>> {
+    let dir = store.dir();
+    let lists = flowkeep::tor::stored_lists(dir)?;
+    if policy.retention.is_none() || lists.is_empty() {
+        return Ok(Vec::new());
+    }
+    let age_only = Policy {
+        max_size: None,
+        ..*policy
+    };
+    let plan = retention::plan(&lists, holds, &age_only, now);
+    let deleted = if dry_run {
+        plan.delete.clone()
+    } else {
+        retention::apply(store, &plan, now)
+            .with_context(|| format!("expiring Tor exit lists in {}", dir.display()))?
+            .deleted
+    };
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    print_deleted(dir, verb, "exits", &deleted, out)?;
+    print_kept(dir, &preserve::Swept::default(), &[], &plan, out)?;
+    Ok(plan.problems)
+}
+
+/// One line per file deleted (or that would be): its path, its `unit`s, span, size and why.
+fn print_deleted(
+    dir: &Path,
+    verb: &str,
+    unit: &str,
+    deleted: &[retention::Deletion],
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    for d in deleted {
+        let s = &d.segment;
+        writeln!(
+            out,
+            "{verb}  {}  {unit} {}  {} .. {}  {} bytes  ({})",
+            rel_path(dir, &s.path),
+            s.records,
+            format_rfc3339(s.first),
+            format_rfc3339(s.last),
+            s.bytes,
+            d.reason
+        )?;
+    }
+    Ok(())
 }
 
 /// The lines of a retention run besides its deletions: hold copies swept, segments kept for
@@ -284,6 +343,13 @@ pub(super) fn verify(a: VerifyArgs) -> Result<i32> {
             out,
             "OPEN {}: {} complete block(s), {} record(s), read and left as they are",
             o.path, o.blocks, o.records
+        )?;
+    }
+    if v.imported > 0 {
+        writeln!(
+            out,
+            "{} Tor exit list(s) checked against their import entries",
+            v.imported
         )?;
     }
     writeln!(

@@ -176,6 +176,12 @@ pub enum Command {
         after_help = "Example:\n  flowkeep config check --config /etc/flowkeep/flowkeep.toml"
     )]
     Config(super::config_file::ConfigArgs),
+    /// Tor exit lists: `tor import FILE` keeps one in the store, for `query --tor` and
+    /// `who-had` to mark the addresses that were Tor exits.
+    #[command(
+        after_help = "Example:\n  flowkeep tor import exit-addresses --store /var/lib/flowkeep"
+    )]
+    Tor(super::tor::TorArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -323,6 +329,10 @@ pub struct QueryArgs {
     /// time by the DHCP leases in the store (null when unknown).
     #[arg(long)]
     pub leases: bool,
+    /// With jsonl: add `src_tor_exit`/`dst_tor_exit`, the fingerprint of the relay each address
+    /// was a Tor exit of during the record, by the exit lists `tor import` kept (null: none).
+    #[arg(long, conflicts_with = "fields")]
+    pub tor: bool,
     /// Print at most N records, the first in time order (as nfdump -c); stderr says when more
     /// matched.
     #[arg(long, short = 'c', value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]

@@ -4,16 +4,20 @@ use super::args::WhoHadArgs;
 use super::audit::Answered;
 use super::query::default_format;
 use anyhow::{bail, Result};
-use flowkeep::query::attribution::{LeaseAnnotator, LeaseIndex, WhoHad};
+use flowkeep::query::attribution::{Annotation, Annotator, LeaseIndex, WhoHad};
 use flowkeep::query::Format;
 use flowkeep::store::access::HashingWriter;
 use flowkeep::store::Store;
 use flowkeep::time::Nanos;
+use flowkeep::tor::ExitIndex;
 use std::io::{self, Write};
 
 pub(super) fn who_had(a: WhoHadArgs) -> Result<i32> {
     let store = Store::open(&a.store)?;
-    let (answer, problems) = WhoHad::ask(&store, a.address, a.at, a.window)?;
+    let (answer, mut problems) = WhoHad::ask(&store, a.address, a.at, a.window)?;
+    let (exits, tor_problems) = ExitIndex::load(store.dir())?;
+    problems.extend(tor_problems);
+    let tor_exit = super::tor::exit_at(&exits, a.address, a.at);
     for p in &problems {
         eprintln!("flowkeep: warning: {p}");
     }
@@ -24,10 +28,25 @@ pub(super) fn who_had(a: WhoHadArgs) -> Result<i32> {
     }
     let mut out = io::BufWriter::new(HashingWriter::new(stdout.lock()));
     let written = match format {
-        Format::Jsonl => serde_json::to_writer(&mut out, &answer.to_json())
-            .map_err(io::Error::from)
-            .and_then(|()| writeln!(out)),
-        _ => answer.write_table(&mut out),
+        Format::Jsonl => {
+            let mut json = answer.to_json();
+            if let Some(obj) = json.as_object_mut() {
+                obj.insert("tor_exit".into(), tor_exit.clone().unwrap_or_default());
+            }
+            serde_json::to_writer(&mut out, &json)
+                .map_err(io::Error::from)
+                .and_then(|()| writeln!(out))
+        }
+        _ => answer.write_table(&mut out).and_then(|()| match &tor_exit {
+            Some(e) => writeln!(
+                out,
+                "tor exit     relay {} (listed {} .. {})",
+                e["fingerprint"].as_str().unwrap_or_default(),
+                e["from"].as_str().unwrap_or_default(),
+                e["until"].as_str().unwrap_or_default()
+            ),
+            None => Ok(()),
+        }),
     }
     .and_then(|()| out.flush());
     let filter = format!("host {}", a.address);
@@ -70,18 +89,31 @@ pub(super) fn who_had(a: WhoHadArgs) -> Result<i32> {
 /// confirm it: a guess a script must be able to tell from a lease's answer.
 const UNCONFIRMED: i32 = 4;
 
-/// The output of `query --leases`: JSON lines with `src_lease`/`dst_lease` added.
-pub(super) fn lease_annotator<'w>(
+/// The output of `query --leases` and `--tor`: JSON lines with `src_lease`/`dst_lease` and
+/// `src_tor_exit`/`dst_tor_exit` added.
+pub(super) fn annotator<'w>(
     store: &Store,
     format: Format,
     until: Option<Nanos>,
+    (leases, tor): (bool, bool),
     out: impl Write + 'w,
 ) -> Result<(Box<dyn Write + 'w>, Vec<flowkeep::store::ScanProblem>)> {
     if format != Format::Jsonl {
-        bail!("--leases adds fields to JSON lines: use it with --format jsonl");
+        bail!("--leases and --tor add fields to JSON lines: use them with --format jsonl");
     }
-    // Damaged lease blocks make the answer incomplete as damaged record blocks do: the caller
-    // reports them with the scan's.
-    let (index, stats) = LeaseIndex::load(store, until)?;
-    Ok((Box::new(LeaseAnnotator::new(index, out)), stats.problems))
+    let mut annotations: Vec<Box<dyn Annotation>> = Vec::new();
+    // Damaged lease blocks and unreadable exit lists make the answer incomplete as damaged
+    // record blocks do: the caller reports them with the scan's.
+    let mut problems = Vec::new();
+    if leases {
+        let (index, stats) = LeaseIndex::load(store, until)?;
+        annotations.push(Box::new(index));
+        problems.extend(stats.problems);
+    }
+    if tor {
+        let (index, p) = ExitIndex::load(store.dir())?;
+        annotations.push(Box::new(index));
+        problems.extend(p);
+    }
+    Ok((Box::new(Annotator::new(annotations, out)), problems))
 }

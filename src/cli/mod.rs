@@ -20,6 +20,7 @@ mod examples_test;
 mod export;
 mod holds;
 mod query;
+mod tor;
 
 use args::{Cli, Command};
 use clap::Parser;
@@ -73,6 +74,7 @@ fn run(cli: Cli) -> i32 {
         Command::Completions(a) => docs::completions(&a),
         Command::Man(a) => docs::man(&a),
         Command::Config(a) => config_file::check(&a, cli.config.as_deref()),
+        Command::Tor(a) => tor::tor(a),
     };
     match result {
         Ok(code) => code,

@@ -89,8 +89,8 @@ fn print_query(
     format: Format,
     out: &mut impl Write,
 ) -> (Result<QueryStats>, u64) {
-    let (out, lease_problems): (Box<dyn Write + '_>, _) = if a.leases {
-        match attribution::lease_annotator(&sel.store, format, sel.until, out) {
+    let (out, lease_problems): (Box<dyn Write + '_>, _) = if a.leases || a.tor {
+        match attribution::annotator(&sel.store, format, sel.until, (a.leases, a.tor), out) {
             Ok(w) => w,
             Err(e) => return (Err(e), 0),
         }

@@ -456,7 +456,9 @@ fn selected_entries<'a>(
                 // The retention in force is part of what was kept; who else looked is not
                 // this request's business.
                 Action::Policy => true,
-                Action::Access => false,
+                // Who else looked is not this request's business; a bundle carries no Tor
+                // exit lists, so neither their imports.
+                Action::Access | Action::Import => false,
             }
         })
         .collect()

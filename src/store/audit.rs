@@ -77,11 +77,13 @@ pub enum Action {
     Access,
     /// The retention policy in force changed (old and new in `reason`).
     Policy,
+    /// A file from elsewhere was taken into the store (a Tor exit list: `crate::tor`).
+    Import,
 }
 
 impl Action {
     /// Every action, in the order `docs/FORMAT.md` lists them.
-    pub const ALL: [Action; 8] = [
+    pub const ALL: [Action; 9] = [
         Action::Seal,
         Action::Recover,
         Action::Expire,
@@ -90,6 +92,7 @@ impl Action {
         Action::HoldRenew,
         Action::Access,
         Action::Policy,
+        Action::Import,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -102,6 +105,7 @@ impl Action {
             Action::HoldRenew => "hold-renew",
             Action::Access => "access",
             Action::Policy => "policy",
+            Action::Import => "import",
         }
     }
 
@@ -115,6 +119,7 @@ impl Action {
             "hold-renew" => Action::HoldRenew,
             "access" => Action::Access,
             "policy" => Action::Policy,
+            "import" => Action::Import,
             _ => return None,
         })
     }

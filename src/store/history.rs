@@ -50,7 +50,8 @@ impl SegmentHistory {
                 continue;
             };
             match e.record.action {
-                Action::Seal | Action::Recover => {
+                // An imported file (a Tor exit list) is explained as a sealed segment is.
+                Action::Seal | Action::Recover | Action::Import => {
                     let before = h.last.insert(
                         seg.path.clone(),
                         LastWord::Sealed {

@@ -25,6 +25,7 @@ mod expire;
 mod fixtures;
 pub mod history;
 pub mod holds;
+pub mod imports;
 pub mod leases;
 pub mod lock;
 mod overview;
@@ -118,11 +119,7 @@ impl StoreError {
         }
     }
 
-    pub(crate) fn corrupt(
-        path: impl Into<PathBuf>,
-        offset: u64,
-        reason: impl Into<String>,
-    ) -> StoreError {
+    pub fn corrupt(path: impl Into<PathBuf>, offset: u64, reason: impl Into<String>) -> StoreError {
         StoreError::Corrupt {
             path: path.into(),
             offset,

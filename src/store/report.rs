@@ -138,7 +138,11 @@ impl Report {
                         access(&mut users, &a);
                     }
                 }
-                Action::Seal | Action::Recover | Action::HoldAdd | Action::HoldRenew => {}
+                Action::Seal
+                | Action::Recover
+                | Action::HoldAdd
+                | Action::HoldRenew
+                | Action::Import => {}
             }
         }
         report.deletions = days.into_values().collect();

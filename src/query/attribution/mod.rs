@@ -5,7 +5,7 @@ mod annotator;
 mod leases;
 mod who_had;
 
-pub use annotator::LeaseAnnotator;
+pub use annotator::{Annotation, Annotator, Sides};
 pub use leases::{
     is_assignment, lease_at, lease_end, message_name, observation_json, LeaseAnswer, LeaseIndex,
 };
