@@ -10,13 +10,16 @@
 # tests/disclose.rs checks a bundle's Ed25519 signature with it); systemd and adduser
 # (tests/package.rs installs the Debian package, whose postinst adds the flowkeep user, and
 # scores its units with systemd-analyze security); cargo-deb, pinned, from crates.io
-# (scripts/package.sh builds the package with it).
+# (scripts/package.sh builds the package with it); prometheus (tests/grafana.rs checks the alert
+# rules with its promtool). Packages are installed without starting their services (a
+# policy-rc.d that denies it, for the length of the install): a test tool never runs as a
+# daemon here.
 # Uses sudo when not root.
 set -euo pipefail
 missing=()
 dpkg-query -W -f='${Status}' libpcap-dev 2>/dev/null | grep -q "ok installed" || missing+=(libpcap-dev)
 dpkg-query -W -f='${Status}' pkg-config 2>/dev/null | grep -q "ok installed" || missing+=(pkg-config)
-for pkg in iproute2 tcpreplay nfdump chromium openssl tcpdump netbase man-db systemd adduser; do
+for pkg in iproute2 tcpreplay nfdump chromium openssl tcpdump netbase man-db systemd adduser prometheus; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
 done
 # tests/export_parquet.rs reads the exported files with a real engine: DuckDB from PyPI,
@@ -58,4 +61,11 @@ fi
 if [ "$(id -u)" -eq 0 ]; then sudo=; else sudo=sudo; fi
 echo "installing ${missing[*]}" >&2
 $sudo apt-get update -qq
+policy=
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  policy=/usr/sbin/policy-rc.d
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+  $sudo chmod 755 "$policy"
+  trap '$sudo rm -f "$policy"' EXIT
+fi
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null

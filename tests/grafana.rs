@@ -1,7 +1,10 @@
 //! contrib/grafana's dashboard and contrib/prometheus's alert rules name only metrics that
 //! `/metrics` serves (rendered here as the endpoint renders them, every optional metric
 //! present), and the alerts the operator needs are there. With Debian's prometheus package
-//! installed, `promtool check rules` must accept the rules too (CI installs it).
+//! installed, `promtool check rules` must accept the rules too (scripts/deps.sh installs it; under CI its
+//! absence is a failure).
+
+mod common;
 
 use flowkeep::pipeline::metrics::{render, ExportTotals, Snapshot, StoreUsage};
 use std::collections::BTreeSet;
@@ -92,8 +95,8 @@ fn the_alert_rules_watch_drops_losses_retention_and_export() {
     }
     let promtool = Command::new("promtool").arg("--version").output();
     if promtool.is_err() {
-        eprintln!(
-            "SKIPPED promtool check: promtool (Debian's prometheus package) is not installed"
+        common::skip_or_fail(
+            "promtool check: promtool (Debian's prometheus package) is not installed",
         );
         return;
     }
