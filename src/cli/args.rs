@@ -610,8 +610,12 @@ pub enum HoldCommand {
     /// whole; with --filter it copies only the matching records (and the DHCP leases of their
     /// addresses) into its own segments, and keeps catching them as capture and replay write
     /// them while UNTIL is ahead.
+    #[command(
+        after_help = "Example:\n  flowkeep hold add --store /var/lib/flowkeep --name CASE-123 --from 2026-11-01T00:00:00Z --until open --filter 'host 203.0.113.7' --note 'Order 17/2026'"
+    )]
     Add(HoldAddArgs),
     /// List the holds: range, filter, what they keep, expiry.
+    #[command(after_help = "Example:\n  flowkeep hold list --store /var/lib/flowkeep")]
     List {
         #[arg(long, short = 's', value_name = "DIR")]
         store: PathBuf,
@@ -620,6 +624,9 @@ pub enum HoldCommand {
         now: Option<Nanos>,
     },
     /// Move a hold's expiry later (a preservation request renewed).
+    #[command(
+        after_help = "Example:\n  flowkeep hold renew --store /var/lib/flowkeep CASE-123 --by 90d"
+    )]
     Renew {
         #[arg(long, short = 's', value_name = "DIR")]
         store: PathBuf,
@@ -634,6 +641,7 @@ pub enum HoldCommand {
         signing: SigningArgs,
     },
     /// Release a hold by name (its copies go at the next expire).
+    #[command(after_help = "Example:\n  flowkeep hold release --store /var/lib/flowkeep CASE-123")]
     Release {
         #[arg(long, short = 's', value_name = "DIR")]
         store: PathBuf,
@@ -728,6 +736,9 @@ pub struct KeyArgs {
 pub enum KeyCommand {
     /// Write a new Ed25519 signing key (mode 0600; never over an existing file) and its
     /// verifier key (PATH.pub); print the verifier key.
+    #[command(
+        after_help = "Example:\n  flowkeep key generate --out /etc/flowkeep/signing.key --name site-a\n  flowkeep key generate --anonymize --out /etc/flowkeep/anonymize.key"
+    )]
     Generate {
         /// Where the signing key goes.
         #[arg(long, value_name = "PATH")]

@@ -92,6 +92,9 @@ pub enum ConfigCommand {
     /// Check the settings file (--config, else /etc/flowkeep/flowkeep.toml) and print the
     /// settings `flowkeep capture` would run with, each with its line in the file or
     /// `default`; exit status 1 if capture would not start with them.
+    #[command(
+        after_help = "Example:\n  flowkeep config check\n  flowkeep config check --config /etc/flowkeep/flowkeep.toml"
+    )]
     Check,
 }
 
