@@ -404,12 +404,8 @@ pub struct ReportArgs {
 pub struct StatsArgs {
     #[command(flatten)]
     pub select: SelectArgs,
-    /// What to count by: src (initiator address), dst (responder address), host (either
-    /// address: each record counts for both), port (responder port with its protocol,
-    /// tcp/443), proto, pair (the two addresses, unordered), mac (either MAC), time (traffic
-    /// per --interval bin). src, dst, host and pair take prefix lengths, as nfdump's -A:
-    /// `src/24` (IPv4 /24, IPv6 /64) or `src/24,48`.
-    #[arg(long, value_name = "KEY[/LEN[,LEN6]]", value_parser = parse_by)]
+    /// What to count by (--help lists the keys).
+    #[arg(long, value_name = "KEY[/LEN[,LEN6]]", value_parser = parse_by, long_help = by_help())]
     pub by: stats::Grouping,
     /// Rank by this (packets and bytes are both directions summed).
     #[arg(long, value_enum, default_value = "flows")]
@@ -425,6 +421,19 @@ pub struct StatsArgs {
     /// Output format (default: table on a terminal, jsonl otherwise).
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
+}
+
+/// `--by`'s long help, from the library's own descriptions of its keys.
+fn by_help() -> String {
+    let mut out = String::from("What to count by:");
+    for b in stats::By::ALL {
+        out.push_str(&format!("\n  {:<6} {}", b.as_str(), b.help()));
+    }
+    out.push_str(
+        "\nsrc, dst, host and pair take prefix lengths, as nfdump's -A: `src/24` (IPv4 /24, \
+         IPv6 /64) or `src/24,48`.",
+    );
+    out
 }
 
 /// One name of `--fields`.
