@@ -5,7 +5,8 @@
 mod common;
 
 use common::{
-    epoch_secs, fixtures, out, pair_totals, records, reference, run, text, PairTotals, Rng, BIN,
+    epoch_secs, fixtures, out, pair_totals, query_jsonl, records, reference, run, text, PairTotals,
+    Rng, BIN,
 };
 use flowkeep::record::{EndReason, FlowRecord};
 use flowkeep::store::{StoreWriter, WriterConfig};
@@ -29,18 +30,6 @@ fn replayed(file: &str) -> tempfile::TempDir {
     let out = common::replay(&fixtures().join(file), dir.path(), &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     dir
-}
-
-fn query(store: &Path, expr: &[&str]) -> Vec<Value> {
-    let mut args = vec![
-        "query",
-        "--format",
-        "jsonl",
-        "--store",
-        store.to_str().unwrap(),
-    ];
-    args.extend(expr);
-    jsonl(&run(&args))
 }
 
 fn u(r: &Value, k: &str) -> u64 {
@@ -79,7 +68,7 @@ fn host_and_net_queries_match_tshark_per_pair() {
     let want = reference(FILE);
     let (busiest, quiet) = busiest_and_quiet(&want);
     for a in [busiest, quiet] {
-        let got = pair_totals(&query(store.path(), &["host", &a.to_string()]));
+        let got = pair_totals(&query_jsonl(store.path(), &["host", &a.to_string()]));
         assert_eq!(got, pairs_with(&want, a), "host {a}");
     }
     // A /24 around the busiest address: every pair with an address in it.
@@ -89,7 +78,7 @@ fn host_and_net_queries_match_tshark_per_pair() {
     let net = Ipv4Addr::from(u32::from(b4) & 0xffff_ff00);
     let in_net =
         |a: &IpAddr| matches!(a, IpAddr::V4(v) if u32::from(*v) & 0xffff_ff00 == u32::from(net));
-    let got = pair_totals(&query(store.path(), &["net", &format!("{net}/24")]));
+    let got = pair_totals(&query_jsonl(store.path(), &["net", &format!("{net}/24")]));
     let expect: PairTotals = want
         .iter()
         .filter(|((_, lo, hi), _)| in_net(lo) || in_net(hi))
@@ -156,7 +145,7 @@ fn filters_select_what_an_independent_predicate_selects() {
     ];
     for (expr, pred) in cases {
         let want: Vec<&Value> = all.iter().filter(|r| pred(r)).collect();
-        let got = query(store.path(), &expr);
+        let got = query_jsonl(store.path(), &expr);
         assert!(!want.is_empty(), "{expr:?} selects nothing in {FILE}");
         assert_eq!(got.len(), want.len(), "{expr:?}");
         assert!(got.iter().zip(&want).all(|(g, w)| g == *w), "{expr:?}");
@@ -167,7 +156,7 @@ fn filters_select_what_an_independent_predicate_selects() {
         .iter()
         .filter(|r| r["src_mac"].as_str() == Some(mac) || r["dst_mac"].as_str() == Some(mac))
         .count();
-    assert_eq!(query(store.path(), &["mac", mac]).len(), want);
+    assert_eq!(query_jsonl(store.path(), &["mac", mac]).len(), want);
 }
 
 #[test]
@@ -683,7 +672,7 @@ fn query_limit_prints_the_first_records_and_says_when_more_matched() {
     );
     let n = all.len().to_string();
     let o = run(&["query", "--store", s, "--format", "jsonl", "-c", &n, "tcp"]);
-    let tcp = query(store.path(), &["tcp"]);
+    let tcp = query_jsonl(store.path(), &["tcp"]);
     assert_eq!(jsonl(&o), tcp);
     assert!(
         !text(&o.stderr).contains("more records match"),
