@@ -130,6 +130,19 @@ pub(super) struct Selection {
     pub expr: String,
 }
 
+impl Selection {
+    /// Adds every selected record to `tally` (stats, series, the report).
+    pub(super) fn tally<T: query::Tally>(&self, tally: T) -> Result<(T, query::QueryStats)> {
+        Ok(query::tally(
+            &self.store,
+            self.since,
+            self.until,
+            &self.filter,
+            tally,
+        )?)
+    }
+}
+
 impl SelectArgs {
     /// Reads the wall clock once, for relative times; parses the filter before opening the
     /// store, so a typo costs nothing.

@@ -133,8 +133,7 @@ pub(super) fn stats(a: StatsArgs) -> Result<i32> {
     let format = default_format(a.format, &stdout);
     let mut out = io::BufWriter::new(HashingWriter::new(stdout.lock()));
     let (printed, q) = if let Some(interval) = interval {
-        let (series, q) =
-            query::series::gather(&sel.store, sel.since, sel.until, &sel.filter, by, interval)?;
+        let (series, q) = sel.tally(query::series::Series::new(by, interval))?;
         if series.bin_count() > query::series::MAX_BINS {
             bail!(
                 "{} bins of {} would be printed, at most {} are: give a longer --interval or a \
@@ -147,7 +146,7 @@ pub(super) fn stats(a: StatsArgs) -> Result<i32> {
         let p = query::series::print(&mut out, format, &series, a.order.into(), a.top);
         (p, q)
     } else {
-        let (stats, q) = query::stats::gather(&sel.store, sel.since, sel.until, &sel.filter, by)?;
+        let (stats, q) = sel.tally(query::stats::Stats::new(by))?;
         (
             query::stats::print(&mut out, format, &stats, a.order.into(), a.top),
             q,
@@ -174,8 +173,7 @@ pub(super) fn report(a: ReportArgs) -> Result<i32> {
         Some(i) => i,
         None => report_interval(&sel)?,
     };
-    let (report, q) =
-        query::report::gather(&sel.store, sel.since, sel.until, &sel.filter, interval)?;
+    let (report, q) = sel.tally(query::report::Report::new(interval))?;
     if report.series.bin_count() > query::series::MAX_BINS {
         bail!(
             "{} bins of {} for the chart: give a longer --interval or a shorter --since/--until",

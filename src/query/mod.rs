@@ -117,6 +117,27 @@ pub fn scan_matching_named(
     Ok(QueryStats { scan, matched })
 }
 
+/// What a counting command (stats, series, report) adds each matching record to.
+pub trait Tally {
+    fn add(&mut self, r: &FlowRecord);
+}
+
+/// Adds every record overlapping `[since, until)` that matches `filter` to `tally`, and
+/// returns it with what the scan read and skipped.
+pub fn tally<T: Tally>(
+    store: &Store,
+    since: Option<Nanos>,
+    until: Option<Nanos>,
+    filter: &Filter,
+    mut tally: T,
+) -> Result<(T, QueryStats), StoreError> {
+    let q = scan_matching(store, since, until, filter, |_, r| {
+        tally.add(r);
+        ControlFlow::Continue(())
+    })?;
+    Ok((tally, q))
+}
+
 /// Prints the records overlapping `[since, until)` that match `filter`, in time order (by
 /// `first`). Partitions are keyed by `first` and scanned in order, so sorting one partition at
 /// a time sorts the whole answer while holding only one partition's matching records in memory.

@@ -5,11 +5,10 @@
 
 use super::series::Series;
 use super::stats::{By, Counts, Order, Stats};
-use super::{scan_matching, Filter, QueryStats};
-use crate::store::{Store, StoreError};
+use super::Tally;
+use crate::record::FlowRecord;
 use crate::time::{format_rfc3339, Nanos, NANOS_PER_SEC};
 use std::fmt::Write as _;
-use std::ops::ControlFlow;
 
 /// What the page is made of, gathered in one scan.
 pub struct Report {
@@ -26,31 +25,24 @@ const TABLES: [(By, &str); 4] = [
     (By::Port, "Top services"),
 ];
 
-/// Gathers the page's figures over the records of `[since, until)` that match `filter`.
-pub fn gather(
-    store: &Store,
-    since: Option<Nanos>,
-    until: Option<Nanos>,
-    filter: &Filter,
-    interval: Nanos,
-) -> Result<(Report, QueryStats), StoreError> {
-    let mut series = Series::new(By::Time, interval);
-    let mut tables: Vec<Stats> = TABLES.iter().map(|(by, _)| Stats::new(*by)).collect();
-    let q = scan_matching(store, since, until, filter, |_, r| {
-        series.add(r);
-        for t in &mut tables {
+impl Report {
+    /// An empty page with bins of `interval`, for [`super::tally`].
+    pub fn new(interval: Nanos) -> Report {
+        Report {
+            series: Series::new(By::Time, interval),
+            tables: TABLES.iter().map(|(by, _)| Stats::new(*by)).collect(),
+            interval,
+        }
+    }
+}
+
+impl Tally for Report {
+    fn add(&mut self, r: &FlowRecord) {
+        self.series.add(r);
+        for t in &mut self.tables {
             t.add(r);
         }
-        ControlFlow::Continue(())
-    })?;
-    Ok((
-        Report {
-            series,
-            tables,
-            interval,
-        },
-        q,
-    ))
+    }
 }
 
 /// `s` with `&`, `<`, `>`, `"` and `'` escaped: every text on the page is data.

@@ -9,13 +9,11 @@
 //! so that a chart's time axis has no gaps.
 
 use super::stats::{By, Counts, Grouping, Order, Stats};
-use super::{format_table_time, human, scan_matching, Filter, Format, QueryStats};
+use super::{format_table_time, human, Format, Tally};
 use crate::record::FlowRecord;
-use crate::store::{Store, StoreError};
 use crate::time::{format_rfc3339, Nanos, NANOS_PER_SEC};
 use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::ops::ControlFlow;
 
 /// The most bins one answer prints: a larger interval, or a shorter range, is needed beyond.
 pub const MAX_BINS: i64 = 1_000_000;
@@ -77,22 +75,10 @@ impl Series {
     }
 }
 
-/// Gathers the series over the records of `[since, until)` that match `filter`; refuses,
-/// before printing anything, an answer of more than [`MAX_BINS`] bins.
-pub fn gather(
-    store: &Store,
-    since: Option<Nanos>,
-    until: Option<Nanos>,
-    filter: &Filter,
-    by: Grouping,
-    interval: Nanos,
-) -> Result<(Series, QueryStats), StoreError> {
-    let mut series = Series::new(by, interval);
-    let q = scan_matching(store, since, until, filter, |_, r| {
-        series.add(r);
-        ControlFlow::Continue(())
-    })?;
-    Ok((series, q))
+impl Tally for Series {
+    fn add(&mut self, r: &FlowRecord) {
+        Series::add(self, r);
+    }
 }
 
 /// A bin's totals as rates over the whole bin (not the records' spans).

@@ -14,9 +14,8 @@
 //! - `pair`: its two addresses, unordered (`a <-> b`, smaller first): the conversation.
 //! - `mac`: both its MAC addresses where known (once when equal), like `host`.
 
-use super::{scan_matching, Filter, Format, QueryStats};
+use super::{Format, Tally};
 use crate::record::{format_mac, proto_name, FlowRecord, Mac};
-use crate::store::{Store, StoreError};
 use crate::time::{format_rfc3339, Nanos};
 use std::collections::HashMap;
 
@@ -26,7 +25,6 @@ type Groups = HashMap<Key, Counts, foldhash::fast::RandomState>;
 use std::fmt;
 use std::io::{self, Write};
 use std::net::IpAddr;
-use std::ops::ControlFlow;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum By {
@@ -345,20 +343,10 @@ impl Stats {
     }
 }
 
-/// Gathers statistics over the records of `[since, until)` that match `filter`.
-pub fn gather(
-    store: &Store,
-    since: Option<Nanos>,
-    until: Option<Nanos>,
-    filter: &Filter,
-    by: Grouping,
-) -> Result<(Stats, QueryStats), StoreError> {
-    let mut stats = Stats::new(by);
-    let q = scan_matching(store, since, until, filter, |_, r| {
-        stats.add(r);
-        ControlFlow::Continue(())
-    })?;
-    Ok((stats, q))
+impl Tally for Stats {
+    fn add(&mut self, r: &FlowRecord) {
+        Stats::add(self, r);
+    }
 }
 
 #[derive(serde::Serialize)]
