@@ -2,7 +2,8 @@
 # Regenerates the committed fuzz seed corpus, fuzz/seeds/<target>/, from the fixtures: captures
 # and their frames and DHCP payloads from fixtures/pcaps; segments, blocks, column data, an
 # audit log, a holds file, signed checkpoints and a disclosure bundle made by running the
-# release binary on a few fixtures; filter expressions from this script. Seeds are named by
+# release binary on a few fixtures; Tor exit lists from fixtures/tor; filter expressions from
+# this script. Seeds are named by
 # their SHA-1, so a rerun adds only what changed. docs/FUZZING.md says how they are used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,6 +63,9 @@ for name in manifest.json SHA256SUMS checkpoint.txt audit.jsonl coverage.tsv \
   printf '\034'
 done >"$work/bundle.seed"
 seed "$seeds/bundle" "$work/bundle.seed"
+# fuzz_api::tor_list: the hand-made exit lists of the tests.
+mkdir -p "$seeds/tor_list"
+for f in fixtures/tor/*.txt; do seed "$seeds/tor_list" "$f"; done
 
 # Filters: every primitive and combinator the grammar has, and the edges of each.
 mkdir -p "$seeds/filter"

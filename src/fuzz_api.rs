@@ -435,3 +435,21 @@ pub fn bundle(data: &[u8]) {
         .collect();
     let _ = crate::disclose::check::check_files(&files, None, Default::default());
 }
+
+/// A file given to `flowkeep tor import` (from the internet, through curl): parsed whole, and
+/// a list accepted is one whose every exit lies within the list's span and has a span of its
+/// own.
+pub fn tor_list(data: &[u8]) {
+    let Ok(list) = crate::tor::parse(data) else {
+        return;
+    };
+    assert!(!list.exits.is_empty(), "an accepted list has an exit");
+    for e in &list.exits {
+        assert!(e.from <= e.until, "{e:?}");
+        assert!(
+            list.first <= e.from && e.until <= list.last,
+            "{e:?} outside the list"
+        );
+        assert_eq!(e.fingerprint.len(), 40);
+    }
+}

@@ -255,7 +255,7 @@ fn imports_point_down_the_table() {
         (
             "fuzz_api",
             &[
-                "capture", "decode", "disclose", "proof", "query", "record", "store",
+                "capture", "decode", "disclose", "proof", "query", "record", "store", "tor",
             ],
         ),
     ];
