@@ -35,6 +35,11 @@ pub fn import_tor_list(
     facts: &ImportFacts,
     now: Nanos,
 ) -> Result<String, StoreError> {
+    // An `import` entry is format 5's: an older store's marker must say so first, so that an
+    // older flowkeep refuses the store rather than calls the entry damage.
+    if super::marker_version(dir)?.is_some_and(|v| v < super::FORMAT_VERSION) {
+        super::write_marker(dir)?;
+    }
     let folder = dir.join(TOR_DIR);
     fs::create_dir_all(&folder).map_err(|e| StoreError::io(&folder, e))?;
     let tmp = folder.join(format!(".{name}.tmp"));

@@ -627,7 +627,7 @@ pub(crate) mod tests {
             w.finish().unwrap();
             assert_eq!(
                 std::fs::read_to_string(d.path().join(MARKER_NAME)).unwrap(),
-                "flowkeep store\nformat 4\n"
+                "flowkeep store\nformat 5\n"
             );
             let store = Store::open(d.path()).unwrap();
             assert_eq!(records_of(&store), recs);

@@ -62,7 +62,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 /// The store format this build writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 /// Versions below this were development formats, never released: refused, not read.
 pub const OLDEST_READABLE_VERSION: u32 = 2;
 /// Name of the marker file at the top of a store directory.

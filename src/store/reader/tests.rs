@@ -248,7 +248,7 @@ fn open_refuses_non_store_dirs() {
         .unwrap();
     assert_eq!(
         std::fs::read_to_string(s.join(MARKER_NAME)).unwrap(),
-        "flowkeep store\nformat 4\n"
+        "flowkeep store\nformat 5\n"
     );
     assert!(Store::open(&s).unwrap().segments().unwrap().is_empty());
 }
