@@ -315,3 +315,18 @@ fn a_file_that_is_not_an_exit_list_is_refused_and_leaves_nothing() {
     assert!(o.status.success(), "{}", out(&o));
     assert!(text(&o.stdout).starts_with("imported"), "{}", out(&o));
 }
+
+#[test]
+fn importing_into_an_older_store_first_says_format_5_in_its_marker() {
+    let d = tempfile::tempdir().unwrap();
+    let store = d.path().join("store");
+    let old = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/stores/format4");
+    common::copy_dir(&old, &store);
+    let marker = || std::fs::read_to_string(store.join("flowkeep-store")).unwrap();
+    assert_eq!(marker(), "flowkeep store\nformat 4\n");
+    let s = store.to_str().unwrap();
+    ok(&["tor", "import", list_file().to_str().unwrap(), "--store", s]);
+    assert_eq!(marker(), "flowkeep store\nformat 5\n");
+    let clean = ok(&["verify", "--store", s]);
+    assert!(clean.contains("; 0 problem(s)"), "{clean}");
+}
