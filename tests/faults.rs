@@ -159,7 +159,14 @@ fn effect(store: &Path) -> String {
         .lines()
         .filter(|l| !l.starts_with("store ") && !l.starts_with("oldest age"))
         .collect();
-    text(&holds.stdout) + &info.join("\n")
+    let mut lists: Vec<String> = std::fs::read_dir(store.join("tor"))
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    lists.sort();
+    text(&holds.stdout) + &info.join("\n") + "\ntor: " + &lists.join(" ")
 }
 
 /// One command to fail at every operation it reaches.
@@ -470,6 +477,36 @@ fn every_fault_in_an_expire() {
         template: Some(t),
         args,
         keep,
+        allowed: before,
+        redo: true,
+    });
+}
+
+#[test]
+fn every_fault_in_a_tor_import() {
+    let d = tempfile::tempdir().unwrap();
+    let b = bench(d.path());
+    let t = d.path().join("template");
+    base_store(&t);
+    let list =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tor/exit-addresses-2026-11-30.txt");
+    let before = records(&t).unwrap();
+    // A failed import leaves either no list and no entry, or its entry and a temporary file
+    // that the next writer renames into place; verify is clean either way, and importing
+    // again finishes the job.
+    b.every_fault(&Scenario {
+        name: "tor-import",
+        template: Some(t),
+        args: strings(&[
+            "tor",
+            "import",
+            &path(&list),
+            "--store",
+            "{store}",
+            "--now",
+            NOW,
+        ]),
+        keep: before.clone(),
         allowed: before,
         redo: true,
     });

@@ -126,6 +126,9 @@ fn print_recovery(r: &Recovery) {
     for s in &r.segments {
         eprintln!("flowkeep: {s}");
     }
+    for i in &r.imports {
+        eprintln!("flowkeep: {i}");
+    }
     for p in &r.problems {
         eprintln!("flowkeep: warning: {p}");
     }

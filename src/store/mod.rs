@@ -249,7 +249,7 @@ mod tests {
             e,
             StoreError::UnsupportedVersion {
                 found: 7,
-                supported: 4,
+                supported: FORMAT_VERSION,
                 ..
             }
         ));

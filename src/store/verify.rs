@@ -163,6 +163,8 @@ impl Store {
         fs::exists(&path)
             || temp.is_some_and(|t| fs::exists(&t))
             || fs::exists(&super::writer::build_path(&path))
+            // An imported list between its entry and its rename.
+            || fs::exists(&path.with_file_name(format!(".{name}.tmp")))
     }
 
     /// Symbolic links at the top of the store or in its partition folders: a store holds none

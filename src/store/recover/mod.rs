@@ -81,6 +81,8 @@ impl fmt::Display for RecoveredSegment {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Recovery {
     pub segments: Vec<RecoveredSegment>,
+    /// Imports (Tor exit lists) that stopped half way, completed or removed: a line each.
+    pub imports: Vec<String>,
     /// Temporary files that could not be recovered (left in place; readers still read their
     /// complete blocks), and a lock that could not be taken, one line each.
     pub problems: Vec<String>,
@@ -331,25 +333,35 @@ pub fn recover(dir: &Path) -> Result<Recovery, StoreError> {
     let _recovering = super::lock::RECOVERING
         .lock()
         .unwrap_or_else(|p| p.into_inner());
-    match try_lock(dir) {
-        Ok(Acquired::Fresh(_lock)) => Ok(recover_locked(dir)),
-        Ok(Acquired::Shared(_) | Acquired::Busy) => Ok(Recovery {
+    let mut r = match try_lock(dir) {
+        Ok(Acquired::Fresh(_lock)) => return Ok(recover_locked(dir)),
+        Ok(Acquired::Shared(_) | Acquired::Busy) => Recovery {
             live_writer: true,
             ..Recovery::default()
-        }),
+        },
         // No lock file and no right to create one: a read-only store nobody can be writing
         // with this version; reading its open segments is all that can be done.
-        Err(e) => Ok(Recovery {
+        Err(e) => Recovery {
             problems: vec![format!("not recovering open segments: {e}")],
             ..Recovery::default()
-        }),
-    }
+        },
+    };
+    // Imports are not a writer's: what one left is finished whether or not a writer runs.
+    let (imports, problems) = super::imports::recover_imports(dir);
+    r.imports = imports;
+    r.problems.extend(problems);
+    Ok(r)
 }
 
 /// Recovers every temporary segment in the store. The caller holds the store lock, freshly
 /// taken: every temporary file belongs to a writer that is gone.
 pub(crate) fn recover_locked(dir: &Path) -> Recovery {
-    let mut out = Recovery::default();
+    let (imports, problems) = super::imports::recover_imports(dir);
+    let mut out = Recovery {
+        imports,
+        problems,
+        ..Recovery::default()
+    };
     let paths = match temp_files(dir) {
         Ok(paths) => paths,
         Err(e) => {

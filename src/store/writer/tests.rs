@@ -275,7 +275,12 @@ fn create_refuses_files_and_unwritable_paths() {
 #[test]
 fn newer_store_format_is_refused_by_writer_and_reader() {
     let d = tempfile::tempdir().unwrap();
-    std::fs::write(d.path().join(MARKER_NAME), "flowkeep store\nformat 5\n").unwrap();
+    let newer = FORMAT_VERSION + 1;
+    std::fs::write(
+        d.path().join(MARKER_NAME),
+        format!("flowkeep store\nformat {newer}\n"),
+    )
+    .unwrap();
     let e = StoreWriter::create(WriterConfig::new(d.path()))
         .err()
         .unwrap();
@@ -285,10 +290,10 @@ fn newer_store_format_is_refused_by_writer_and_reader() {
         matches!(
             e,
             StoreError::UnsupportedVersion {
-                found: 5,
-                supported: 4,
+                found,
+                supported: FORMAT_VERSION,
                 ..
-            }
+            } if found == newer
         ),
         "{e}"
     );
