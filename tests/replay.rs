@@ -350,6 +350,39 @@ fn icmp_echo_replies_join_their_requests_across_workers() {
     }
 }
 
+#[test]
+fn packets_stamped_before_earlier_ones_are_counted_and_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = ([10, 0, 0, 1], [192, 0, 2, 1], [192, 0, 2, 2]);
+    // Read order: 0.9 s, then 0.1 s and 0.2 s (two files merged out of order), then 1.0 s.
+    let packets = [
+        (900_000, icmp_echo(a, b, 8)),
+        (100_000, icmp_echo(a, c, 8)),
+        (200_000, icmp_echo(a, b, 8)),
+        (999_000, icmp_echo(a, c, 8)),
+    ];
+    let pcap = dir.path().join("merged.pcap");
+    std::fs::write(&pcap, raw_ipv4_pcap(&packets)).unwrap();
+    let out = replay(&pcap, &dir.path().join("store"), &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    assert!(summary.contains("out of order   2 ("), "{summary}");
+    // In order, nothing is said.
+    let sorted = [
+        packets[1].clone(),
+        packets[2].clone(),
+        packets[0].clone(),
+        packets[3].clone(),
+    ];
+    std::fs::write(&pcap, raw_ipv4_pcap(&sorted)).unwrap();
+    let out = replay(&pcap, &dir.path().join("store2"), &[]);
+    assert!(
+        !text(&out.stdout).contains("out of order"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
 /// Sorted CSV of every record in `store`, for comparing stores.
 fn sorted_csv(store: &std::path::Path) -> Vec<String> {
     let o = std::process::Command::new(common::BIN)

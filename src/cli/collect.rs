@@ -327,6 +327,14 @@ fn print_summary(s: &Summary, elapsed: f64, store: &Path) -> io::Result<()> {
             s.future_packets
         )?;
     }
+    if s.reordered > 0 {
+        writeln!(
+            out,
+            "out of order   {} (stamped before a packet read earlier; each joined its flow as \
+             stamped, so a record may span the jump)",
+            s.reordered
+        )?;
+    }
     if s.store.leases_lost > 0 {
         writeln!(
             out,

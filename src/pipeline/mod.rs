@@ -100,6 +100,9 @@ pub struct Summary {
     /// Frames stamped more than [`CLOCK_TOLERANCE`] after the wall clock
     /// ([`PipelineConfig::wall_clock`]): a bad timestamp, whose flows are stored as stamped.
     pub future_packets: u64,
+    /// Frames stamped earlier than a frame read before them (files merged out of order, or
+    /// clocks stepped back): each joins its flow as stamped, so a record may span the jump.
+    pub reordered: u64,
     /// The newest packet time among the other frames: what a run that trusts packet time
     /// (replay's retention) may take as "now".
     pub trusted_last_ts: Option<Nanos>,
@@ -130,6 +133,7 @@ impl Summary {
     fn merge_lane(&mut self, mut lane: Summary) {
         self.frames += lane.frames;
         self.future_packets += lane.future_packets;
+        self.reordered += lane.reordered;
         self.source_stats.received += lane.source_stats.received;
         self.source_stats.dropped_kernel += lane.source_stats.dropped_kernel;
         self.source_stats.dropped_interface += lane.source_stats.dropped_interface;

@@ -32,6 +32,8 @@ pub(super) struct Reader<'c> {
     pub now: Nanos,
     /// The newest packet time not past `future_after`.
     pub trusted_now: Nanos,
+    /// The newest packet time read (not the clock's): a frame stamped before it is reordered.
+    newest_packet: Nanos,
     /// A packet stamped after this is counted in `future_packets`.
     future_after: Nanos,
     next_tick: Nanos,
@@ -59,6 +61,7 @@ impl<'c> Reader<'c> {
             clock,
             now: Nanos::MIN,
             trusted_now: Nanos::MIN,
+            newest_packet: Nanos::MIN,
             future_after: future_after(cfg),
             next_tick: Nanos::MIN,
             drain_until: None,
@@ -153,6 +156,10 @@ impl<'c> Reader<'c> {
     #[inline]
     fn take(&mut self, pkt: &Packet<'_>, usage: PacketUse) -> (usize, bool) {
         self.summary.frames += 1;
+        if pkt.ts < self.newest_packet {
+            self.summary.reordered += 1;
+        }
+        self.newest_packet = self.newest_packet.max(pkt.ts);
         self.now = self.now.max(pkt.ts);
         if pkt.ts > self.future_after {
             self.summary.future_packets += 1;
