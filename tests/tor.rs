@@ -265,6 +265,34 @@ fn retention_deletes_a_list_with_an_entry_unless_a_hold_covers_it() {
         "--now",
         "2026-12-05T00:00:00Z",
     ]);
+    // A filtered hold keeps the list in place as well: the held records' marks need it.
+    ok(&[
+        "hold",
+        "add",
+        "--store",
+        s,
+        "--name",
+        "CASE-2",
+        "--from",
+        "2026-11-30T07:00:00Z",
+        "--until",
+        "2026-11-30T09:00:00Z",
+        "--filter",
+        "host 10.0.0.5",
+        "--now",
+        "2026-12-05T00:00:00Z",
+    ]);
+    let filtered = expire("2026-12-05T00:00:00Z");
+    assert!(filtered.contains("held by CASE-2"), "{filtered}");
+    ok(&[
+        "hold",
+        "release",
+        "--store",
+        s,
+        "CASE-2",
+        "--now",
+        "2026-12-05T00:00:00Z",
+    ]);
     let gone = expire("2026-12-05T00:00:01Z");
     assert!(gone.contains("deleted  tor/exit-list-"), "{gone}");
     assert!(gone.contains("age>2d"), "{gone}");

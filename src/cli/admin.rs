@@ -136,8 +136,8 @@ fn print_summary(
     Ok(())
 }
 
-/// The imported Tor exit lists, under the same age limit and holds as the segments (not
-/// under --max-size: they are the Tor Project's public lists, about a megabyte each). Returns
+/// The imported Tor exit lists, under the same age limit as the segments and every standing
+/// hold (not under --max-size: they are the Tor Project's public lists, about a megabyte each). Returns
 /// the lists that could not be read, which are kept.
 fn expire_tor_lists(
     store: &Store,
@@ -156,7 +156,18 @@ fn expire_tor_lists(
         max_size: None,
         ..*policy
     };
-    let plan = retention::plan(&lists, holds, &age_only, now);
+    // Every standing hold keeps the lists of its range in place, a filtered one too: a list
+    // is the Tor Project's public document, not a subscriber's record, and the marks on the
+    // held records need it.
+    let standing: Vec<holds::Hold> = holds
+        .iter()
+        .filter(|h| !h.ended(now))
+        .map(|h| holds::Hold {
+            filter: None,
+            ..h.clone()
+        })
+        .collect();
+    let plan = retention::plan(&lists, &standing, &age_only, now);
     let deleted = if dry_run {
         plan.delete.clone()
     } else {
