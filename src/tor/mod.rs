@@ -159,10 +159,6 @@ impl ExitIndex {
             .filter(|e| e.from <= last && e.until >= first)
             .min_by_key(|e| (e.from, &e.fingerprint))
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_address.is_empty()
-    }
 }
 
 /// `query --tor`: `src_tor_exit` and `dst_tor_exit`, the fingerprint of the relay the address
