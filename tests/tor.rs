@@ -193,6 +193,25 @@ fn import_keeps_the_list_and_query_marks_exactly_the_exits() {
         "2026-11-30T09:08:01.000000000Z"
     );
     assert!(who("2026-11-30T12:00:00Z")["tor_exit"].is_null());
+    // The table says the same in one line, built from the same exit as the JSON.
+    let table = |at: &str| {
+        let o = run(&[
+            "who-had",
+            "--store",
+            s,
+            "198.51.100.7",
+            "--at",
+            at,
+            "--format",
+            "table",
+        ]);
+        text(&o.stdout)
+    };
+    assert!(table("2026-11-30T08:00:00Z").contains(
+        "tor exit     relay 0011BD2485AD45D984EC4159C88FC066E5E3300E (listed \
+         2026-11-29T17:40:28.000000000Z .. 2026-11-30T09:08:01.000000000Z)"
+    ));
+    assert!(!table("2026-11-30T12:00:00Z").contains("tor exit"));
 }
 
 #[test]

@@ -17,7 +17,7 @@ pub(super) fn who_had(a: WhoHadArgs) -> Result<i32> {
     let (answer, mut problems) = WhoHad::ask(&store, a.address, a.at, a.window)?;
     let (exits, tor_problems) = ExitIndex::load(store.dir())?;
     problems.extend(tor_problems);
-    let tor_exit = super::tor::exit_at(&exits, a.address, a.at);
+    let tor_exit = exits.exit_during(a.address, a.at, a.at);
     for p in &problems {
         eprintln!("flowkeep: warning: {p}");
     }
@@ -31,20 +31,14 @@ pub(super) fn who_had(a: WhoHadArgs) -> Result<i32> {
         Format::Jsonl => {
             let mut json = answer.to_json();
             if let Some(obj) = json.as_object_mut() {
-                obj.insert("tor_exit".into(), tor_exit.clone().unwrap_or_default());
+                obj.insert("tor_exit".into(), super::tor::exit_json(tor_exit));
             }
             serde_json::to_writer(&mut out, &json)
                 .map_err(io::Error::from)
                 .and_then(|()| writeln!(out))
         }
-        _ => answer.write_table(&mut out).and_then(|()| match &tor_exit {
-            Some(e) => writeln!(
-                out,
-                "tor exit     relay {} (listed {} .. {})",
-                e["fingerprint"].as_str().unwrap_or_default(),
-                e["from"].as_str().unwrap_or_default(),
-                e["until"].as_str().unwrap_or_default()
-            ),
+        _ => answer.write_table(&mut out).and_then(|()| match tor_exit {
+            Some(e) => super::tor::write_exit_line(&mut out, e),
             None => Ok(()),
         }),
     }

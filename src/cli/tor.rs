@@ -6,9 +6,8 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use flowkeep::store::Store;
 use flowkeep::time::{format_rfc3339, Nanos};
-use flowkeep::tor::ExitIndex;
+use flowkeep::tor::Exit;
 use std::io::Read;
-use std::net::IpAddr;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
@@ -71,13 +70,25 @@ pub(super) fn tor(a: TorArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// `who-had`'s Tor line: the relay `addr` was an exit of at `at`, with the span the lists give.
-pub(super) fn exit_at(index: &ExitIndex, addr: IpAddr, at: Nanos) -> Option<serde_json::Value> {
-    index.exit_during(addr, at, at).map(|e| {
+/// `who-had`'s Tor mark in JSON: the relay the address was an exit of, with the span the
+/// lists give (`null` when none).
+pub(super) fn exit_json(exit: Option<&Exit>) -> serde_json::Value {
+    exit.map_or(serde_json::Value::Null, |e| {
         serde_json::json!({
             "fingerprint": e.fingerprint,
             "from": format_rfc3339(e.from),
             "until": format_rfc3339(e.until),
         })
     })
+}
+
+/// `who-had`'s Tor line in the table.
+pub(super) fn write_exit_line(out: &mut impl std::io::Write, e: &Exit) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "tor exit     relay {} (listed {} .. {})",
+        e.fingerprint,
+        format_rfc3339(e.from),
+        format_rfc3339(e.until)
+    )
 }
