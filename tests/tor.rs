@@ -332,6 +332,38 @@ fn retention_deletes_a_list_with_an_entry_unless_a_hold_covers_it() {
 }
 
 #[test]
+fn retention_keeps_a_list_it_cannot_read_and_says_why() {
+    let d = tempfile::tempdir().unwrap();
+    let store = store_with(d.path(), &FLOWS[..1]);
+    let s = store.to_str().unwrap();
+    ok(&["tor", "import", list_file().to_str().unwrap(), "--store", s]);
+    let list = std::fs::read_dir(store.join("tor"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::write(&list, "not an exit list\n").unwrap();
+    let o = run(&[
+        "expire",
+        "--store",
+        s,
+        "--retention",
+        "2d",
+        "--now",
+        "2026-12-05T00:00:00Z",
+    ]);
+    let printed = out(&o);
+    assert_ne!(o.status.code(), Some(0), "{printed}");
+    assert!(
+        printed.contains("problem  tor/exit-list-")
+            && printed.contains("unreadable and so the span it covers is unknown: kept"),
+        "{printed}"
+    );
+    assert!(list.exists());
+}
+
+#[test]
 fn a_file_that_is_not_an_exit_list_is_refused_and_leaves_nothing() {
     let d = tempfile::tempdir().unwrap();
     let store = store_with(d.path(), &FLOWS[..1]);

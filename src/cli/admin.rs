@@ -102,7 +102,13 @@ pub(super) fn run_expire(
         (done.deleted, done.bytes_freed)
     };
     print_deleted(dir, verb, "records", &deleted, out)?;
-    print_kept(dir, &swept, &decided, &plan, out)?;
+    print_kept(
+        dir,
+        (&swept, &decided),
+        &plan,
+        "no seal entry says its age",
+        out,
+    )?;
     plan.problems
         .extend(expire_tor_lists(&store, &holds, policy, now, dry_run, out)?);
     print_summary(dry_run, deleted.len(), freed, &plan, out)?;
@@ -177,7 +183,13 @@ fn expire_tor_lists(
     };
     let verb = if dry_run { "would delete" } else { "deleted" };
     print_deleted(dir, verb, "exits", &deleted, out)?;
-    print_kept(dir, &preserve::Swept::default(), &[], &plan, out)?;
+    print_kept(
+        dir,
+        (&preserve::Swept::default(), &[]),
+        &plan,
+        "so the span it covers is unknown",
+        out,
+    )?;
     Ok(plan.problems)
 }
 
@@ -206,12 +218,13 @@ fn print_deleted(
 }
 
 /// The lines of a retention run besides its deletions: hold copies swept, segments kept for
-/// holds, unreadable segments aged by their seal entry or kept undecided.
+/// holds, unreadable segments aged by their seal entry or kept undecided (`undecided` says
+/// why such a file could not be aged: segments and Tor lists differ).
 fn print_kept(
     dir: &Path,
-    swept: &preserve::Swept,
-    decided: &[(std::path::PathBuf, String)],
+    (swept, decided): (&preserve::Swept, &[(std::path::PathBuf, String)]),
     plan: &Plan,
+    undecided: &str,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     for (path, why) in &swept.deleted {
@@ -236,7 +249,7 @@ fn print_kept(
     for (s, e) in &plan.problems {
         writeln!(
             out,
-            "problem  {}  unreadable and no seal entry says its age: kept: {e}",
+            "problem  {}  unreadable and {undecided}: kept: {e}",
             rel_path(dir, &s.path)
         )?;
     }
