@@ -161,6 +161,44 @@ impl ErrorLog {
     }
 }
 
+/// Where ended records go: the store, then the exporter.
+struct Stored<'w> {
+    writer: &'w mut StoreWriter,
+    export: Option<&'w ExportTee>,
+    log: &'w mut ErrorLog,
+    /// The time store errors are logged at.
+    now: Nanos,
+}
+
+impl<'w> Stored<'w> {
+    fn new(
+        writer: &'w mut StoreWriter,
+        export: Option<&'w ExportTee>,
+        log: &'w mut ErrorLog,
+        now: Nanos,
+    ) -> Self {
+        Stored {
+            writer,
+            export,
+            log,
+            now,
+        }
+    }
+}
+
+impl Extend<FlowRecord> for Stored<'_> {
+    fn extend<I: IntoIterator<Item = FlowRecord>>(&mut self, records: I) {
+        for r in records {
+            if let Err(e) = self.writer.append(&r) {
+                self.log.note(&e, self.now, self.writer);
+            }
+            if let Some(t) = self.export {
+                t.offer(&r);
+            }
+        }
+    }
+}
+
 struct Worker {
     table: FlowTable,
     writer: StoreWriter,
@@ -238,14 +276,8 @@ impl Worker {
 
     /// Appends the ended records (and offers them to the exporter).
     fn store_records(&mut self, now: Nanos) {
-        for r in self.records.drain(..) {
-            if let Err(e) = self.writer.append(&r) {
-                self.log.note(&e, now, &self.writer);
-            }
-            if let Some(t) = &self.export {
-                t.offer(&r);
-            }
-        }
+        Stored::new(&mut self.writer, self.export.as_ref(), &mut self.log, now)
+            .extend(self.records.drain(..));
     }
 
     /// Seals the partitions no record can still arrive for, and (live) flushes open segments
@@ -267,8 +299,15 @@ impl Worker {
 
     /// The channel closed: every flow still open is written, every segment sealed.
     fn finish(mut self) -> Result<Summary, StoreError> {
-        self.table.flush(&mut self.records);
-        self.store_records(Nanos::MAX);
+        // Straight into the store: at the end every open flow ends at once, and collecting
+        // them first would hold all of their records in memory together.
+        let mut stored = Stored::new(
+            &mut self.writer,
+            self.export.as_ref(),
+            &mut self.log,
+            Nanos::MAX,
+        );
+        self.table.flush(&mut stored);
         self.summary.flow = self.table.stats();
         self.summary.store = self.writer.finish()?;
         Ok(self.summary)
