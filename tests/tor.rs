@@ -212,6 +212,23 @@ fn import_keeps_the_list_and_query_marks_exactly_the_exits() {
          2026-11-29T17:40:28.000000000Z .. 2026-11-30T09:08:01.000000000Z)"
     ));
     assert!(!table("2026-11-30T12:00:00Z").contains("tor exit"));
+    // No device is known for the address (no lease, and a raw capture has no MACs), but at
+    // 08:00 it was a Tor exit: status 5, where 12:00 gets the 1 of "nothing known".
+    let status = |at: &str| {
+        let o = run(&[
+            "who-had",
+            "--store",
+            s,
+            "198.51.100.7",
+            "--at",
+            at,
+            "--format",
+            "jsonl",
+        ]);
+        o.status.code()
+    };
+    assert_eq!(status("2026-11-30T08:00:00Z"), Some(5));
+    assert_eq!(status("2026-11-30T12:00:00Z"), Some(1));
 }
 
 #[test]

@@ -134,7 +134,8 @@ pub enum Command {
     Export(ExportArgs),
     /// Which MAC (and hostname) held an address at a time: from DHCP leases, else from the
     /// MACs on flows around that time. Exit status 1 when nothing is known, 4 when only the
-    /// flows answer (unconfirmed), 3 when part of the store could not be read.
+    /// flows answer (unconfirmed), 5 when only an imported Tor exit list does (the address
+    /// was a relay's exit), 3 when part of the store could not be read.
     #[command(
         after_help = "Example:\n  flowkeep who-had --store /var/lib/flowkeep 10.1.2.3 --at 2026-11-14T14:02:07Z"
     )]

@@ -71,7 +71,12 @@ pub(super) fn who_had(a: WhoHadArgs) -> Result<i32> {
         super::warn_incomplete(problems.len());
         super::INCOMPLETE
     } else if !answer.known() {
-        1
+        // The device is unknown, but the address is accounted for: a Tor relay's exit.
+        if tor_exit.is_some() {
+            TOR_EXIT_ONLY
+        } else {
+            1
+        }
     } else if !answer.confirmed() {
         UNCONFIRMED
     } else {
@@ -82,6 +87,10 @@ pub(super) fn who_had(a: WhoHadArgs) -> Result<i32> {
 /// Exit status of a who-had answered from the MACs on flows alone, with no DHCP lease to
 /// confirm it: a guess a script must be able to tell from a lease's answer.
 const UNCONFIRMED: i32 = 4;
+
+/// Exit status of a who-had that knows no device for the address, but knows it was a Tor
+/// exit at the time: a different answer from "nothing known" for a script handling requests.
+const TOR_EXIT_ONLY: i32 = 5;
 
 /// The output of `query --leases` and `--tor`: JSON lines with `src_lease`/`dst_lease` and
 /// `src_tor_exit`/`dst_tor_exit` added.
