@@ -1,6 +1,7 @@
-//! Cache hints for the hot paths: the file reader and the flow table know which memory they will
+//! Hints for the hot paths. The file reader and the flow table know which memory they will
 //! read next, long before they read it; telling the CPU lets those cache misses overlap with
-//! work instead of stalling it.
+//! work instead of stalling it. And the flow table's memory is read at random: asking the
+//! kernel for huge pages spares most lookups a page-table walk.
 
 /// Asks the CPU to start loading the cache line at `p` into all cache levels. Only a hint: it
 /// never faults, whatever `p` is (unmapped, dangling, out of bounds), and changes nothing the
@@ -16,4 +17,95 @@ pub fn prefetch<T>(p: *const T) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = p;
+}
+
+/// Bytes of an x86-64 (and arm64 4 KiB-granule) transparent huge page.
+const HUGE_PAGE: usize = 2 << 20;
+
+/// Asks the kernel to back the whole huge pages inside `mem` with transparent huge pages
+/// (`MADV_HUGEPAGE`; Debian's default THP mode, `madvise`, uses them only where asked). A flow
+/// table of a million flows spans far more than the TLB reaches in 4 KiB pages, so without
+/// them nearly every lookup also walks the page tables. Call it before the memory is first
+/// written: a page faulted in already stays small until khugepaged gets to it. Only a hint: the
+/// kernel may decline (THP off, no free huge page), and nothing the program can observe but
+/// timing and resident size changes.
+pub fn huge_pages<T>(mem: &[T]) {
+    let start = mem.as_ptr() as usize;
+    let end = start.saturating_add(std::mem::size_of_val(mem));
+    let from = start.next_multiple_of(HUGE_PAGE);
+    let to = end / HUGE_PAGE * HUGE_PAGE;
+    if from >= to {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    // SAFETY: `[from, to)` is page-aligned and lies inside `mem`, memory this process owns.
+    // MADV_HUGEPAGE only marks how the kernel may back those pages: it changes no mapping,
+    // protection or content. Its error (EINVAL when the kernel has no THP) is ignored, as a
+    // hint may be.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_HUGEPAGE);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The kernel's `AnonHugePages` (kB) of the mapping that holds `addr`, from
+    /// `/proc/self/smaps`.
+    #[cfg(target_os = "linux")]
+    fn anon_huge_kb(addr: usize) -> Option<u64> {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+        let mut inside = false;
+        for line in smaps.lines() {
+            let first = line.split(' ').next().unwrap_or_default();
+            if let Some((a, b)) = first.split_once('-') {
+                if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+                {
+                    inside = (a..b).contains(&addr);
+                    continue;
+                }
+            }
+            if inside {
+                if let Some(kb) = line.strip_prefix("AnonHugePages:") {
+                    return kb.trim().trim_end_matches(" kB").trim().parse().ok();
+                }
+            }
+        }
+        None
+    }
+
+    /// Memory advised before it is first written gets huge pages. On a kernel in THP mode
+    /// `madvise` (Debian's default, and this project's CI machine) that is the hint's doing;
+    /// in mode `always` the kernel would give them anyway.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn advised_memory_is_backed_by_huge_pages() {
+        let mode = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
+            .unwrap_or_default();
+        if mode.is_empty() || mode.contains("[never]") {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "transparent huge pages are off on this machine ({mode:?}): the hint cannot be shown to work"
+            );
+            eprintln!("skipped: transparent huge pages are off ({mode:?})");
+            return;
+        }
+        let words = (8 << 20) / 8;
+        let mut v: Vec<u64> = Vec::with_capacity(words);
+        super::huge_pages(v.spare_capacity_mut());
+        v.resize(words, 1);
+        // The advice splits the mapping: the advised part starts at the first huge page.
+        let advised = (v.as_ptr() as usize).next_multiple_of(super::HUGE_PAGE);
+        let kb = anon_huge_kb(advised).expect("the buffer's mapping in smaps");
+        assert!(
+            kb >= 2048,
+            "AnonHugePages {kb} kB in the advised 8 MiB mapping"
+        );
+    }
+
+    #[test]
+    fn slices_too_small_for_a_huge_page_are_left_alone() {
+        super::huge_pages::<u8>(&[]);
+        super::huge_pages(&[0u64; 16]);
+    }
 }

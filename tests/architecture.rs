@@ -330,8 +330,9 @@ fn only_the_cli_reads_a_clock() {
     only_in(&clocks, &["cli/"], &[], "clocks read outside cli");
 }
 
-/// Rule 4: `unsafe` only in the file-system module (memory maps), the prefetch hint and the
-/// fanout module's two socket-option calls (no safe crate wraps `PACKET_FANOUT`).
+/// Rule 4: `unsafe` only in the file-system module (memory maps), the hints (prefetch,
+/// huge-page advice) and the fanout module's two socket-option calls (no safe crate wraps
+/// `PACKET_FANOUT`).
 #[test]
 fn unsafe_only_for_memory_maps_the_prefetch_hint_and_fanout() {
     only_in(

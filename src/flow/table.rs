@@ -6,9 +6,10 @@
 //! entry line from memory, the one whose tag matched. Entries never move (the slab grows by
 //! fixed chunks, not by reallocating), so an entry number stays valid for the timer buckets.
 
-/// Entries per slab chunk (a power of two): 4096 × 128 B = 512 KiB, small enough that the
-/// last chunk's unused tail costs little per flow.
-const CHUNK_BITS: u32 = 12;
+/// Entries per slab chunk (a power of two): 65 536 × 128 B = 8 MiB, large enough to hold at
+/// least three whole 2 MiB huge pages wherever the allocator puts it (see
+/// [`crate::hint::huge_pages`]), at the cost of 8 MiB for even the smallest table.
+const CHUNK_BITS: u32 = 16;
 const CHUNK: usize = 1 << CHUNK_BITS;
 const CHUNK_MASK: usize = CHUNK - 1;
 
@@ -38,8 +39,10 @@ impl<T: Clone> Slab<T> {
             return i;
         }
         if self.used as usize == self.chunks.len() * CHUNK {
-            self.chunks
-                .push(vec![self.blank.clone(); CHUNK].into_boxed_slice());
+            let mut chunk = Vec::with_capacity(CHUNK);
+            crate::hint::huge_pages(chunk.spare_capacity_mut());
+            chunk.resize(CHUNK, self.blank.clone());
+            self.chunks.push(chunk.into_boxed_slice());
         }
         let i = self.used;
         // 2^32 entries of 128 bytes would be 512 GiB: memory ends long before this wraps.
@@ -182,7 +185,9 @@ impl Index {
     }
 
     fn grow(&mut self) {
+        // Zeroed memory from the allocator is not written yet, so the hint still applies.
         let doubled = vec![0; self.slots.len() * 2];
+        crate::hint::huge_pages(&doubled);
         let old = std::mem::replace(&mut self.slots, doubled);
         self.mask = self.slots.len() - 1;
         for s in old.into_iter().filter(|&s| s != 0) {
