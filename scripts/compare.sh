@@ -9,6 +9,9 @@
 #                    when it exists)
 #   --runs N         measured runs per tool (env RUNS, default 5)
 #   --dir DIR        where the default capture lives (env BENCH_DIR, default /tmp/flowkeep-bench)
+#   --before BIN     also time BIN (a flowkeep binary built at an earlier commit) in the same
+#                    round-robin, with the default worker count and --workers 2: the
+#                    before/after of a change in one run
 #   -h, --help       this text
 #
 # Each of these is timed whole-process, wall clock, and the median of N runs is printed:
@@ -41,6 +44,7 @@
 # Examples:
 #   scripts/compare.sh --runs 3
 #   scripts/compare.sh --pcap /tmp/bench/bench-2m-s128.pcap --runs 3
+#   scripts/compare.sh --runs 5 --before /tmp/flowkeep-5580f5e
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -53,7 +57,9 @@ dir=${BENCH_DIR:-/tmp/flowkeep-bench}
 pcap=
 summary=
 
-bench_parse_args "pcap summary runs dir" "$@"
+before=
+bench_parse_args "pcap summary runs dir before" "$@"
+[[ -z $before || -x $before ]] || die "--before: $before is not an executable"
 [[ $runs =~ ^[0-9]+$ ]] && ((runs >= 1)) || die "--runs must be a whole number, at least 1"
 
 # --- the capture -------------------------------------------------------------------------------
@@ -170,11 +176,11 @@ run_softflowd() {
 }
 
 run_flowkeep() {
-    local w=$1 start end out args=()
+    local w=$1 bin=${2:-$flowkeep} start end out args=()
     [[ $w == default ]] || args=(--workers "$w")
     rm -rf "$tmp/store"
     start=$EPOCHREALTIME
-    out=$("$flowkeep" replay "$pcap" --store "$tmp/store" "${args[@]}" -q) ||
+    out=$("$bin" replay "$pcap" --store "$tmp/store" "${args[@]}" -q) ||
         die "flowkeep replay failed (workers $w):"$'\n'"$out"
     end=$EPOCHREALTIME
     [[ -z $want_packets ]] || bench_check_replay "$w" "$out"
@@ -190,6 +196,10 @@ fi
 names+=("nfpcapd -z" "softflowd (statistics)"
     "flowkeep (default: $default_workers)" "flowkeep --workers 1" "flowkeep --workers 2")
 cmds+=(run_nfpcapd run_softflowd "run_flowkeep default" "run_flowkeep 1" "run_flowkeep 2")
+if [[ -n $before ]]; then
+    names+=("before (default: $default_workers)" "before --workers 2")
+    cmds+=("run_flowkeep default $before" "run_flowkeep 2 $before")
+fi
 
 # --- the runs ------------------------------------------------------------------------------------
 echo "machine   $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p'), $(free -h | awk '/^Mem:/ { print $2 }') memory"
