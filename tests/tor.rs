@@ -170,8 +170,8 @@ fn import_keeps_the_list_and_query_marks_exactly_the_exits() {
     assert!(query_jsonl(&store, &[])[0].get("dst_tor_exit").is_none());
 
     // who-had: the same mark for an address at a moment.
-    let who = |at: &str| -> serde_json::Value {
-        let o = run(&[
+    let who_had = |at: &str, format: &str| {
+        run(&[
             "who-had",
             "--store",
             s,
@@ -179,9 +179,11 @@ fn import_keeps_the_list_and_query_marks_exactly_the_exits() {
             "--at",
             at,
             "--format",
-            "jsonl",
-        ]);
-        serde_json::from_str(text(&o.stdout).trim()).unwrap()
+            format,
+        ])
+    };
+    let who = |at: &str| -> serde_json::Value {
+        serde_json::from_str(text(&who_had(at, "jsonl").stdout).trim()).unwrap()
     };
     let inside = who("2026-11-30T08:00:00Z");
     assert_eq!(
@@ -194,19 +196,7 @@ fn import_keeps_the_list_and_query_marks_exactly_the_exits() {
     );
     assert!(who("2026-11-30T12:00:00Z")["tor_exit"].is_null());
     // The table says the same in one line, built from the same exit as the JSON.
-    let table = |at: &str| {
-        let o = run(&[
-            "who-had",
-            "--store",
-            s,
-            "198.51.100.7",
-            "--at",
-            at,
-            "--format",
-            "table",
-        ]);
-        text(&o.stdout)
-    };
+    let table = |at: &str| text(&who_had(at, "table").stdout);
     assert!(table("2026-11-30T08:00:00Z").contains(
         "tor exit     relay 0011BD2485AD45D984EC4159C88FC066E5E3300E (listed \
          2026-11-29T17:40:28.000000000Z .. 2026-11-30T09:08:01.000000000Z)"
@@ -214,19 +204,7 @@ fn import_keeps_the_list_and_query_marks_exactly_the_exits() {
     assert!(!table("2026-11-30T12:00:00Z").contains("tor exit"));
     // No device is known for the address (no lease, and a raw capture has no MACs), but at
     // 08:00 it was a Tor exit: status 5, where 12:00 gets the 1 of "nothing known".
-    let status = |at: &str| {
-        let o = run(&[
-            "who-had",
-            "--store",
-            s,
-            "198.51.100.7",
-            "--at",
-            at,
-            "--format",
-            "jsonl",
-        ]);
-        o.status.code()
-    };
+    let status = |at: &str| who_had(at, "jsonl").status.code();
     assert_eq!(status("2026-11-30T08:00:00Z"), Some(5));
     assert_eq!(status("2026-11-30T12:00:00Z"), Some(1));
 }
