@@ -50,12 +50,13 @@ pub fn huge_pages<T>(mem: &[T]) {
 
 #[cfg(test)]
 mod tests {
-    /// The kernel's `AnonHugePages` (kB) of the mapping that holds `addr`, from
+    /// The `VmFlags` and `AnonHugePages` (kB) of the mapping that holds `addr`, from
     /// `/proc/self/smaps`.
     #[cfg(target_os = "linux")]
-    fn anon_huge_kb(addr: usize) -> Option<u64> {
+    fn mapping_of(addr: usize) -> Option<(String, u64)> {
         let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
         let mut inside = false;
+        let mut huge_kb = None;
         for line in smaps.lines() {
             let first = line.split(' ').next().unwrap_or_default();
             if let Some((a, b)) = first.split_once('-') {
@@ -65,41 +66,58 @@ mod tests {
                     continue;
                 }
             }
-            if inside {
-                if let Some(kb) = line.strip_prefix("AnonHugePages:") {
-                    return kb.trim().trim_end_matches(" kB").trim().parse().ok();
-                }
+            if !inside {
+                continue;
+            }
+            if let Some(kb) = line.strip_prefix("AnonHugePages:") {
+                huge_kb = kb.trim().trim_end_matches(" kB").trim().parse().ok();
+            } else if let Some(flags) = line.strip_prefix("VmFlags:") {
+                return Some((flags.trim().to_string(), huge_kb?));
             }
         }
         None
     }
 
-    /// Memory advised before it is first written gets huge pages. On a kernel in THP mode
-    /// `madvise` (Debian's default, and this project's CI machine) that is the hint's doing;
-    /// in mode `always` the kernel would give them anyway.
+    /// The advice reaches the kernel: the advised part of the buffer is a mapping of its own
+    /// flagged `hg` (VM_HUGEPAGE), which is what makes THP mode `madvise` (Debian's default)
+    /// back it with huge pages. Whether the kernel then finds free 2 MiB pages depends on how
+    /// fragmented the machine's memory is (the CI machine once had none), so the pages
+    /// themselves are only reported, not asserted.
     #[test]
     #[cfg(target_os = "linux")]
-    fn advised_memory_is_backed_by_huge_pages() {
+    fn advised_memory_is_flagged_for_huge_pages() {
         let mode = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
             .unwrap_or_default();
-        if mode.is_empty() || mode.contains("[never]") {
+        if mode.is_empty() {
             assert!(
                 std::env::var_os("CI").is_none(),
-                "transparent huge pages are off on this machine ({mode:?}): the hint cannot be shown to work"
+                "this kernel has no transparent huge pages: the hint cannot be shown to work"
             );
-            eprintln!("skipped: transparent huge pages are off ({mode:?})");
+            eprintln!("skipped: this kernel has no transparent huge pages");
             return;
         }
-        let words = (8 << 20) / 8;
+        // Past glibc's largest mmap threshold (32 MiB), so a fresh mapping no earlier advice
+        // (another test's flow table, freed) can have flagged.
+        let words = (34 << 20) / 8;
         let mut v: Vec<u64> = Vec::with_capacity(words);
+        let before = (v.as_ptr() as usize).next_multiple_of(super::HUGE_PAGE);
+        let (flags, _) = mapping_of(before).expect("the buffer's mapping in smaps");
+        assert!(
+            !flags.split(' ').any(|f| f == "hg"),
+            "flagged before the advice: {flags}"
+        );
         super::huge_pages(v.spare_capacity_mut());
         v.resize(words, 1);
         // The advice splits the mapping: the advised part starts at the first huge page.
         let advised = (v.as_ptr() as usize).next_multiple_of(super::HUGE_PAGE);
-        let kb = anon_huge_kb(advised).expect("the buffer's mapping in smaps");
+        let (flags, kb) = mapping_of(advised).expect("the buffer's mapping in smaps");
         assert!(
-            kb >= 2048,
-            "AnonHugePages {kb} kB in the advised 8 MiB mapping"
+            flags.split(' ').any(|f| f == "hg"),
+            "the advised mapping lacks the hg flag: {flags}"
+        );
+        eprintln!(
+            "THP {}; AnonHugePages {kb} kB of the advised 34 MiB",
+            mode.trim()
         );
     }
 
