@@ -96,7 +96,7 @@ pub enum DecodeError {
 /// link, not a tunnel: the IP inside its Ethernet frame is the outermost. Frames cut by the snap length still
 /// decode as long as both IP addresses were captured.
 pub fn decode(pkt: &Packet<'_>) -> Result<PacketMeta, DecodeError> {
-    match fast::eth_ipv4(pkt) {
+    match fast::eth_ip(pkt) {
         Some(meta) => Ok(meta),
         None => decode_slow(pkt),
     }
