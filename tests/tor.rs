@@ -327,7 +327,7 @@ fn retention_deletes_a_list_with_an_entry_unless_a_hold_covers_it() {
 }
 
 #[test]
-fn retention_keeps_a_list_it_cannot_read_and_says_why() {
+fn a_list_that_no_longer_parses_is_aged_by_its_import_entry() {
     let d = tempfile::tempdir().unwrap();
     let store = store_with(d.path(), &FLOWS[..1]);
     let s = store.to_str().unwrap();
@@ -339,6 +339,38 @@ fn retention_keeps_a_list_it_cannot_read_and_says_why() {
         .unwrap()
         .path();
     std::fs::write(&list, "not an exit list\n").unwrap();
+    let expire = |now: &str| run(&["expire", "--store", s, "--retention", "2d", "--now", now]);
+    // The list's span (2026-11-29..30) is within 2 days: decided, and kept.
+    let o = expire("2026-12-01T00:00:00Z");
+    let printed = out(&o);
+    assert_eq!(o.status.code(), Some(0), "{printed}");
+    assert!(
+        printed.contains("note  tor/exit-list-")
+            && printed.contains("its age is taken from its import entry"),
+        "{printed}"
+    );
+    assert!(list.exists(), "{printed}");
+    // Past it: deleted, with an expire entry, although the file says nothing of its span.
+    let o = expire("2026-12-05T00:00:00Z");
+    let printed = out(&o);
+    assert_eq!(o.status.code(), Some(0), "{printed}");
+    assert!(printed.contains("deleted  tor/exit-list-"), "{printed}");
+    assert!(!list.exists(), "{printed}");
+    let entries = ok(&[
+        "audit", "--store", s, "--kind", "expire", "--format", "jsonl",
+    ]);
+    assert!(entries.contains("tor/exit-list-"), "{entries}");
+}
+
+#[test]
+fn retention_keeps_a_list_no_entry_explains_and_says_why() {
+    let d = tempfile::tempdir().unwrap();
+    let store = store_with(d.path(), &FLOWS[..1]);
+    let s = store.to_str().unwrap();
+    ok(&["tor", "import", list_file().to_str().unwrap(), "--store", s]);
+    // Put there by hand: no import entry, and nothing in it says its span.
+    let stray = store.join("tor/exit-list-20261101T000000Z-0123456789abcdef.txt");
+    std::fs::write(&stray, "not an exit list\n").unwrap();
     let o = run(&[
         "expire",
         "--store",
@@ -349,13 +381,15 @@ fn retention_keeps_a_list_it_cannot_read_and_says_why() {
         "2026-12-05T00:00:00Z",
     ]);
     let printed = out(&o);
-    assert_ne!(o.status.code(), Some(0), "{printed}");
+    assert_eq!(o.status.code(), Some(1), "{printed}");
     assert!(
-        printed.contains("problem  tor/exit-list-")
-            && printed.contains("unreadable and so the span it covers is unknown: kept"),
+        printed.contains("problem  tor/exit-list-20261101T000000Z")
+            && printed.contains("unreadable and no import entry says the span it covers: kept"),
         "{printed}"
     );
-    assert!(list.exists());
+    assert!(stray.exists());
+    // The imported list beside it was decided as usual.
+    assert!(printed.contains("deleted  tor/exit-list-"), "{printed}");
 }
 
 #[test]

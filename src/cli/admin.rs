@@ -26,8 +26,8 @@ pub(super) fn expire(a: ExpireArgs) -> Result<i32> {
     }
     if undecided > 0 {
         eprintln!(
-            "flowkeep: error: {undecided} unreadable segment(s) could not be decided and were kept \
-             (see the problem lines); `flowkeep verify` says more"
+            "flowkeep: error: {undecided} unreadable file(s) (segments, Tor exit lists) could not \
+             be decided and were kept (see the problem lines); `flowkeep verify` says more"
         );
         return Ok(1);
     }
@@ -106,7 +106,7 @@ pub(super) fn run_expire(
         dir,
         (&swept, &decided),
         &plan,
-        "no seal entry says its age",
+        ("seal", "no seal entry says its age"),
         out,
     )?;
     plan.problems
@@ -154,10 +154,11 @@ fn expire_tor_lists(
     out: &mut dyn Write,
 ) -> Result<Vec<(SegmentInfo, String)>> {
     let dir = store.dir();
-    let lists = flowkeep::tor::stored_lists(dir)?;
+    let mut lists = flowkeep::tor::stored_lists(dir)?;
     if policy.retention.is_none() || lists.is_empty() {
         return Ok(Vec::new());
     }
+    let decided = store.spans_from_log(&mut lists)?;
     let age_only = Policy {
         max_size: None,
         ..*policy
@@ -185,9 +186,9 @@ fn expire_tor_lists(
     print_deleted(dir, verb, "exits", &deleted, out)?;
     print_kept(
         dir,
-        (&preserve::Swept::default(), &[]),
+        (&preserve::Swept::default(), &decided),
         &plan,
-        "so the span it covers is unknown",
+        ("import", "no import entry says the span it covers"),
         out,
     )?;
     Ok(plan.problems)
@@ -218,13 +219,14 @@ fn print_deleted(
 }
 
 /// The lines of a retention run besides its deletions: hold copies swept, segments kept for
-/// holds, unreadable segments aged by their seal entry or kept undecided (`undecided` says
-/// why such a file could not be aged: segments and Tor lists differ).
+/// holds, unreadable files aged by their audit entry or kept undecided. `entry` names the
+/// entry that holds a file's span (`seal` for segments, `import` for Tor lists) and
+/// `undecided` says why a file without one could not be aged.
 fn print_kept(
     dir: &Path,
     (swept, decided): (&preserve::Swept, &[(std::path::PathBuf, String)]),
     plan: &Plan,
-    undecided: &str,
+    (entry, undecided): (&str, &str),
     out: &mut dyn Write,
 ) -> io::Result<()> {
     for (path, why) in &swept.deleted {
@@ -242,7 +244,7 @@ fn print_kept(
     for (p, e) in decided {
         writeln!(
             out,
-            "note  {}  unreadable ({e}); its age is taken from its seal entry",
+            "note  {}  unreadable ({e}); its age is taken from its {entry} entry",
             rel_path(dir, p)
         )?;
     }

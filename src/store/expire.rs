@@ -19,7 +19,8 @@ pub struct Deleted {
 
 impl Store {
     /// Fills in, for segments whose header or footer cannot be read, the span their latest
-    /// `seal` or `recover` entry recorded, so that retention can decide them by age like any
+    /// `seal` or `recover` entry recorded (for an imported Tor exit list that no longer parses,
+    /// its `import` entry's), so that retention can decide them by age like any
     /// other: a damaged byte must not keep records past the promised retention. Their `error`
     /// is cleared and returned with them, for the caller to report; those still undecidable (no
     /// such entry) keep theirs, and retention keeps them.
@@ -33,7 +34,11 @@ impl Store {
         let mut latest: std::collections::HashMap<String, audit::SegmentFacts> =
             std::collections::HashMap::new();
         for e in audit::read_all(self.dir())? {
-            if let (Action::Seal | Action::Recover, Some(f)) = (e.record.action, e.record.segment) {
+            // An imported Tor exit list's `import` entry holds its span as a seal entry holds
+            // a segment's (their paths differ: `tor/` is no partition).
+            if let (Action::Seal | Action::Recover | Action::Import, Some(f)) =
+                (e.record.action, e.record.segment)
+            {
                 latest.insert(f.path.clone(), f);
             }
         }
