@@ -170,22 +170,6 @@ struct Stored<'w> {
     now: Nanos,
 }
 
-impl<'w> Stored<'w> {
-    fn new(
-        writer: &'w mut StoreWriter,
-        export: Option<&'w ExportTee>,
-        log: &'w mut ErrorLog,
-        now: Nanos,
-    ) -> Self {
-        Stored {
-            writer,
-            export,
-            log,
-            now,
-        }
-    }
-}
-
 impl Extend<FlowRecord> for Stored<'_> {
     fn extend<I: IntoIterator<Item = FlowRecord>>(&mut self, records: I) {
         for r in records {
@@ -276,8 +260,13 @@ impl Worker {
 
     /// Appends the ended records (and offers them to the exporter).
     fn store_records(&mut self, now: Nanos) {
-        Stored::new(&mut self.writer, self.export.as_ref(), &mut self.log, now)
-            .extend(self.records.drain(..));
+        Stored {
+            writer: &mut self.writer,
+            export: self.export.as_ref(),
+            log: &mut self.log,
+            now,
+        }
+        .extend(self.records.drain(..));
     }
 
     /// Seals the partitions no record can still arrive for, and (live) flushes open segments
@@ -301,12 +290,12 @@ impl Worker {
     fn finish(mut self) -> Result<Summary, StoreError> {
         // Straight into the store: at the end every open flow ends at once, and collecting
         // them first would hold all of their records in memory together.
-        let mut stored = Stored::new(
-            &mut self.writer,
-            self.export.as_ref(),
-            &mut self.log,
-            Nanos::MAX,
-        );
+        let mut stored = Stored {
+            writer: &mut self.writer,
+            export: self.export.as_ref(),
+            log: &mut self.log,
+            now: Nanos::MAX,
+        };
         self.table.flush(&mut stored);
         self.summary.flow = self.table.stats();
         self.summary.store = self.writer.finish()?;
