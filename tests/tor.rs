@@ -56,6 +56,25 @@ fn store_with(d: &Path, flows: &[(u32, &str, &str)]) -> PathBuf {
     store
 }
 
+/// A store of the first flow with the fixture list imported, and the list's path in it.
+fn store_with_list(d: &Path) -> (PathBuf, PathBuf) {
+    let store = store_with(d, &FLOWS[..1]);
+    let s = store.to_str().unwrap();
+    ok(&["tor", "import", list_file().to_str().unwrap(), "--store", s]);
+    let list = std::fs::read_dir(store.join("tor"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    (store, list)
+}
+
+/// `expire --retention 2d` of the store `s` at `now`.
+fn expire_2d(s: &str, now: &str) -> std::process::Output {
+    run(&["expire", "--store", s, "--retention", "2d", "--now", now])
+}
+
 const FLOWS: &[(u32, &str, &str)] = &[
     (8 * 3600, "10.0.0.5", "198.51.100.7"), // inside relay A's span
     (12 * 3600, "10.0.0.5", "198.51.100.7"), // after it
@@ -329,19 +348,11 @@ fn retention_deletes_a_list_with_an_entry_unless_a_hold_covers_it() {
 #[test]
 fn a_list_that_no_longer_parses_is_aged_by_its_import_entry() {
     let d = tempfile::tempdir().unwrap();
-    let store = store_with(d.path(), &FLOWS[..1]);
+    let (store, list) = store_with_list(d.path());
     let s = store.to_str().unwrap();
-    ok(&["tor", "import", list_file().to_str().unwrap(), "--store", s]);
-    let list = std::fs::read_dir(store.join("tor"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
     std::fs::write(&list, "not an exit list\n").unwrap();
-    let expire = |now: &str| run(&["expire", "--store", s, "--retention", "2d", "--now", now]);
     // The list's span (2026-11-29..30) is within 2 days: decided, and kept.
-    let o = expire("2026-12-01T00:00:00Z");
+    let o = expire_2d(s, "2026-12-01T00:00:00Z");
     let printed = out(&o);
     assert_eq!(o.status.code(), Some(0), "{printed}");
     assert!(
@@ -351,7 +362,7 @@ fn a_list_that_no_longer_parses_is_aged_by_its_import_entry() {
     );
     assert!(list.exists(), "{printed}");
     // Past it: deleted, with an expire entry, although the file says nothing of its span.
-    let o = expire("2026-12-05T00:00:00Z");
+    let o = expire_2d(s, "2026-12-05T00:00:00Z");
     let printed = out(&o);
     assert_eq!(o.status.code(), Some(0), "{printed}");
     assert!(printed.contains("deleted  tor/exit-list-"), "{printed}");
@@ -365,25 +376,17 @@ fn a_list_that_no_longer_parses_is_aged_by_its_import_entry() {
 #[test]
 fn retention_keeps_a_list_no_entry_explains_and_says_why() {
     let d = tempfile::tempdir().unwrap();
-    let store = store_with(d.path(), &FLOWS[..1]);
+    let (store, _) = store_with_list(d.path());
     let s = store.to_str().unwrap();
-    ok(&["tor", "import", list_file().to_str().unwrap(), "--store", s]);
-    // Put there by hand: no import entry, and nothing in it says its span.
-    let stray = store.join("tor/exit-list-20261101T000000Z-0123456789abcdef.txt");
+    // Put there by hand, named as an import names a list: no import entry, and nothing in
+    // it says its span.
+    let stray = store.join("tor/exit-list-2026-11-01T00-00Z-0123456789abcdef.txt");
     std::fs::write(&stray, "not an exit list\n").unwrap();
-    let o = run(&[
-        "expire",
-        "--store",
-        s,
-        "--retention",
-        "2d",
-        "--now",
-        "2026-12-05T00:00:00Z",
-    ]);
+    let o = expire_2d(s, "2026-12-05T00:00:00Z");
     let printed = out(&o);
     assert_eq!(o.status.code(), Some(1), "{printed}");
     assert!(
-        printed.contains("problem  tor/exit-list-20261101T000000Z")
+        printed.contains("problem  tor/exit-list-2026-11-01T00-00Z")
             && printed.contains("unreadable and no import entry says the span it covers: kept"),
         "{printed}"
     );
